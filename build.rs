@@ -1,0 +1,51 @@
+//! Generates `include/gort.h` from the `extern "C"` items in `src/ffi/` with cbindgen.
+//!
+//! The header is checked in: C users read it, and CI fails when the checked-in copy differs
+//! from what this script generates (`.ci/run` runs `git diff --exit-code include/gort.h`
+//! after a build). The file is only rewritten when its content changes, so an unchanged
+//! header never triggers a rebuild of the C side.
+
+use std::{env, fs, path::PathBuf};
+
+fn main() {
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-env-changed=GORT_SKIP_HEADER");
+    if env::var_os("GORT_SKIP_HEADER").is_some() {
+        return;
+    }
+    let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml is valid");
+    // Only the FFI layer is the C API: parse src/ffi/*.rs, never the core's items.
+    let mut builder = cbindgen::Builder::new().with_config(config);
+    let mut files: Vec<PathBuf> = fs::read_dir(root.join("src/ffi"))
+        .expect("src/ffi exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rs") && !p.ends_with("mod.rs"))
+        .collect();
+    files.sort();
+    // Sections in API.md order; anything else after them.
+    const ORDER: [&str; 8] = ["error", "runtime", "chan", "select", "sync", "time", "net", "panic"];
+    files.sort_by_key(|p| {
+        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        ORDER.iter().position(|o| *o == stem).unwrap_or(ORDER.len())
+    });
+    for f in &files {
+        builder = builder.with_src(f);
+    }
+    let bindings = match builder.generate() {
+        Ok(b) => b,
+        Err(e) => {
+            // A parse error in src/ is reported by rustc with a better message; keep the old header.
+            println!("cargo:warning=cbindgen could not generate include/gort.h: {e}");
+            return;
+        }
+    };
+    let mut out = Vec::new();
+    bindings.write(&mut out);
+    let path = root.join("include").join("gort.h");
+    if fs::read(&path).ok().as_deref() != Some(out.as_slice()) {
+        fs::create_dir_all(path.parent().unwrap()).expect("create include/");
+        fs::write(&path, &out).expect("write include/gort.h");
+    }
+}

@@ -1,0 +1,70 @@
+//! Unrecoverable errors: Go's `fatal error: ...` and `panic: ...` crashes, exit status 2.
+
+/// Writes all of `b` to stderr with write(2) (no locks, no allocation).
+pub fn write_stderr(mut b: &[u8]) {
+    while !b.is_empty() {
+        // SAFETY: b is a valid buffer.
+        let n = unsafe { libc::write(2, b.as_ptr() as *const libc::c_void, b.len()) };
+        if n < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        b = &b[n as usize..];
+    }
+}
+
+/// Formats `v` in decimal into `out`; returns the length.
+pub fn fmt_i64(v: i64, out: &mut [u8]) -> usize {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    let neg = v < 0;
+    let mut u = v.unsigned_abs();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    let mut n = 0;
+    if neg {
+        out[0] = b'-';
+        n = 1;
+    }
+    for &d in &tmp[i..] {
+        out[n] = d;
+        n += 1;
+    }
+    n
+}
+
+/// Flushes C stdio (what the program printed so far should not be lost) and exits 2.
+pub fn exit2() -> ! {
+    // SAFETY: fflush(NULL) flushes every open output stream; _exit ends the process.
+    unsafe {
+        libc::fflush(std::ptr::null_mut());
+        libc::_exit(2)
+    }
+}
+
+/// `fatal error: MSG` and exit 2.
+pub fn fatal(msg: &str) -> ! {
+    write_stderr(format!("fatal error: {msg}\n").as_bytes());
+    exit2()
+}
+
+/// `fatal error: MSG`, a dump of every goroutine, and exit 2.
+pub fn fatal_with_dump(msg: &str) -> ! {
+    let mut s = format!("fatal error: {msg}\n");
+    crate::sched::dump_goroutines(&mut s, crate::sched::current_g());
+    write_stderr(s.as_bytes());
+    exit2()
+}
+
+/// A Rust panic reached an exported function: a bug in gort, never the caller's fault.
+pub fn internal_panic(func: &str) -> ! {
+    fatal(&format!("gort internal error: Rust panic in {func}"))
+}

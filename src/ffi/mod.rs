@@ -1,0 +1,21 @@
+//! The C API. One file per section of API.md; each export checks its arguments, maps
+//! errors to `GORT_E*` codes and runs its body inside [`guard!`], so that a Rust panic (a
+//! bug in gort, never the caller's fault) becomes a clean `fatal error` instead of
+//! undefined behaviour at the C boundary. Nothing below this layer knows about C.
+
+#![allow(non_camel_case_types)]
+
+/// Panic boundary for every export: `guard!("gort_x", { body })`.
+macro_rules! guard {
+    ($name:literal, $body:block) => {
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
+            Ok(v) => v,
+            Err(_) => $crate::fatal::internal_panic($name),
+        }
+    };
+}
+
+pub mod error;
+pub mod panic;
+pub mod runtime;
+pub mod time;

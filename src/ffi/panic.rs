@@ -1,0 +1,39 @@
+//! "Panics": gort_panic, gort_protect, gort_defer.
+
+use std::ffi::{c_char, c_int, c_void};
+
+/// Panics with `msg` (copied; NULL reads as "nil"). Deferred calls of the innermost
+/// `gort_protect` run, last registered first, and that `gort_protect` returns 1. With no
+/// `gort_protect` active, the goroutine's deferred calls run and the process prints
+/// `panic: MSG` and `goroutine N [running]:` to stderr and exits with status 2.
+/// Frames between the `gort_protect` and the panic are abandoned as by `longjmp`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_panic(msg: *const c_char) -> ! {
+    guard!("gort_panic", { crate::panic::panic(msg) })
+}
+
+/// Runs `fn(arg)`. Returns 0 if it returned, 1 if it panicked; then, if `panic_msg` is not
+/// NULL, `*panic_msg` points to the message (valid until this goroutine or thread recovers
+/// another panic or ends). Deferred calls registered inside run when `fn` ends, either
+/// way. `GORT_EINVAL` if `fn` is NULL. Works on any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_protect(f: Option<unsafe extern "C" fn(arg: *mut c_void)>, arg: *mut c_void, panic_msg: *mut *const c_char) -> c_int {
+    guard!("gort_protect", {
+        let Some(f) = f else { return super::error::GORT_EINVAL };
+        crate::panic::protect(f, arg, panic_msg)
+    })
+}
+
+/// Registers `fn(arg)` to run when the innermost `gort_protect` ends (normally or by a
+/// panic), or, outside any, when the goroutine ends (also by `gort_goexit` or an
+/// unrecovered panic). Runs last-in, first-out. A NULL `fn` is a gort panic. On a thread
+/// the runtime does not own, only inside a `gort_protect` (otherwise a gort panic).
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_defer(f: Option<unsafe extern "C" fn(arg: *mut c_void)>, arg: *mut c_void) {
+    guard!("gort_defer", {
+        match f {
+            Some(f) => crate::panic::defer(f, arg),
+            None => crate::panic::panic_msg(c"gort_defer: nil function".to_owned()),
+        }
+    })
+}

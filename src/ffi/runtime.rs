@@ -1,0 +1,168 @@
+//! "Runtime and goroutines".
+
+use super::error::{GORT_EBUSY, GORT_EINVAL, GORT_ENOMEM};
+use crate::runtime::{self, InitError, MainError, Request};
+use crate::sched::{self, Entry};
+use std::ffi::{c_int, c_void};
+
+/// Runtime settings for `gort_init`. Zero fields mean "default": the environment variable
+/// named, else the built-in default.
+#[repr(C)]
+pub struct gort_config {
+    /// Number of processors (Ps) running goroutines in parallel. 0: `GORT_MAXPROCS`, else
+    /// the number of CPUs this process may use.
+    pub maxprocs: c_int,
+    /// Usable stack bytes per goroutine (16 KiB .. 1 GiB; only touched pages cost memory).
+    /// 0: `GORT_STACK_SIZE` (bytes, or with a k/m/g suffix), else 256 KiB.
+    pub stack_size: usize,
+    /// GC target percentage, like GOGC. 0: `GORT_GC` ("off" or a number), else 100;
+    /// negative: GC off.
+    pub gc_percent: c_int,
+}
+
+/// Starts the runtime with `cfg` (NULL: defaults). Optional: every other function starts
+/// the runtime with defaults on first use. Returns 0, `GORT_EBUSY` if the runtime has
+/// already started, or `GORT_EINVAL` for a negative `maxprocs` or an out-of-range
+/// `stack_size`.
+///
+/// Environment: `GORT_MAXPROCS`, `GORT_STACK_SIZE`, `GORT_GC`, and
+/// `GORT_DEBUG=schedtrace=MS` (print a scheduler summary line to stderr every MS ms).
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_init(cfg: *const gort_config) -> c_int {
+    guard!("gort_init", {
+        // SAFETY: a non-null cfg points to a gort_config, per the contract.
+        let req = unsafe { cfg.as_ref() }.map(|c| Request { maxprocs: c.maxprocs, stack_size: c.stack_size, gc_percent: c.gc_percent });
+        match runtime::init(Some(req.unwrap_or_default())) {
+            Ok(()) => 0,
+            Err(InitError::AlreadyStarted) => GORT_EBUSY,
+            Err(InitError::Invalid(_)) => GORT_EINVAL,
+        }
+    })
+}
+
+struct SendPtr(*mut c_void);
+// SAFETY: the pointer is the caller's opaque argument, handed to the caller's function on
+// another thread exactly as gort_go documents.
+unsafe impl Send for SendPtr {}
+
+/// Runs `fn(arg)` as the main goroutine and blocks the calling thread until it returns;
+/// returns its value. While it runs, a program whose goroutines are all blocked for good
+/// dies with `fatal error: all goroutines are asleep - deadlock!` (exit status 2).
+/// Goroutines still running when it returns keep running.
+/// `GORT_EINVAL`: `fn` is NULL, or the caller is itself a goroutine. `GORT_EBUSY`: another
+/// `gort_main` is running.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_main(f: Option<unsafe extern "C" fn(arg: *mut c_void) -> c_int>, arg: *mut c_void) -> c_int {
+    guard!("gort_main", {
+        let Some(f) = f else { return GORT_EINVAL };
+        let a = SendPtr(arg);
+        // SAFETY: the caller promised f is callable with arg.
+        let r = runtime::run_main(Box::new(move || unsafe {
+            let a = a;
+            f(a.0)
+        }));
+        match r {
+            Ok(v) => v,
+            Err(MainError::InGoroutine) => GORT_EINVAL,
+            Err(MainError::Busy) => GORT_EBUSY,
+            Err(MainError::NoMemory) => GORT_ENOMEM,
+        }
+    })
+}
+
+/// Starts a goroutine running `fn(arg)`. Callable from goroutines and from any thread.
+/// Returns 0, `GORT_EINVAL` if `fn` is NULL, or `GORT_ENOMEM` if no stack could be had.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_go(f: Option<unsafe extern "C" fn(arg: *mut c_void)>, arg: *mut c_void) -> c_int {
+    guard!("gort_go", {
+        let Some(f) = f else { return GORT_EINVAL };
+        match sched::spawn(Entry::C(f, arg)) {
+            Some(_) => 0,
+            None => GORT_ENOMEM,
+        }
+    })
+}
+
+/// Yields the processor: the goroutine goes to the back of its run queue. On a thread the
+/// runtime does not own, yields the thread (sched_yield).
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_gosched() {
+    guard!("gort_gosched", { sched::gosched() })
+}
+
+/// Ends the calling goroutine after running all its deferred calls (`gort_defer`),
+/// innermost first; a `gort_protect` does not stop it. Called outside a goroutine it is
+/// a fatal error.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_goexit() -> ! {
+    guard!("gort_goexit", { sched::goexit() })
+}
+
+/// The calling goroutine's id (> 0); 0 on a thread that is not running a goroutine.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_goid() -> i64 {
+    guard!("gort_goid", { sched::goid() })
+}
+
+/// The number of goroutines that exist (running, runnable or blocked).
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_num_goroutine() -> c_int {
+    guard!("gort_num_goroutine", { sched::num_goroutine().clamp(0, c_int::MAX as i64) as c_int })
+}
+
+/// Sets the number of processors to `n` and returns the previous setting; `n <= 0` only
+/// queries. Takes effect immediately (the world is stopped briefly to resize).
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_gomaxprocs(n: c_int) -> c_int {
+    guard!("gort_gomaxprocs", {
+        runtime::ensure_init();
+        if n <= 0 {
+            return sched::gomaxprocs() as c_int;
+        }
+        sched::proc::set_gomaxprocs(n as usize) as c_int
+    })
+}
+
+/// The number of CPUs the process may run on (its affinity mask).
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_num_cpu() -> c_int {
+    guard!("gort_num_cpu", { runtime::num_cpu() as c_int })
+}
+
+/// Wires the calling goroutine to its current OS thread: until a matching number of
+/// `gort_unlock_os_thread` calls, it always runs on this thread and no other goroutine
+/// runs there. Calls nest.
+///
+/// Why it matters: any gort call that can block or yield may resume the goroutine on a
+/// different OS thread. Thread-local variables, and `errno` in particular, then belong to
+/// another thread: glibc declares `__errno_location()` const, so a compiler may keep
+/// errno's address from before such a call and read another thread's errno after it.
+/// Read errno right after the call that set it, before any gort call, or lock the thread.
+/// Thread-local storage, thread ids, and APIs with thread affinity (OpenGL contexts,
+/// some GUI toolkits, per-thread signal masks) need `gort_lock_os_thread`.
+/// A goroutine that ends while locked is simply unlocked. No-op outside goroutines.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_lock_os_thread() {
+    guard!("gort_lock_os_thread", { sched::proc::lock_os_thread() })
+}
+
+/// Undoes one `gort_lock_os_thread`; extra calls are ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_unlock_os_thread() {
+    guard!("gort_unlock_os_thread", { sched::proc::unlock_os_thread() })
+}
+
+/// Call before a foreign call that may block the thread (a blocking read, a database
+/// client, sleep): if it blocks for long while other goroutines wait, the processor is
+/// handed to another thread. Pair with `gort_blocking_exit`; make no other gort calls in
+/// between. Like cgo's entersyscall. No-op outside goroutines.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_blocking_enter() {
+    guard!("gort_blocking_enter", { sched::proc::blocking_enter() })
+}
+
+/// Ends a `gort_blocking_enter` region; may wait for a free processor.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_blocking_exit() {
+    guard!("gort_blocking_exit", { sched::proc::blocking_exit() })
+}

@@ -1,0 +1,22 @@
+//! gort: Go's runtime rebuilt in Rust, shipped as a C library.
+//!
+//! Layers, bottom up (see ARCHITECTURE.md for the map):
+//! - [`arch`]: the context switch (hand-written assembly, x86_64 and aarch64).
+//! - [`mem`]: goroutine stacks (and later the GC heap) taken from the OS.
+//! - [`sched`]: the G-M-P scheduler, sysmon, park/ready.
+//! - [`time`]: the monotonic clock, per-P timer heaps, sleep.
+//! - [`panic`]: panic, protect and defer for C.
+//! - [`runtime`]: configuration and start-up.
+//! - `ffi`: the C API, one file per section of API.md; nothing below it knows about C.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod arch;
+pub mod fatal;
+pub mod mem;
+pub mod panic;
+pub mod runtime;
+pub mod sched;
+pub mod time;
+
+mod ffi;

@@ -1,0 +1,57 @@
+//! Valgrind client requests, written out as the magic instruction sequences valgrind.h
+//! uses (the header is C-only). Outside valgrind the sequence is a handful of rotates that
+//! leave the register unchanged, and the default value comes back.
+
+const STACK_REGISTER: usize = 0x1501;
+const STACK_DEREGISTER: usize = 0x1502;
+const RUNNING_ON_VALGRIND: usize = 0x1001;
+
+#[inline(never)]
+fn client_request(default: usize, args: &[usize; 6]) -> usize {
+    let result: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the rotate sequence is a no-op on real hardware (rotations by 3+13+61+51 =
+    // 128 bits); under valgrind it is recognised and the request in `args` is executed.
+    // `args` outlives the asm block.
+    unsafe {
+        core::arch::asm!(
+            "rol rdi, 3", "rol rdi, 13", "rol rdi, 61", "rol rdi, 51",
+            "xchg rbx, rbx",
+            inout("rdx") default => result,
+            in("rax") args.as_ptr(),
+            out("rdi") _,
+            options(nostack),
+        );
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: as above: rotations by 3+13+51+61 = 128 bits and `orr x10, x10, x10` are
+    // no-ops on hardware; valgrind recognises the sequence.
+    unsafe {
+        core::arch::asm!(
+            "ror x12, x12, #3", "ror x12, x12, #13", "ror x12, x12, #51", "ror x12, x12, #61",
+            "orr x10, x10, x10",
+            inout("x3") default => result,
+            in("x4") args.as_ptr(),
+            out("x12") _,
+            options(nostack),
+        );
+    }
+    result
+}
+
+/// Tells valgrind that `[lo, hi)` is a stack, so switching onto it is not mistaken for a
+/// huge stack-pointer move. Returns valgrind's id for the stack (0 outside valgrind).
+pub fn stack_register(lo: *const u8, hi: *const u8) -> usize {
+    client_request(0, &[STACK_REGISTER, lo as usize, hi as usize, 0, 0, 0])
+}
+
+/// Forgets a stack registered with [`stack_register`].
+#[allow(dead_code)]
+pub fn stack_deregister(id: usize) {
+    client_request(0, &[STACK_DEREGISTER, id, 0, 0, 0, 0]);
+}
+
+/// Nonzero when running under valgrind.
+pub fn running_on_valgrind() -> bool {
+    client_request(0, &[RUNNING_ON_VALGRIND, 0, 0, 0, 0, 0]) != 0
+}

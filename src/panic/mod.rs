@@ -1,0 +1,255 @@
+//! Panics, `gort_protect` and `gort_defer`: Go's panic/defer/recover for C.
+//!
+//! # Model
+//! `gort_protect(fn, arg, &msg)` is Go's `func() { defer func() { recover() }(); fn(arg) }`:
+//! it runs `fn` and reports whether it panicked. `gort_defer(f, a)` registers `f(a)` to run
+//! when the innermost active `gort_protect` ends (or, outside any, when the goroutine ends),
+//! last registered first.
+//!
+//! # Mechanism
+//! Each goroutine (or, on a thread the runtime does not own, each thread) has a
+//! [`PanicState`]: a stack of protect frames and a stack of deferred calls, each frame
+//! remembering how many defers existed when it began (`defer_base`). A protect frame saves
+//! a resumable context with `arch::protect_call`, which is `setjmp` written with our own
+//! context-switch layout. `gort_panic`:
+//! 1. records the message,
+//! 2. pops and runs the innermost frame's defers, LIFO (a deferred call that panics again
+//!    simply continues this loop with the new message),
+//! 3. pops the frame and switches to its saved context, making `protect_call` return 1.
+//!
+//! The C frames between the protect and the panic are abandoned exactly as `longjmp`
+//! abandons them (C++ destructors in them do not run). With no frame left, the goroutine's
+//! remaining defers run and the process prints `panic: MSG` and `goroutine N [running]:`
+//! and exits 2, as Go does. `gort_goexit` runs every defer, outermost frames included.
+//!
+//! Rejected: Rust unwinding (cannot cross C frames compiled without unwind tables, and is
+//! undefined behaviour through `extern "C"`), and libc `setjmp` (Rust cannot call a
+//! returns-twice function soundly).
+
+use std::ffi::{CStr, CString, c_char, c_void};
+use std::ptr;
+
+type CFn = unsafe extern "C" fn(*mut c_void);
+
+struct Frame {
+    /// Where `protect_call` stored the resumable context's stack pointer.
+    sp_slot: *mut *mut u8,
+    defer_base: usize,
+}
+
+struct Defer {
+    f: CFn,
+    arg: *mut c_void,
+}
+
+/// Defer and protect bookkeeping of one goroutine or foreign thread. Only its owner
+/// touches it.
+pub struct PanicState {
+    frames: Vec<Frame>,
+    defers: Vec<Defer>,
+    /// The panic in flight (while its defers run).
+    panicking: Option<CString>,
+    /// The message of the last recovered panic, handed to `gort_protect`'s caller; valid
+    /// until the next recovered panic or the end of the goroutine.
+    last_msg: Option<CString>,
+}
+
+impl Default for PanicState {
+    fn default() -> Self {
+        PanicState::new()
+    }
+}
+
+impl PanicState {
+    pub const fn new() -> PanicState {
+        PanicState { frames: Vec::new(), defers: Vec::new(), panicking: None, last_msg: None }
+    }
+
+    /// Forgets everything (the goroutine ended).
+    pub fn reset(&mut self) {
+        self.frames.clear();
+        self.defers.clear();
+        self.panicking = None;
+        self.last_msg = None;
+    }
+}
+
+thread_local! {
+    static THREAD_STATE: std::cell::UnsafeCell<PanicState> = const { std::cell::UnsafeCell::new(PanicState::new()) };
+}
+
+/// The caller's panic state: its goroutine's, or its thread's on a foreign thread.
+/// Callers keep the pointer only across code that cannot switch goroutines, or across
+/// code that returns to the same goroutine (whose state does not move).
+fn state() -> *mut PanicState {
+    let g = crate::sched::current_g();
+    if !g.is_null() {
+        // SAFETY: Gs are never freed; the G's panic state is touched only by the G itself.
+        return unsafe { (*g).panic.get() };
+    }
+    THREAD_STATE.with(|s| s.get())
+}
+
+/// `gort_protect`: 0 if `f` returned, 1 if it panicked (message in `*msg_out`).
+pub fn protect(f: CFn, arg: *mut c_void, msg_out: *mut *const c_char) -> i32 {
+    let st = state();
+    let mut slot: *mut u8 = ptr::null_mut();
+    // SAFETY: st is our own state (see `state`); no other reference to it is live.
+    let base = unsafe {
+        let s = &mut *st;
+        s.frames.push(Frame { sp_slot: &mut slot, defer_base: s.defers.len() });
+        s.defers.len()
+    };
+    // SAFETY: f is the caller's function; `slot` lives in this frame for the whole call,
+    // and any jump to it comes from gort_panic on this same stack while the call is active.
+    let r = unsafe { crate::arch::protect_call(&mut slot, f, arg) };
+    if r == 0 {
+        // Normal return: this frame's defers run while the frame is still active, so a
+        // deferred call that panics is caught here.
+        run_defers_above(st, base);
+        // SAFETY: as above.
+        unsafe { (*st).frames.pop() };
+        return 0;
+    }
+    // A panic jumped here; gort_panic already ran the defers and popped the frame.
+    if !msg_out.is_null() {
+        // SAFETY: msg_out was checked non-null; st is ours.
+        unsafe { *msg_out = (*st).last_msg.as_ref().map_or(ptr::null(), |m| m.as_ptr()) };
+    }
+    1
+}
+
+fn run_defers_above(st: *mut PanicState, base: usize) {
+    loop {
+        // SAFETY: st is our own state; the borrow ends before the deferred call runs.
+        let d = unsafe {
+            let s = &mut *st;
+            if s.defers.len() <= base {
+                return;
+            }
+            s.defers.pop().expect("len checked")
+        };
+        // SAFETY: registered by gort_defer with this argument.
+        unsafe { (d.f)(d.arg) };
+    }
+}
+
+/// `gort_defer`.
+pub fn defer(f: CFn, arg: *mut c_void) {
+    let st = state();
+    // SAFETY: st is our own state.
+    let s = unsafe { &mut *st };
+    if s.frames.is_empty() && !crate::sched::in_goroutine() {
+        panic_msg(c"gort_defer outside gort_protect on a thread the runtime does not own".to_owned());
+    }
+    s.defers.push(Defer { f, arg });
+}
+
+/// `gort_panic`.
+pub fn panic(msg: *const c_char) -> ! {
+    let owned = if msg.is_null() {
+        c"nil".to_owned()
+    } else {
+        // SAFETY: the caller passes a NUL-terminated string (checked non-null).
+        unsafe { CStr::from_ptr(msg) }.to_owned()
+    };
+    panic_msg(owned)
+}
+
+/// Raises a gort panic with an owned message (also used by the runtime for Go's
+/// programming errors, e.g. a send on a closed channel).
+pub fn panic_msg(msg: CString) -> ! {
+    let st = state();
+    // SAFETY: st is our own state; the borrow ends before anything is called.
+    unsafe { (*st).panicking = Some(msg) };
+    loop {
+        // SAFETY: as above.
+        let next = unsafe {
+            let s = &mut *st;
+            match s.frames.last() {
+                None => None,
+                Some(fr) if s.defers.len() > fr.defer_base => Some(Ok(s.defers.pop().expect("len checked"))),
+                Some(_) => Some(Err(s.frames.pop().expect("last checked"))),
+            }
+        };
+        match next {
+            // SAFETY: registered by gort_defer with this argument.
+            Some(Ok(d)) => unsafe { (d.f)(d.arg) },
+            Some(Err(frame)) => {
+                // SAFETY: as above; then resume the protect's saved context, which lives on
+                // this same stack below us (its protect_call is still active).
+                unsafe {
+                    let s = &mut *st;
+                    s.last_msg = s.panicking.take();
+                    let target = *frame.sp_slot;
+                    let mut scratch: *mut u8 = ptr::null_mut();
+                    crate::arch::switch(&mut scratch, target, 1);
+                }
+                unreachable!("a protect frame resumed into a panic");
+            }
+            None => break,
+        }
+    }
+    // Unrecovered: the goroutine's own defers run first, as in Go.
+    loop {
+        // SAFETY: as above.
+        let d = unsafe { (*st).defers.pop() };
+        match d {
+            // SAFETY: registered by gort_defer.
+            Some(d) => unsafe { (d.f)(d.arg) },
+            None => break,
+        }
+    }
+    // SAFETY: as above.
+    let text = unsafe { (*st).panicking.take() }.map(|m| m.to_string_lossy().into_owned()).unwrap_or_default();
+    let goid = crate::sched::goid();
+    let mut out = format!("panic: {text}\n\ngoroutine {goid} [running]:\n");
+    if goid == 0 {
+        out.push_str("\t(on a thread the runtime does not own)\n");
+    }
+    crate::fatal::write_stderr(out.as_bytes());
+    crate::fatal::exit2()
+}
+
+/// Runs every pending deferred call of the goroutine (gort_goexit and normal goroutine
+/// end), innermost first. Protect frames are discarded: gort_goexit is not recoverable.
+pub fn run_all_defers() {
+    let st = state();
+    // SAFETY: our own state.
+    unsafe { (*st).frames.clear() };
+    run_defers_above(st, 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static ORDER: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn record(arg: *mut c_void) {
+        let v = arg as usize;
+        ORDER.store(ORDER.load(Ordering::SeqCst) * 10 + v, Ordering::SeqCst);
+    }
+    unsafe extern "C" fn body_panics(_: *mut c_void) {
+        defer(record, 1 as *mut c_void);
+        defer(record, 2 as *mut c_void);
+        panic(c"boom".as_ptr());
+    }
+    unsafe extern "C" fn body_returns(_: *mut c_void) {
+        defer(record, 3 as *mut c_void);
+        defer(record, 4 as *mut c_void);
+    }
+
+    #[test]
+    fn protect_catches_and_runs_defers_lifo() {
+        ORDER.store(0, Ordering::SeqCst);
+        let mut msg: *const c_char = ptr::null();
+        assert_eq!(protect(body_panics, ptr::null_mut(), &mut msg), 1);
+        assert_eq!(unsafe { CStr::from_ptr(msg) }.to_str().unwrap(), "boom");
+        assert_eq!(ORDER.load(Ordering::SeqCst), 21);
+        ORDER.store(0, Ordering::SeqCst);
+        assert_eq!(protect(body_returns, ptr::null_mut(), &mut msg), 0);
+        assert_eq!(ORDER.load(Ordering::SeqCst), 43);
+    }
+}

@@ -1,0 +1,213 @@
+//! Runtime configuration and start-up (`gort_init`, lazy start, `gort_main`).
+//!
+//! The runtime starts on first use: every entry point that needs it calls
+//! [`ensure_init`], which is one atomic load once started. `gort_init` may come first to
+//! choose settings; afterwards it reports `GORT_EBUSY`.
+
+use crate::mem::stack;
+use crate::sched::{self, Entry};
+use parking_lot::Mutex;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+/// Settings fixed at start-up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub maxprocs: usize,
+    pub stack_size: usize,
+    /// GOGC-like percentage; negative disables (used by the GC).
+    pub gc_percent: i32,
+    /// `GORT_DEBUG=schedtrace=MS`.
+    pub schedtrace_ms: i64,
+}
+
+/// What the caller of `gort_init` asked for (0 = default, as in `gort_config`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Request {
+    pub maxprocs: i32,
+    pub stack_size: usize,
+    pub gc_percent: i32,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum InitError {
+    AlreadyStarted,
+    Invalid(&'static str),
+}
+
+static CONFIG: OnceLock<Config> = OnceLock::new();
+static STARTED: AtomicBool = AtomicBool::new(false);
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+pub fn config() -> &'static Config {
+    ensure_init();
+    CONFIG.get().expect("initialised")
+}
+
+#[inline]
+pub fn ensure_init() {
+    if !STARTED.load(Ordering::Acquire) {
+        let _ = init(None);
+    }
+}
+
+pub fn started() -> bool {
+    STARTED.load(Ordering::Acquire)
+}
+
+/// Starts the runtime with `req` (None: defaults and environment).
+pub fn init(req: Option<Request>) -> Result<(), InitError> {
+    let _g = INIT_LOCK.lock();
+    if STARTED.load(Ordering::Acquire) {
+        return Err(InitError::AlreadyStarted);
+    }
+    let cfg = resolve(req.unwrap_or_default(), |k| std::env::var(k).ok())?;
+    sched::start(cfg.maxprocs, cfg.stack_size);
+    let _ = CONFIG.set(cfg);
+    STARTED.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Combines an explicit request, the environment and defaults.
+pub fn resolve(req: Request, env: impl Fn(&str) -> Option<String>) -> Result<Config, InitError> {
+    if req.maxprocs < 0 {
+        return Err(InitError::Invalid("maxprocs < 0"));
+    }
+    let maxprocs = if req.maxprocs > 0 {
+        req.maxprocs as usize
+    } else {
+        env("GORT_MAXPROCS").and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n > 0).unwrap_or_else(num_cpu)
+    }
+    .min(sched::MAX_PROCS);
+    let stack_size = if req.stack_size != 0 {
+        if !(stack::MIN_STACK_SIZE..=stack::MAX_STACK_SIZE).contains(&req.stack_size) {
+            return Err(InitError::Invalid("stack_size out of range"));
+        }
+        req.stack_size
+    } else {
+        env("GORT_STACK_SIZE").and_then(|v| parse_size(&v)).unwrap_or(stack::DEFAULT_STACK_SIZE)
+    };
+    let gc_percent = if req.gc_percent != 0 {
+        req.gc_percent
+    } else {
+        match env("GORT_GC").as_deref().map(str::trim) {
+            Some("off") => -1,
+            Some(v) => v.parse::<i32>().unwrap_or(100),
+            None => 100,
+        }
+    };
+    let mut schedtrace_ms = 0;
+    if let Some(d) = env("GORT_DEBUG") {
+        for kv in d.split(',') {
+            if let Some(v) = kv.trim().strip_prefix("schedtrace=") {
+                schedtrace_ms = v.parse().unwrap_or(0);
+            }
+        }
+    }
+    Ok(Config { maxprocs, stack_size: stack::normalize_size(stack_size), gc_percent, schedtrace_ms })
+}
+
+/// "65536", "64k", "1M", "1g" (case-insensitive).
+pub fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let (num, mul) = match s.chars().last()?.to_ascii_lowercase() {
+        'k' => (&s[..s.len() - 1], 1usize << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.trim().parse::<usize>().ok()?.checked_mul(mul)
+}
+
+/// CPUs this process may run on (the affinity mask), like Go's `runtime.NumCPU`.
+pub fn num_cpu() -> usize {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            let n = libc::CPU_COUNT(&set);
+            if n > 0 {
+                return n as usize;
+            }
+        }
+        let n = libc::sysconf(libc::_SC_NPROCESSORS_ONLN);
+        if n > 0 { n as usize } else { 1 }
+    }
+}
+
+/// Why `run_main` could not run.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MainError {
+    InGoroutine,
+    Busy,
+    NoMemory,
+}
+
+static MAIN_BUSY: AtomicBool = AtomicBool::new(false);
+
+/// `gort_main`: runs `f` as the main goroutine and blocks the calling thread until it
+/// returns. Deadlock detection is on while it runs.
+pub fn run_main(f: Box<dyn FnOnce() -> i32 + Send>) -> Result<i32, MainError> {
+    ensure_init();
+    if sched::in_goroutine() {
+        return Err(MainError::InGoroutine);
+    }
+    if MAIN_BUSY.swap(true, Ordering::AcqRel) {
+        return Err(MainError::Busy);
+    }
+    struct Done {
+        value: AtomicI32,
+        note: sched::Note,
+    }
+    let done: &'static Done = Box::leak(Box::new(Done { value: AtomicI32::new(0), note: sched::Note::new() }));
+    sched::SCHED.main_active.store(true, Ordering::SeqCst);
+    let entry = Entry::Rust(Box::new(move || {
+        let v = f();
+        done.value.store(v, Ordering::Release);
+        sched::SCHED.main_active.store(false, Ordering::SeqCst);
+        done.note.wakeup();
+    }));
+    if sched::spawn_main(entry).is_none() {
+        sched::SCHED.main_active.store(false, Ordering::SeqCst);
+        MAIN_BUSY.store(false, Ordering::Release);
+        return Err(MainError::NoMemory);
+    }
+    done.note.sleep(None);
+    let v = done.value.load(Ordering::Acquire);
+    MAIN_BUSY.store(false, Ordering::Release);
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_prefers_request_then_env_then_default() {
+        let env = |k: &str| match k {
+            "GORT_MAXPROCS" => Some("3".to_string()),
+            "GORT_STACK_SIZE" => Some("64k".to_string()),
+            "GORT_DEBUG" => Some("foo=1,schedtrace=25".to_string()),
+            "GORT_GC" => Some("off".to_string()),
+            _ => None,
+        };
+        let c = resolve(Request::default(), env).unwrap();
+        assert_eq!((c.maxprocs, c.stack_size, c.gc_percent, c.schedtrace_ms), (3, 65536, -1, 25));
+        let c = resolve(Request { maxprocs: 5, stack_size: 1 << 20, gc_percent: 50 }, env).unwrap();
+        assert_eq!((c.maxprocs, c.stack_size, c.gc_percent), (5, 1 << 20, 50));
+        assert!(resolve(Request { maxprocs: -1, ..Default::default() }, env).is_err());
+        assert!(resolve(Request { stack_size: 100, ..Default::default() }, env).is_err());
+        let c = resolve(Request::default(), |_| None).unwrap();
+        assert_eq!(c.stack_size, stack::DEFAULT_STACK_SIZE);
+        assert!(c.maxprocs >= 1);
+    }
+
+    #[test]
+    fn sizes_parse_with_suffixes() {
+        assert_eq!(parse_size("65536"), Some(65536));
+        assert_eq!(parse_size("64K"), Some(65536));
+        assert_eq!(parse_size("2m"), Some(2 << 20));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size(""), None);
+    }
+}

@@ -1,0 +1,108 @@
+//! Goroutines (G): descriptor, states, allocation and recycling.
+
+use crate::mem::stack::Stack;
+use crate::panic::PanicState;
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+/// Goroutine states. Each says who owns the G (may touch its non-atomic fields).
+pub mod status {
+    /// Being created or recycled: owned by the thread that allocated it.
+    pub const IDLE: u32 = 0;
+    /// In a run queue (local, `runnext` or global): owned by that queue; whoever dequeues
+    /// it owns it next.
+    pub const RUNNABLE: u32 = 1;
+    /// Executing on an M: owned by that M (and by the goroutine's own code).
+    pub const RUNNING: u32 = 2;
+    /// Parked: owned by whatever will wake it (a wait queue under its lock, a timer entry
+    /// holding the current `sleep_seq`). Only [`crate::sched::ready`] leaves this state.
+    pub const WAITING: u32 = 3;
+    /// Finished, on a free list: owned by that list.
+    pub const DEAD: u32 = 4;
+}
+
+/// What a goroutine runs.
+pub enum Entry {
+    None,
+    C(unsafe extern "C" fn(*mut c_void), *mut c_void),
+    Rust(Box<dyn FnOnce() + Send>),
+}
+
+/// A goroutine descriptor. Descriptors are never freed: a dead G keeps its stack and goes
+/// to a free list, so pointers to Gs held by timers or wait queues never dangle (they can
+/// only be stale, which sequence numbers detect).
+pub struct G {
+    /// Saved stack pointer while not running. Written by the context switch out of this G,
+    /// read by the switch into it; the status protocol orders the two.
+    pub sp: UnsafeCell<*mut u8>,
+    /// Immutable after creation.
+    pub stack: Stack,
+    /// Goroutine id, > 0; set by the spawner while IDLE, read-only while alive.
+    pub id: AtomicI64,
+    /// One of [`status`].
+    pub status: AtomicU32,
+    /// Owned by the G's owner (see [`status`]); taken on first run.
+    pub entry: UnsafeCell<Entry>,
+    /// True until the first switch into this G (its stack needs a fresh frame).
+    pub fresh: Cell<bool>,
+    /// Why it is parked, for the deadlock dump. Written by the G before parking.
+    pub wait_reason: Cell<&'static str>,
+    /// The M this G is locked to (`gort_lock_os_thread`), or null. Written by the G itself.
+    pub locked_m: AtomicPtr<super::m::M>,
+    /// Nesting count of `gort_lock_os_thread`. Only the G touches it.
+    pub lock_count: Cell<u32>,
+    /// Sequence number of the current sleep: a timer entry may wake this G only while its
+    /// number is current, and consumes it (CAS to +1) when it does.
+    pub sleep_seq: AtomicU64,
+    /// Sleep deadline handed from `park_sleep` to its park callback (owned by the G).
+    pub sleep_until: Cell<i64>,
+    /// Defer and protect frames. Only the G itself touches them.
+    pub panic: UnsafeCell<PanicState>,
+    /// A word a waker hands to the woken G (e.g. which select case won). Written by the
+    /// waker before `ready`, read by the G after it resumes.
+    pub param: AtomicU64,
+}
+
+// SAFETY: the non-atomic fields follow the ownership rules documented on `status`: exactly
+// one thread owns a G at a time, and ownership moves through atomics or locks.
+unsafe impl Sync for G {}
+// SAFETY: as above.
+unsafe impl Send for G {}
+
+impl G {
+    pub fn new(stack: Stack) -> Box<G> {
+        Box::new(G {
+            sp: UnsafeCell::new(ptr::null_mut()),
+            stack,
+            id: AtomicI64::new(0),
+            status: AtomicU32::new(status::IDLE),
+            entry: UnsafeCell::new(Entry::None),
+            fresh: Cell::new(true),
+            wait_reason: Cell::new(""),
+            locked_m: AtomicPtr::new(ptr::null_mut()),
+            lock_count: Cell::new(0),
+            sleep_seq: AtomicU64::new(0),
+            sleep_until: Cell::new(0),
+            panic: UnsafeCell::new(PanicState::new()),
+            param: AtomicU64::new(0),
+        })
+    }
+
+    pub fn id(&self) -> i64 {
+        self.id.load(Ordering::Relaxed)
+    }
+
+    pub fn status(&self) -> u32 {
+        self.status.load(Ordering::Acquire)
+    }
+}
+
+/// A G pointer that may cross threads (run queues, timers).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct GPtr(pub *mut G);
+// SAFETY: Gs are Sync and never freed; ownership is governed by the status protocol.
+unsafe impl Send for GPtr {}
+// SAFETY: as above.
+unsafe impl Sync for GPtr {}

@@ -1,0 +1,88 @@
+//! Machines (M): OS threads that run goroutines while holding a P.
+
+use super::g::G;
+use super::note::Note;
+use super::p::P;
+use std::cell::{Cell, UnsafeCell};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr};
+
+/// What the scheduler (g0) must do with the goroutine that just switched back to it.
+/// Set by the goroutine right before the switch; taken by g0 right after.
+#[derive(Clone, Copy)]
+pub enum Action {
+    None,
+    /// Requeue at the tail of the local (or, without a P, the global) run queue.
+    Yield,
+    /// Mark WAITING, then call `unlock(g, arg)`; if it returns false, the park is
+    /// abandoned and the G is made runnable again.
+    Park { unlock: Option<fn(*mut G, usize) -> bool>, arg: usize },
+    /// The goroutine finished: recycle it.
+    Exit,
+}
+
+pub struct M {
+    pub id: u64,
+    /// Saved stack pointer of this M's scheduler context (g0, the thread's own stack).
+    /// Only this thread reads and writes it.
+    pub g0_sp: UnsafeCell<*mut u8>,
+    /// The goroutine running on this M, null on g0. Only this thread.
+    pub curg: Cell<*mut G>,
+    /// The P this M holds, or null, and the status word it installed there. Only this thread.
+    pub p: Cell<*const P>,
+    pub p_word: Cell<u64>,
+    /// A P handed over by another thread before waking this M (startm/handoff).
+    pub nextp: AtomicPtr<P>,
+    /// Wakes this M when it sleeps idle.
+    pub note: Note,
+    /// This M is looking for work and is counted in `nmspinning`. Only this thread.
+    pub spinning: Cell<bool>,
+    /// The goroutine locked to this M (`gort_lock_os_thread`), or null. Only this thread.
+    pub locked_g: Cell<*mut G>,
+    /// Pending action for g0 (see [`Action`]). Only this thread.
+    pub action: Cell<Action>,
+    /// Set (under the scheduler lock) while the M sits on the idle list.
+    pub idle: AtomicBool,
+}
+
+// SAFETY: fields other than `nextp`, `note` and `idle` are touched only by the M's own
+// thread; those three are atomics or internally synchronised.
+unsafe impl Sync for M {}
+// SAFETY: as above.
+unsafe impl Send for M {}
+
+impl M {
+    pub fn new(id: u64) -> M {
+        M {
+            id,
+            g0_sp: UnsafeCell::new(ptr::null_mut()),
+            curg: Cell::new(ptr::null_mut()),
+            p: Cell::new(ptr::null()),
+            p_word: Cell::new(0),
+            nextp: AtomicPtr::new(ptr::null_mut()),
+            note: Note::new(),
+            spinning: Cell::new(false),
+            locked_g: Cell::new(ptr::null_mut()),
+            action: Cell::new(Action::None),
+            idle: AtomicBool::new(false),
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT_M: Cell<*const M> = const { Cell::new(ptr::null()) };
+}
+
+/// The M of the calling thread, or null on a thread the runtime does not own.
+///
+/// Never inlined, and called afresh after every context switch: a goroutine may resume
+/// on another thread, so a thread-local address computed before a switch must not be
+/// reused after it (the compiler would happily cache it inside one function).
+#[inline(never)]
+pub fn current_m() -> *const M {
+    CURRENT_M.with(|c| c.get())
+}
+
+pub fn set_current_m(m: *const M) {
+    CURRENT_M.with(|c| c.set(m));
+}

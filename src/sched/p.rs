@@ -1,0 +1,161 @@
+//! Processors (P): the right to run goroutines, with a local run queue and timers.
+
+use super::g::{G, GPtr};
+use crate::time::TimerHeap;
+use crossbeam_deque::{Steal, Stealer, Worker};
+use crossbeam_utils::CachePadded;
+use std::cell::{Cell, UnsafeCell};
+use std::ptr;
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, Ordering};
+
+/// P states, in the low byte of [`P::status`]; the rest of the word is an epoch bumped
+/// each time an M acquires the P, so a stale owner's compare-and-swap always fails.
+pub mod pstate {
+    /// On the idle list (or being moved on/off it): owned by the scheduler lock.
+    pub const IDLE: u64 = 0;
+    /// Owned by an M that is executing runtime code (scheduler, or a runtime call from a
+    /// goroutine). Nobody else touches the P.
+    pub const RUNNING: u64 = 1;
+    /// Owned by an M whose goroutine is executing user code. sysmon may retake it after
+    /// ~10 ms without a scheduling event; the owner re-enters the runtime with a CAS to
+    /// RUNNING and learns of the loss when the CAS fails.
+    pub const USER: u64 = 2;
+    /// Owned by an M inside `gort_blocking_enter`/`exit`: like USER, but retaken sooner.
+    pub const SYSCALL: u64 = 3;
+    /// Stopped for stop-the-world (`gort_gomaxprocs`): owned by the stopper.
+    pub const STOPPED: u64 = 4;
+    /// Beyond the current `gomaxprocs`: unused until it grows again.
+    pub const DEAD: u64 = 5;
+}
+
+pub struct P {
+    pub id: usize,
+    /// `epoch << 8 | state` (see [`pstate`]). CAS by owner, sysmon and stop-the-world.
+    pub status: CachePadded<AtomicU64>,
+    /// Local run queue. Only the owning M pushes and pops (crossbeam's `Worker` is the
+    /// owner end of a Chase-Lev deque); thieves use `stealer`.
+    runq: UnsafeCell<Worker<GPtr>>,
+    pub stealer: Stealer<GPtr>,
+    /// The G to run next, ahead of `runq` (a freshly spawned or readied G: it inherits the
+    /// time slice, like Go's `runnext`). Owner swaps it in; thieves may CAS it out.
+    pub runnext: AtomicPtr<G>,
+    /// Incremented by the owner on every schedule; sysmon watches it to spot a goroutine
+    /// that has held the P too long.
+    pub schedtick: AtomicU64,
+    /// Incremented on every `gort_blocking_enter`.
+    pub syscalltick: AtomicU64,
+    pub timers: TimerHeap,
+    /// Free Gs, owner only.
+    pub gfree: UnsafeCell<Vec<GPtr>>,
+    /// Goroutine id cache, owner only: ids in [goid_next, goid_end) are this P's to hand out.
+    pub goid_next: Cell<i64>,
+    pub goid_end: Cell<i64>,
+    /// sysmon's private bookkeeping: the tick it last saw and when.
+    pub sysmon_tick: AtomicU64,
+    pub sysmon_when: AtomicI64,
+}
+
+// SAFETY: the non-atomic fields (`runq`, `gfree`, goid cache) are touched only by the M
+// that owns the P, and ownership is transferred through `status` and the scheduler lock,
+// which order the accesses.
+unsafe impl Sync for P {}
+// SAFETY: as above.
+unsafe impl Send for P {}
+
+pub const GFREE_LOCAL_MAX: usize = 64;
+
+impl P {
+    pub fn new(id: usize) -> P {
+        let w = Worker::new_fifo();
+        let s = w.stealer();
+        P {
+            id,
+            status: CachePadded::new(AtomicU64::new(pstate::DEAD)),
+            runq: UnsafeCell::new(w),
+            stealer: s,
+            runnext: AtomicPtr::new(ptr::null_mut()),
+            schedtick: AtomicU64::new(0),
+            syscalltick: AtomicU64::new(0),
+            timers: TimerHeap::new(),
+            gfree: UnsafeCell::new(Vec::new()),
+            goid_next: Cell::new(0),
+            goid_end: Cell::new(0),
+            sysmon_tick: AtomicU64::new(0),
+            sysmon_when: AtomicI64::new(0),
+        }
+    }
+
+    pub fn state(&self) -> u64 {
+        self.status.load(Ordering::Acquire) & 0xff
+    }
+
+    /// # Safety
+    /// The caller must own the P.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn runq(&self) -> &Worker<GPtr> {
+        // SAFETY: shared reference to the owner end; only the owner calls this.
+        unsafe { &*self.runq.get() }
+    }
+
+    /// Queues `g`. With `next`, `g` goes into `runnext` and the previous occupant to the
+    /// tail of the queue.
+    ///
+    /// # Safety
+    /// The caller must own the P.
+    pub unsafe fn runq_put(&self, g: *mut G, next: bool) {
+        let g = if next {
+            let old = self.runnext.swap(g, Ordering::AcqRel);
+            if old.is_null() {
+                return;
+            }
+            old
+        } else {
+            g
+        };
+        // SAFETY: we own the P.
+        unsafe { self.runq().push(GPtr(g)) };
+    }
+
+    /// Dequeues the next G: `runnext` first, then the local queue.
+    ///
+    /// # Safety
+    /// The caller must own the P.
+    pub unsafe fn runq_get(&self) -> Option<*mut G> {
+        let n = self.runnext.load(Ordering::Relaxed);
+        if !n.is_null() && self.runnext.compare_exchange(n, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            return Some(n);
+        }
+        // SAFETY: we own the P.
+        unsafe { self.runq().pop().map(|g| g.0) }
+    }
+
+    /// Whether the P has no queued Gs (racy unless owned; fine for heuristics).
+    pub fn runq_empty(&self) -> bool {
+        self.runnext.load(Ordering::Acquire).is_null() && self.stealer.is_empty()
+    }
+
+    pub fn runq_len(&self) -> usize {
+        self.stealer.len() + usize::from(!self.runnext.load(Ordering::Acquire).is_null())
+    }
+
+    /// Steals about half of this P's queue into `dst` (owned by the caller) and returns
+    /// one G to run; takes `runnext` when the queue itself is empty.
+    ///
+    /// # Safety
+    /// The caller must own `dst`.
+    pub unsafe fn steal_into(&self, dst: &P) -> Option<*mut G> {
+        loop {
+            // SAFETY: the caller owns dst.
+            match self.stealer.steal_batch_and_pop(unsafe { dst.runq() }) {
+                Steal::Success(g) => return Some(g.0),
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+        let n = self.runnext.load(Ordering::Acquire);
+        if !n.is_null() && self.runnext.compare_exchange(n, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            return Some(n);
+        }
+        None
+    }
+}

@@ -1,0 +1,1373 @@
+//! The scheduler proper: global state, the M loop, finding work, spinning, parking,
+//! readying, stop-the-world and `gomaxprocs`. See the module essay in `sched/mod.rs`.
+
+use super::g::{Entry, G, GPtr, status};
+use super::m::{Action, M, current_m, set_current_m};
+use super::note::Note;
+use super::p::{GFREE_LOCAL_MAX, P, pstate};
+use crate::arch;
+use crate::mem::stack;
+use crate::time::{TimerTarget, nanotime};
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicUsize, Ordering};
+
+/// Upper bound on `gomaxprocs`.
+pub const MAX_PROCS: usize = 1024;
+/// Upper bound on OS threads (like Go's `debug.SetMaxThreads` default).
+const MAX_THREADS: usize = 10_000;
+/// sysmon retakes the P of a goroutine that ran this long without a scheduling event.
+pub const FORCE_PREEMPT_NS: i64 = 10_000_000;
+/// Size of the OS stack of every M (the scheduler and timer callbacks run there).
+const M_STACK_SIZE: usize = 512 * 1024;
+
+/// State guarded by the scheduler lock.
+pub struct Locked {
+    /// Idle Ps and idle Ms.
+    pub pidle: Vec<*const P>,
+    pub midle: Vec<*const M>,
+    /// Global run queue.
+    pub runq: VecDeque<GPtr>,
+    /// Ms created (sysmon excluded); idle ones; idle ones that hold a locked goroutine.
+    pub mcount: usize,
+    pub nmidle: usize,
+    pub nmidlelocked: usize,
+    /// Ps still to stop for a pending stop-the-world.
+    pub stop_wait: usize,
+    pub next_mid: u64,
+}
+
+// SAFETY: the raw pointers name Ps and Ms, which are leaked ('static) and Sync.
+unsafe impl Send for Locked {}
+
+pub struct Sched {
+    pub lock: Mutex<Locked>,
+    /// Ps by id; entries are allocated once and never freed. Entries < `gomaxprocs` are live.
+    pub allp: [AtomicPtr<P>; MAX_PROCS],
+    pub gomaxprocs: AtomicUsize,
+    /// Number of Ps on `pidle` (readable without the lock).
+    pub npidle: CachePadded<AtomicUsize>,
+    /// Number of Ms spinning (looking for work while holding a P).
+    pub nmspinning: CachePadded<AtomicUsize>,
+    /// Length of the global run queue (readable without the lock).
+    pub runq_len: AtomicUsize,
+    /// A stop-the-world is in progress: Ms must give up their Ps.
+    pub gcwaiting: AtomicBool,
+    pub stw_note: Note,
+    /// Serialises stop-the-world callers.
+    pub stw_lock: Mutex<()>,
+    /// The idle M sleeping until the earliest timer, and that deadline (i64::MAX: none).
+    pub timer_waiter: AtomicPtr<M>,
+    pub timer_wait_until: AtomicI64,
+    /// Live goroutines.
+    pub ngoroutine: CachePadded<AtomicI64>,
+    pub goid_gen: AtomicI64,
+    pub stack_size: AtomicUsize,
+    /// Free Gs beyond the per-P caches.
+    pub gfree: Mutex<Vec<GPtr>>,
+    /// Every G ever allocated (for dumps).
+    pub allgs: Mutex<Vec<GPtr>>,
+    pub sysmon_note: Note,
+    pub sysmon_idle: AtomicBool,
+    /// Deadlock detection is on while `gort_main`'s goroutine runs.
+    pub main_active: AtomicBool,
+    /// Threads the runtime does not own that are blocked inside gort (they could wake
+    /// goroutines later, so they rule out a deadlock verdict).
+    pub foreign_blocked: AtomicI64,
+    /// Ms inside gort_blocking_enter/exit.
+    pub nsyscall: AtomicI64,
+    pub start_time: AtomicI64,
+}
+
+// SAFETY: every field is an atomic, a lock, or (Note) internally synchronised.
+unsafe impl Sync for Sched {}
+
+pub static SCHED: Sched = Sched {
+    lock: Mutex::new(Locked {
+        pidle: Vec::new(),
+        midle: Vec::new(),
+        runq: VecDeque::new(),
+        mcount: 0,
+        nmidle: 0,
+        nmidlelocked: 0,
+        stop_wait: 0,
+        next_mid: 1,
+    }),
+    allp: [const { AtomicPtr::new(ptr::null_mut()) }; MAX_PROCS],
+    gomaxprocs: AtomicUsize::new(0),
+    npidle: CachePadded::new(AtomicUsize::new(0)),
+    nmspinning: CachePadded::new(AtomicUsize::new(0)),
+    runq_len: AtomicUsize::new(0),
+    gcwaiting: AtomicBool::new(false),
+    stw_note: Note::new(),
+    stw_lock: Mutex::new(()),
+    timer_waiter: AtomicPtr::new(ptr::null_mut()),
+    timer_wait_until: AtomicI64::new(i64::MAX),
+    ngoroutine: CachePadded::new(AtomicI64::new(0)),
+    goid_gen: AtomicI64::new(1),
+    stack_size: AtomicUsize::new(stack::DEFAULT_STACK_SIZE),
+    gfree: Mutex::new(Vec::new()),
+    allgs: Mutex::new(Vec::new()),
+    sysmon_note: Note::new(),
+    sysmon_idle: AtomicBool::new(false),
+    main_active: AtomicBool::new(false),
+    foreign_blocked: AtomicI64::new(0),
+    nsyscall: AtomicI64::new(0),
+    start_time: AtomicI64::new(0),
+};
+
+#[inline]
+pub fn sched() -> &'static Sched {
+    &SCHED
+}
+
+/// The live P with id `i` (< gomaxprocs at the time of the call).
+#[inline]
+pub fn allp(i: usize) -> &'static P {
+    // SAFETY: entries below the high-water mark are set before gomaxprocs exposes them and
+    // never freed.
+    unsafe { &*SCHED.allp[i].load(Ordering::Acquire) }
+}
+
+pub fn gomaxprocs() -> usize {
+    SCHED.gomaxprocs.load(Ordering::Acquire)
+}
+
+// ---------------------------------------------------------------------------------------
+// Runtime start-up
+// ---------------------------------------------------------------------------------------
+
+/// Creates the first `n` Ps (all idle) and starts sysmon. Called once, from `init`.
+pub fn start(nprocs: usize, stack_size: usize) {
+    SCHED.stack_size.store(stack_size, Ordering::Relaxed);
+    SCHED.start_time.store(nanotime(), Ordering::Relaxed);
+    let mut l = SCHED.lock.lock();
+    for i in 0..nprocs {
+        let p = ensure_p(i);
+        p.status.store(pstate::IDLE, Ordering::Release);
+        l.pidle.push(p);
+    }
+    SCHED.npidle.store(nprocs, Ordering::SeqCst);
+    SCHED.gomaxprocs.store(nprocs, Ordering::Release);
+    drop(l);
+    super::signals::install();
+    super::sysmon::start();
+}
+
+fn ensure_p(i: usize) -> &'static P {
+    let cur = SCHED.allp[i].load(Ordering::Acquire);
+    if !cur.is_null() {
+        // SAFETY: never freed.
+        return unsafe { &*cur };
+    }
+    let p: &'static P = Box::leak(Box::new(P::new(i)));
+    SCHED.allp[i].store(p as *const P as *mut P, Ordering::Release);
+    p
+}
+
+// ---------------------------------------------------------------------------------------
+// P ownership
+// ---------------------------------------------------------------------------------------
+
+/// Makes `m` the owner of `p` in the RUNNING state. The caller must have exclusive
+/// rights to `p` (just taken from the idle list, or handed over through `nextp`).
+pub fn acquirep(m: &M, p: &P) {
+    let old = p.status.load(Ordering::Acquire);
+    let w = (((old >> 8) + 1) << 8) | pstate::RUNNING;
+    p.status.store(w, Ordering::Release);
+    m.p.set(p);
+    m.p_word.set(w);
+    super::sysmon::wake_if_idle();
+}
+
+/// Drops `m`'s P, leaving it in the IDLE state but on no list; returns it.
+pub fn releasep(m: &M) -> &'static P {
+    let p = m.p.get();
+    assert!(!p.is_null(), "releasep without a P");
+    // SAFETY: Ps are 'static.
+    let p: &'static P = unsafe { &*p };
+    let w = m.p_word.get() & !0xff;
+    p.status.store(w | pstate::IDLE, Ordering::Release);
+    m.p.set(ptr::null());
+    m.p_word.set(0);
+    p
+}
+
+/// Puts an IDLE P on the idle list (or stops it, during stop-the-world).
+pub fn pidleput(l: &mut Locked, p: &'static P) {
+    if SCHED.gcwaiting.load(Ordering::SeqCst) {
+        let w = p.status.load(Ordering::Acquire) & !0xff;
+        p.status.store(w | pstate::STOPPED, Ordering::Release);
+        l.stop_wait -= 1;
+        if l.stop_wait == 0 {
+            SCHED.stw_note.wakeup();
+        }
+        return;
+    }
+    l.pidle.push(p);
+    SCHED.npidle.fetch_add(1, Ordering::SeqCst);
+}
+
+pub fn pidleget(l: &mut Locked) -> Option<&'static P> {
+    let p = l.pidle.pop()?;
+    SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
+    // SAFETY: Ps are 'static.
+    Some(unsafe { &*p })
+}
+
+/// The calling context, as seen by a runtime entry point.
+pub enum Ctx {
+    /// A thread the runtime does not own.
+    Foreign,
+    /// An M's scheduler stack (timer callbacks): `m.p` is RUNNING or null.
+    G0(&'static M),
+    /// A goroutine that entered the runtime. Its P, if any, is now RUNNING; `leave`
+    /// hands it back to user code.
+    Goroutine(&'static M, *mut G),
+}
+
+impl Ctx {
+    /// The P the caller may use for queue operations, if any.
+    pub fn p(&self) -> Option<&'static P> {
+        match self {
+            Ctx::Foreign => None,
+            // SAFETY: Ps are 'static.
+            Ctx::G0(m) | Ctx::Goroutine(m, _) => unsafe { m.p.get().as_ref() },
+        }
+    }
+}
+
+/// Enters the runtime: in a goroutine, turns its P from USER to RUNNING so sysmon cannot
+/// take it while runtime code uses it. If sysmon took it already, tries to pick up an
+/// idle P (like Go's exitsyscall fast path); otherwise continues without one.
+pub fn enter() -> Ctx {
+    let m = current_m();
+    if m.is_null() {
+        return Ctx::Foreign;
+    }
+    // SAFETY: Ms are leaked at creation, so the reference is 'static.
+    let m: &'static M = unsafe { &*m };
+    let g = m.curg.get();
+    if g.is_null() {
+        return Ctx::G0(m);
+    }
+    let p = m.p.get();
+    if !p.is_null() {
+        let w = m.p_word.get();
+        let nw = (w & !0xff) | pstate::RUNNING;
+        // SAFETY: Ps are 'static.
+        let pr = unsafe { &*p };
+        if pr.status.compare_exchange(w, nw, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            m.p_word.set(nw);
+            return Ctx::Goroutine(m, g);
+        }
+        // Retaken by sysmon or stopped for stop-the-world: it is not ours any more.
+        m.p.set(ptr::null());
+        m.p_word.set(0);
+    }
+    if SCHED.npidle.load(Ordering::Relaxed) > 0 && !SCHED.gcwaiting.load(Ordering::Relaxed) {
+        let mut l = SCHED.lock.lock();
+        if let Some(p) = pidleget(&mut l) {
+            drop(l);
+            acquirep(m, p);
+        }
+    }
+    Ctx::Goroutine(m, g)
+}
+
+/// Leaves the runtime back into goroutine code: the P returns to USER.
+pub fn leave(ctx: &Ctx) {
+    if let Ctx::Goroutine(m, _) = ctx {
+        let p = m.p.get();
+        if !p.is_null() {
+            let w = (m.p_word.get() & !0xff) | pstate::USER;
+            // SAFETY: Ps are 'static; we own this one (RUNNING).
+            unsafe { &*p }.status.store(w, Ordering::Release);
+            m.p_word.set(w);
+        }
+    }
+}
+
+/// True when the caller is a goroutine.
+pub fn in_goroutine() -> bool {
+    let m = current_m();
+    // SAFETY: Ms are never freed.
+    !m.is_null() && !unsafe { &*m }.curg.get().is_null()
+}
+
+/// The running goroutine, or null.
+pub fn current_g() -> *mut G {
+    let m = current_m();
+    if m.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: Ms are never freed.
+    unsafe { &*m }.curg.get()
+}
+
+// ---------------------------------------------------------------------------------------
+// Run queues
+// ---------------------------------------------------------------------------------------
+
+pub fn globrunq_put(l: &mut Locked, g: *mut G) {
+    l.runq.push_back(GPtr(g));
+    SCHED.runq_len.store(l.runq.len(), Ordering::SeqCst);
+}
+
+pub fn globrunq_put_locked(g: *mut G) {
+    let mut l = SCHED.lock.lock();
+    globrunq_put(&mut l, g);
+}
+
+/// Takes a batch from the global queue into `p` (owned by the caller): one to run, plus up
+/// to a fair share for the local queue.
+fn globrunq_get(l: &mut Locked, p: &P, max: usize) -> Option<*mut G> {
+    let n = l.runq.len();
+    if n == 0 {
+        return None;
+    }
+    let mut take = (n / gomaxprocs().max(1) + 1).min(n).min(128);
+    if max > 0 {
+        take = take.min(max);
+    }
+    let g = l.runq.pop_front().map(|g| g.0);
+    for _ in 1..take {
+        if let Some(x) = l.runq.pop_front() {
+            // SAFETY: the caller owns p.
+            unsafe { p.runq_put(x.0, false) };
+        }
+    }
+    SCHED.runq_len.store(l.runq.len(), Ordering::SeqCst);
+    g
+}
+
+/// Makes a WAITING goroutine runnable. Callable from anywhere: a goroutine inside the
+/// runtime, a scheduler stack, the timer waiter, or a foreign thread.
+pub fn ready(g: *mut G) {
+    // SAFETY: Gs are never freed.
+    let gr = unsafe { &*g };
+    if let Err(s) = gr.status.compare_exchange(status::WAITING, status::RUNNABLE, Ordering::AcqRel, Ordering::Acquire) {
+        crate::fatal::fatal(&format!("ready of goroutine {} in state {}", gr.id(), status_name(s)));
+    }
+    let m = current_m();
+    // SAFETY: Ms are never freed.
+    let p = if m.is_null() { ptr::null() } else { unsafe { &*m }.p.get() };
+    // SAFETY: as above.
+    if !p.is_null() && (unsafe { &*m }.p_word.get() & 0xff) == pstate::RUNNING {
+        // SAFETY: we own p (RUNNING by this M).
+        unsafe { (*p).runq_put(g, true) };
+    } else {
+        globrunq_put_locked(g);
+    }
+    wakep();
+}
+
+pub fn status_name(s: u32) -> &'static str {
+    match s {
+        status::IDLE => "idle",
+        status::RUNNABLE => "runnable",
+        status::RUNNING => "running",
+        status::WAITING => "waiting",
+        status::DEAD => "dead",
+        _ => "?",
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Spinning Ms and wake-ups
+// ---------------------------------------------------------------------------------------
+
+/// Starts an M spinning if there is an idle P and nobody is spinning yet. Called whenever
+/// new work appears; the spinning M either finds it or hands the search on, so work is
+/// never left queued while a P is idle (no lost wake-ups).
+pub fn wakep() {
+    if SCHED.npidle.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    if SCHED.nmspinning.load(Ordering::SeqCst) != 0
+        || SCHED.nmspinning.compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed).is_err()
+    {
+        return;
+    }
+    startm(None, true);
+}
+
+/// Runs `p` (or an idle P) on an idle or new M. With `spinning`, the caller has already
+/// counted the M in `nmspinning`.
+pub fn startm(p: Option<&'static P>, spinning: bool) {
+    let mut l = SCHED.lock.lock();
+    let p = match p.or_else(|| pidleget(&mut l)) {
+        Some(p) => p,
+        None => {
+            drop(l);
+            if spinning {
+                SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+            return;
+        }
+    };
+    if let Some(m) = l.midle.pop() {
+        l.nmidle -= 1;
+        // SAFETY: Ms are 'static.
+        let m = unsafe { &*m };
+        m.idle.store(false, Ordering::Release);
+        if SCHED.timer_waiter.load(Ordering::Acquire) == m as *const M as *mut M {
+            SCHED.timer_waiter.store(ptr::null_mut(), Ordering::SeqCst);
+            SCHED.timer_wait_until.store(i64::MAX, Ordering::SeqCst);
+        }
+        drop(l);
+        hand_to(m, p, spinning);
+        return;
+    }
+    if l.mcount >= MAX_THREADS {
+        drop(l);
+        crate::fatal::fatal("thread exhaustion");
+    }
+    l.mcount += 1;
+    let id = l.next_mid;
+    l.next_mid += 1;
+    drop(l);
+    newm(id, p, spinning);
+}
+
+/// Hands `p` to the sleeping M `m` and wakes it.
+fn hand_to(m: &M, p: &'static P, spinning: bool) {
+    let tagged = if spinning { (p as *const P as usize | 1) as *mut P } else { p as *const P as *mut P };
+    m.nextp.store(tagged, Ordering::Release);
+    m.note.wakeup();
+}
+
+/// Takes the P handed to `m`, if any; returns whether it should spin.
+fn take_nextp(m: &M) -> Option<(&'static P, bool)> {
+    let t = m.nextp.swap(ptr::null_mut(), Ordering::Acquire);
+    if t.is_null() {
+        return None;
+    }
+    let spinning = (t as usize) & 1 == 1;
+    // SAFETY: Ps are 'static and 8-aligned, so the low bit is our tag.
+    Some((unsafe { &*(((t as usize) & !1) as *const P) }, spinning))
+}
+
+fn newm(id: u64, p: &'static P, spinning: bool) {
+    let m: &'static M = Box::leak(Box::new(M::new(id)));
+    hand_to(m, p, spinning);
+    let r = std::thread::Builder::new()
+        .name(format!("gort-m{id}"))
+        .stack_size(M_STACK_SIZE)
+        .spawn(move || mstart(m));
+    if let Err(e) = r {
+        crate::fatal::fatal(&format!("newm: cannot create an OS thread: {e}"));
+    }
+}
+
+/// Thread body of every M.
+fn mstart(m: &'static M) {
+    set_current_m(m);
+    super::signals::thread_init();
+    // Wait for our first P (it was handed over before the thread started).
+    let (p, spinning) = take_nextp(m).expect("a new M starts with a P");
+    acquirep(m, p);
+    if spinning {
+        m.spinning.set(true);
+    }
+    schedule_loop(m);
+}
+
+fn reset_spinning(m: &M) {
+    m.spinning.set(false);
+    if SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst) == 1 {
+        // We were the last spinner and found work: there may be more; hand the search on.
+        wakep();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The M loop
+// ---------------------------------------------------------------------------------------
+
+fn schedule_loop(m: &'static M) -> ! {
+    loop {
+        if !m.locked_g.get().is_null() {
+            // Our locked goroutine switched out: this M runs nothing else.
+            let g = stoplockedm(m);
+            execute(m, g);
+            continue;
+        }
+        let g = find_runnable(m);
+        if m.spinning.get() {
+            reset_spinning(m);
+        }
+        // SAFETY: Gs are never freed.
+        let lm = unsafe { &*g }.locked_m.load(Ordering::Acquire);
+        if !lm.is_null() && lm != m as *const M as *mut M {
+            // SAFETY: Ms are never freed.
+            startlockedm(m, g, unsafe { &*lm });
+            continue;
+        }
+        execute(m, g);
+    }
+}
+
+/// Switches to `g` and, when it switches back, carries out what it asked for.
+fn execute(m: &'static M, g: *mut G) {
+    // SAFETY: we dequeued g, so we own it; Ps are 'static.
+    let (gr, p) = unsafe { (&*g, &*m.p.get()) };
+    p.schedtick.store(p.schedtick.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    gr.status.store(status::RUNNING, Ordering::Release);
+    m.curg.set(g);
+    if gr.fresh.get() {
+        gr.fresh.set(false);
+        // SAFETY: the stack is ours and unused; init_stack writes below its top.
+        unsafe { *gr.sp.get() = arch::init_stack(gr.stack.top(), gstart) };
+    }
+    let w = (m.p_word.get() & !0xff) | pstate::USER;
+    p.status.store(w, Ordering::Release);
+    m.p_word.set(w);
+    // SAFETY: g's saved sp is valid (fresh frame or saved by its last switch out); g0's
+    // slot is ours.
+    unsafe { arch::switch(m.g0_sp.get(), *gr.sp.get(), g as usize) };
+    // Back on g0. The goroutine entered the runtime first, so our P (if we still have one)
+    // is RUNNING.
+    let g = m.curg.replace(ptr::null_mut());
+    // SAFETY: Gs are never freed; g is the goroutine that just switched to us.
+    let gr = unsafe { &*g };
+    if !gr.stack.canary_intact() {
+        super::signals::stack_overflow(gr.id());
+    }
+    match m.action.replace(Action::None) {
+        Action::Yield => {
+            gr.status.store(status::RUNNABLE, Ordering::Release);
+            requeue(m, g, false);
+        }
+        Action::Park { unlock, arg } => {
+            gr.status.store(status::WAITING, Ordering::SeqCst);
+            if let Some(f) = unlock {
+                if !f(g, arg) {
+                    gr.status.store(status::RUNNABLE, Ordering::Release);
+                    requeue(m, g, true);
+                }
+            }
+        }
+        Action::Exit => {
+            gdestroy(m, g);
+            return;
+        }
+        Action::None => crate::fatal::fatal("goroutine switched to the scheduler without an action"),
+    }
+}
+
+/// Puts a runnable G back on the local queue, or the global one without a P.
+fn requeue(m: &M, g: *mut G, next: bool) {
+    let p = m.p.get();
+    if p.is_null() {
+        globrunq_put_locked(g);
+        wakep();
+    } else {
+        // SAFETY: we own p.
+        unsafe { (*p).runq_put(g, next) };
+        if !m.locked_g.get().is_null() {
+            wakep();
+        }
+    }
+}
+
+/// Entry point of every goroutine, on its own stack.
+unsafe extern "C" fn gstart(arg: usize) -> ! {
+    let g = arg as *mut G;
+    // SAFETY: we are g, running; the entry is ours to take.
+    let entry = std::mem::replace(unsafe { &mut *(*g).entry.get() }, Entry::None);
+    match entry {
+        // SAFETY: the C caller of gort_go promised fn is callable with arg.
+        Entry::C(f, a) => unsafe { f(a) },
+        Entry::Rust(b) => {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(b)).is_err() {
+                crate::fatal::fatal("a Rust goroutine panicked");
+            }
+        }
+        Entry::None => {}
+    }
+    goexit_final()
+}
+
+/// Ends the calling goroutine after its deferred calls have run.
+pub fn goexit_final() -> ! {
+    crate::panic::run_all_defers();
+    switch_to_g0(Action::Exit);
+    crate::fatal::fatal("dead goroutine resumed")
+}
+
+/// Saves the calling goroutine and switches to its M's scheduler with `action`.
+/// Returns when the goroutine is next scheduled (never, for `Action::Exit`).
+pub fn switch_to_g0(action: Action) {
+    let ctx = enter();
+    let (m, g) = match ctx {
+        Ctx::Goroutine(m, g) => (m, g),
+        _ => crate::fatal::fatal("switch_to_g0 outside a goroutine"),
+    };
+    m.action.set(action);
+    // SAFETY: g is the running goroutine; its sp slot is written by the switch; g0's sp was
+    // saved when g0 switched into us.
+    unsafe { arch::switch((*g).sp.get(), *m.g0_sp.get(), 0) };
+    // Resumed, possibly on another M: nothing from before the switch is reused.
+}
+
+/// Recycles a finished goroutine (on g0).
+fn gdestroy(m: &'static M, g: *mut G) {
+    // SAFETY: g is dead and ours.
+    let gr = unsafe { &*g };
+    if m.locked_g.get() == g {
+        m.locked_g.set(ptr::null_mut());
+    }
+    gr.locked_m.store(ptr::null_mut(), Ordering::Relaxed);
+    gr.lock_count.set(0);
+    // SAFETY: as above; nothing else touches a dead G's panic state.
+    unsafe { (*gr.panic.get()).reset() };
+    gr.status.store(status::DEAD, Ordering::Release);
+    SCHED.ngoroutine.fetch_sub(1, Ordering::Relaxed);
+    gfput(m.p.get(), g);
+}
+
+fn gfput(p: *const P, g: *mut G) {
+    if p.is_null() {
+        SCHED.gfree.lock().push(GPtr(g));
+        return;
+    }
+    // SAFETY: we own p; its gfree is owner-only.
+    let list = unsafe { &mut *(*p).gfree.get() };
+    list.push(GPtr(g));
+    if list.len() > GFREE_LOCAL_MAX {
+        let mut gl = SCHED.gfree.lock();
+        gl.extend(list.drain(GFREE_LOCAL_MAX / 2..));
+    }
+}
+
+fn gfget(p: Option<&P>) -> Option<*mut G> {
+    if let Some(p) = p {
+        // SAFETY: we own p.
+        let list = unsafe { &mut *p.gfree.get() };
+        if list.is_empty() {
+            let mut gl = SCHED.gfree.lock();
+            let n = gl.len().min(GFREE_LOCAL_MAX / 2);
+            let at = gl.len() - n;
+            list.extend(gl.drain(at..));
+        }
+        return list.pop().map(|g| g.0);
+    }
+    SCHED.gfree.lock().pop().map(|g| g.0)
+}
+
+// ---------------------------------------------------------------------------------------
+// Spawning
+// ---------------------------------------------------------------------------------------
+
+/// Creates a goroutine running `entry`; returns its id, or None when no stack could be had.
+pub fn spawn(entry: Entry) -> Option<i64> {
+    spawn_with_id(entry, None)
+}
+
+static MAIN_ID_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Spawns `gort_main`'s goroutine: the first one gets id 1, like Go's main goroutine.
+pub fn spawn_main(entry: Entry) -> Option<i64> {
+    let id = if MAIN_ID_TAKEN.swap(true, Ordering::AcqRel) { None } else { Some(1) };
+    spawn_with_id(entry, id)
+}
+
+fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
+    crate::runtime::ensure_init();
+    let ctx = enter();
+    let p = ctx.p();
+    let g = match gfget(p) {
+        Some(g) => g,
+        None => {
+            let Some(stack) = stack::alloc(SCHED.stack_size.load(Ordering::Relaxed)) else {
+                leave(&ctx);
+                return None;
+            };
+            let g = Box::into_raw(G::new(stack));
+            SCHED.allgs.lock().push(GPtr(g));
+            g
+        }
+    };
+    // SAFETY: g is IDLE/DEAD and ours until queued.
+    let gr = unsafe { &*g };
+    let id = forced_id.unwrap_or_else(|| next_goid(p));
+    gr.id.store(id, Ordering::Relaxed);
+    // SAFETY: as above.
+    unsafe { *gr.entry.get() = entry };
+    gr.fresh.set(true);
+    gr.wait_reason.set("");
+    gr.status.store(status::RUNNABLE, Ordering::Release);
+    SCHED.ngoroutine.fetch_add(1, Ordering::Relaxed);
+    match p {
+        // SAFETY: we own p (RUNNING).
+        Some(p) => unsafe { p.runq_put(g, true) },
+        None => globrunq_put_locked(g),
+    }
+    leave(&ctx);
+    wakep();
+    Some(id)
+}
+
+fn next_goid(p: Option<&P>) -> i64 {
+    const BATCH: i64 = 16;
+    match p {
+        Some(p) => {
+            if p.goid_next.get() == p.goid_end.get() {
+                let start = SCHED.goid_gen.fetch_add(BATCH, Ordering::Relaxed) + 1;
+                p.goid_next.set(start);
+                p.goid_end.set(start + BATCH);
+            }
+            let id = p.goid_next.get();
+            p.goid_next.set(id + 1);
+            id
+        }
+        None => SCHED.goid_gen.fetch_add(1, Ordering::Relaxed) + 1,
+    }
+}
+
+
+// ---------------------------------------------------------------------------------------
+// Finding work
+// ---------------------------------------------------------------------------------------
+
+/// Returns a runnable G, with `m` holding a P in the RUNNING state. Sleeps the M when
+/// there is nothing to do.
+fn find_runnable(m: &'static M) -> *mut G {
+    'top: loop {
+        if m.p.get().is_null() {
+            stopm(m);
+        }
+        // SAFETY: we hold the P.
+        let p: &'static P = unsafe { &*m.p.get() };
+        if SCHED.gcwaiting.load(Ordering::SeqCst) {
+            gcstopm(m);
+            continue;
+        }
+        let now = nanotime();
+        p.timers.run(now);
+        // Fairness: now and then the global queue goes first, so a stream of local work
+        // cannot starve it.
+        if p.schedtick.load(Ordering::Relaxed) % 61 == 0 && SCHED.runq_len.load(Ordering::Relaxed) > 0 {
+            let mut l = SCHED.lock.lock();
+            if let Some(g) = globrunq_get(&mut l, p, 1) {
+                return g;
+            }
+        }
+        // SAFETY: we own p.
+        if let Some(g) = unsafe { p.runq_get() } {
+            return g;
+        }
+        if SCHED.runq_len.load(Ordering::SeqCst) > 0 {
+            let mut l = SCHED.lock.lock();
+            if let Some(g) = globrunq_get(&mut l, p, 0) {
+                return g;
+            }
+        }
+        // Steal, if not too many are spinning already (half the busy Ps at most).
+        let n = gomaxprocs();
+        let busy = n.saturating_sub(SCHED.npidle.load(Ordering::SeqCst));
+        if m.spinning.get() || 2 * SCHED.nmspinning.load(Ordering::SeqCst) < busy {
+            if !m.spinning.get() {
+                m.spinning.set(true);
+                SCHED.nmspinning.fetch_add(1, Ordering::SeqCst);
+            }
+            if let Some(g) = steal_work(m, p, n) {
+                return g;
+            }
+        }
+        // Nothing anywhere: give up the P.
+        let mut l = SCHED.lock.lock();
+        if SCHED.gcwaiting.load(Ordering::SeqCst) {
+            drop(l);
+            continue;
+        }
+        if let Some(g) = globrunq_get(&mut l, p, 0) {
+            return g;
+        }
+        let p = releasep(m);
+        pidleput(&mut l, p);
+        drop(l);
+        if m.spinning.get() {
+            m.spinning.set(false);
+            SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            // Re-check after dropping the spinning count: work queued meanwhile by someone
+            // who saw us spinning (and so did not wake anybody) must not be stranded.
+            if work_anywhere() {
+                let mut l = SCHED.lock.lock();
+                if let Some(p) = pidleget(&mut l) {
+                    drop(l);
+                    acquirep(m, p);
+                    m.spinning.set(true);
+                    SCHED.nmspinning.fetch_add(1, Ordering::SeqCst);
+                    continue 'top;
+                }
+            }
+        }
+        stopm(m);
+    }
+}
+
+fn work_anywhere() -> bool {
+    if SCHED.runq_len.load(Ordering::SeqCst) > 0 {
+        return true;
+    }
+    (0..gomaxprocs()).any(|i| !allp(i).runq_empty())
+}
+
+fn steal_work(m: &M, p: &'static P, n: usize) -> Option<*mut G> {
+    let _ = m;
+    let start = fastrand() as usize;
+    for round in 0..4 {
+        for k in 0..n {
+            let victim = allp((start + k) % n);
+            if ptr::eq(victim, p) {
+                continue;
+            }
+            if round == 3 && victim.timers.timer0.load(Ordering::Acquire) <= nanotime() {
+                // Fire the victim's expired timers; what they ready lands in our queue.
+                victim.timers.run(nanotime());
+                // SAFETY: we own p.
+                if let Some(g) = unsafe { p.runq_get() } {
+                    return Some(g);
+                }
+            }
+            // SAFETY: we own p.
+            if let Some(g) = unsafe { victim.steal_into(p) } {
+                return Some(g);
+            }
+        }
+    }
+    None
+}
+
+/// Earliest timer deadline on any live P.
+pub fn earliest_timer() -> i64 {
+    (0..gomaxprocs()).map(|i| allp(i).timers.timer0.load(Ordering::SeqCst)).min().unwrap_or(i64::MAX)
+}
+
+/// Parks the M (which holds no P) until somebody hands it a P. One idle M at a time is
+/// the timer waiter: it sleeps until the earliest timer and fires due timers itself.
+fn stopm(m: &'static M) {
+    let mut waiter = false;
+    {
+        let mut l = SCHED.lock.lock();
+        m.idle.store(true, Ordering::Release);
+        l.midle.push(m);
+        l.nmidle += 1;
+        if SCHED.timer_waiter.load(Ordering::SeqCst).is_null() && earliest_timer() != i64::MAX {
+            SCHED.timer_waiter.store(m as *const M as *mut M, Ordering::SeqCst);
+            waiter = true;
+        }
+        if !waiter {
+            checkdead(&l);
+        }
+    }
+    loop {
+        if waiter {
+            // Dekker with add_timer: publish our deadline, then re-read the heaps.
+            loop {
+                let next = earliest_timer();
+                SCHED.timer_wait_until.store(next, Ordering::SeqCst);
+                if earliest_timer() >= next {
+                    break;
+                }
+            }
+        }
+        let until = SCHED.timer_wait_until.load(Ordering::SeqCst);
+        let timeout = if waiter {
+            if until == i64::MAX { None } else { Some(until - nanotime()) }
+        } else {
+            None
+        };
+        if timeout.is_none_or(|t| t > 0) {
+            m.note.sleep(timeout);
+        }
+        if let Some((p, spinning)) = take_nextp(m) {
+            // startm took us off the idle list (and cleared the waiter role).
+            acquirep(m, p);
+            if spinning {
+                m.spinning.set(true);
+            }
+            return;
+        }
+        if !waiter {
+            continue;
+        }
+        // Timer waiter: fire what is due everywhere (readied Gs go to the global queue and
+        // wakep finds them an M, possibly us).
+        let now = nanotime();
+        for i in 0..gomaxprocs() {
+            allp(i).timers.run(now);
+        }
+        let l = SCHED.lock.lock();
+        if !m.idle.load(Ordering::Acquire) {
+            // startm picked us meanwhile; the P arrives through nextp.
+            drop(l);
+            waiter = false;
+            continue;
+        }
+        if earliest_timer() == i64::MAX {
+            SCHED.timer_waiter.store(ptr::null_mut(), Ordering::SeqCst);
+            SCHED.timer_wait_until.store(i64::MAX, Ordering::SeqCst);
+            waiter = false;
+            checkdead(&l);
+        }
+    }
+}
+
+/// Called after a timer was added with deadline `when`: makes sure some M will wake by then.
+pub fn timer_added(when: i64) {
+    if when >= SCHED.timer_wait_until.load(Ordering::SeqCst) {
+        return;
+    }
+    let w = SCHED.timer_waiter.load(Ordering::SeqCst);
+    if !w.is_null() {
+        // SAFETY: Ms are never freed; a kick to an M that stopped waiting is harmless.
+        unsafe { &*w }.note.wakeup();
+    } else {
+        wakep();
+    }
+}
+
+/// Adds a timer entry to the caller's P (or P0 without one) and wakes a waiter if needed.
+pub fn add_timer(when: i64, seq: u64, target: TimerTarget) {
+    let m = current_m();
+    // SAFETY: Ms are never freed.
+    let p = if m.is_null() { ptr::null() } else { unsafe { &*m }.p.get() };
+    let p = if p.is_null() { allp(0) } else { unsafe { &*p } };
+    p.timers.push(when, seq, target);
+    timer_added(when);
+}
+
+// ---------------------------------------------------------------------------------------
+// Parking
+// ---------------------------------------------------------------------------------------
+
+/// Parks the running goroutine. After it has switched out, the scheduler marks it
+/// WAITING and calls `unlock(g, arg)` (typically releasing the lock of the wait queue the
+/// G was put on); if that returns false the park is cancelled. Returns when readied.
+pub fn park(reason: &'static str, unlock: Option<fn(*mut G, usize) -> bool>, arg: usize) {
+    let g = current_g();
+    assert!(!g.is_null(), "park outside a goroutine");
+    // SAFETY: g is the running goroutine.
+    unsafe { &*g }.wait_reason.set(reason);
+    switch_to_g0(Action::Park { unlock, arg });
+}
+
+/// Sleeps the running goroutine until `deadline` on a timer.
+pub fn park_sleep(deadline: i64) {
+    let g = current_g();
+    // SAFETY: g is the running goroutine.
+    unsafe { &*g }.sleep_until.set(deadline);
+    park("sleep", Some(arm_sleep), 0);
+}
+
+/// Park callback of `park_sleep`: arms the timer only now that the G is WAITING, so the
+/// timer cannot fire into a goroutine that is still running.
+fn arm_sleep(g: *mut G, _: usize) -> bool {
+    // SAFETY: g is parked and ours (the sleep protocol: nobody else wakes it).
+    let gr = unsafe { &*g };
+    let seq = gr.sleep_seq.fetch_add(1, Ordering::AcqRel) + 1;
+    add_timer(gr.sleep_until.get(), seq, TimerTarget::Sleep(GPtr(g)));
+    true
+}
+
+/// `gort_gosched`: puts the goroutine at the back of the run queue.
+pub fn gosched() {
+    if in_goroutine() {
+        switch_to_g0(Action::Yield);
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Locked goroutines (gort_lock_os_thread)
+// ---------------------------------------------------------------------------------------
+
+pub fn lock_os_thread() {
+    let m = current_m();
+    let g = current_g();
+    if g.is_null() {
+        return; // a plain thread is always "locked" to itself
+    }
+    // SAFETY: we are g, running on m.
+    let (m, gr) = unsafe { (&*m, &*g) };
+    gr.lock_count.set(gr.lock_count.get() + 1);
+    gr.locked_m.store(m as *const M as *mut M, Ordering::Release);
+    m.locked_g.set(g);
+}
+
+pub fn unlock_os_thread() {
+    let m = current_m();
+    let g = current_g();
+    if g.is_null() {
+        return;
+    }
+    // SAFETY: as above.
+    let (m, gr) = unsafe { (&*m, &*g) };
+    if gr.lock_count.get() == 0 {
+        return; // Go ignores an unlock without a lock
+    }
+    gr.lock_count.set(gr.lock_count.get() - 1);
+    if gr.lock_count.get() == 0 {
+        gr.locked_m.store(ptr::null_mut(), Ordering::Release);
+        m.locked_g.set(ptr::null_mut());
+    }
+}
+
+/// Our locked goroutine is not running: give the P away and sleep until the goroutine is
+/// runnable again and someone hands us a P to run it with.
+fn stoplockedm(m: &'static M) -> *mut G {
+    if !m.p.get().is_null() {
+        let p = releasep(m);
+        handoffp(p);
+    }
+    {
+        let mut l = SCHED.lock.lock();
+        l.nmidlelocked += 1;
+        checkdead(&l);
+    }
+    let (p, _) = loop {
+        m.note.sleep(None);
+        if let Some(x) = take_nextp(m) {
+            break x;
+        }
+    };
+    SCHED.lock.lock().nmidlelocked -= 1;
+    acquirep(m, p);
+    // The G was dequeued by whoever handed us the P; the caller runs it.
+    m.locked_g.get()
+}
+
+/// `g` is locked to `lm`: hand our P to `lm` so it can run `g`, and go idle.
+fn startlockedm(m: &'static M, g: *mut G, lm: &'static M) {
+    let _ = g; // lm runs its own locked_g, which is g
+    let p = releasep(m);
+    hand_to(lm, p, false);
+    // Our P is gone; find_runnable parks us in stopm.
+}
+
+/// Hands a P whose M is going away (blocked, retaken) to whoever can use it.
+pub fn handoffp(p: &'static P) {
+    if !p.runq_empty() || SCHED.runq_len.load(Ordering::SeqCst) > 0 {
+        startm(Some(p), false);
+        return;
+    }
+    if SCHED.nmspinning.load(Ordering::SeqCst) + SCHED.npidle.load(Ordering::SeqCst) == 0
+        && SCHED.nmspinning.compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+    {
+        startm(Some(p), true);
+        return;
+    }
+    let when = p.timers.timer0.load(Ordering::SeqCst);
+    {
+        let mut l = SCHED.lock.lock();
+        pidleput(&mut l, p);
+    }
+    if when != i64::MAX {
+        timer_added(when);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Blocking calls (gort_blocking_enter / exit)
+// ---------------------------------------------------------------------------------------
+
+pub fn blocking_enter() {
+    let m = current_m();
+    if m.is_null() || current_g().is_null() {
+        return;
+    }
+    // SAFETY: Ms are never freed.
+    let m = unsafe { &*m };
+    SCHED.nsyscall.fetch_add(1, Ordering::SeqCst);
+    let p = m.p.get();
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: Ps are 'static.
+    let pr = unsafe { &*p };
+    pr.syscalltick.store(pr.syscalltick.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    let w = m.p_word.get();
+    let nw = (w & !0xff) | pstate::SYSCALL;
+    if pr.status.compare_exchange(w, nw, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        m.p_word.set(nw);
+    } else {
+        m.p.set(ptr::null());
+        m.p_word.set(0);
+    }
+    super::sysmon::wake_if_idle();
+}
+
+pub fn blocking_exit() {
+    let m = current_m();
+    if m.is_null() || current_g().is_null() {
+        return;
+    }
+    // SAFETY: Ms are never freed.
+    let m = unsafe { &*m };
+    SCHED.nsyscall.fetch_sub(1, Ordering::SeqCst);
+    let p = m.p.get();
+    if !p.is_null() {
+        let w = m.p_word.get();
+        let nw = (w & !0xff) | pstate::USER;
+        // SAFETY: Ps are 'static.
+        if unsafe { &*p }.status.compare_exchange(w, nw, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            m.p_word.set(nw);
+            return;
+        }
+        m.p.set(ptr::null());
+        m.p_word.set(0);
+    }
+    // Our P was handed on while we were blocked. Get another, or queue ourselves and let
+    // this thread sleep until a P is free (as Go's exitsyscall does): the number of
+    // goroutines running user code stays within gomaxprocs.
+    let ctx = enter();
+    if m.p.get().is_null() {
+        switch_to_g0(Action::Yield);
+    } else {
+        leave(&ctx);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Stop the world and gomaxprocs
+// ---------------------------------------------------------------------------------------
+
+/// Stops every P. On return the caller holds `stw_lock`'s guard and every live P is
+/// STOPPED (the caller's own included). Runs with the caller's P, if any, RUNNING.
+fn stop_the_world(m: Option<&'static M>) -> parking_lot::MutexGuard<'static, ()> {
+    let guard = SCHED.stw_lock.lock();
+    let n = gomaxprocs();
+    {
+        let mut l = SCHED.lock.lock();
+        l.stop_wait = n;
+        SCHED.gcwaiting.store(true, Ordering::SeqCst);
+        if let Some(m) = m {
+            if !m.p.get().is_null() {
+                let p = releasep(m);
+                let w = p.status.load(Ordering::Acquire) & !0xff;
+                p.status.store(w | pstate::STOPPED, Ordering::Release);
+                l.stop_wait -= 1;
+            }
+        }
+        while let Some(p) = l.pidle.pop() {
+            SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
+            // SAFETY: Ps are 'static.
+            let p = unsafe { &*p };
+            let w = p.status.load(Ordering::Acquire) & !0xff;
+            p.status.store(w | pstate::STOPPED, Ordering::Release);
+            l.stop_wait -= 1;
+        }
+    }
+    loop {
+        // Ps running user code or blocked calls cannot be asked; take them.
+        for i in 0..n {
+            let p = allp(i);
+            let s = p.status.load(Ordering::Acquire);
+            let st = s & 0xff;
+            if (st == pstate::USER || st == pstate::SYSCALL)
+                && p.status.compare_exchange(s, (s & !0xff) | pstate::STOPPED, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            {
+                let mut l = SCHED.lock.lock();
+                l.stop_wait -= 1;
+            }
+        }
+        if SCHED.lock.lock().stop_wait == 0 {
+            break;
+        }
+        // RUNNING Ps stop themselves at their next scheduling point (gcstopm / pidleput).
+        SCHED.stw_note.sleep(Some(50_000));
+    }
+    guard
+}
+
+/// An M that noticed a pending stop-the-world gives up its P.
+fn gcstopm(m: &'static M) {
+    if m.spinning.get() {
+        m.spinning.set(false);
+        SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
+    }
+    let p = releasep(m);
+    let mut l = SCHED.lock.lock();
+    pidleput(&mut l, p); // records STOPPED while gcwaiting
+}
+
+fn start_the_world(m: Option<&'static M>, newn: usize) {
+    let oldn = gomaxprocs();
+    let p0 = allp(0);
+    // Ps going away: move their work to the global queue and their timers to P0.
+    for i in newn..oldn {
+        let p = allp(i);
+        let mut l = SCHED.lock.lock();
+        // SAFETY: stopped Ps are owned by the stopper (us).
+        while let Some(g) = unsafe { p.runq_get() } {
+            globrunq_put(&mut l, g);
+        }
+        drop(l);
+        p.timers.drain_into(&p0.timers);
+        // SAFETY: as above.
+        let gl = unsafe { &mut *p.gfree.get() };
+        SCHED.gfree.lock().extend(gl.drain(..));
+        let w = p.status.load(Ordering::Acquire) & !0xff;
+        p.status.store(w | pstate::DEAD, Ordering::Release);
+    }
+    for i in oldn..newn {
+        let p = ensure_p(i);
+        let w = p.status.load(Ordering::Acquire) & !0xff;
+        p.status.store(w | pstate::STOPPED, Ordering::Release);
+    }
+    SCHED.gomaxprocs.store(newn, Ordering::Release);
+    let mut keep: Option<&'static P> = None;
+    let mut wake: Vec<&'static P> = Vec::new();
+    {
+        let mut l = SCHED.lock.lock();
+        SCHED.gcwaiting.store(false, Ordering::SeqCst);
+        for i in (0..newn).rev() {
+            let p = allp(i);
+            if m.is_some() && keep.is_none() {
+                keep = Some(p);
+                continue;
+            }
+            let w = p.status.load(Ordering::Acquire) & !0xff;
+            p.status.store(w | pstate::IDLE, Ordering::Release);
+            if p.runq_empty() {
+                pidleput(&mut l, p);
+            } else {
+                wake.push(p);
+            }
+        }
+    }
+    if let (Some(m), Some(p)) = (m, keep) {
+        acquirep(m, p);
+    }
+    for p in wake {
+        startm(Some(p), false);
+    }
+    if SCHED.runq_len.load(Ordering::SeqCst) > 0 {
+        wakep();
+    }
+    let t = earliest_timer();
+    if t != i64::MAX {
+        timer_added(t);
+    }
+}
+
+/// `gort_gomaxprocs`: sets the number of Ps (n > 0) and returns the previous value.
+pub fn set_gomaxprocs(n: usize) -> usize {
+    crate::runtime::ensure_init();
+    let n = n.clamp(1, MAX_PROCS);
+    let ctx = enter();
+    let m = match ctx {
+        Ctx::Goroutine(m, _) | Ctx::G0(m) => Some(m),
+        Ctx::Foreign => None,
+    };
+    let guard = stop_the_world(m);
+    let old = gomaxprocs();
+    start_the_world(m, n);
+    drop(guard);
+    leave(&ctx);
+    old
+}
+
+// ---------------------------------------------------------------------------------------
+// Deadlock detection and dumps
+// ---------------------------------------------------------------------------------------
+
+/// Called with the scheduler lock held when an M goes idle. If no M is running, nothing is
+/// queued, no timer is pending and no foreign thread or blocking call could wake anyone,
+/// every goroutine is asleep for good.
+fn checkdead(l: &Locked) {
+    if !SCHED.main_active.load(Ordering::SeqCst) {
+        return;
+    }
+    if l.mcount > l.nmidle + l.nmidlelocked {
+        return;
+    }
+    if SCHED.foreign_blocked.load(Ordering::SeqCst) > 0 || SCHED.nsyscall.load(Ordering::SeqCst) > 0 {
+        return;
+    }
+    if !l.runq.is_empty() || work_anywhere() || earliest_timer() != i64::MAX {
+        return;
+    }
+    if SCHED.ngoroutine.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    crate::fatal::fatal_with_dump("all goroutines are asleep - deadlock!");
+}
+
+/// One line per live goroutine, Go's `goroutine N [state]:` format.
+pub fn dump_goroutines(out: &mut String, current: *mut G) {
+    use std::fmt::Write;
+    let gs = match SCHED.allgs.try_lock() {
+        Some(g) => g.clone(),
+        None => return,
+    };
+    let mut gs: Vec<&G> = gs.iter().map(|g| {
+        // SAFETY: Gs are never freed.
+        unsafe { &*g.0 }
+    }).filter(|g| g.status() != status::DEAD && g.status() != status::IDLE).collect();
+    gs.sort_by_key(|g| g.id());
+    for g in gs {
+        let state = if ptr::eq(g, current) {
+            "running"
+        } else {
+            match g.status() {
+                status::WAITING => g.wait_reason.get(),
+                s => status_name(s),
+            }
+        };
+        let _ = write!(out, "\ngoroutine {} [{}]:\n", g.id(), state);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Odds and ends
+// ---------------------------------------------------------------------------------------
+
+/// A cheap per-thread xorshift generator (victim order, select).
+pub fn fastrand() -> u32 {
+    thread_local! {
+        static STATE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        if x == 0 {
+            x = (nanotime() as u32) | 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        s.set(x);
+        x
+    })
+}
+
+/// Summary counters for schedtrace and tests.
+pub struct SchedStats {
+    pub gomaxprocs: usize,
+    pub idleprocs: usize,
+    pub threads: usize,
+    pub spinning: usize,
+    pub idlethreads: usize,
+    pub runqueue: usize,
+    pub local: Vec<usize>,
+}
+
+pub fn stats() -> SchedStats {
+    let l = SCHED.lock.lock();
+    let n = gomaxprocs();
+    SchedStats {
+        gomaxprocs: n,
+        idleprocs: SCHED.npidle.load(Ordering::Relaxed),
+        threads: l.mcount,
+        spinning: SCHED.nmspinning.load(Ordering::Relaxed),
+        idlethreads: l.nmidle,
+        runqueue: l.runq.len(),
+        local: (0..n).map(|i| allp(i).runq_len()).collect(),
+    }
+}

@@ -1,0 +1,274 @@
+//! Time: the monotonic clock, per-P timer heaps, and sleeping.
+//!
+//! # Timers
+//! Every P owns a [`TimerHeap`]: a binary min-heap of [`TimerEntry`] ordered by `when`
+//! (then by insertion order, so equal deadlines fire FIFO), behind a mutex, plus an atomic
+//! copy of the earliest deadline (`P::timer0`) that schedulers read without the lock. This
+//! is Go 1.14's design: a timer lives on the P that started it, the M running that P fires
+//! it from its scheduling loop, idle Ps' timers are fired by whichever M is the *timer
+//! waiter* (the idle M sleeping until the earliest deadline), and spinning Ms fire the
+//! expired timers of the Ps they try to steal from.
+//!
+//! An entry names what to do when it fires ([`TimerTarget`]) and carries a sequence number.
+//! Entries are never removed early: cancelling or re-arming a timer bumps the owner's
+//! sequence number, and a fired entry whose number is stale does nothing (lazy deletion).
+//! When stale entries make up most of a heap it is rebuilt without them, so start/stop
+//! churn cannot grow it without bound.
+//!
+//! Timer callbacks run on an M's scheduler stack (g0) or on the timer waiter with no P: they
+//! must be short and never block; readying a goroutine is the typical action.
+//!
+//! Rejected: a single global heap (one lock for every `sleep` in the program) and a timing
+//! wheel (cheap inserts, but imprecise deadlines or cascading costs, and Go's semantics are
+//! deadline-precise).
+
+use crate::sched::g::{G, GPtr};
+use parking_lot::Mutex;
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Nanoseconds on the monotonic clock (CLOCK_MONOTONIC, read through the vDSO).
+#[inline]
+pub fn nanotime() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+}
+
+/// Something a timer can fire into, for targets that outlive a single entry (user timers,
+/// tickers, channel deadlines). `fire` is called at most once per armed sequence number
+/// and must not block.
+pub trait TimerFire: Send + Sync {
+    /// Runs the timer's action if `seq` is still current.
+    fn fire(&self, seq: u64, now: i64);
+    /// False when `seq` has been cancelled or superseded (the entry is garbage).
+    fn is_live(&self, seq: u64) -> bool;
+}
+
+/// What a heap entry does when it fires.
+pub enum TimerTarget {
+    /// Wake a goroutine sleeping in [`sleep`]: valid while `G::sleep_seq == seq`.
+    Sleep(GPtr),
+    /// A shared timer object.
+    Shared(Arc<dyn TimerFire>),
+}
+
+pub struct TimerEntry {
+    pub when: i64,
+    pub seq: u64,
+    order: u64,
+    pub target: TimerTarget,
+}
+
+impl TimerEntry {
+    fn is_live(&self) -> bool {
+        match &self.target {
+            // SAFETY: Gs are never freed (they are recycled), so the pointer stays valid.
+            TimerTarget::Sleep(g) => unsafe { (*g.0).sleep_seq.load(Ordering::Acquire) == self.seq },
+            TimerTarget::Shared(t) => t.is_live(self.seq),
+        }
+    }
+
+    fn fire(self, now: i64) {
+        match self.target {
+            TimerTarget::Sleep(g) => {
+                // SAFETY: as above. The sleeping goroutine is parked (it armed this entry
+                // from its park callback, after switching out), so readying it is valid
+                // once we win the sequence number.
+                let gr: &G = unsafe { &*g.0 };
+                if gr.sleep_seq.compare_exchange(self.seq, self.seq + 1, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                    crate::sched::ready(g.0);
+                }
+            }
+            TimerTarget::Shared(t) => t.fire(self.seq, now),
+        }
+    }
+}
+
+impl PartialEq for TimerEntry {
+    fn eq(&self, o: &Self) -> bool {
+        self.when == o.when && self.order == o.order
+    }
+}
+impl Eq for TimerEntry {}
+impl PartialOrd for TimerEntry {
+    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for TimerEntry {
+    /// Reversed so that `BinaryHeap` (a max-heap) pops the earliest deadline first.
+    fn cmp(&self, o: &Self) -> CmpOrdering {
+        (o.when, o.order).cmp(&(self.when, self.order))
+    }
+}
+
+static ORDER: AtomicU64 = AtomicU64::new(0);
+
+/// A P's timers. `timer0` mirrors the earliest `when` (i64::MAX when empty) so that the
+/// scheduler can skip the lock when nothing is due.
+pub struct TimerHeap {
+    heap: Mutex<BinaryHeap<TimerEntry>>,
+    pub timer0: AtomicI64,
+}
+
+impl Default for TimerHeap {
+    fn default() -> Self {
+        TimerHeap::new()
+    }
+}
+
+impl TimerHeap {
+    pub fn new() -> TimerHeap {
+        TimerHeap { heap: Mutex::new(BinaryHeap::new()), timer0: AtomicI64::new(i64::MAX) }
+    }
+
+    /// Adds an entry; returns true when it became the earliest of this heap.
+    pub fn push(&self, when: i64, seq: u64, target: TimerTarget) -> bool {
+        let order = ORDER.fetch_add(1, Ordering::Relaxed);
+        let mut h = self.heap.lock();
+        h.push(TimerEntry { when, seq, order, target });
+        let earliest = h.peek().map(|e| e.when == when && e.order == order).unwrap_or(false);
+        self.timer0.store(h.peek().map_or(i64::MAX, |e| e.when), Ordering::SeqCst);
+        if h.len() > 64 && h.len() % 64 == 0 {
+            Self::maybe_compact(&mut h);
+        }
+        earliest
+    }
+
+    /// Drops stale entries when they are the majority (start/stop churn).
+    fn maybe_compact(h: &mut BinaryHeap<TimerEntry>) {
+        let live = h.iter().filter(|e| e.is_live()).count();
+        if live * 2 < h.len() {
+            let v: Vec<TimerEntry> = std::mem::take(h).into_iter().filter(|e| e.is_live()).collect();
+            *h = BinaryHeap::from(v);
+        }
+    }
+
+    /// Fires every entry due at `now`; returns the next deadline (i64::MAX if none).
+    /// Callbacks run with the heap unlocked, so they may add timers.
+    pub fn run(&self, now: i64) -> i64 {
+        if self.timer0.load(Ordering::Acquire) > now {
+            return self.timer0.load(Ordering::Acquire);
+        }
+        let mut due: Vec<TimerEntry> = Vec::new();
+        let next = {
+            let mut h = self.heap.lock();
+            while let Some(top) = h.peek() {
+                if top.when > now {
+                    break;
+                }
+                due.push(h.pop().expect("peeked"));
+            }
+            let next = h.peek().map_or(i64::MAX, |e| e.when);
+            self.timer0.store(next, Ordering::SeqCst);
+            next
+        };
+        for e in due {
+            e.fire(now);
+        }
+        next
+    }
+
+    /// Moves every entry into `dst` (used when a P is destroyed by `gort_gomaxprocs`).
+    pub fn drain_into(&self, dst: &TimerHeap) {
+        let v: Vec<TimerEntry> = std::mem::take(&mut *self.heap.lock()).into_vec();
+        self.timer0.store(i64::MAX, Ordering::SeqCst);
+        for e in v {
+            if e.is_live() {
+                dst.push(e.when, e.seq, e.target);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.timer0.load(Ordering::Acquire) == i64::MAX
+    }
+}
+
+/// Sleeps the calling goroutine (or thread) for `ns` nanoseconds.
+pub fn sleep(ns: i64) {
+    if ns <= 0 {
+        crate::sched::gosched();
+        return;
+    }
+    sleep_until(nanotime().saturating_add(ns));
+}
+
+/// Sleeps until the monotonic clock reaches `deadline`. Returns immediately when it has
+/// already passed.
+pub fn sleep_until(deadline: i64) {
+    if deadline <= nanotime() {
+        return;
+    }
+    if crate::sched::in_goroutine() {
+        crate::sched::park_sleep(deadline);
+    } else {
+        let ts = libc::timespec {
+            tv_sec: (deadline / 1_000_000_000) as libc::time_t,
+            tv_nsec: (deadline % 1_000_000_000) as libc::c_long,
+        };
+        // SAFETY: valid timespec; clock_nanosleep with TIMER_ABSTIME on CLOCK_MONOTONIC
+        // sleeps the calling thread. Interrupted by a signal, it is retried.
+        while unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut()) }
+            == libc::EINTR
+        {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Counter {
+        seq: AtomicU64,
+        fired: AtomicUsize,
+        order: Mutex<Vec<u64>>,
+    }
+    impl TimerFire for Counter {
+        fn fire(&self, seq: u64, _now: i64) {
+            if self.is_live(seq) {
+                self.fired.fetch_add(1, Ordering::SeqCst);
+                self.order.lock().push(seq);
+            }
+        }
+        fn is_live(&self, seq: u64) -> bool {
+            seq >= self.seq.load(Ordering::SeqCst)
+        }
+    }
+
+    #[test]
+    fn fires_in_deadline_order_and_skips_stale() {
+        let h = TimerHeap::new();
+        let c = Arc::new(Counter { seq: AtomicU64::new(0), fired: AtomicUsize::new(0), order: Mutex::new(vec![]) });
+        for (when, seq) in [(30, 3), (10, 1), (20, 2), (20, 4)] {
+            h.push(when, seq, TimerTarget::Shared(c.clone()));
+        }
+        assert_eq!(h.timer0.load(Ordering::SeqCst), 10);
+        assert_eq!(h.run(5), 10);
+        assert_eq!(h.run(20), 30);
+        assert_eq!(*c.order.lock(), vec![1, 2, 4]);
+        c.seq.store(10, Ordering::SeqCst); // cancel everything older than 10
+        assert_eq!(h.run(100), i64::MAX);
+        assert_eq!(c.fired.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn churn_is_compacted() {
+        let h = TimerHeap::new();
+        let c = Arc::new(Counter { seq: AtomicU64::new(0), fired: AtomicUsize::new(0), order: Mutex::new(vec![]) });
+        for i in 0..100_000u64 {
+            h.push(1_000_000 + i as i64, i, TimerTarget::Shared(c.clone()));
+            c.seq.store(i + 1, Ordering::SeqCst); // stop it right away
+        }
+        assert!(h.len() < 1000, "heap kept {} stale entries", h.len());
+    }
+}
