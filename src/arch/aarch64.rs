@@ -42,7 +42,9 @@ pub unsafe extern "C" fn switch(from: *mut *mut u8, to: *mut u8, arg: usize) -> 
         "msr fpcr, x9",
         "add sp, sp, #176",
         "mov x0, x2",
-        "ret",
+        // Not `ret`: the return-address predictor is wrong after a stack switch; a plain
+        // indirect branch is predicted by target history.
+        "br x30",
     )
 }
 

@@ -38,6 +38,10 @@ pub unsafe extern "C" fn switch(from: *mut *mut u8, to: *mut u8, arg: usize) -> 
         "pop rbx",
         "pop rbp",
         "mov rax, rdx",
+        // A plain `ret` keeps the CPU's return-stack predictor balanced. Goroutines switch
+        // from the same call sites, so its prediction is usually right; `pop; jmp` would
+        // be faster for a lone switch but unbalances the predictor and makes every later
+        // `ret` up the call chain mispredict (measured: yield 54 ns vs 40 ns).
         "ret",
     )
 }

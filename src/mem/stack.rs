@@ -25,8 +25,8 @@
 //! prints `fatal error: goroutine N stack overflow` and exits 2. The guard is
 //! [`GUARD_SIZE`] (64 KiB) so that a C frame with a large local array, compiled without
 //! `-fstack-clash-protection`, still lands in it rather than in the neighbouring stack.
-//! A canary word at the lowest usable address is checked whenever a goroutine switches
-//! out, as a second line of defence where no hardware guard exists.
+//! Where no hardware guard could be installed, a canary word at the lowest usable address
+//! is checked whenever the goroutine switches out instead.
 //!
 //! # Memory cost
 //! Only touched pages are resident (lazily committed by the kernel). A parked goroutine
@@ -72,6 +72,10 @@ pub fn normalize_size(requested: usize) -> usize {
 pub struct Stack {
     lo: *mut u8,
     hi: *mut u8,
+    /// False when no hardware guard could be installed: then a canary word at `lo` is
+    /// checked on every switch out. (With a guard, writing a canary would cost a resident
+    /// page per stack for nothing.)
+    guarded: bool,
 }
 
 // SAFETY: a Stack is a description of memory owned by whoever holds the Stack value;
@@ -99,7 +103,11 @@ impl Stack {
     #[inline]
     pub fn canary_intact(&self) -> bool {
         // SAFETY: `lo` is the first usable, mapped, 8-aligned word of the stack.
-        unsafe { (self.lo as *const u64).read_volatile() == CANARY }
+        self.guarded || unsafe { (self.lo as *const u64).read_volatile() == CANARY }
+    }
+
+    pub fn guarded(&self) -> bool {
+        self.guarded
     }
 }
 
@@ -153,23 +161,26 @@ pub fn alloc(size: usize) -> Option<Stack> {
     let base = a.next;
     // SAFETY: base + slot <= end, checked above.
     a.next = unsafe { base.add(slot) };
-    install_guard(&mut a, base);
+    let guarded = install_guard(&mut a, base);
     drop(a);
     // SAFETY: the guard is the first GUARD_SIZE bytes of the slot, the rest is usable.
     let lo = unsafe { base.add(GUARD_SIZE) };
     // SAFETY: as above; the slot is `slot` bytes long.
     let hi = unsafe { base.add(slot) };
-    // SAFETY: lo is mapped read-write and 8-aligned (page aligned).
-    unsafe { (lo as *mut u64).write(CANARY) };
+    if !guarded {
+        // SAFETY: lo is mapped read-write and 8-aligned (page aligned).
+        unsafe { (lo as *mut u64).write(CANARY) };
+    }
     super::valgrind::stack_register(lo, hi);
-    Some(Stack { lo, hi })
+    Some(Stack { lo, hi, guarded })
 }
 
-fn install_guard(a: &mut Arena, base: *mut u8) {
+/// Installs the guard of the slot at `base`; false when none could be had.
+fn install_guard(a: &mut Arena, base: *mut u8) -> bool {
     if a.use_madv_guard {
         // SAFETY: [base, base+GUARD_SIZE) belongs to our mapping and holds no live data.
         if unsafe { libc::madvise(base as *mut libc::c_void, GUARD_SIZE, MADV_GUARD_INSTALL) } == 0 {
-            return;
+            return true;
         }
         a.use_madv_guard = false;
     }
@@ -177,10 +188,11 @@ fn install_guard(a: &mut Arena, base: *mut u8) {
         // SAFETY: as above.
         if unsafe { libc::mprotect(base as *mut libc::c_void, GUARD_SIZE, libc::PROT_NONE) } == 0 {
             a.mprotect_guards += 1;
-            return;
+            return true;
         }
     }
     a.guard_failures += 1;
+    false
 }
 
 /// Whether new stacks get hardware guard regions (false only on old kernels past the
@@ -199,7 +211,9 @@ pub fn release_pages(stack: &Stack) {
     // goroutine (the caller owns it). The guard markers survive MADV_DONTNEED.
     unsafe {
         libc::madvise(stack.lo as *mut libc::c_void, len, libc::MADV_DONTNEED);
-        (stack.lo as *mut u64).write(CANARY);
+        if !stack.guarded {
+            (stack.lo as *mut u64).write(CANARY);
+        }
     }
 }
 
@@ -215,6 +229,7 @@ mod tests {
         assert_eq!(a.size(), size);
         assert_eq!(a.top() as usize % 16, 0);
         assert!(a.canary_intact() && b.canary_intact());
+        assert!(a.guarded(), "this kernel supports guards");
         let (alo, ahi) = (a.lo() as usize, a.top() as usize);
         let (blo, bhi) = (b.lo() as usize, b.top() as usize);
         assert!(ahi <= blo - GUARD_SIZE || bhi <= alo - GUARD_SIZE);

@@ -30,15 +30,17 @@ pub enum Entry {
     Rust(Box<dyn FnOnce() + Send>),
 }
 
-/// A goroutine descriptor. Descriptors are never freed: a dead G keeps its stack and goes
-/// to a free list, so pointers to Gs held by timers or wait queues never dangle (they can
-/// only be stale, which sequence numbers detect).
+/// A goroutine descriptor. Descriptors are never freed: a dead G goes to a free list, so
+/// pointers to Gs held by timers or wait queues never dangle (they can only be stale,
+/// which sequence numbers detect). A G gets a stack when it first runs and gives it back
+/// when it ends, so goroutines that are queued but have not started cost no stack memory.
 pub struct G {
     /// Saved stack pointer while not running. Written by the context switch out of this G,
     /// read by the switch into it; the status protocol orders the two.
     pub sp: UnsafeCell<*mut u8>,
-    /// Immutable after creation.
-    pub stack: Stack,
+    /// The stack, from first run to exit. Written only by the G's owner at those two
+    /// points; read by the running goroutine's own M (and its signal handler).
+    pub stack: UnsafeCell<Option<Stack>>,
     /// Goroutine id, > 0; set by the spawner while IDLE, read-only while alive.
     pub id: AtomicI64,
     /// One of [`status`].
@@ -72,10 +74,10 @@ unsafe impl Sync for G {}
 unsafe impl Send for G {}
 
 impl G {
-    pub fn new(stack: Stack) -> Box<G> {
+    pub fn new() -> Box<G> {
         Box::new(G {
             sp: UnsafeCell::new(ptr::null_mut()),
-            stack,
+            stack: UnsafeCell::new(None),
             id: AtomicI64::new(0),
             status: AtomicU32::new(status::IDLE),
             entry: UnsafeCell::new(Entry::None),
@@ -92,6 +94,15 @@ impl G {
 
     pub fn id(&self) -> i64 {
         self.id.load(Ordering::Relaxed)
+    }
+
+    /// The stack, if the G has one.
+    ///
+    /// # Safety
+    /// The caller must be the G's owner or the M running it (no concurrent write).
+    pub unsafe fn stack(&self) -> Option<&Stack> {
+        // SAFETY: per the contract, nobody writes the slot concurrently.
+        unsafe { (*self.stack.get()).as_ref() }
     }
 
     pub fn status(&self) -> u32 {

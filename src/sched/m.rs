@@ -41,6 +41,10 @@ pub struct M {
     pub locked_g: Cell<*mut G>,
     /// Pending action for g0 (see [`Action`]). Only this thread.
     pub action: Cell<Action>,
+    /// Work left over by a direct goroutine-to-goroutine switch: the goroutine that
+    /// switched out and what to do with it, done by the incoming goroutine right after the
+    /// switch (see `proc::after_switch`). Only this thread.
+    pub after: Cell<Option<(*mut G, Action)>>,
     /// Set (under the scheduler lock) while the M sits on the idle list.
     pub idle: AtomicBool,
 }
@@ -64,6 +68,7 @@ impl M {
             spinning: Cell::new(false),
             locked_g: Cell::new(ptr::null_mut()),
             action: Cell::new(Action::None),
+            after: Cell::new(None),
             idle: AtomicBool::new(false),
         }
     }

@@ -1,12 +1,13 @@
 //! Processors (P): the right to run goroutines, with a local run queue and timers.
 
 use super::g::{G, GPtr};
+use crate::mem::stack::Stack;
 use crate::time::TimerHeap;
 use crossbeam_deque::{Steal, Stealer, Worker};
 use crossbeam_utils::CachePadded;
 use std::cell::{Cell, UnsafeCell};
 use std::ptr;
-use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, Ordering};
 
 /// P states, in the low byte of [`P::status`]; the rest of the word is an epoch bumped
 /// each time an M acquires the P, so a stale owner's compare-and-swap always fails.
@@ -45,8 +46,12 @@ pub struct P {
     /// Incremented on every `gort_blocking_enter`.
     pub syscalltick: AtomicU64,
     pub timers: TimerHeap,
-    /// Free Gs, owner only.
+    /// Set by sysmon when this P's earliest timer is overdue, so that the next direct
+    /// switch checks timers even between its periodic checks. Cleared by the owner.
+    pub timer_nudge: AtomicBool,
+    /// Free Gs (without stacks) and free stacks, owner only.
     pub gfree: UnsafeCell<Vec<GPtr>>,
+    pub stack_cache: UnsafeCell<Vec<Stack>>,
     /// Goroutine id cache, owner only: ids in [goid_next, goid_end) are this P's to hand out.
     pub goid_next: Cell<i64>,
     pub goid_end: Cell<i64>,
@@ -63,6 +68,7 @@ unsafe impl Sync for P {}
 unsafe impl Send for P {}
 
 pub const GFREE_LOCAL_MAX: usize = 64;
+pub const STACK_CACHE_MAX: usize = 32;
 
 impl P {
     pub fn new(id: usize) -> P {
@@ -77,12 +83,23 @@ impl P {
             schedtick: AtomicU64::new(0),
             syscalltick: AtomicU64::new(0),
             timers: TimerHeap::new(),
+            timer_nudge: AtomicBool::new(false),
             gfree: UnsafeCell::new(Vec::new()),
+            stack_cache: UnsafeCell::new(Vec::new()),
             goid_next: Cell::new(0),
             goid_end: Cell::new(0),
             sysmon_tick: AtomicU64::new(0),
             sysmon_when: AtomicI64::new(0),
         }
+    }
+
+    /// Fires due timers (reads the clock only if one could be due). The owner calls it.
+    #[inline]
+    pub fn check_timers(&self) {
+        if self.timer_nudge.load(Ordering::Relaxed) {
+            self.timer_nudge.store(false, Ordering::Relaxed);
+        }
+        self.timers.run_if_due();
     }
 
     pub fn state(&self) -> u64 {

@@ -4,7 +4,7 @@
 use super::g::{Entry, G, GPtr, status};
 use super::m::{Action, M, current_m, set_current_m};
 use super::note::Note;
-use super::p::{GFREE_LOCAL_MAX, P, pstate};
+use super::p::{GFREE_LOCAL_MAX, P, STACK_CACHE_MAX, pstate};
 use crate::arch;
 use crate::mem::stack;
 use crate::time::{TimerTarget, nanotime};
@@ -65,8 +65,9 @@ pub struct Sched {
     pub ngoroutine: CachePadded<AtomicI64>,
     pub goid_gen: AtomicI64,
     pub stack_size: AtomicUsize,
-    /// Free Gs beyond the per-P caches.
+    /// Free Gs and free stacks beyond the per-P caches.
     pub gfree: Mutex<Vec<GPtr>>,
+    pub stack_pool: Mutex<Vec<stack::Stack>>,
     /// Every G ever allocated (for dumps).
     pub allgs: Mutex<Vec<GPtr>>,
     pub sysmon_note: Note,
@@ -109,6 +110,7 @@ pub static SCHED: Sched = Sched {
     goid_gen: AtomicI64::new(1),
     stack_size: AtomicUsize::new(stack::DEFAULT_STACK_SIZE),
     gfree: Mutex::new(Vec::new()),
+    stack_pool: Mutex::new(Vec::new()),
     allgs: Mutex::new(Vec::new()),
     sysmon_note: Note::new(),
     sysmon_idle: AtomicBool::new(false),
@@ -253,6 +255,12 @@ pub fn enter() -> Ctx {
     if g.is_null() {
         return Ctx::G0(m);
     }
+    enter_goroutine(m, g)
+}
+
+/// [`enter`] for a caller that already knows it is goroutine `g` on `m`.
+#[inline]
+fn enter_goroutine(m: &'static M, g: *mut G) -> Ctx {
     let p = m.p.get();
     if !p.is_null() {
         let w = m.p_word.get();
@@ -510,33 +518,86 @@ fn schedule_loop(m: &'static M) -> ! {
     }
 }
 
-/// Switches to `g` and, when it switches back, carries out what it asked for.
-fn execute(m: &'static M, g: *mut G) {
-    // SAFETY: we dequeued g, so we own it; Ps are 'static.
-    let (gr, p) = unsafe { (&*g, &*m.p.get()) };
-    p.schedtick.store(p.schedtick.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+/// Makes `g` (dequeued by us) the running goroutine of `m`, ready to be switched to. The
+/// P stays RUNNING: the goroutine itself hands it to user code in [`after_switch`].
+#[inline]
+fn prepare_run(m: &M, p: &P, g: *mut G) {
+    // SAFETY: we dequeued g, so we own it.
+    let gr = unsafe { &*g };
+    p.schedtick.store(p.schedtick.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     gr.status.store(status::RUNNING, Ordering::Release);
     m.curg.set(g);
     if gr.fresh.get() {
         gr.fresh.set(false);
+        // SAFETY: we own g; it has no stack yet (stacks are returned at exit).
+        let slot = unsafe { &mut *gr.stack.get() };
+        let st = slot.insert(stackalloc(p));
         // SAFETY: the stack is ours and unused; init_stack writes below its top.
-        unsafe { *gr.sp.get() = arch::init_stack(gr.stack.top(), gstart) };
+        unsafe { *gr.sp.get() = arch::init_stack(st.top(), gstart) };
     }
-    let w = (m.p_word.get() & !0xff) | pstate::USER;
-    p.status.store(w, Ordering::Release);
-    m.p_word.set(w);
+}
+
+/// A stack for a goroutine about to start: from the P's cache, the global pool, or fresh.
+fn stackalloc(p: &P) -> stack::Stack {
+    // SAFETY: we own p.
+    let cache = unsafe { &mut *p.stack_cache.get() };
+    if let Some(s) = cache.pop() {
+        return s;
+    }
+    {
+        let mut pool = SCHED.stack_pool.lock();
+        let n = pool.len().min(STACK_CACHE_MAX / 2);
+        let at = pool.len() - n;
+        cache.extend(pool.drain(at..));
+    }
+    if let Some(s) = cache.pop() {
+        return s;
+    }
+    match stack::alloc(SCHED.stack_size.load(Ordering::Relaxed)) {
+        Some(s) => s,
+        None => crate::fatal::fatal("out of memory: cannot reserve a goroutine stack"),
+    }
+}
+
+/// Returns a dead goroutine's stack to the P's cache (or the global pool).
+fn stackfree(p: *const P, s: stack::Stack) {
+    if p.is_null() {
+        SCHED.stack_pool.lock().push(s);
+        return;
+    }
+    // SAFETY: we own p.
+    let cache = unsafe { &mut *(*p).stack_cache.get() };
+    cache.push(s);
+    if cache.len() > STACK_CACHE_MAX {
+        SCHED.stack_pool.lock().extend(cache.drain(STACK_CACHE_MAX / 2..));
+    }
+}
+
+/// Switches from g0 to `g` and, when it switches back, carries out what it asked for.
+fn execute(m: &'static M, g: *mut G) {
+    // SAFETY: we hold the P.
+    let p = unsafe { &*m.p.get() };
+    prepare_run(m, p, g);
     // SAFETY: g's saved sp is valid (fresh frame or saved by its last switch out); g0's
     // slot is ours.
-    unsafe { arch::switch(m.g0_sp.get(), *gr.sp.get(), g as usize) };
+    unsafe { arch::switch(m.g0_sp.get(), *(*g).sp.get(), g as usize) };
     // Back on g0. The goroutine entered the runtime first, so our P (if we still have one)
-    // is RUNNING.
+    // is RUNNING. It may not be `g`: goroutines switch among themselves directly.
     let g = m.curg.replace(ptr::null_mut());
-    // SAFETY: Gs are never freed; g is the goroutine that just switched to us.
+    let action = m.action.replace(Action::None);
+    complete(m, g, action);
+}
+
+/// Carries out what a goroutine that switched out asked for. Runs on g0 or, after a
+/// direct switch, on the incoming goroutine's stack; either way with the P RUNNING.
+fn complete(m: &'static M, g: *mut G, action: Action) {
+    // SAFETY: Gs are never freed; g has switched out and is ours until we queue it.
     let gr = unsafe { &*g };
-    if !gr.stack.canary_intact() {
+    // SAFETY: g switched out; its stack slot is ours to read.
+    if unsafe { gr.stack() }.is_some_and(|s| !s.canary_intact()) {
         super::signals::stack_overflow(gr.id());
     }
-    match m.action.replace(Action::None) {
+    match action {
         Action::Yield => {
             gr.status.store(status::RUNNABLE, Ordering::Release);
             requeue(m, g, false);
@@ -550,12 +611,22 @@ fn execute(m: &'static M, g: *mut G) {
                 }
             }
         }
-        Action::Exit => {
-            gdestroy(m, g);
-            return;
-        }
-        Action::None => crate::fatal::fatal("goroutine switched to the scheduler without an action"),
+        Action::Exit => gdestroy(m, g),
+        Action::None => crate::fatal::fatal("goroutine switched out without an action"),
     }
+}
+
+/// First thing a goroutine does whenever it resumes: finish the switch that brought it
+/// here, then give the P to user code.
+#[inline]
+fn after_switch() {
+    let m = current_m();
+    // SAFETY: we are a goroutine, so m is our (leaked, 'static) M.
+    let m: &'static M = unsafe { &*m };
+    if let Some((g, action)) = m.after.take() {
+        complete(m, g, action);
+    }
+    leave(&Ctx::Goroutine(m, m.curg.get()));
 }
 
 /// Puts a runnable G back on the local queue, or the global one without a P.
@@ -575,6 +646,7 @@ fn requeue(m: &M, g: *mut G, next: bool) {
 
 /// Entry point of every goroutine, on its own stack.
 unsafe extern "C" fn gstart(arg: usize) -> ! {
+    after_switch();
     let g = arg as *mut G;
     // SAFETY: we are g, running; the entry is ours to take.
     let entry = std::mem::replace(unsafe { &mut *(*g).entry.get() }, Entry::None);
@@ -598,19 +670,72 @@ pub fn goexit_final() -> ! {
     crate::fatal::fatal("dead goroutine resumed")
 }
 
-/// Saves the calling goroutine and switches to its M's scheduler with `action`.
-/// Returns when the goroutine is next scheduled (never, for `Action::Exit`).
+/// Switches the calling goroutine out with `action`: straight to the next goroutine of
+/// the local run queue when there is one (one context switch, no scheduler round), else
+/// to its M's scheduler (g0). Returns when the goroutine is next scheduled (never, for
+/// `Action::Exit`).
 pub fn switch_to_g0(action: Action) {
-    let ctx = enter();
-    let (m, g) = match ctx {
-        Ctx::Goroutine(m, g) => (m, g),
-        _ => crate::fatal::fatal("switch_to_g0 outside a goroutine"),
-    };
-    m.action.set(action);
-    // SAFETY: g is the running goroutine; its sp slot is written by the switch; g0's sp was
-    // saved when g0 switched into us.
-    unsafe { arch::switch((*g).sp.get(), *m.g0_sp.get(), 0) };
+    let m = current_m();
+    // SAFETY: Ms are never freed.
+    let g = if m.is_null() { ptr::null_mut() } else { unsafe { &*m }.curg.get() };
+    if g.is_null() {
+        crate::fatal::fatal("switch_to_g0 outside a goroutine");
+    }
+    // SAFETY: as above.
+    switch_out(unsafe { &*m }, g, action);
+}
+
+/// [`switch_to_g0`] for goroutine `g` running on `m`.
+#[inline]
+fn switch_out(m: &'static M, g: *mut G, action: Action) {
+    let _ = enter_goroutine(m, g);
+    if let Some(next) = direct_next(m) {
+        m.after.set(Some((g, action)));
+        // SAFETY: we hold the P (RUNNING).
+        prepare_run(m, unsafe { &*m.p.get() }, next);
+        // SAFETY: g is running (its sp slot is written by the switch); next was dequeued
+        // by us and its saved sp is valid.
+        unsafe { arch::switch((*g).sp.get(), *(*next).sp.get(), next as usize) };
+    } else {
+        m.action.set(action);
+        // SAFETY: g is the running goroutine; g0's sp was saved when g0 last switched
+        // into a goroutine on this M.
+        unsafe { arch::switch((*g).sp.get(), *m.g0_sp.get(), 0) };
+    }
     // Resumed, possibly on another M: nothing from before the switch is reused.
+    after_switch();
+}
+
+/// The goroutine to switch to directly, if the fast path applies: we hold a P, nothing
+/// needs the scheduler's attention (locked thread, stop-the-world, the periodic global
+/// queue check), and the local queue is not empty.
+#[inline]
+fn direct_next(m: &M) -> Option<*mut G> {
+    let p = m.p.get();
+    if p.is_null() || !m.locked_g.get().is_null() || SCHED.gcwaiting.load(Ordering::Relaxed) {
+        return None;
+    }
+    // SAFETY: we hold the P (RUNNING).
+    let p = unsafe { &*p };
+    if SCHED.runq_len.load(Ordering::Relaxed) > 0 && p.schedtick.load(Ordering::Relaxed) % 61 == 60 {
+        return None;
+    }
+    // Timers: every 16th round, or when sysmon saw one overdue. Reading the clock on
+    // every round would cost a third of a yield; between checks a timer can be late by
+    // at most 15 rounds, or by sysmon's period when rounds are long (as in Go, where a
+    // busy P's timers also wait for its next scheduling point or sysmon).
+    if p.schedtick.load(Ordering::Relaxed) & 15 == 0 || p.timer_nudge.load(Ordering::Relaxed) {
+        p.check_timers();
+    }
+    // SAFETY: we own p.
+    let next = unsafe { p.runq_get() }?;
+    // SAFETY: Gs are never freed.
+    if !unsafe { &*next }.locked_m.load(Ordering::Acquire).is_null() {
+        // SAFETY: we own p.
+        unsafe { p.runq_put(next, true) };
+        return None;
+    }
+    Some(next)
 }
 
 /// Recycles a finished goroutine (on g0).
@@ -622,8 +747,12 @@ fn gdestroy(m: &'static M, g: *mut G) {
     }
     gr.locked_m.store(ptr::null_mut(), Ordering::Relaxed);
     gr.lock_count.set(0);
-    // SAFETY: as above; nothing else touches a dead G's panic state.
+    // SAFETY: as above; nothing else touches a dead G's panic state or stack.
     unsafe { (*gr.panic.get()).reset() };
+    // SAFETY: as above.
+    if let Some(s) = unsafe { (*gr.stack.get()).take() } {
+        stackfree(m.p.get(), s);
+    }
     gr.status.store(status::DEAD, Ordering::Release);
     SCHED.ngoroutine.fetch_sub(1, Ordering::Relaxed);
     gfput(m.p.get(), g);
@@ -662,7 +791,8 @@ fn gfget(p: Option<&P>) -> Option<*mut G> {
 // Spawning
 // ---------------------------------------------------------------------------------------
 
-/// Creates a goroutine running `entry`; returns its id, or None when no stack could be had.
+/// Creates a goroutine running `entry`; returns its id, or None when no descriptor could
+/// be allocated. Its stack is taken when it first runs.
 pub fn spawn(entry: Entry) -> Option<i64> {
     spawn_with_id(entry, None)
 }
@@ -682,11 +812,7 @@ fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
     let g = match gfget(p) {
         Some(g) => g,
         None => {
-            let Some(stack) = stack::alloc(SCHED.stack_size.load(Ordering::Relaxed)) else {
-                leave(&ctx);
-                return None;
-            };
-            let g = Box::into_raw(G::new(stack));
+            let g = Box::into_raw(G::new());
             SCHED.allgs.lock().push(GPtr(g));
             g
         }
@@ -746,8 +872,7 @@ fn find_runnable(m: &'static M) -> *mut G {
             gcstopm(m);
             continue;
         }
-        let now = nanotime();
-        p.timers.run(now);
+        p.check_timers();
         // Fairness: now and then the global queue goes first, so a stream of local work
         // cannot starve it.
         if p.schedtick.load(Ordering::Relaxed) % 61 == 0 && SCHED.runq_len.load(Ordering::Relaxed) > 0 {
@@ -977,10 +1102,14 @@ fn arm_sleep(g: *mut G, _: usize) -> bool {
 
 /// `gort_gosched`: puts the goroutine at the back of the run queue.
 pub fn gosched() {
-    if in_goroutine() {
-        switch_to_g0(Action::Yield);
-    } else {
+    let m = current_m();
+    // SAFETY: Ms are never freed.
+    let g = if m.is_null() { ptr::null_mut() } else { unsafe { &*m }.curg.get() };
+    if g.is_null() {
         std::thread::yield_now();
+    } else {
+        // SAFETY: as above.
+        switch_out(unsafe { &*m }, g, Action::Yield);
     }
 }
 

@@ -62,7 +62,8 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut l
         // SAFETY: Ms and Gs are never freed; reading the current G's immutable stack bounds
         // is async-signal-safe.
         let g = unsafe { &*m }.curg.get();
-        if !g.is_null() && unsafe { &*g }.stack.guard_contains(addr) {
+        // SAFETY: g is running on this thread, so its stack slot is not being written.
+        if !g.is_null() && unsafe { (*g).stack() }.is_some_and(|s| s.guard_contains(addr)) {
             stack_overflow(unsafe { &*g }.id());
         }
     }

@@ -52,7 +52,9 @@ fn run() {
         if trace_ns > 0 {
             delay = delay.min(trace_ns);
         }
-        SCHED.sysmon_note.sleep(Some(delay));
+        // Wake no later than the earliest timer, to nudge a busy P that owns it.
+        let until_timer = proc::earliest_timer().saturating_sub(nanotime());
+        SCHED.sysmon_note.sleep(Some(delay.min(until_timer.max(20_000))));
         let now = nanotime();
         if trace_ns == 0 && all_idle() {
             SCHED.sysmon_idle.store(true, Ordering::SeqCst);
@@ -68,10 +70,18 @@ fn run() {
         } else {
             idle_rounds += 1;
         }
-        // Safety net: an overdue timer with a P free but nobody looking.
-        let next = proc::earliest_timer();
-        if next < now - 1_000_000 {
-            proc::timer_added(next);
+        // Overdue timers: busy Ps check theirs at their next round; idle ones need an M
+        // (the timer waiter, kicked, or a fresh spinning M).
+        let mut overdue = false;
+        for i in 0..gomaxprocs() {
+            let p = allp(i);
+            if p.timers.timer0.load(Ordering::Acquire) <= now {
+                overdue = true;
+                p.timer_nudge.store(true, Ordering::Relaxed);
+            }
+        }
+        if overdue {
+            proc::timer_added(now);
         }
         if trace_ns > 0 && now - last_trace >= trace_ns {
             last_trace = now;

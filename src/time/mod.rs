@@ -38,6 +38,35 @@ pub fn nanotime() -> i64 {
     ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
 }
 
+/// CLOCK_MONOTONIC_COARSE: the same clock as [`nanotime`], updated only at kernel ticks,
+/// read without the cycle counter.
+#[inline]
+pub fn coarse_nanotime() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer; the clock exists on every Linux since 2.6.32.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+}
+
+static COARSE_SLACK: AtomicI64 = AtomicI64::new(0);
+
+/// How far the coarse clock may lag the precise one: twice its resolution (a margin
+/// for a late tick).
+#[inline]
+fn coarse_slack() -> i64 {
+    let s = COARSE_SLACK.load(Ordering::Relaxed);
+    if s != 0 {
+        return s;
+    }
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer.
+    let ok = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } == 0;
+    let res = if ok { ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64 } else { 10_000_000 };
+    let s = (2 * res).max(2_000_000);
+    COARSE_SLACK.store(s, Ordering::Relaxed);
+    s
+}
+
 /// Something a timer can fire into, for targets that outlive a single entry (user timers,
 /// tickers, channel deadlines). `fire` is called at most once per armed sequence number
 /// and must not block.
@@ -111,9 +140,18 @@ static ORDER: AtomicU64 = AtomicU64::new(0);
 /// A P's timers. `timer0` mirrors the earliest `when` (i64::MAX when empty) so that the
 /// scheduler can skip the lock when nothing is due.
 pub struct TimerHeap {
-    heap: Mutex<BinaryHeap<TimerEntry>>,
+    heap: Mutex<Heap>,
     pub timer0: AtomicI64,
 }
+
+struct Heap {
+    entries: BinaryHeap<TimerEntry>,
+    /// Size at which the next stale-entry sweep runs: twice the live count found by the
+    /// last sweep, so sweeps cost O(1) amortised per push.
+    sweep_at: usize,
+}
+
+const MIN_SWEEP: usize = 256;
 
 impl Default for TimerHeap {
     fn default() -> Self {
@@ -123,29 +161,40 @@ impl Default for TimerHeap {
 
 impl TimerHeap {
     pub fn new() -> TimerHeap {
-        TimerHeap { heap: Mutex::new(BinaryHeap::new()), timer0: AtomicI64::new(i64::MAX) }
+        TimerHeap { heap: Mutex::new(Heap { entries: BinaryHeap::new(), sweep_at: MIN_SWEEP }), timer0: AtomicI64::new(i64::MAX) }
     }
 
     /// Adds an entry; returns true when it became the earliest of this heap.
     pub fn push(&self, when: i64, seq: u64, target: TimerTarget) -> bool {
         let order = ORDER.fetch_add(1, Ordering::Relaxed);
         let mut h = self.heap.lock();
-        h.push(TimerEntry { when, seq, order, target });
-        let earliest = h.peek().map(|e| e.when == when && e.order == order).unwrap_or(false);
-        self.timer0.store(h.peek().map_or(i64::MAX, |e| e.when), Ordering::SeqCst);
-        if h.len() > 64 && h.len() % 64 == 0 {
-            Self::maybe_compact(&mut h);
+        h.entries.push(TimerEntry { when, seq, order, target });
+        if h.entries.len() >= h.sweep_at {
+            Self::sweep(&mut h);
         }
-        earliest
+        let top = h.entries.peek().map_or(i64::MAX, |e| e.when);
+        self.timer0.store(top, Ordering::SeqCst);
+        top == when
     }
 
-    /// Drops stale entries when they are the majority (start/stop churn).
-    fn maybe_compact(h: &mut BinaryHeap<TimerEntry>) {
-        let live = h.iter().filter(|e| e.is_live()).count();
-        if live * 2 < h.len() {
-            let v: Vec<TimerEntry> = std::mem::take(h).into_iter().filter(|e| e.is_live()).collect();
-            *h = BinaryHeap::from(v);
+    /// The scheduler's per-round check: fires due timers. The precise clock costs ~25 ns,
+    /// a third of a yield, so it is read only when the coarse clock (a few ns, lagging by
+    /// at most its resolution) says the earliest timer could be due.
+    #[inline]
+    pub fn run_if_due(&self) {
+        let t0 = self.timer0.load(Ordering::Relaxed);
+        if t0 == i64::MAX || t0 > coarse_nanotime().saturating_add(coarse_slack()) {
+            return;
         }
+        self.run(nanotime());
+    }
+
+    /// Drops stale entries (start/stop churn) and schedules the next sweep at twice the
+    /// live count: invariant `entries.len() < sweep_at` after every push.
+    fn sweep(h: &mut Heap) {
+        let v: Vec<TimerEntry> = std::mem::take(&mut h.entries).into_iter().filter(|e| e.is_live()).collect();
+        h.sweep_at = (v.len() * 2).max(MIN_SWEEP);
+        h.entries = BinaryHeap::from(v);
     }
 
     /// Fires every entry due at `now`; returns the next deadline (i64::MAX if none).
@@ -157,13 +206,13 @@ impl TimerHeap {
         let mut due: Vec<TimerEntry> = Vec::new();
         let next = {
             let mut h = self.heap.lock();
-            while let Some(top) = h.peek() {
+            while let Some(top) = h.entries.peek() {
                 if top.when > now {
                     break;
                 }
-                due.push(h.pop().expect("peeked"));
+                due.push(h.entries.pop().expect("peeked"));
             }
-            let next = h.peek().map_or(i64::MAX, |e| e.when);
+            let next = h.entries.peek().map_or(i64::MAX, |e| e.when);
             self.timer0.store(next, Ordering::SeqCst);
             next
         };
@@ -175,7 +224,7 @@ impl TimerHeap {
 
     /// Moves every entry into `dst` (used when a P is destroyed by `gort_gomaxprocs`).
     pub fn drain_into(&self, dst: &TimerHeap) {
-        let v: Vec<TimerEntry> = std::mem::take(&mut *self.heap.lock()).into_vec();
+        let v: Vec<TimerEntry> = std::mem::take(&mut self.heap.lock().entries).into_vec();
         self.timer0.store(i64::MAX, Ordering::SeqCst);
         for e in v {
             if e.is_live() {
@@ -185,7 +234,7 @@ impl TimerHeap {
     }
 
     pub fn len(&self) -> usize {
-        self.heap.lock().len()
+        self.heap.lock().entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
