@@ -8,6 +8,7 @@
 #   <prefix>_ENV             list of NAME=VALUE (";" escaped, ready for ENVIRONMENT)
 #   <prefix>_TIMEOUT         seconds, or empty
 #   <prefix>_VALGRIND        TRUE or FALSE
+#   <prefix>_ASAN            TRUE or FALSE (also build with -fsanitize=address as asan-<name>)
 #   <prefix>_LINK            "static" (default) or "shared"
 #   <prefix>_SERIAL          TRUE: ctest runs the test alone (RUN_SERIAL), for timing-sensitive tests
 include_guard(GLOBAL)
@@ -26,7 +27,7 @@ macro(gort_magic_decode var)
 endmacro()
 
 function(gort_read_magic file prefix)
-  set(keys "EXPECT_EXIT|EXPECT_STDERR|ENV|TIMEOUT|VALGRIND|LINK|SERIAL")
+  set(keys "EXPECT_EXIT|EXPECT_STDERR|ENV|TIMEOUT|VALGRIND|ASAN|LINK|SERIAL")
   file(STRINGS "${file}" raw REGEX "^[ \t]*//[ \t]*(${keys})[ \t]*:")
   # `raw` is a list whose elements may hold ";" (escaped by file(STRINGS) as "\;"), "[" and
   # "]" (which would make list iteration merge elements) and "\": encode them first.
@@ -40,6 +41,7 @@ function(gort_read_magic file prefix)
   set(env "")
   set(timeout "")
   set(valgrind FALSE)
+  set(asan FALSE)
   set(link static)
   set(serial FALSE)
   foreach(line IN LISTS raw)
@@ -71,7 +73,7 @@ function(gort_read_magic file prefix)
         message(FATAL_ERROR "${file}: TIMEOUT needs a positive number of seconds, got '${text}'")
       endif()
       set(timeout "${text}")
-    elseif(key STREQUAL "VALGRIND" OR key STREQUAL "SERIAL")
+    elseif(key STREQUAL "VALGRIND" OR key STREQUAL "ASAN" OR key STREQUAL "SERIAL")
       string(TOLOWER "${text}" text)
       string(TOLOWER "${key}" var)
       if(text MATCHES "^(yes|on|true|1)$")
@@ -95,6 +97,7 @@ function(gort_read_magic file prefix)
   set(${prefix}_ENV "${env}" PARENT_SCOPE)
   set(${prefix}_TIMEOUT "${timeout}" PARENT_SCOPE)
   set(${prefix}_VALGRIND "${valgrind}" PARENT_SCOPE)
+  set(${prefix}_ASAN "${asan}" PARENT_SCOPE)
   set(${prefix}_LINK "${link}" PARENT_SCOPE)
   set(${prefix}_SERIAL "${serial}" PARENT_SCOPE)
 endfunction()

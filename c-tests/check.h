@@ -11,6 +11,8 @@
  *   // ENV: NAME=VALUE          set in the test's environment; may repeat
  *   // TIMEOUT: N               seconds
  *   // VALGRIND: yes            also run as test valgrind-<name> under valgrind
+ *   // ASAN: yes                also build with -fsanitize=address against libgort built with
+ *                               the `asan` feature (fiber-switch annotations): asan-<name>
  *   // LINK: shared             link libgort.so instead of libgort.a
  *   // SERIAL: yes              run alone, not in parallel with other tests (timing-sensitive)
  */

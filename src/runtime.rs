@@ -159,9 +159,11 @@ pub fn run_main(f: Box<dyn FnOnce() -> i32 + Send>) -> Result<i32, MainError> {
         value: AtomicI32,
         note: sched::Note,
     }
-    let done: &'static Done = Box::leak(Box::new(Done { value: AtomicI32::new(0), note: sched::Note::new() }));
+    let done = std::sync::Arc::new(Done { value: AtomicI32::new(0), note: sched::Note::new() });
+    let done2 = done.clone();
     sched::SCHED.main_active.store(true, Ordering::SeqCst);
     let entry = Entry::Rust(Box::new(move || {
+        let done = done2;
         let v = f();
         done.value.store(v, Ordering::Release);
         sched::SCHED.main_active.store(false, Ordering::SeqCst);

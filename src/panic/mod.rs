@@ -183,6 +183,7 @@ pub fn panic_msg(msg: CString) -> ! {
                     s.last_msg = s.panicking.take();
                     let target = *frame.sp_slot;
                     let mut scratch: *mut u8 = ptr::null_mut();
+                    crate::sched::asan::handle_no_return();
                     crate::arch::switch(&mut scratch, target, 1);
                 }
                 unreachable!("a protect frame resumed into a panic");

@@ -62,6 +62,8 @@ pub struct G {
     pub sleep_until: Cell<i64>,
     /// Defer and protect frames. Only the G itself touches them.
     pub panic: UnsafeCell<PanicState>,
+    /// ASan fake-stack handle saved while switched out (feature `asan`). Only the G.
+    pub asan_fake: Cell<*mut c_void>,
     /// A word a waker hands to the woken G (e.g. which select case won). Written by the
     /// waker before `ready`, read by the G after it resumes.
     pub param: AtomicU64,
@@ -88,6 +90,7 @@ impl G {
             sleep_seq: AtomicU64::new(0),
             sleep_until: Cell::new(0),
             panic: UnsafeCell::new(PanicState::new()),
+            asan_fake: Cell::new(ptr::null_mut()),
             param: AtomicU64::new(0),
         })
     }
@@ -117,3 +120,15 @@ pub struct GPtr(pub *mut G);
 unsafe impl Send for GPtr {}
 // SAFETY: as above.
 unsafe impl Sync for GPtr {}
+
+/// Bounds of `g`'s stack for ASan: `(lowest address, size)`.
+///
+/// # Safety
+/// As for [`G::stack`].
+pub unsafe fn stack_bounds(g: *mut G) -> (*const u8, usize) {
+    // SAFETY: per the contract.
+    match unsafe { (*g).stack() } {
+        Some(s) => (s.lo() as *const u8, s.size()),
+        None => (ptr::null(), 0),
+    }
+}

@@ -45,6 +45,9 @@ pub struct M {
     /// switched out and what to do with it, done by the incoming goroutine right after the
     /// switch (see `proc::after_switch`). Only this thread.
     pub after: Cell<Option<(*mut G, Action)>>,
+    /// This thread's own stack bounds and ASan fake-stack handle (feature `asan`).
+    pub g0_stack: Cell<(*const u8, usize)>,
+    pub g0_asan: Cell<*mut std::ffi::c_void>,
     /// Set (under the scheduler lock) while the M sits on the idle list.
     pub idle: AtomicBool,
 }
@@ -69,6 +72,8 @@ impl M {
             locked_g: Cell::new(ptr::null_mut()),
             action: Cell::new(Action::None),
             after: Cell::new(None),
+            g0_stack: Cell::new((ptr::null(), 0)),
+            g0_asan: Cell::new(ptr::null_mut()),
             idle: AtomicBool::new(false),
         }
     }

@@ -63,6 +63,7 @@
 //! - A global run queue only: one lock for every spawn and wake-up.
 //! - One thread per P with no handoff: a blocked C call would stall its whole P.
 
+pub mod asan;
 pub mod g;
 pub mod m;
 pub mod note;

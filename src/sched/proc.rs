@@ -473,6 +473,7 @@ fn newm(id: u64, p: &'static P, spinning: bool) {
 /// Thread body of every M.
 fn mstart(m: &'static M) {
     set_current_m(m);
+    m.g0_stack.set(super::asan::thread_stack_bounds());
     super::signals::thread_init();
     // Wait for our first P (it was handed over before the thread started).
     let (p, spinning) = take_nextp(m).expect("a new M starts with a P");
@@ -578,9 +579,13 @@ fn execute(m: &'static M, g: *mut G) {
     // SAFETY: we hold the P.
     let p = unsafe { &*m.p.get() };
     prepare_run(m, p, g);
+    // SAFETY: g's stack slot is ours to read (we are about to run it).
+    let (lo, size) = unsafe { super::g::stack_bounds(g) };
+    super::asan::start_switch(m.g0_asan.as_ptr(), lo, size);
     // SAFETY: g's saved sp is valid (fresh frame or saved by its last switch out); g0's
     // slot is ours.
     unsafe { arch::switch(m.g0_sp.get(), *(*g).sp.get(), g as usize) };
+    super::asan::finish_switch(m.g0_asan.get());
     // Back on g0. The goroutine entered the runtime first, so our P (if we still have one)
     // is RUNNING. It may not be `g`: goroutines switch among themselves directly.
     let g = m.curg.replace(ptr::null_mut());
@@ -623,6 +628,8 @@ fn after_switch() {
     let m = current_m();
     // SAFETY: we are a goroutine, so m is our (leaked, 'static) M.
     let m: &'static M = unsafe { &*m };
+    // SAFETY: curg is us.
+    super::asan::finish_switch(unsafe { &*m.curg.get() }.asan_fake.get());
     if let Some((g, action)) = m.after.take() {
         complete(m, g, action);
     }
@@ -689,15 +696,23 @@ pub fn switch_to_g0(action: Action) {
 #[inline]
 fn switch_out(m: &'static M, g: *mut G, action: Action) {
     let _ = enter_goroutine(m, g);
+    // An exiting goroutine is never resumed: ASan may drop its fake stack.
+    // SAFETY: g is us.
+    let save = if matches!(action, Action::Exit) { ptr::null_mut() } else { unsafe { &*g }.asan_fake.as_ptr() };
     if let Some(next) = direct_next(m) {
         m.after.set(Some((g, action)));
         // SAFETY: we hold the P (RUNNING).
         prepare_run(m, unsafe { &*m.p.get() }, next);
+        // SAFETY: next is ours and has its stack now.
+        let (lo, size) = unsafe { super::g::stack_bounds(next) };
+        super::asan::start_switch(save, lo, size);
         // SAFETY: g is running (its sp slot is written by the switch); next was dequeued
         // by us and its saved sp is valid.
         unsafe { arch::switch((*g).sp.get(), *(*next).sp.get(), next as usize) };
     } else {
         m.action.set(action);
+        let (lo, size) = m.g0_stack.get();
+        super::asan::start_switch(save, lo, size);
         // SAFETY: g is the running goroutine; g0's sp was saved when g0 last switched
         // into a goroutine on this M.
         unsafe { arch::switch((*g).sp.get(), *m.g0_sp.get(), 0) };
@@ -824,6 +839,7 @@ fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
     // SAFETY: as above.
     unsafe { *gr.entry.get() = entry };
     gr.fresh.set(true);
+    gr.asan_fake.set(ptr::null_mut());
     gr.wait_reason.set("");
     gr.status.store(status::RUNNABLE, Ordering::Release);
     SCHED.ngoroutine.fetch_add(1, Ordering::Relaxed);
@@ -1424,7 +1440,8 @@ fn checkdead(l: &Locked) {
         return;
     }
     if SCHED.ngoroutine.load(Ordering::SeqCst) == 0 {
-        return;
+        // gort_main's goroutine is gone without returning: it called gort_goexit.
+        crate::fatal::fatal("no goroutines (main called gort_goexit) - deadlock!");
     }
     crate::fatal::fatal_with_dump("all goroutines are asleep - deadlock!");
 }
