@@ -1358,6 +1358,9 @@ fn start_the_world(m: Option<&'static M>, newn: usize) {
         // SAFETY: as above.
         let gl = unsafe { &mut *p.gfree.get() };
         SCHED.gfree.lock().extend(gl.drain(..));
+        // SAFETY: as above.
+        let sc = unsafe { &mut *p.stack_cache.get() };
+        SCHED.stack_pool.lock().extend(sc.drain(..));
         let w = p.status.load(Ordering::Acquire) & !0xff;
         p.status.store(w | pstate::DEAD, Ordering::Release);
     }

@@ -1,7 +1,8 @@
 //! SIGSEGV/SIGBUS handling: turns a fault in a goroutine's guard region into Go's
 //! stack-overflow crash. Every M runs its handler on an alternate signal stack (the
-//! faulting stack is, by definition, full). A fault that is not ours goes to the handler
-//! that was installed before gort's.
+//! faulting stack is, by definition, full). A fault that is not ours is passed to the
+//! handler that was installed before gort's (or, if that was the default, re-raised with
+//! the default action).
 
 use super::m::current_m;
 use std::cell::UnsafeCell;
@@ -54,7 +55,7 @@ pub fn thread_init() {
     }
 }
 
-extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
     let m = current_m();
@@ -67,11 +68,30 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut l
             stack_overflow(unsafe { &*g }.id());
         }
     }
-    // Not a goroutine stack overflow: restore the previous disposition and return, so the
-    // faulting instruction runs again and faults under it (default: core dump).
+    // Not a goroutine stack overflow: hand the signal to whoever had it before us.
     let i = if sig == libc::SIGSEGV { 0 } else { 1 };
-    // SAFETY: OLD[i] was initialised by install() before this handler was registered.
-    unsafe { libc::sigaction(sig, (*OLD.0.get())[i].as_ptr(), std::ptr::null_mut()) };
+    // SAFETY: OLD[i] was initialised by install() before this handler was registered and
+    // is never written again.
+    let old = unsafe { &*(*OLD.0.get())[i].as_ptr() };
+    match old.sa_sigaction {
+        libc::SIG_DFL => {
+            // Restore the default action and return: the faulting instruction runs again
+            // and the kernel kills the process as it would have without gort.
+            // SAFETY: plain sigaction call.
+            unsafe { libc::sigaction(sig, old, std::ptr::null_mut()) };
+        }
+        libc::SIG_IGN => {}
+        h if old.sa_flags & libc::SA_SIGINFO != 0 => {
+            // SAFETY: the previous owner installed this as an SA_SIGINFO handler.
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { std::mem::transmute(h) };
+            f(sig, info, ctx);
+        }
+        h => {
+            // SAFETY: the previous owner installed this as a plain handler.
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(h) };
+            f(sig);
+        }
+    }
 }
 
 /// Prints Go's stack-overflow crash and exits 2. Async-signal-safe (no allocation).
