@@ -102,14 +102,19 @@ pub fn protect(f: CFn, arg: *mut c_void, msg_out: *mut *const c_char) -> i32 {
     };
     // SAFETY: f is the caller's function; `slot` lives in this frame for the whole call,
     // and any jump to it comes from gort_panic on this same stack while the call is active.
-    let r = unsafe { crate::arch::protect_call(&mut slot, f, arg) };
+    let mut r = unsafe { crate::arch::protect_call(&mut slot, f, arg) };
     if r == 0 {
         // Normal return: this frame's defers run while the frame is still active, so a
-        // deferred call that panics is caught here.
-        run_defers_above(st, base);
-        // SAFETY: as above.
-        unsafe { (*st).frames.pop() };
-        return 0;
+        // deferred call that panics is caught here. protect_call's saved context died when
+        // it returned, so they run under a fresh one (re-armed in the same slot).
+        let mut job = DeferJob { st, base };
+        // SAFETY: as above; `job` outlives the call.
+        r = unsafe { crate::arch::protect_call(&mut slot, run_defers_job, &mut job as *mut DeferJob as *mut c_void) };
+        if r == 0 {
+            // SAFETY: as above.
+            unsafe { (*st).frames.pop() };
+            return 0;
+        }
     }
     // A panic jumped here; gort_panic already ran the defers and popped the frame.
     if !msg_out.is_null() {
@@ -117,6 +122,17 @@ pub fn protect(f: CFn, arg: *mut c_void, msg_out: *mut *const c_char) -> i32 {
         unsafe { *msg_out = (*st).last_msg.as_ref().map_or(ptr::null(), |m| m.as_ptr()) };
     }
     1
+}
+
+struct DeferJob {
+    st: *mut PanicState,
+    base: usize,
+}
+
+unsafe extern "C" fn run_defers_job(job: *mut c_void) {
+    // SAFETY: `protect` passes a live DeferJob.
+    let job = unsafe { &*(job as *const DeferJob) };
+    run_defers_above(job.st, job.base);
 }
 
 fn run_defers_above(st: *mut PanicState, base: usize) {

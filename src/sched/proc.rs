@@ -461,13 +461,45 @@ fn take_nextp(m: &M) -> Option<(&'static P, bool)> {
 fn newm(id: u64, p: &'static P, spinning: bool) {
     let m: &'static M = Box::leak(Box::new(M::new(id)));
     hand_to(m, p, spinning);
-    let r = std::thread::Builder::new()
-        .name(format!("gort-m{id}"))
-        .stack_size(M_STACK_SIZE)
-        .spawn(move || mstart(m));
-    if let Err(e) = r {
+    extern "C" fn body(arg: *mut libc::c_void) -> *mut libc::c_void {
+        // SAFETY: newm passes a leaked ('static) M.
+        let m: &'static M = unsafe { &*(arg as *const M) };
+        mstart(m);
+        std::ptr::null_mut()
+    }
+    if let Err(e) = spawn_thread(&format!("gort-m{id}"), M_STACK_SIZE, body, m as *const M as *mut libc::c_void) {
         crate::fatal::fatal(&format!("newm: cannot create an OS thread: {e}"));
     }
+}
+
+/// Starts a detached OS thread running `body(arg)`. Raw pthreads rather than std::thread:
+/// runtime threads never exit or get joined, and std's join bookkeeping would only be
+/// leaked (and reported by LeakSanitizer).
+pub fn spawn_thread(
+    name: &str,
+    stack_size: usize,
+    body: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void,
+    arg: *mut libc::c_void,
+) -> std::io::Result<()> {
+    // SAFETY: standard pthread calls on a local attribute object; `body` and `arg` are valid
+    // for the thread's lifetime per the callers.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        libc::pthread_attr_init(&mut attr);
+        libc::pthread_attr_setstacksize(&mut attr, stack_size);
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        let mut tid: libc::pthread_t = std::mem::zeroed();
+        let r = libc::pthread_create(&mut tid, &attr, body, arg);
+        libc::pthread_attr_destroy(&mut attr);
+        if r != 0 {
+            return Err(std::io::Error::from_raw_os_error(r));
+        }
+        let mut cname = [0u8; 16];
+        let n = name.len().min(15);
+        cname[..n].copy_from_slice(&name.as_bytes()[..n]);
+        libc::pthread_setname_np(tid, cname.as_ptr() as *const libc::c_char);
+    }
+    Ok(())
 }
 
 /// Thread body of every M.
@@ -721,6 +753,15 @@ fn switch_out(m: &'static M, g: *mut G, action: Action) {
     after_switch();
 }
 
+/// One scheduling round in 61 takes from the global queue first, so that a P whose local
+/// queue never empties (goroutines yielding to each other) cannot starve it. Both the
+/// direct-switch path and `find_runnable` must use this same test for the same round:
+/// `schedtick` is advanced only when the chosen G starts.
+#[inline]
+fn global_queue_turn(p: &P) -> bool {
+    SCHED.runq_len.load(Ordering::Relaxed) > 0 && p.schedtick.load(Ordering::Relaxed) % 61 == 60
+}
+
 /// The goroutine to switch to directly, if the fast path applies: we hold a P, nothing
 /// needs the scheduler's attention (locked thread, stop-the-world, the periodic global
 /// queue check), and the local queue is not empty.
@@ -732,8 +773,8 @@ fn direct_next(m: &M) -> Option<*mut G> {
     }
     // SAFETY: we hold the P (RUNNING).
     let p = unsafe { &*p };
-    if SCHED.runq_len.load(Ordering::Relaxed) > 0 && p.schedtick.load(Ordering::Relaxed) % 61 == 60 {
-        return None;
+    if global_queue_turn(p) {
+        return None; // find_runnable takes from the global queue this round
     }
     // Timers: every 16th round, or when sysmon saw one overdue. Reading the clock on
     // every round would cost a third of a yield; between checks a timer can be late by
@@ -891,7 +932,7 @@ fn find_runnable(m: &'static M) -> *mut G {
         p.check_timers();
         // Fairness: now and then the global queue goes first, so a stream of local work
         // cannot starve it.
-        if p.schedtick.load(Ordering::Relaxed) % 61 == 0 && SCHED.runq_len.load(Ordering::Relaxed) > 0 {
+        if global_queue_turn(p) {
             let mut l = SCHED.lock.lock();
             if let Some(g) = globrunq_get(&mut l, p, 1) {
                 return g;

@@ -23,11 +23,12 @@ use std::sync::atomic::Ordering;
 const SYSCALL_GRACE_NS: i64 = 20_000;
 
 pub fn start() {
-    std::thread::Builder::new()
-        .name("gort-sysmon".into())
-        .stack_size(256 * 1024)
-        .spawn(run)
-        .expect("gort: cannot start the sysmon thread");
+    extern "C" fn body(_: *mut libc::c_void) -> *mut libc::c_void {
+        run()
+    }
+    if let Err(e) = proc::spawn_thread("gort-sysmon", 256 * 1024, body, std::ptr::null_mut()) {
+        crate::fatal::fatal(&format!("cannot start the sysmon thread: {e}"));
+    }
 }
 
 /// Called whenever a P leaves the idle list: sysmon has something to watch again.
@@ -38,7 +39,7 @@ pub fn wake_if_idle() {
     }
 }
 
-fn run() {
+fn run() -> ! {
     let trace_ns = crate::runtime::config().schedtrace_ms.saturating_mul(1_000_000);
     let mut delay: i64 = 20_000;
     let mut idle_rounds = 0u32;

@@ -1,0 +1,32 @@
+// Sleepers wake in deadline order, whatever order they started in. The deadlines are 5 ms
+// apart, far more than scheduling noise on a real machine (not under valgrind, whose
+// thread scheduling can hold a thread back for longer; the heap's ordering itself is
+// checked deterministically by the Rust unit tests).
+// TIMEOUT: 60
+#include "check.h"
+#include "gort.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define MS 1000000LL
+
+enum { ORDERED = 20 };
+static int wake_order[ORDERED];
+static atomic_int next_slot;
+
+static void ordered_sleeper(void *arg) {
+    int i = (int)(intptr_t)arg;
+    gort_sleep((i + 1) * 5 * MS);
+    wake_order[atomic_fetch_add(&next_slot, 1)] = i;
+}
+
+static int main_goroutine(void *arg) {
+    (void)arg;
+    for (int i = ORDERED - 1; i >= 0; i--) gort_go(ordered_sleeper, (void *)(intptr_t)i);
+    while (atomic_load(&next_slot) < ORDERED) gort_sleep(1 * MS);
+    for (int i = 0; i < ORDERED; i++) CHECK_EQ(wake_order[i], i);
+    return 0;
+}
+
+int main(void) { return gort_main(main_goroutine, NULL); }
