@@ -45,13 +45,14 @@ static void exits_early(void *arg) {
     atomic_store(&after_goexit, 1); /* never reached */
 }
 
-static atomic_int spins;
+static atomic_int spins, stop_spinning, spinners;
 static void spin_a_bit(void *arg) {
-    atomic_int *stop = arg;
-    while (!atomic_load(stop)) {
+    (void)arg;
+    while (!atomic_load(&stop_spinning)) {
         atomic_fetch_add(&spins, 1);
         gort_gosched();
     }
+    atomic_fetch_sub(&spinners, 1);
 }
 
 static int main_goroutine(void *arg) {
@@ -86,8 +87,8 @@ static int main_goroutine(void *arg) {
     /* gort_gomaxprocs: query, change while goroutines run, restore. */
     int orig = gort_gomaxprocs(0);
     CHECK(orig >= 1);
-    atomic_int stop = 0;
-    for (int i = 0; i < 8; i++) gort_go(spin_a_bit, &stop);
+    atomic_store(&spinners, 8);
+    for (int i = 0; i < 8; i++) gort_go(spin_a_bit, NULL);
     CHECK_EQ(gort_gomaxprocs(3), orig);
     CHECK_EQ(gort_gomaxprocs(0), 3);
     int before = atomic_load(&spins);
@@ -96,7 +97,8 @@ static int main_goroutine(void *arg) {
     before = atomic_load(&spins);
     while (atomic_load(&spins) < before + 1000) gort_gosched();
     CHECK_EQ(gort_gomaxprocs(orig), 1);
-    atomic_store(&stop, 1);
+    atomic_store(&stop_spinning, 1);
+    while (atomic_load(&spinners) > 0) gort_gosched();
     return 42;
 }
 
