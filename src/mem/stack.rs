@@ -118,6 +118,9 @@ struct Arena {
     guard_failures: usize,
     mprotect_guards: usize,
     use_madv_guard: bool,
+    /// Whether the first MADV_GUARD_INSTALL was checked to really guard (some emulators,
+    /// such as qemu-user, accept the advice and do nothing).
+    madv_guard_verified: bool,
 }
 
 // SAFETY: the raw pointers describe address space owned by the arena; access is serialised
@@ -130,6 +133,7 @@ static ARENA: Mutex<Arena> = Mutex::new(Arena {
     guard_failures: 0,
     mprotect_guards: 0,
     use_madv_guard: true,
+    madv_guard_verified: false,
 });
 
 /// Allocates a fresh stack of `size` usable bytes (already normalised by
@@ -180,7 +184,13 @@ fn install_guard(a: &mut Arena, base: *mut u8) -> bool {
     if a.use_madv_guard {
         // SAFETY: [base, base+GUARD_SIZE) belongs to our mapping and holds no live data.
         if unsafe { libc::madvise(base as *mut libc::c_void, GUARD_SIZE, MADV_GUARD_INSTALL) } == 0 {
-            return true;
+            if a.madv_guard_verified {
+                return true;
+            }
+            a.madv_guard_verified = true;
+            if guard_is_effective(base) {
+                return true;
+            }
         }
         a.use_madv_guard = false;
     }
@@ -193,6 +203,21 @@ fn install_guard(a: &mut Arena, base: *mut u8) -> bool {
     }
     a.guard_failures += 1;
     false
+}
+
+/// Checks that a freshly installed guard really faults: reading it through
+/// `process_vm_readv` on ourselves must fail with EFAULT (the kernel takes the fault, we
+/// do not). Any other answer (the read succeeds: the advice was accepted and ignored, as
+/// qemu-user does; or the call is unavailable) means we cannot rely on it, and the caller
+/// falls back to `mprotect` guards, which always work.
+fn guard_is_effective(base: *mut u8) -> bool {
+    let mut byte = 0u8;
+    let local = libc::iovec { iov_base: &mut byte as *mut u8 as *mut libc::c_void, iov_len: 1 };
+    let remote = libc::iovec { iov_base: base as *mut libc::c_void, iov_len: 1 };
+    // SAFETY: reads one byte of our own address space into `byte`; the kernel validates
+    // the remote range and reports a fault as an error instead of raising a signal.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
 }
 
 /// Whether new stacks get hardware guard regions (false only on old kernels past the
@@ -230,6 +255,9 @@ mod tests {
         assert_eq!(a.top() as usize % 16, 0);
         assert!(a.canary_intact() && b.canary_intact());
         assert!(a.guarded(), "this kernel supports guards");
+        // The guard really faults (checked through the kernel, without a signal).
+        assert!(guard_is_effective(unsafe { a.lo().sub(GUARD_SIZE) }));
+        assert!(!guard_is_effective(a.lo()));
         let (alo, ahi) = (a.lo() as usize, a.top() as usize);
         let (blo, bhi) = (b.lo() as usize, b.top() as usize);
         assert!(ahi <= blo - GUARD_SIZE || bhi <= alo - GUARD_SIZE);

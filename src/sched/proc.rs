@@ -74,8 +74,9 @@ pub struct Sched {
     pub sysmon_idle: AtomicBool,
     /// Deadlock detection is on while `gort_main`'s goroutine runs.
     pub main_active: AtomicBool,
-    /// Threads the runtime does not own that are blocked inside gort (they could wake
-    /// goroutines later, so they rule out a deadlock verdict).
+    /// Threads the runtime does not own that are inside gort (blocked in a call, or
+    /// queueing a goroutine): they could wake goroutines, so they rule out a deadlock
+    /// verdict.
     pub foreign_blocked: AtomicI64,
     /// Ms inside gort_blocking_enter/exit.
     pub nsyscall: AtomicI64,
@@ -354,6 +355,9 @@ fn globrunq_get(l: &mut Locked, p: &P, max: usize) -> Option<*mut G> {
 /// Makes a WAITING goroutine runnable. Callable from anywhere: a goroutine inside the
 /// runtime, a scheduler stack, the timer waiter, or a foreign thread.
 pub fn ready(g: *mut G) {
+    // A thread the runtime does not own counts as "inside gort" while the goroutine is in
+    // transit (RUNNABLE but in no queue yet), so deadlock detection cannot fire then.
+    let _foreign = ForeignInside::enter_if(current_m().is_null());
     // SAFETY: Gs are never freed.
     let gr = unsafe { &*g };
     if let Err(s) = gr.status.compare_exchange(status::WAITING, status::RUNNABLE, Ordering::AcqRel, Ordering::Acquire) {
@@ -370,6 +374,26 @@ pub fn ready(g: *mut G) {
         globrunq_put_locked(g);
     }
     wakep();
+}
+
+/// Counts a foreign thread in `SCHED.foreign_blocked` for a scope (see `checkdead`).
+pub struct ForeignInside(bool);
+
+impl ForeignInside {
+    pub fn enter_if(foreign: bool) -> ForeignInside {
+        if foreign {
+            SCHED.foreign_blocked.fetch_add(1, Ordering::SeqCst);
+        }
+        ForeignInside(foreign)
+    }
+}
+
+impl Drop for ForeignInside {
+    fn drop(&mut self) {
+        if self.0 {
+            SCHED.foreign_blocked.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 pub fn status_name(s: u32) -> &'static str {
@@ -864,6 +888,8 @@ pub fn spawn_main(entry: Entry) -> Option<i64> {
 fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
     crate::runtime::ensure_init();
     let ctx = enter();
+    // See `ready`: a new goroutine is counted before it is queued.
+    let _foreign = ForeignInside::enter_if(matches!(ctx, Ctx::Foreign));
     let p = ctx.p();
     let g = match gfget(p) {
         Some(g) => g,
@@ -1031,72 +1057,93 @@ pub fn earliest_timer() -> i64 {
 }
 
 /// Parks the M (which holds no P) until somebody hands it a P. One idle M at a time is
-/// the timer waiter: it sleeps until the earliest timer and fires due timers itself.
+/// the timer waiter: it sleeps only until the earliest timer, then fires due timers.
 fn stopm(m: &'static M) {
-    let mut waiter = false;
-    {
-        let mut l = SCHED.lock.lock();
-        m.idle.store(true, Ordering::Release);
-        l.midle.push(m);
-        l.nmidle += 1;
-        if SCHED.timer_waiter.load(Ordering::SeqCst).is_null() && earliest_timer() != i64::MAX {
-            SCHED.timer_waiter.store(m as *const M as *mut M, Ordering::SeqCst);
-            waiter = true;
-        }
-        if !waiter {
-            checkdead(&l);
-        }
-    }
     loop {
-        if waiter {
-            // Dekker with add_timer: publish our deadline, then re-read the heaps.
-            loop {
-                let next = earliest_timer();
-                SCHED.timer_wait_until.store(next, Ordering::SeqCst);
-                if earliest_timer() >= next {
-                    break;
+        let mut waiter = false;
+        {
+            let mut l = SCHED.lock.lock();
+            m.idle.store(true, Ordering::Release);
+            l.midle.push(m);
+            l.nmidle += 1;
+            if SCHED.timer_waiter.load(Ordering::SeqCst).is_null() && earliest_timer() != i64::MAX {
+                SCHED.timer_waiter.store(m as *const M as *mut M, Ordering::SeqCst);
+                waiter = true;
+            }
+            if !waiter {
+                checkdead(&l);
+            }
+        }
+        loop {
+            if waiter {
+                // Dekker with add_timer: publish our deadline, then re-read the heaps.
+                loop {
+                    let next = earliest_timer();
+                    SCHED.timer_wait_until.store(next, Ordering::SeqCst);
+                    if earliest_timer() >= next {
+                        break;
+                    }
                 }
             }
-        }
-        let until = SCHED.timer_wait_until.load(Ordering::SeqCst);
-        let timeout = if waiter {
-            if until == i64::MAX { None } else { Some(until - nanotime()) }
-        } else {
-            None
-        };
-        if timeout.is_none_or(|t| t > 0) {
-            m.note.sleep(timeout);
-        }
-        if let Some((p, spinning)) = take_nextp(m) {
-            // startm took us off the idle list (and cleared the waiter role).
-            acquirep(m, p);
-            if spinning {
-                m.spinning.set(true);
+            let until = SCHED.timer_wait_until.load(Ordering::SeqCst);
+            let timeout = if waiter && until != i64::MAX { Some(until - nanotime()) } else { None };
+            if timeout.is_none_or(|t| t > 0) {
+                m.note.sleep(timeout);
             }
-            return;
+            if let Some((p, spinning)) = take_nextp(m) {
+                // startm took us off the idle list (and cleared the waiter role).
+                acquirep(m, p);
+                if spinning {
+                    m.spinning.set(true);
+                }
+                return;
+            }
+            if waiter {
+                break;
+            }
         }
-        if !waiter {
-            continue;
+        // Timer waiter, woken by its deadline or a kick. Leave the idle list before firing
+        // anything: a goroutine being readied is in no queue for a moment, and deadlock
+        // detection must not count us idle then. Take an idle P if there is one, so what
+        // the timers ready lands in our own queue.
+        let p = {
+            let mut l = SCHED.lock.lock();
+            if !m.idle.load(Ordering::Acquire) {
+                // startm picked us meanwhile; the P is on its way through nextp.
+                drop(l);
+                let (p, spinning) = loop {
+                    if let Some(x) = take_nextp(m) {
+                        break x;
+                    }
+                    m.note.sleep(None);
+                };
+                acquirep(m, p);
+                if spinning {
+                    m.spinning.set(true);
+                }
+                return;
+            }
+            if let Some(i) = l.midle.iter().position(|&x| ptr::eq(x, m)) {
+                l.midle.swap_remove(i);
+                l.nmidle -= 1;
+            }
+            m.idle.store(false, Ordering::Release);
+            SCHED.timer_waiter.store(ptr::null_mut(), Ordering::SeqCst);
+            SCHED.timer_wait_until.store(i64::MAX, Ordering::SeqCst);
+            pidleget(&mut l)
+        };
+        if let Some(p) = p {
+            acquirep(m, p);
         }
-        // Timer waiter: fire what is due everywhere (readied Gs go to the global queue and
-        // wakep finds them an M, possibly us).
         let now = nanotime();
         for i in 0..gomaxprocs() {
             allp(i).timers.run(now);
         }
-        let l = SCHED.lock.lock();
-        if !m.idle.load(Ordering::Acquire) {
-            // startm picked us meanwhile; the P arrives through nextp.
-            drop(l);
-            waiter = false;
-            continue;
+        if !m.p.get().is_null() {
+            return; // find_runnable takes it from here
         }
-        if earliest_timer() == i64::MAX {
-            SCHED.timer_waiter.store(ptr::null_mut(), Ordering::SeqCst);
-            SCHED.timer_wait_until.store(i64::MAX, Ordering::SeqCst);
-            waiter = false;
-            checkdead(&l);
-        }
+        // No P free: what the timers readied went to the global queue (busy Ps will take
+        // it); go back to sleep.
     }
 }
 
