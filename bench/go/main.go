@@ -1,63 +1,66 @@
-// The Go side of gort's side-by-side benchmarks: one subcommand per benchmark, each doing
-// the same work as bench/c/<name>.c and printing the same RESULT line.
+// Command gobench holds the Go side of gort's side-by-side benchmarks: one subcommand per
+// benchmark, each the twin of bench/c/<name>.c. Usage: gobench <name> [N].
+//
+// Protocol (bench/README.md): the program measures its own timed region with the
+// monotonic clock (time.Now/time.Since) and prints exactly one line on stdout:
+//
+//	RESULT name=<name> ns_per_op=<float> ops=<int>
+//
+// Adding a benchmark: a file <name>.go whose init calls register.
 package main
 
 import (
 	"fmt"
 	"os"
-	"runtime"
-	"sync"
-	"sync/atomic"
+	"sort"
+	"strconv"
 	"time"
 )
 
-func report(name string, elapsed time.Duration, ops int64) {
-	fmt.Printf("RESULT name=%s ns_per_op=%.2f ops=%d\n", name, float64(elapsed.Nanoseconds())/float64(ops), ops)
+type benchmark struct {
+	defaultN int64
+	run      func(n int64) (elapsed time.Duration, ops int64)
 }
 
-func yield() {
-	const n = 5000000
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	wg.Add(2)
-	for k := 0; k < 2; k++ {
-		go func() {
-			for i := 0; i < n; i++ {
-				runtime.Gosched()
-			}
-			wg.Done()
-		}()
-	}
-	wg.Wait()
-	report("yield", time.Since(t0), 2*n)
-}
+var benchmarks = map[string]benchmark{}
 
-func spawn() {
-	const n = 1000000
-	var wg sync.WaitGroup
-	var left atomic.Int64
-	left.Store(n)
-	t0 := time.Now()
-	wg.Add(n)
-	for i := 0; i < n; i++ {
-		go func() {
-			left.Add(-1)
-			wg.Done()
-		}()
-	}
-	wg.Wait()
-	report("spawn", time.Since(t0), n)
-}
-
-var benchmarks = map[string]func(){
-	"yield": yield,
-	"spawn": spawn,
+func register(name string, defaultN int64, run func(n int64) (time.Duration, int64)) {
+	benchmarks[name] = benchmark{defaultN, run}
 }
 
 func main() {
-	if len(os.Args) != 2 || benchmarks[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: gobench <benchmark>")
-		os.Exit(2)
+	if len(os.Args) < 2 {
+		usage()
 	}
-	benchmarks[os.Args[1]]()
+	name := os.Args[1]
+	b, ok := benchmarks[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "gobench: unknown benchmark %q\n", name)
+		usage()
+	}
+	n := b.defaultN
+	if len(os.Args) > 2 {
+		v, err := strconv.ParseInt(os.Args[2], 10, 64)
+		if err != nil || v <= 0 {
+			fmt.Fprintf(os.Stderr, "bad N: %s\n", os.Args[2])
+			os.Exit(2)
+		}
+		n = v
+	}
+	elapsed, ops := b.run(n)
+	nsPerOp := 0.0
+	if ops > 0 {
+		nsPerOp = float64(elapsed.Nanoseconds()) / float64(ops)
+	}
+	fmt.Printf("RESULT name=%s ns_per_op=%.3f ops=%d\n", name, nsPerOp, ops)
+}
+
+func usage() {
+	names := make([]string, 0, len(benchmarks))
+	for k := range benchmarks {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(os.Stderr, "usage: gobench <benchmark> [N]\nbenchmarks: %v\n", names)
+	os.Exit(2)
 }

@@ -85,9 +85,20 @@ fn state() -> *mut PanicState {
     let g = crate::sched::current_g();
     if !g.is_null() {
         // SAFETY: Gs are never freed; the G's panic state is touched only by the G itself.
-        return unsafe { (*g).panic.get() };
+        let slot = unsafe { &mut *(*g).panic.get() };
+        return &mut **slot.get_or_insert_with(|| Box::new(PanicState::new()));
     }
     THREAD_STATE.with(|s| s.get())
+}
+
+/// The caller's panic state if it has one (no allocation).
+fn state_if_any() -> Option<*mut PanicState> {
+    let g = crate::sched::current_g();
+    if !g.is_null() {
+        // SAFETY: as in `state`.
+        return unsafe { (*(*g).panic.get()).as_mut() }.map(|b| &mut **b as *mut PanicState);
+    }
+    Some(THREAD_STATE.with(|s| s.get()))
 }
 
 /// `gort_protect`: 0 if `f` returned, 1 if it panicked (message in `*msg_out`).
@@ -231,7 +242,7 @@ pub fn panic_msg(msg: CString) -> ! {
 /// Runs every pending deferred call of the goroutine (gort_goexit and normal goroutine
 /// end), innermost first. Protect frames are discarded: gort_goexit is not recoverable.
 pub fn run_all_defers() {
-    let st = state();
+    let Some(st) = state_if_any() else { return };
     // SAFETY: our own state.
     unsafe { (*st).frames.clear() };
     run_defers_above(st, 0);

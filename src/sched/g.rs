@@ -61,7 +61,9 @@ pub struct G {
     /// Sleep deadline handed from `park_sleep` to its park callback (owned by the G).
     pub sleep_until: Cell<i64>,
     /// Defer and protect frames. Only the G itself touches them.
-    pub panic: UnsafeCell<PanicState>,
+    /// Allocated on first use (most goroutines never defer or protect, and a queued G
+    /// should stay small); kept for reuse when the G is recycled.
+    pub panic: UnsafeCell<Option<Box<PanicState>>>,
     /// ASan fake-stack handle saved while switched out (feature `asan`). Only the G.
     pub asan_fake: Cell<*mut c_void>,
     /// A word a waker hands to the woken G (e.g. which select case won). Written by the
@@ -89,7 +91,7 @@ impl G {
             lock_count: Cell::new(0),
             sleep_seq: AtomicU64::new(0),
             sleep_until: Cell::new(0),
-            panic: UnsafeCell::new(PanicState::new()),
+            panic: UnsafeCell::new(None),
             asan_fake: Cell::new(ptr::null_mut()),
             param: AtomicU64::new(0),
         })
@@ -130,5 +132,15 @@ pub unsafe fn stack_bounds(g: *mut G) -> (*const u8, usize) {
     match unsafe { (*g).stack() } {
         Some(s) => (s.lo() as *const u8, s.size()),
         None => (ptr::null(), 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn descriptor_stays_small() {
+        // A queued goroutine costs its descriptor only; keep it compact.
+        let size = std::mem::size_of::<super::G>();
+        assert!(size <= 192, "G grew to {size} bytes");
     }
 }

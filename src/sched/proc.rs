@@ -828,7 +828,9 @@ fn gdestroy(m: &'static M, g: *mut G) {
     gr.locked_m.store(ptr::null_mut(), Ordering::Relaxed);
     gr.lock_count.set(0);
     // SAFETY: as above; nothing else touches a dead G's panic state or stack.
-    unsafe { (*gr.panic.get()).reset() };
+    if let Some(ps) = unsafe { (*gr.panic.get()).as_mut() } {
+        ps.reset();
+    }
     // SAFETY: as above.
     if let Some(s) = unsafe { (*gr.stack.get()).take() } {
         stackfree(m.p.get(), s);
