@@ -53,6 +53,9 @@
 // A deadline that never expires.
 #define GORT_FOREVER -1
 
+// A channel (opaque, reference counted). Made by `gort_chan_make` with one reference.
+typedef struct gort_chan gort_chan;
+
 // Runtime settings for `gort_init`. Zero fields mean "default": the environment variable
 // named, else the built-in default.
 typedef struct gort_config {
@@ -86,7 +89,11 @@ int gort_init(const struct gort_config *cfg);
 
 // Runs `fn(arg)` as the main goroutine and blocks the calling thread until it returns;
 // returns its value. While it runs, a program whose goroutines are all blocked for good
-// dies with `fatal error: all goroutines are asleep - deadlock!` (exit status 2).
+// dies with `fatal error: all goroutines are asleep - deadlock!` and a goroutine dump
+// (exit status 2). "For good" means: no timer pending, no blocking call in progress, and
+// no thread in the process besides gort's own and the caller of gort_main (any other
+// thread might still send on a channel, so then gort stays silent, as Go does inside a
+// host program).
 // Goroutines still running when it returns keep running.
 // `GORT_EINVAL`: `fn` is NULL, or the caller is itself a goroutine. `GORT_EBUSY`: another
 // `gort_main` is running.
@@ -143,6 +150,39 @@ void gort_blocking_enter(void);
 
 // Ends a `gort_blocking_enter` region; may wait for a free processor.
 void gort_blocking_exit(void);
+
+// Makes a channel of elements of `elem_size` bytes (0 allowed) with a buffer of `cap`
+// elements (0: unbuffered). Returns NULL with errno EINVAL if `elem_size * cap` overflows,
+// or ENOMEM. The caller owns one reference (`gort_chan_release`).
+struct gort_chan *gort_chan_make(size_t elem_size, size_t cap);
+
+// Adds a reference. NULL is ignored.
+void gort_chan_retain(struct gort_chan *c);
+
+// Drops a reference; the channel is freed with the last one. Freeing a channel while
+// goroutines are blocked on it is a fatal error. NULL is ignored.
+void gort_chan_release(struct gort_chan *c);
+
+// Sends the `elem_size` bytes at `elem`, blocking until a receiver takes them or there is
+// buffer room. Returns 0. Sending on a closed channel (or one closed while waiting) is a
+// gort panic ("send on closed channel"). A NULL channel blocks forever. `GORT_EINVAL` if
+// `elem` is NULL and `elem_size > 0`.
+int gort_chan_send(struct gort_chan *c, const void *elem);
+
+// Receives into `out` (`elem_size` bytes; NULL discards the value). Returns 1 for a
+// value, 0 when the channel is closed and drained (then `out` is zeroed). Blocks until
+// one of the two. A NULL channel blocks forever.
+int gort_chan_recv(struct gort_chan *c, void *out);
+
+// Closes the channel: blocked and later receivers drain the buffer, then get 0; blocked
+// senders panic. Closing a closed or NULL channel is a gort panic. Returns 0.
+int gort_chan_close(struct gort_chan *c);
+
+// Number of elements buffered (0 for NULL).
+size_t gort_chan_len(const struct gort_chan *c);
+
+// Buffer capacity (0 for NULL or unbuffered).
+size_t gort_chan_cap(const struct gort_chan *c);
 
 // Monotonic time in nanoseconds (CLOCK_MONOTONIC). All deadlines use this clock.
 int64_t gort_now(void);

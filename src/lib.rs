@@ -5,6 +5,7 @@
 //! - [`mem`]: goroutine stacks (and later the GC heap) taken from the OS.
 //! - [`sched`]: the G-M-P scheduler, sysmon, park/ready.
 //! - [`time`]: the monotonic clock, per-P timer heaps, sleep.
+//! - [`chan`]: channels.
 //! - [`panic`]: panic, protect and defer for C.
 //! - [`runtime`]: configuration and start-up.
 //! - `ffi`: the C API, one file per section of API.md; nothing below it knows about C.
@@ -12,6 +13,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod arch;
+pub mod chan;
 pub mod fatal;
 pub mod mem;
 pub mod panic;

@@ -15,6 +15,7 @@ macro_rules! guard {
     };
 }
 
+pub mod chan;
 pub mod error;
 pub mod panic;
 pub mod runtime;

@@ -47,7 +47,11 @@ unsafe impl Send for SendPtr {}
 
 /// Runs `fn(arg)` as the main goroutine and blocks the calling thread until it returns;
 /// returns its value. While it runs, a program whose goroutines are all blocked for good
-/// dies with `fatal error: all goroutines are asleep - deadlock!` (exit status 2).
+/// dies with `fatal error: all goroutines are asleep - deadlock!` and a goroutine dump
+/// (exit status 2). "For good" means: no timer pending, no blocking call in progress, and
+/// no thread in the process besides gort's own and the caller of gort_main (any other
+/// thread might still send on a channel, so then gort stays silent, as Go does inside a
+/// host program).
 /// Goroutines still running when it returns keep running.
 /// `GORT_EINVAL`: `fn` is NULL, or the caller is itself a goroutine. `GORT_EBUSY`: another
 /// `gort_main` is running.

@@ -71,9 +71,11 @@ pub mod p;
 pub mod proc;
 pub mod signals;
 pub mod sysmon;
+pub mod waiter;
 
 pub use g::{Entry, G, GPtr};
 pub use note::Note;
+pub use waiter::Waiter;
 pub use proc::{
     MAX_PROCS, SCHED, current_g, dump_goroutines, gomaxprocs, gosched, in_goroutine, park, park_sleep, ready, spawn,
     spawn_main, start,

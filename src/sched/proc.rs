@@ -1517,8 +1517,9 @@ pub fn set_gomaxprocs(n: usize) -> usize {
 // ---------------------------------------------------------------------------------------
 
 /// Called with the scheduler lock held when an M goes idle. If no M is running, nothing is
-/// queued, no timer is pending and no foreign thread or blocking call could wake anyone,
-/// every goroutine is asleep for good.
+/// queued, no timer is pending, no blocking call is in progress and the process has no
+/// thread besides gort's own and the one waiting in gort_main (a host thread could still
+/// call in), every goroutine is asleep for good.
 fn checkdead(l: &Locked) {
     if !SCHED.main_active.load(Ordering::SeqCst) {
         return;
@@ -1532,11 +1533,22 @@ fn checkdead(l: &Locked) {
     if !l.runq.is_empty() || work_anywhere() || earliest_timer() != i64::MAX {
         return;
     }
+    // A thread of the host program that gort does not own may still call in later (send on
+    // a channel, spawn): if any exists, we cannot know, so stay silent, as Go does when it
+    // runs inside a host program. Ours: the Ms, sysmon, and the thread in gort_main.
+    if thread_count().is_none_or(|n| n > l.mcount + 2) {
+        return;
+    }
     if SCHED.ngoroutine.load(Ordering::SeqCst) == 0 {
         // gort_main's goroutine is gone without returning: it called gort_goexit.
         crate::fatal::fatal("no goroutines (main called gort_goexit) - deadlock!");
     }
     crate::fatal::fatal_with_dump("all goroutines are asleep - deadlock!");
+}
+
+/// Threads in this process (entries of /proc/self/task), if that can be read.
+fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
 }
 
 /// One line per live goroutine, Go's `goroutine N [state]:` format.
