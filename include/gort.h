@@ -50,6 +50,15 @@
 // The resource is busy (e.g. `gort_init` after the runtime started).
 #define GORT_EBUSY -16
 
+// `gort_case.dir`: send `elem` on `chan`.
+#define GORT_SEND 1
+
+// `gort_case.dir`: receive from `chan` into `elem`.
+#define GORT_RECV 2
+
+// The most cases one `gort_select` takes (Go's limit).
+#define GORT_SELECT_MAX_CASES 65536
+
 // A deadline that never expires.
 #define GORT_FOREVER -1
 
@@ -69,6 +78,19 @@ typedef struct gort_config {
   // negative: GC off.
   int gc_percent;
 } gort_config;
+
+// One case of `gort_select`.
+typedef struct gort_case {
+  // The channel; NULL switches the case off (never ready).
+  struct gort_chan *chan;
+  // `GORT_SEND` or `GORT_RECV`.
+  int dir;
+  // Send: the value to send (`elem_size` bytes). Receive: where to put the value
+  // (NULL discards it).
+  void *elem;
+  // Out, for `GORT_RECV`: 1 a value was received, 0 the channel is closed and drained.
+  int ok;
+} gort_case;
 
 #ifdef __cplusplus
 extern "C" {
@@ -169,10 +191,22 @@ void gort_chan_release(struct gort_chan *c);
 // `elem` is NULL and `elem_size > 0`.
 int gort_chan_send(struct gort_chan *c, const void *elem);
 
+// `gort_chan_send` with a deadline: 0 when sent; `GORT_EAGAIN` if it would block and
+// `deadline <= gort_now()` on entry (0 works: a non-blocking send); `GORT_ETIMEDOUT` if
+// the deadline passed while waiting (nothing was sent). `GORT_FOREVER` waits forever.
+// On a NULL channel it waits for the deadline.
+int gort_chan_send_until(struct gort_chan *c, const void *elem, int64_t deadline);
+
 // Receives into `out` (`elem_size` bytes; NULL discards the value). Returns 1 for a
 // value, 0 when the channel is closed and drained (then `out` is zeroed). Blocks until
 // one of the two. A NULL channel blocks forever.
 int gort_chan_recv(struct gort_chan *c, void *out);
+
+// `gort_chan_recv` with a deadline: 1 value, 0 closed and drained; `GORT_EAGAIN` if it
+// would block and `deadline <= gort_now()` on entry (a non-blocking receive);
+// `GORT_ETIMEDOUT` if the deadline passed while waiting. On a NULL channel it waits for
+// the deadline.
+int gort_chan_recv_until(struct gort_chan *c, void *out, int64_t deadline);
 
 // Closes the channel: blocked and later receivers drain the buffer, then get 0; blocked
 // senders panic. Closing a closed or NULL channel is a gort panic. Returns 0.
@@ -183,6 +217,17 @@ size_t gort_chan_len(const struct gort_chan *c);
 
 // Buffer capacity (0 for NULL or unbuffered).
 size_t gort_chan_cap(const struct gort_chan *c);
+
+// Waits until one of the `n` cases can run, runs it, and returns its index. When several
+// are ready, one is chosen uniformly at random. Cases with a NULL channel are never ready
+// (the same channel may appear in several cases). `deadline` as for the other blocking
+// calls: `GORT_FOREVER` waits forever; `GORT_EAGAIN` if nothing is ready and the deadline
+// has passed on entry (0 works: Go's `default`); `GORT_ETIMEDOUT` when it passes while
+// waiting. A send case on a closed channel is a gort panic, as in Go. `GORT_EINVAL` for
+// `cases == NULL` with `n > 0`, `n > GORT_SELECT_MAX_CASES`, a `dir` that is neither
+// `GORT_SEND` nor `GORT_RECV`, or a send case whose `elem` is NULL on a channel with
+// non-zero element size. With no live case and no deadline it blocks forever.
+int gort_select(struct gort_case *cases, size_t n, int64_t deadline);
 
 // Monotonic time in nanoseconds (CLOCK_MONOTONIC). All deadlines use this clock.
 int64_t gort_now(void);

@@ -1,10 +1,11 @@
-//! Channels: Go's `chan`, for elements of any fixed size.
+//! Channels: Go's `chan`, for elements of any fixed size, and `select` ([`select`]).
 //!
 //! # Structure
 //! A [`Chan`] is a lock, a ring buffer of `cap` elements of `elem_size` bytes, and two FIFO
 //! queues of blocked waiters (`recvq`, `sendq`). A waiter is a [`Sudog`] ("pseudo-G", as in
 //! Go): a record on the blocked goroutine's (or thread's) own stack naming the waiter and
-//! the element buffer to copy from or into.
+//! the element buffer to copy from or into. A select puts one sudog per case in the
+//! queues of all its channels at once.
 //!
 //! # Protocol (all under the channel lock)
 //! - send: closed → panic. A waiting receiver → copy the element straight into the
@@ -17,101 +18,37 @@
 //! - close: mark closed, dequeue every waiter (receivers get "closed", senders panic when
 //!   they wake), wake them all after unlocking.
 //!
-//! Invariants: `qcount <= cap`; a non-empty `recvq` implies `qcount == 0`; a non-empty
-//! `sendq` implies `qcount == cap`; a sudog is in at most one queue and only whoever
-//! dequeues it under the lock may fill it in and wake its waiter, once.
+//! "A waiting receiver" means a sudog in `recvq` whose wait the caller manages to *claim*
+//! ([`Waiter::claim`]): the queues may hold sudogs of selects already completed by
+//! another case, or of waits whose deadline won; those are dropped on the way
+//! ([`WaitQ::dequeue`]) and their owners unlink the rest themselves.
+//!
+//! Invariants: `qcount <= cap`; `recvq` holds a claimable sudog only if `qcount == 0`;
+//! `sendq` holds a claimable sudog only if `qcount == cap`; a sudog is in at most one
+//! queue; only whoever claims its wait may fill it in and wake its waiter, once.
 //!
 //! A waiter blocks through [`Waiter::block`], which releases the channel lock only after a
 //! goroutine has switched out (its park callback), so a waker can never ready a goroutine
-//! that is still running.
+//! that is still running. Deadlines are the waiter's: see [`crate::sched::waiter`].
 //!
 //! # Lifetime
 //! Channels are reference counted (`retain`/`release`). Releasing the last reference while
 //! goroutines are blocked on the channel would free the sudogs' queue under them: that is
 //! reported as a fatal error instead of a use-after-free.
 
-use crate::sched::Waiter;
+mod select;
+mod waitq;
+
+pub use select::{Case, SelectError, Dir, select};
+pub use waitq::{Sudog, WaitQ};
+
+use crate::sched::{NO_DEADLINE, Waiter, Woken};
 use parking_lot::RawMutex;
 use parking_lot::lock_api::RawMutex as _;
 use std::cell::UnsafeCell;
 use std::ffi::CString;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-/// A blocked send or receive. Lives on the waiter's stack while it is queued.
-pub struct Sudog {
-    waiter: Waiter,
-    /// Send: the element to send. Receive: where to put it (null: discard).
-    elem: *mut u8,
-    /// Set by the waker: true if a value was communicated, false if the channel closed.
-    success: bool,
-    /// Set (Release) by the waker right before waking; thread waiters wait for it.
-    done: AtomicBool,
-    next: *mut Sudog,
-    prev: *mut Sudog,
-}
-
-impl Sudog {
-    fn new(elem: *mut u8) -> Sudog {
-        Sudog {
-            waiter: Waiter::current(),
-            elem,
-            success: false,
-            done: AtomicBool::new(false),
-            next: ptr::null_mut(),
-            prev: ptr::null_mut(),
-        }
-    }
-}
-
-/// An intrusive FIFO of sudogs.
-struct WaitQ {
-    head: *mut Sudog,
-    tail: *mut Sudog,
-}
-
-impl WaitQ {
-    const fn new() -> WaitQ {
-        WaitQ { head: ptr::null_mut(), tail: ptr::null_mut() }
-    }
-    fn is_empty(&self) -> bool {
-        self.head.is_null()
-    }
-    /// # Safety
-    /// `s` is valid and in no queue; the caller holds the channel lock.
-    unsafe fn push(&mut self, s: *mut Sudog) {
-        // SAFETY: per the contract; queued sudogs stay valid while queued.
-        unsafe {
-            (*s).next = ptr::null_mut();
-            (*s).prev = self.tail;
-            if self.tail.is_null() {
-                self.head = s;
-            } else {
-                (*self.tail).next = s;
-            }
-        }
-        self.tail = s;
-    }
-    /// # Safety
-    /// The caller holds the channel lock.
-    unsafe fn pop(&mut self) -> Option<*mut Sudog> {
-        let s = self.head;
-        if s.is_null() {
-            return None;
-        }
-        // SAFETY: queued sudogs are valid.
-        unsafe {
-            self.head = (*s).next;
-            if self.head.is_null() {
-                self.tail = ptr::null_mut();
-            } else {
-                (*self.head).prev = ptr::null_mut();
-            }
-            (*s).next = ptr::null_mut();
-        }
-        Some(s)
-    }
-}
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 struct State {
     qcount: usize,
@@ -149,6 +86,15 @@ pub enum MakeError {
     NoMemory,
 }
 
+/// Why a send or receive with a deadline did not complete.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Blocked {
+    /// The deadline had passed on entry and the operation would have blocked.
+    WouldBlock,
+    /// The deadline passed while waiting.
+    TimedOut,
+}
+
 const MAX_BUF: usize = isize::MAX as usize / 2;
 
 impl Chan {
@@ -158,7 +104,7 @@ impl Chan {
         let buf = if bytes == 0 {
             ptr::null_mut()
         } else {
-            // SAFETY: calloc with a nonzero size; freed in `destroy`.
+            // SAFETY: calloc with a nonzero size; freed in `release`.
             let p = unsafe { libc::calloc(1, bytes) } as *mut u8;
             if p.is_null() {
                 return Err(MakeError::NoMemory);
@@ -208,12 +154,9 @@ impl Chan {
             return;
         }
         std::sync::atomic::fence(Ordering::Acquire);
-        ch.lock.lock();
-        // SAFETY: we hold the lock.
-        let st = unsafe { &*ch.state.get() };
+        let st = ch.locked();
         let busy = !st.recvq.is_empty() || !st.sendq.is_empty();
-        // SAFETY: locked above.
-        unsafe { ch.lock.unlock() };
+        ch.unlock();
         if busy {
             crate::fatal::fatal("gort_chan_release: channel freed while goroutines are blocked on it");
         }
@@ -227,12 +170,12 @@ impl Chan {
     }
 
     fn slot(&self, i: usize) -> *mut u8 {
-        // SAFETY: i < cap and buf holds cap elements (callers guarantee; elem_size 0 gives
-        // a dangling-but-unused pointer offset of 0).
+        // SAFETY: i < cap and buf holds cap elements (for elem_size 0 the offset is 0 and
+        // the pointer is never dereferenced).
         unsafe { self.buf.add(i * self.elem_size) }
     }
 
-    /// Copies one element (no-op for size 0 or a null side).
+    /// Copies one element (no-op for size 0 or a null destination; a null source zeroes).
     fn copy(&self, src: *const u8, dst: *mut u8) {
         if self.elem_size == 0 || dst.is_null() {
             return;
@@ -241,8 +184,9 @@ impl Chan {
             // SAFETY: dst holds elem_size bytes (caller's buffer contract).
             unsafe { ptr::write_bytes(dst, 0, self.elem_size) };
         } else {
-            // SAFETY: both hold elem_size bytes and do not overlap (distinct buffers).
-            unsafe { ptr::copy_nonoverlapping(src, dst, self.elem_size) };
+            // SAFETY: both hold elem_size bytes; distinct buffers (ptr::copy tolerates a
+            // caller passing the same buffer to both sides of a select).
+            unsafe { ptr::copy(src, dst, self.elem_size) };
         }
     }
 
@@ -253,35 +197,113 @@ impl Chan {
         unsafe { &mut *self.state.get() }
     }
 
+    /// The state, for a caller that already holds the lock.
+    ///
+    /// # Safety
+    /// The caller holds `lock` and no other reference to the state is live.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn state(&self) -> &mut State {
+        // SAFETY: per the contract.
+        unsafe { &mut *self.state.get() }
+    }
+
     fn unlock(&self) {
         // SAFETY: only called by the holder of the lock.
         unsafe { self.lock.unlock() };
     }
+
+    fn set_len(&self, st: &State) {
+        self.len.store(st.qcount, Ordering::Relaxed);
+    }
+
+    // ---- the steps shared by send/recv and select (lock held) ----
+
+    /// A send that can complete now: to a claimed receiver, or into the ring.
+    /// `Some(Some(r))`: hand-off done into `r`, wake it after unlocking.
+    fn try_send_locked(&self, st: &mut State, elem: *const u8) -> Option<Option<*mut Sudog>> {
+        // SAFETY: lock held.
+        if let Some(r) = unsafe { st.recvq.dequeue() } {
+            // SAFETY: r is claimed by us and valid until woken.
+            unsafe {
+                self.copy(elem, (*r).elem);
+                (*r).success = true;
+                (*r).fired = true;
+            }
+            return Some(Some(r));
+        }
+        if st.qcount < self.cap {
+            self.copy(elem, self.slot(st.sendx));
+            st.sendx += 1;
+            if st.sendx == self.cap {
+                st.sendx = 0;
+            }
+            st.qcount += 1;
+            self.set_len(st);
+            return Some(None);
+        }
+        None
+    }
+
+    /// A receive that can complete now: from a claimed sender, the ring, or closed.
+    /// `Some((ok, sender to wake))`.
+    fn try_recv_locked(&self, st: &mut State, out: *mut u8) -> Option<(bool, Option<*mut Sudog>)> {
+        // SAFETY: lock held.
+        if let Some(s) = unsafe { st.sendq.dequeue() } {
+            // SAFETY: s is claimed by us and valid until woken.
+            let sent = unsafe { (*s).elem };
+            if self.cap == 0 {
+                self.copy(sent, out);
+            } else {
+                // The ring is full: take its head, put the sender's element at its tail.
+                self.copy(self.slot(st.recvx), out);
+                self.copy(sent, self.slot(st.recvx));
+                st.recvx += 1;
+                if st.recvx == self.cap {
+                    st.recvx = 0;
+                }
+                st.sendx = st.recvx;
+            }
+            // SAFETY: as above.
+            unsafe {
+                (*s).success = true;
+                (*s).fired = true;
+            }
+            return Some((true, Some(s)));
+        }
+        if st.qcount > 0 {
+            self.copy(self.slot(st.recvx), out);
+            st.recvx += 1;
+            if st.recvx == self.cap {
+                st.recvx = 0;
+            }
+            st.qcount -= 1;
+            self.set_len(st);
+            return Some((true, None));
+        }
+        if st.closed {
+            self.copy(ptr::null(), out);
+            return Some((false, None));
+        }
+        None
+    }
 }
 
-/// Park callback: releases the lock of the channel at `arg`.
-fn unlock_chan(_g: *mut crate::sched::G, arg: usize) -> bool {
+/// Park/block release: unlocks the channel at `arg`.
+fn unlock_chan(arg: usize) {
     // SAFETY: the channel is alive while we are queued on it; we hold its lock.
     unsafe { (*(arg as *const Chan)).lock.unlock() };
-    true
-}
-
-fn wake(s: *mut Sudog, success: bool) {
-    // SAFETY: the sudog was dequeued by us under the lock; it is valid until its waiter
-    // runs again, which only happens after `wake`.
-    unsafe {
-        (*s).success = success;
-        let w = (*s).waiter;
-        (*s).done.store(true, Ordering::Release);
-        w.wake();
-    }
 }
 
 fn go_panic(msg: &str) -> ! {
     crate::panic::panic_msg(CString::new(msg).expect("no NUL"))
 }
 
-/// Blocks forever (operations on a NULL channel).
+/// True when a wait with this deadline must not block ("deadline <= now").
+fn expired(deadline: i64) -> bool {
+    deadline != NO_DEADLINE && deadline <= crate::time::nanotime()
+}
+
+/// Blocks forever (operations on a NULL channel without a deadline).
 pub fn block_forever(reason: &'static str) -> ! {
     if crate::sched::in_goroutine() {
         loop {
@@ -295,89 +317,108 @@ pub fn block_forever(reason: &'static str) -> ! {
     }
 }
 
+/// An operation on a NULL channel with a deadline: waits for the deadline.
+pub fn block_until(reason: &'static str, deadline: i64) -> Blocked {
+    if deadline == NO_DEADLINE {
+        block_forever(reason);
+    }
+    if expired(deadline) {
+        return Blocked::WouldBlock;
+    }
+    let _inside = crate::sched::proc::ForeignInside::enter_if(!crate::sched::in_goroutine());
+    crate::time::sleep_until(deadline);
+    Blocked::TimedOut
+}
+
+/// After a wait on one channel timed out: unlinks our sudog if no waker did.
+fn unlink_after_timeout(c: &Chan, s: &mut Sudog, from_sendq: bool) {
+    let st = c.locked();
+    if s.queued {
+        // SAFETY: s is in that queue (queued is protected by the lock we hold).
+        unsafe {
+            if from_sendq { st.sendq.remove(s) } else { st.recvq.remove(s) }
+        }
+    }
+    c.unlock();
+}
+
 /// Sends the element at `elem` (elem_size bytes), blocking until a receiver takes it or
-/// there is room. Panics (gort panic) if the channel is or becomes closed.
+/// there is room, or until `deadline` ([`NO_DEADLINE`]: none). Panics (gort panic) if the
+/// channel is or becomes closed.
 ///
 /// # Safety
 /// `c` is a live channel; `elem` points to elem_size readable bytes (or is null for size 0).
-pub unsafe fn send(c: &Chan, elem: *const u8) {
+pub unsafe fn send(c: &Chan, elem: *const u8, deadline: i64) -> Result<(), Blocked> {
     let st = c.locked();
     if st.closed {
         c.unlock();
         go_panic("send on closed channel");
     }
-    // SAFETY: lock held.
-    if let Some(r) = unsafe { st.recvq.pop() } {
-        // SAFETY: r is valid (see `wake`).
-        c.copy(elem, unsafe { (*r).elem });
+    if let Some(r) = c.try_send_locked(st, elem) {
         c.unlock();
-        wake(r, true);
-        return;
+        if let Some(r) = r {
+            // SAFETY: claimed by us in try_send_locked.
+            unsafe { (*r).waiter.wake() };
+        }
+        return Ok(());
     }
-    if st.qcount < c.cap {
-        c.copy(elem, c.slot(st.sendx));
-        st.sendx = (st.sendx + 1) % c.cap;
-        st.qcount += 1;
-        c.len.store(st.qcount, Ordering::Relaxed);
+    if expired(deadline) {
         c.unlock();
-        return;
+        return Err(Blocked::WouldBlock);
     }
-    let mut s = Sudog::new(elem as *mut u8);
-    // SAFETY: s lives on our stack until we are woken (it is dequeued before that).
+    let w = Waiter::current();
+    let wait_gen = w.begin();
+    let mut s = Sudog::new(w, elem as *mut u8);
+    // SAFETY: s lives on our stack until we return, and we unlink it before that if no
+    // waker did.
     unsafe { st.sendq.push(&mut s) };
-    let w = s.waiter;
-    w.block("chan send", unlock_chan, c as *const Chan as usize, &s.done);
-    if !s.success {
-        go_panic("send on closed channel");
+    match w.block("chan send", wait_gen, deadline, unlock_chan, c as *const Chan as usize) {
+        Woken::TimedOut => {
+            unlink_after_timeout(c, &mut s, true);
+            Err(Blocked::TimedOut)
+        }
+        Woken::Claimed if s.success => Ok(()),
+        Woken::Claimed => go_panic("send on closed channel"),
     }
 }
 
-/// Receives into `out` (may be null to discard). Returns true for a value, false when the
-/// channel is closed and drained (then `out` is zeroed).
+/// Receives into `out` (may be null to discard), blocking until a value arrives, the
+/// channel is closed and drained, or `deadline`. `Ok(true)` for a value, `Ok(false)` when
+/// closed and drained (then `out` is zeroed).
 ///
 /// # Safety
 /// `c` is a live channel; `out` is null or points to elem_size writable bytes.
-pub unsafe fn recv(c: &Chan, out: *mut u8) -> bool {
+pub unsafe fn recv(c: &Chan, out: *mut u8, deadline: i64) -> Result<bool, Blocked> {
     let st = c.locked();
-    // SAFETY: lock held.
-    if let Some(s) = unsafe { st.sendq.pop() } {
-        // SAFETY: s is valid until we wake it.
-        let sent = unsafe { (*s).elem };
-        if c.cap == 0 {
-            c.copy(sent, out);
-        } else {
-            // The ring is full: take its head, put the sender's element at its tail.
-            c.copy(c.slot(st.recvx), out);
-            c.copy(sent, c.slot(st.recvx));
-            st.recvx = (st.recvx + 1) % c.cap;
-            st.sendx = st.recvx;
+    if let Some((ok, s)) = c.try_recv_locked(st, out) {
+        c.unlock();
+        if let Some(s) = s {
+            // SAFETY: claimed by us in try_recv_locked.
+            unsafe { (*s).waiter.wake() };
         }
-        c.unlock();
-        wake(s, true);
-        return true;
+        return Ok(ok);
     }
-    if st.qcount > 0 {
-        c.copy(c.slot(st.recvx), out);
-        st.recvx = (st.recvx + 1) % c.cap;
-        st.qcount -= 1;
-        c.len.store(st.qcount, Ordering::Relaxed);
+    if expired(deadline) {
         c.unlock();
-        return true;
+        return Err(Blocked::WouldBlock);
     }
-    if st.closed {
-        c.unlock();
-        c.copy(ptr::null(), out);
-        return false;
-    }
-    let mut s = Sudog::new(out);
+    let w = Waiter::current();
+    let wait_gen = w.begin();
+    let mut s = Sudog::new(w, out);
     // SAFETY: as in `send`.
     unsafe { st.recvq.push(&mut s) };
-    let w = s.waiter;
-    w.block("chan receive", unlock_chan, c as *const Chan as usize, &s.done);
-    if !s.success {
-        c.copy(ptr::null(), out);
+    match w.block("chan receive", wait_gen, deadline, unlock_chan, c as *const Chan as usize) {
+        Woken::TimedOut => {
+            unlink_after_timeout(c, &mut s, false);
+            Err(Blocked::TimedOut)
+        }
+        Woken::Claimed => {
+            if !s.success {
+                c.copy(ptr::null(), out);
+            }
+            Ok(s.success)
+        }
     }
-    s.success
 }
 
 /// Closes the channel: receivers drain the buffer then see "closed"; blocked senders
@@ -389,18 +430,26 @@ pub fn close(c: &Chan) {
         go_panic("close of closed channel");
     }
     st.closed = true;
+    // Collect the claimed waiters into a stack (through the sudogs' own storage, which is
+    // ours once claimed), then wake them after unlocking.
     let mut woken: Vec<*mut Sudog> = Vec::new();
-    // SAFETY: lock held.
-    while let Some(r) = unsafe { st.recvq.pop() } {
-        woken.push(r);
-    }
-    // SAFETY: lock held.
-    while let Some(s) = unsafe { st.sendq.pop() } {
-        woken.push(s);
+    // SAFETY: lock held; claimed sudogs are valid until woken.
+    unsafe {
+        while let Some(r) = st.recvq.dequeue() {
+            (*r).success = false;
+            (*r).fired = true;
+            woken.push(r);
+        }
+        while let Some(s) = st.sendq.dequeue() {
+            (*s).success = false;
+            (*s).fired = true;
+            woken.push(s);
+        }
     }
     c.unlock();
     for s in woken {
-        wake(s, false);
+        // SAFETY: claimed above.
+        unsafe { (*s).waiter.wake() };
     }
 }
 
@@ -413,19 +462,58 @@ mod tests {
         let c = Chan::make(8, 4).unwrap();
         let ch = unsafe { &*c };
         for i in 0..4u64 {
-            unsafe { send(ch, &i as *const u64 as *const u8) };
+            unsafe { send(ch, &i as *const u64 as *const u8, NO_DEADLINE) }.unwrap();
         }
         assert_eq!(ch.len(), 4);
         close(ch);
         let mut out = 0u64;
         for i in 0..4u64 {
-            assert!(unsafe { recv(ch, &mut out as *mut u64 as *mut u8) });
+            assert!(unsafe { recv(ch, &mut out as *mut u64 as *mut u8, NO_DEADLINE) }.unwrap());
             assert_eq!(out, i);
         }
         out = 99;
-        assert!(!unsafe { recv(ch, &mut out as *mut u64 as *mut u8) });
+        assert!(!unsafe { recv(ch, &mut out as *mut u64 as *mut u8, NO_DEADLINE) }.unwrap());
         assert_eq!(out, 0, "closed receive zeroes the output");
         unsafe { Chan::release(c) };
+    }
+
+    #[test]
+    fn deadlines_on_threads() {
+        let c = Chan::make(8, 1).unwrap();
+        let ch = unsafe { &*c };
+        let mut out = 0u64;
+        let now = crate::time::nanotime();
+        assert_eq!(unsafe { recv(ch, &mut out as *mut u64 as *mut u8, 0) }, Err(Blocked::WouldBlock));
+        assert_eq!(unsafe { recv(ch, &mut out as *mut u64 as *mut u8, now + 2_000_000) }, Err(Blocked::TimedOut));
+        let v = 7u64;
+        unsafe { send(ch, &v as *const u64 as *const u8, 0) }.unwrap();
+        assert_eq!(unsafe { send(ch, &v as *const u64 as *const u8, 0) }, Err(Blocked::WouldBlock));
+        assert_eq!(unsafe { send(ch, &v as *const u64 as *const u8, crate::time::nanotime() + 2_000_000) }, Err(Blocked::TimedOut));
+        assert!(ch.is_empty() == false && ch.len() == 1);
+        unsafe { Chan::release(c) };
+    }
+
+    #[test]
+    fn select_between_threads() {
+        let a = Chan::make(8, 0).unwrap() as usize;
+        let b = Chan::make(8, 0).unwrap() as usize;
+        let t = std::thread::spawn(move || {
+            let v = 42u64;
+            unsafe { send(&*(b as *const Chan), &v as *const u64 as *const u8, NO_DEADLINE) }.unwrap();
+        });
+        let (mut x, mut y) = (0u64, 0u64);
+        let mut cases = [
+            Case { chan: a as *const Chan, dir: Dir::RECV, elem: &mut x as *mut u64 as *mut u8, ok: -1 },
+            Case { chan: b as *const Chan, dir: Dir::RECV, elem: &mut y as *mut u64 as *mut u8, ok: -1 },
+        ];
+        assert_eq!(unsafe { select(&mut cases, NO_DEADLINE) }, Ok(1));
+        assert_eq!((y, cases[1].ok), (42, 1));
+        t.join().unwrap();
+        assert_eq!(unsafe { select(&mut cases, 0) }, Err(SelectError::WouldBlock));
+        unsafe {
+            Chan::release(a as *mut Chan);
+            Chan::release(b as *mut Chan);
+        }
     }
 
     #[test]

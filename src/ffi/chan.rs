@@ -1,7 +1,7 @@
 //! "Channels".
 
-use super::error::{GORT_EINVAL, GORT_ENOMEM, set_errno};
-use crate::chan::{self, Chan, MakeError};
+use super::error::{GORT_EAGAIN, GORT_EINVAL, GORT_ENOMEM, GORT_ETIMEDOUT, set_errno};
+use crate::chan::{self, Blocked, Chan, MakeError};
 use std::ffi::{c_int, c_void};
 
 // Not `repr(C)`: cbindgen then emits an opaque `typedef struct gort_chan gort_chan;`.
@@ -10,10 +10,22 @@ pub struct gort_chan {
     _private: [u8; 0],
 }
 
-fn as_chan<'a>(c: *const gort_chan) -> Option<&'a Chan> {
+pub(crate) fn as_chan<'a>(c: *const gort_chan) -> Option<&'a Chan> {
     // SAFETY: a non-null gort_chan pointer is a live Chan per the API contract (the caller
     // holds a reference).
     unsafe { (c as *const Chan).as_ref() }
+}
+
+/// An API deadline (`GORT_FOREVER` = -1 never expires) as the core's.
+pub(crate) fn core_deadline(deadline: i64) -> i64 {
+    if deadline == super::time::GORT_FOREVER { crate::sched::NO_DEADLINE } else { deadline }
+}
+
+fn blocked_code(b: Blocked) -> c_int {
+    match b {
+        Blocked::WouldBlock => GORT_EAGAIN,
+        Blocked::TimedOut => GORT_ETIMEDOUT,
+    }
 }
 
 /// Makes a channel of elements of `elem_size` bytes (0 allowed) with a buffer of `cap`
@@ -64,14 +76,26 @@ pub extern "C" fn gort_chan_release(c: *mut gort_chan) {
 /// `elem` is NULL and `elem_size > 0`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_chan_send(c: *mut gort_chan, elem: *const c_void) -> c_int {
-    guard!("gort_chan_send", {
-        let Some(ch) = as_chan(c) else { chan::block_forever("chan send (nil chan)") };
+    gort_chan_send_until(c, elem, super::time::GORT_FOREVER)
+}
+
+/// `gort_chan_send` with a deadline: 0 when sent; `GORT_EAGAIN` if it would block and
+/// `deadline <= gort_now()` on entry (0 works: a non-blocking send); `GORT_ETIMEDOUT` if
+/// the deadline passed while waiting (nothing was sent). `GORT_FOREVER` waits forever.
+/// On a NULL channel it waits for the deadline.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_chan_send_until(c: *mut gort_chan, elem: *const c_void, deadline: i64) -> c_int {
+    guard!("gort_chan_send_until", {
+        let deadline = core_deadline(deadline);
+        let Some(ch) = as_chan(c) else { return blocked_code(chan::block_until("chan send (nil chan)", deadline)) };
         if elem.is_null() && ch.elem_size() > 0 {
             return GORT_EINVAL;
         }
         // SAFETY: elem holds elem_size bytes per the contract (checked non-null above).
-        unsafe { chan::send(ch, elem as *const u8) };
-        0
+        match unsafe { chan::send(ch, elem as *const u8, deadline) } {
+            Ok(()) => 0,
+            Err(b) => blocked_code(b),
+        }
     })
 }
 
@@ -80,10 +104,23 @@ pub extern "C" fn gort_chan_send(c: *mut gort_chan, elem: *const c_void) -> c_in
 /// one of the two. A NULL channel blocks forever.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_chan_recv(c: *mut gort_chan, out: *mut c_void) -> c_int {
-    guard!("gort_chan_recv", {
-        let Some(ch) = as_chan(c) else { chan::block_forever("chan receive (nil chan)") };
+    gort_chan_recv_until(c, out, super::time::GORT_FOREVER)
+}
+
+/// `gort_chan_recv` with a deadline: 1 value, 0 closed and drained; `GORT_EAGAIN` if it
+/// would block and `deadline <= gort_now()` on entry (a non-blocking receive);
+/// `GORT_ETIMEDOUT` if the deadline passed while waiting. On a NULL channel it waits for
+/// the deadline.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_chan_recv_until(c: *mut gort_chan, out: *mut c_void, deadline: i64) -> c_int {
+    guard!("gort_chan_recv_until", {
+        let deadline = core_deadline(deadline);
+        let Some(ch) = as_chan(c) else { return blocked_code(chan::block_until("chan receive (nil chan)", deadline)) };
         // SAFETY: out is null or holds elem_size bytes per the contract.
-        c_int::from(unsafe { chan::recv(ch, out as *mut u8) })
+        match unsafe { chan::recv(ch, out as *mut u8, deadline) } {
+            Ok(ok) => c_int::from(ok),
+            Err(b) => blocked_code(b),
+        }
     })
 }
 

@@ -16,6 +16,7 @@ macro_rules! guard {
 }
 
 pub mod chan;
+pub mod select;
 pub mod error;
 pub mod panic;
 pub mod runtime;

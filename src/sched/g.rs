@@ -66,9 +66,9 @@ pub struct G {
     pub panic: UnsafeCell<Option<Box<PanicState>>>,
     /// ASan fake-stack handle saved while switched out (feature `asan`). Only the G.
     pub asan_fake: Cell<*mut c_void>,
-    /// A word a waker hands to the woken G (e.g. which select case won). Written by the
-    /// waker before `ready`, read by the G after it resumes.
-    pub param: AtomicU64,
+    /// The wait word (`gen << 3 | state`) of channel, select and semaphore waits: see
+    /// [`crate::sched::waiter`] for who may move it between which states.
+    pub wait: AtomicU64,
 }
 
 // SAFETY: the non-atomic fields follow the ownership rules documented on `status`: exactly
@@ -93,7 +93,7 @@ impl G {
             sleep_until: Cell::new(0),
             panic: UnsafeCell::new(None),
             asan_fake: Cell::new(ptr::null_mut()),
-            param: AtomicU64::new(0),
+            wait: AtomicU64::new(0),
         })
     }
 

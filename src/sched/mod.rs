@@ -75,7 +75,7 @@ pub mod waiter;
 
 pub use g::{Entry, G, GPtr};
 pub use note::Note;
-pub use waiter::Waiter;
+pub use waiter::{NO_DEADLINE, Waiter, Woken};
 pub use proc::{
     MAX_PROCS, SCHED, current_g, dump_goroutines, gomaxprocs, gosched, in_goroutine, park, park_sleep, ready, spawn,
     spawn_main, start,

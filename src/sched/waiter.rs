@@ -1,23 +1,69 @@
-//! Waiters: something that can block and be woken, a goroutine or a thread the runtime
-//! does not own. Channels and sync keep waiter records in their queues and wake them
-//! through this one interface, so every blocking call works from both kinds of caller.
+//! Waiters: something that can block and be woken — a goroutine, or a thread the runtime
+//! does not own. Channels, select and the semaphore table keep records naming a
+//! [`Waiter`] in their wait queues and wake them through this one interface, so every
+//! blocking call works from both kinds of caller, with or without a deadline.
 //!
-//! Protocol: the waiter publishes itself in a queue under the queue's lock, then blocks
-//! with [`Waiter::block`], which releases that lock only once blocking is safe (for a
-//! goroutine: after it has switched out, from its park callback). A waker that takes the
-//! record out of the queue under the same lock fills in the result, then calls
-//! [`Waiter::wake`] exactly once, after which it must not touch the record.
+//! # The wait word
+//! Each waiter has one `AtomicU64` *wait word* that lives as long as the process: in the
+//! [`G`] (descriptors are never freed) or in the thread's parker (never freed either). It
+//! holds `gen << 3 | state`:
+//!
+//! | state      | meaning                                   | who moves it on            |
+//! |------------|-------------------------------------------|----------------------------|
+//! | `IDLE`     | not waiting                               | the waiter ([`Waiter::begin`]) |
+//! | `WAITING`  | records published, nobody has claimed them | a waker (→ `CLAIMED`), the deadline (→ `TIMEDOUT`) |
+//! | `CLAIMED`  | one waker owns the completion             | that waker (→ `DONE`)      |
+//! | `DONE`     | the waker filled in its record and woke us | the waiter (next `begin`)  |
+//! | `TIMEDOUT` | the deadline won                          | the waiter (next `begin`)  |
+//!
+//! `wait_gen` counts waits. A waiter may have records in several queues at once (a select has
+//! one per case); the claim CAS `WAITING → CLAIMED` lets exactly one waker or the
+//! deadline win. A waker that pops a record whose claim fails just drops it (the waiter is
+//! being completed by someone else and will unlink its other records itself).
+//!
+//! # Protocol
+//! 1. The waiter calls [`Waiter::begin`] (new `wait_gen`, state `WAITING`), then publishes its
+//!    records in the queues, under the queues' locks.
+//! 2. It calls [`Waiter::block`], which releases those locks only once blocking is safe:
+//!    for a goroutine, from its park callback, after it has switched out — so a waker can
+//!    never ready a goroutine that is still running. A goroutine's deadline timer is armed
+//!    in that same callback, for the same reason.
+//! 3. A waker holding a queue lock pops a record and calls [`Waiter::claim`]; on success it
+//!    fills in the record and calls [`Waiter::wake`] exactly once, after which it must not
+//!    touch the record (it lives on the waiter's stack).
+//! 4. The deadline: a goroutine's timer entry carries `wait_gen` and fires only if the word is
+//!    still `wait_gen|WAITING`, so a timer left over from an earlier wait can never wake a later
+//!    one (no cancellation needed: the entry is garbage once the word moves on). A thread
+//!    times itself out with a futex timeout and the same CAS.
+//!
+//! Rejected: a heap-allocated, reference-counted wait context per blocking call (an
+//! allocation on every block) and cancelling timers synchronously (the firing timer and
+//! the waking waker race; the generation check makes the loser harmless instead).
 
-use super::g::G;
+use super::g::{G, GPtr};
 use super::note::Note;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// States of the wait word (low 3 bits).
+pub mod wstate {
+    pub const IDLE: u64 = 0;
+    pub const WAITING: u64 = 1;
+    pub const CLAIMED: u64 = 2;
+    pub const DONE: u64 = 3;
+    pub const TIMEDOUT: u64 = 4;
+    pub const MASK: u64 = 7;
+}
+
+/// "No deadline" for [`Waiter::block`].
+pub const NO_DEADLINE: i64 = i64::MAX;
 
 /// A per-thread parking spot for threads the runtime does not own. Never freed: a waker
 /// may still be calling `wakeup` when the woken thread exits. When a thread exits its
 /// parker goes to a free list for the next thread (a late wake-up is then a spurious one
-/// for the new owner, which re-checks its flag), so parkers stay bounded and reachable.
-struct ThreadParker {
+/// for the new owner, which re-checks its wait word), so parkers stay bounded.
+pub struct ThreadParker {
     note: Note,
+    word: AtomicU64,
 }
 
 static FREE_PARKERS: parking_lot::Mutex<Vec<&'static ThreadParker>> = parking_lot::Mutex::new(Vec::new());
@@ -31,53 +77,222 @@ impl Drop for ParkerSlot {
 }
 
 thread_local! {
-    static PARKER: ParkerSlot = ParkerSlot(
-        FREE_PARKERS.lock().pop().unwrap_or_else(|| Box::leak(Box::new(ThreadParker { note: Note::new() }))),
-    );
+    static PARKER: ParkerSlot = ParkerSlot(FREE_PARKERS.lock().pop().unwrap_or_else(|| {
+        Box::leak(Box::new(ThreadParker { note: Note::new(), word: AtomicU64::new(0) }))
+    }));
+}
+
+/// How a wait ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Woken {
+    /// A waker claimed the wait and filled in one of the records.
+    Claimed,
+    /// The deadline passed first.
+    TimedOut,
 }
 
 #[derive(Clone, Copy)]
 pub enum Waiter {
     G(*mut G),
-    Thread(&'static Note),
+    Thread(&'static ThreadParker),
 }
 
 // SAFETY: Gs and thread parkers are never freed; the pointer is only a handle.
 unsafe impl Send for Waiter {}
 
+/// What `block` hands through the park callback.
+struct BlockArgs {
+    release: fn(usize),
+    arg: usize,
+    deadline: i64,
+    wait_gen: u64,
+}
+
 impl Waiter {
     /// The calling goroutine or thread.
+    #[inline]
     pub fn current() -> Waiter {
         let g = super::current_g();
-        if !g.is_null() {
-            Waiter::G(g)
-        } else {
-            Waiter::Thread(PARKER.with(|p| &p.0.note))
+        if !g.is_null() { Waiter::G(g) } else { Waiter::Thread(PARKER.with(|p| p.0)) }
+    }
+
+    #[inline]
+    fn word(self) -> &'static AtomicU64 {
+        match self {
+            // SAFETY: Gs are never freed.
+            Waiter::G(g) => unsafe { &(*g).wait },
+            Waiter::Thread(p) => &p.word,
         }
     }
 
-    /// Blocks until woken. `release(g, arg)` is called exactly once, when it is safe for
-    /// a waker to proceed (for a goroutine, as its park callback; `g` is null for a
-    /// thread); it must return true. `done` is the flag the waker sets before waking
-    /// (thread waiters use it to tell a real wake-up from a spurious one).
-    pub fn block(self, reason: &'static str, release: fn(*mut G, usize) -> bool, arg: usize, done: &AtomicBool) {
+    /// Starts a wait: a new generation in state `WAITING`. Call before publishing records.
+    /// Returns the generation.
+    #[inline]
+    pub fn begin(self) -> u64 {
+        let w = self.word();
+        let wait_gen = (w.load(Ordering::Relaxed) >> 3).wrapping_add(1) & (u64::MAX >> 3);
+        w.store(wait_gen << 3 | wstate::WAITING, Ordering::SeqCst);
+        wait_gen
+    }
+
+    /// Called by a waker holding the lock of a queue that holds one of this waiter's
+    /// records: true if the waker now owns the completion (then it must fill in the
+    /// record and call [`Waiter::wake`]); false if someone else already does.
+    #[inline]
+    pub fn claim(self) -> bool {
+        let w = self.word();
+        let cur = w.load(Ordering::Acquire);
+        cur & wstate::MASK == wstate::WAITING
+            && w.compare_exchange(cur, (cur & !wstate::MASK) | wstate::CLAIMED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Wakes a waiter whose wait the caller claimed, after filling in its record.
+    #[inline]
+    pub fn wake(self) {
+        let w = self.word();
+        let cur = w.load(Ordering::Relaxed);
+        debug_assert_eq!(cur & wstate::MASK, wstate::CLAIMED);
+        w.store((cur & !wstate::MASK) | wstate::DONE, Ordering::Release);
         match self {
-            Waiter::G(_) => super::park(reason, Some(release), arg),
-            Waiter::Thread(note) => {
+            Waiter::G(g) => super::ready(g),
+            Waiter::Thread(p) => p.note.wakeup(),
+        }
+    }
+
+    /// Blocks until a waker claims and wakes this wait, or until `deadline` (monotonic ns;
+    /// [`NO_DEADLINE`] for none). `release(arg)` is called exactly once when it is safe
+    /// for wakers to proceed (typically it unlocks the wait queues). For a goroutine it
+    /// runs in the park callback: the goroutine may be readied and running again as soon
+    /// as `release` has unlocked the queues, so `release` must not touch the waiter's
+    /// stack after its last unlock.
+    ///
+    /// After `TimedOut` the waiter's records may still be queued: the caller removes them
+    /// under the queues' locks. After `Claimed` the records other than the one the waker
+    /// filled in may also still be queued (a select's other cases).
+    pub fn block(self, reason: &'static str, wait_gen: u64, deadline: i64, release: fn(usize), arg: usize) -> Woken {
+        match self {
+            Waiter::G(g) => {
+                let args = BlockArgs { release, arg, deadline, wait_gen };
+                super::park(reason, Some(park_commit), &args as *const BlockArgs as usize);
+                // SAFETY: g is us.
+                let st = unsafe { &*g }.wait.load(Ordering::Acquire) & wstate::MASK;
+                if st == wstate::TIMEDOUT { Woken::TimedOut } else { Woken::Claimed }
+            }
+            Waiter::Thread(p) => {
                 let _inside = super::proc::ForeignInside::enter_if(true);
-                release(std::ptr::null_mut(), arg);
-                while !done.load(Ordering::Acquire) {
-                    note.sleep(None);
+                release(arg);
+                loop {
+                    let cur = p.word.load(Ordering::Acquire);
+                    match cur & wstate::MASK {
+                        wstate::DONE => return Woken::Claimed,
+                        wstate::TIMEDOUT => return Woken::TimedOut,
+                        wstate::CLAIMED => {
+                            // The waker is filling in our record: wait for DONE.
+                            p.note.sleep(None);
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    if deadline == NO_DEADLINE {
+                        p.note.sleep(None);
+                        continue;
+                    }
+                    let left = deadline - crate::time::nanotime();
+                    if left <= 0 {
+                        if p.word.compare_exchange(cur, (cur & !wstate::MASK) | wstate::TIMEDOUT, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                            return Woken::TimedOut;
+                        }
+                        continue;
+                    }
+                    p.note.sleep(Some(left));
                 }
             }
         }
     }
 
-    /// Wakes the waiter (call once, after filling in its record).
-    pub fn wake(self) {
-        match self {
-            Waiter::G(g) => super::ready(g),
-            Waiter::Thread(note) => note.wakeup(),
+    /// True if the wait of generation `wait_gen` is still unclaimed (the timer entry check).
+    fn still_waiting(g: *mut G, wait_gen: u64) -> bool {
+        // SAFETY: Gs are never freed.
+        unsafe { &*g }.wait.load(Ordering::Acquire) == wait_gen << 3 | wstate::WAITING
+    }
+}
+
+/// Park callback of [`Waiter::block`] for goroutines: arms the deadline timer (now that the
+/// G is WAITING, so the timer cannot ready a running G), then releases the queues.
+fn park_commit(g: *mut G, arg: usize) -> bool {
+    // SAFETY: `arg` is the BlockArgs on the parked G's stack; it stays valid until the G
+    // runs again, which needs `release` below to have unlocked its queues (or the timer to
+    // fire). Copy it out first: after either of those it may be gone.
+    let BlockArgs { release, arg, deadline, wait_gen } = unsafe { std::ptr::read(arg as *const BlockArgs) };
+    if deadline != NO_DEADLINE {
+        super::proc::add_timer(deadline, wait_gen, crate::time::TimerTarget::Wait(GPtr(g)));
+    }
+    release(arg);
+    true
+}
+
+/// Timer action for [`crate::time::TimerTarget::Wait`]: times out wait `wait_gen` of `g` if it
+/// is still unclaimed.
+pub fn fire_wait_timer(g: *mut G, wait_gen: u64) {
+    // SAFETY: Gs are never freed.
+    let w = &unsafe { &*g }.wait;
+    if w.compare_exchange(wait_gen << 3 | wstate::WAITING, wait_gen << 3 | wstate::TIMEDOUT, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        super::ready(g);
+    }
+}
+
+/// True while the timer entry for wait `wait_gen` of `g` can still fire (else it is garbage).
+pub fn wait_timer_live(g: *mut G, wait_gen: u64) -> bool {
+    Waiter::still_waiting(g, wait_gen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    fn noop(_: usize) {}
+
+    #[test]
+    fn thread_wait_is_claimed_once_and_woken() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let claims = Arc::new(AtomicUsize::new(0));
+        let h = std::thread::spawn(move || {
+            let w = Waiter::current();
+            let wait_gen = w.begin();
+            tx.send(w).unwrap();
+            w.block("test", wait_gen, NO_DEADLINE, noop, 0)
+        });
+        let w = rx.recv().unwrap();
+        let mut ts = vec![];
+        for _ in 0..4 {
+            let c = claims.clone();
+            ts.push(std::thread::spawn(move || {
+                if w.claim() {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    w.wake();
+                }
+            }));
         }
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(h.join().unwrap(), Woken::Claimed);
+        assert_eq!(claims.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn thread_wait_times_out_and_then_cannot_be_claimed() {
+        let w = Waiter::current();
+        let wait_gen = w.begin();
+        let r = w.block("test", wait_gen, crate::time::nanotime() + 1_000_000, noop, 0);
+        assert_eq!(r, Woken::TimedOut);
+        assert!(!w.claim());
+        let gen2 = w.begin();
+        assert_eq!(gen2, wait_gen + 1);
+        assert!(w.claim());
+        w.wake();
+        assert_eq!(w.block("test", gen2, NO_DEADLINE, noop, 0), Woken::Claimed);
     }
 }

@@ -81,6 +81,9 @@ pub trait TimerFire: Send + Sync {
 pub enum TimerTarget {
     /// Wake a goroutine sleeping in [`sleep`]: valid while `G::sleep_seq == seq`.
     Sleep(GPtr),
+    /// Time out a goroutine's channel/select/semaphore wait number `seq`
+    /// ([`crate::sched::waiter`]): valid while that wait is unclaimed.
+    Wait(GPtr),
     /// A shared timer object.
     Shared(Arc<dyn TimerFire>),
 }
@@ -97,6 +100,7 @@ impl TimerEntry {
         match &self.target {
             // SAFETY: Gs are never freed (they are recycled), so the pointer stays valid.
             TimerTarget::Sleep(g) => unsafe { (*g.0).sleep_seq.load(Ordering::Acquire) == self.seq },
+            TimerTarget::Wait(g) => crate::sched::waiter::wait_timer_live(g.0, self.seq),
             TimerTarget::Shared(t) => t.is_live(self.seq),
         }
     }
@@ -112,6 +116,7 @@ impl TimerEntry {
                     crate::sched::ready(g.0);
                 }
             }
+            TimerTarget::Wait(g) => crate::sched::waiter::fire_wait_timer(g.0, self.seq),
             TimerTarget::Shared(t) => t.fire(self.seq, now),
         }
     }

@@ -1,0 +1,110 @@
+//! Wait queues of channels: intrusive FIFOs of [`Sudog`]s.
+
+use crate::sched::Waiter;
+use std::ptr;
+
+/// A blocked send or receive (one per case for a select). Lives on the waiter's stack
+/// while it is queued; every field but `waiter` is protected by the lock of the channel
+/// whose queue it is in (or was last in).
+pub struct Sudog {
+    pub waiter: Waiter,
+    /// Send: the element to send. Receive: where to put it (null: discard).
+    pub elem: *mut u8,
+    /// Set by the waker that claimed the wait: true if a value was communicated, false if
+    /// the channel was closed.
+    pub success: bool,
+    /// Set by the waker that claimed the wait: this is the record it completed (tells a
+    /// select which case ran).
+    pub fired: bool,
+    /// In a queue now. Cleared by whoever unlinks it.
+    pub queued: bool,
+    next: *mut Sudog,
+    prev: *mut Sudog,
+}
+
+impl Sudog {
+    pub fn new(waiter: Waiter, elem: *mut u8) -> Sudog {
+        Sudog { waiter, elem, success: false, fired: false, queued: false, next: ptr::null_mut(), prev: ptr::null_mut() }
+    }
+}
+
+/// An intrusive FIFO of sudogs. Invariant: `queued` is true exactly for the members.
+pub struct WaitQ {
+    head: *mut Sudog,
+    tail: *mut Sudog,
+}
+
+impl WaitQ {
+    pub const fn new() -> WaitQ {
+        WaitQ { head: ptr::null_mut(), tail: ptr::null_mut() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.head.is_null()
+    }
+
+    /// # Safety
+    /// `s` is valid, in no queue, and stays valid while queued; the caller holds the
+    /// channel lock.
+    pub unsafe fn push(&mut self, s: *mut Sudog) {
+        // SAFETY: per the contract; members are valid.
+        unsafe {
+            (*s).next = ptr::null_mut();
+            (*s).prev = self.tail;
+            (*s).queued = true;
+            if self.tail.is_null() {
+                self.head = s;
+            } else {
+                (*self.tail).next = s;
+            }
+        }
+        self.tail = s;
+    }
+
+    /// Unlinks a member.
+    ///
+    /// # Safety
+    /// `s` is in this queue; the caller holds the channel lock.
+    pub unsafe fn remove(&mut self, s: *mut Sudog) {
+        // SAFETY: s and its neighbours are members, hence valid.
+        unsafe {
+            debug_assert!((*s).queued);
+            let (p, n) = ((*s).prev, (*s).next);
+            if p.is_null() {
+                self.head = n;
+            } else {
+                (*p).next = n;
+            }
+            if n.is_null() {
+                self.tail = p;
+            } else {
+                (*n).prev = p;
+            }
+            (*s).next = ptr::null_mut();
+            (*s).prev = ptr::null_mut();
+            (*s).queued = false;
+        }
+    }
+
+    /// Pops the first sudog whose wait this caller manages to claim; sudogs whose wait is
+    /// already being completed elsewhere (another case of a select, or its deadline) are
+    /// dropped from the queue on the way.
+    ///
+    /// # Safety
+    /// The caller holds the channel lock.
+    pub unsafe fn dequeue(&mut self) -> Option<*mut Sudog> {
+        loop {
+            let s = self.head;
+            if s.is_null() {
+                return None;
+            }
+            // SAFETY: s is a member; lock held.
+            unsafe {
+                self.remove(s);
+                if (*s).waiter.claim() {
+                    return Some(s);
+                }
+            }
+        }
+    }
+}
