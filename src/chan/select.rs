@@ -72,15 +72,29 @@ struct LockSet {
 
 /// # Safety
 /// The locks of the live cases in `order` (sorted by channel) are held by the caller.
+///
+/// Called from a park callback, `cases` and `order` live on the parked goroutine's stack,
+/// and the goroutine may be readied as soon as the first lock is released. It cannot
+/// return from `select` before it has relocked every channel, the last one included; so
+/// everything read while the last channel's lock is still held is still there. We stop
+/// right after unlocking the last channel rather than walking on over its duplicate
+/// entries (those reads would race with the goroutine returning and reusing its frame).
 unsafe fn unlock_all(cases: *const Case, order: *const u32, n: usize) {
+    if n == 0 {
+        return;
+    }
+    // SAFETY: order has n > 0 entries naming live cases; all locks are still held.
+    let final_chan = unsafe { (*cases.add(*order.add(n - 1) as usize)).chan };
     let mut last: *const Chan = ptr::null();
     for k in 0..n {
-        // SAFETY: order has n entries and names live cases; read before unlocking: once
-        // the last lock is released the select may return and this memory be reused.
+        // SAFETY: entry k is read before the lock of `final_chan` is released (see above).
         let c = unsafe { (*cases.add(*order.add(k) as usize)).chan };
         if c != last {
             // SAFETY: we hold its lock.
             unsafe { (*c).unlock() };
+            if ptr::eq(c, final_chan) {
+                return; // the rest are duplicates of it; the frame may be gone now
+            }
             last = c;
         }
     }
