@@ -42,7 +42,7 @@
 
 use super::g::{G, GPtr};
 use super::note::Note;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 /// States of the wait word (low 3 bits).
 pub mod wstate {
@@ -129,10 +129,7 @@ impl Waiter {
     /// Returns the generation.
     #[inline]
     pub fn begin(self) -> u64 {
-        let w = self.word();
-        let wait_gen = (w.load(Ordering::Relaxed) >> 3).wrapping_add(1) & (u64::MAX >> 3);
-        w.store(wait_gen << 3 | wstate::WAITING, Ordering::SeqCst);
-        wait_gen
+        word::begin(self.word())
     }
 
     /// Called by a waker holding the lock of a queue that holds one of this waiter's
@@ -140,19 +137,13 @@ impl Waiter {
     /// record and call [`Waiter::wake`]); false if someone else already does.
     #[inline]
     pub fn claim(self) -> bool {
-        let w = self.word();
-        let cur = w.load(Ordering::Acquire);
-        cur & wstate::MASK == wstate::WAITING
-            && w.compare_exchange(cur, (cur & !wstate::MASK) | wstate::CLAIMED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        word::claim(self.word())
     }
 
     /// Wakes a waiter whose wait the caller claimed, after filling in its record.
     #[inline]
     pub fn wake(self) {
-        let w = self.word();
-        let cur = w.load(Ordering::Relaxed);
-        debug_assert_eq!(cur & wstate::MASK, wstate::CLAIMED);
-        w.store((cur & !wstate::MASK) | wstate::DONE, Ordering::Release);
+        word::complete(self.word());
         match self {
             Waiter::G(g) => super::ready(g),
             Waiter::Thread(p) => p.note.wakeup(),
@@ -175,34 +166,30 @@ impl Waiter {
                 let args = BlockArgs { release, arg, deadline, wait_gen };
                 super::park(reason, Some(park_commit), &args as *const BlockArgs as usize);
                 // SAFETY: g is us.
-                let st = unsafe { &*g }.wait.load(Ordering::Acquire) & wstate::MASK;
-                if st == wstate::TIMEDOUT { Woken::TimedOut } else { Woken::Claimed }
+                match word::outcome(&unsafe { &*g }.wait) {
+                    Some(woken) => woken,
+                    None => crate::fatal::fatal("waiter: goroutine resumed before its wait ended"),
+                }
             }
             Waiter::Thread(p) => {
                 let _inside = super::proc::ForeignInside::enter_if(true);
                 release(arg);
                 loop {
-                    let cur = p.word.load(Ordering::Acquire);
-                    match cur & wstate::MASK {
-                        wstate::DONE => return Woken::Claimed,
-                        wstate::TIMEDOUT => return Woken::TimedOut,
-                        wstate::CLAIMED => {
-                            // The waker is filling in our record: wait for DONE.
-                            p.note.sleep(None);
-                            continue;
-                        }
-                        _ => {}
+                    if let Some(woken) = word::outcome(&p.word) {
+                        return woken;
                     }
-                    if deadline == NO_DEADLINE {
+                    if deadline == NO_DEADLINE || !word::is_waiting(&p.word, wait_gen) {
+                        // No deadline, or already claimed (the waker is filling in our
+                        // record and wakes us once it is DONE): only a wake-up ends this.
                         p.note.sleep(None);
                         continue;
                     }
                     let left = deadline - crate::time::nanotime();
                     if left <= 0 {
-                        if p.word.compare_exchange(cur, (cur & !wstate::MASK) | wstate::TIMEDOUT, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                        if word::time_out(&p.word, wait_gen) {
                             return Woken::TimedOut;
                         }
-                        continue;
+                        continue; // a waker claimed it just now
                     }
                     p.note.sleep(Some(left));
                 }
@@ -213,7 +200,7 @@ impl Waiter {
     /// True if the wait of generation `wait_gen` is still unclaimed (the timer entry check).
     fn still_waiting(g: *mut G, wait_gen: u64) -> bool {
         // SAFETY: Gs are never freed.
-        unsafe { &*g }.wait.load(Ordering::Acquire) == wait_gen << 3 | wstate::WAITING
+        word::is_waiting(&unsafe { &*g }.wait, wait_gen)
     }
 }
 
@@ -235,8 +222,7 @@ fn park_commit(g: *mut G, arg: usize) -> bool {
 /// is still unclaimed.
 pub fn fire_wait_timer(g: *mut G, wait_gen: u64) {
     // SAFETY: Gs are never freed.
-    let w = &unsafe { &*g }.wait;
-    if w.compare_exchange(wait_gen << 3 | wstate::WAITING, wait_gen << 3 | wstate::TIMEDOUT, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+    if word::time_out(&unsafe { &*g }.wait, wait_gen) {
         super::ready(g);
     }
 }
@@ -246,11 +232,203 @@ pub fn wait_timer_live(g: *mut G, wait_gen: u64) -> bool {
     Waiter::still_waiting(g, wait_gen)
 }
 
+/// The transitions of the wait word, generic over the atomic so that the loom model below
+/// checks this very code (with loom's `AtomicU64`) while the runtime runs it on std's.
+pub(crate) mod word {
+    use super::{Woken, wstate};
+    use std::sync::atomic::Ordering;
+
+    /// The three operations the protocol needs from a 64-bit atomic.
+    pub(crate) trait Word {
+        fn load(&self, o: Ordering) -> u64;
+        fn store(&self, v: u64, o: Ordering);
+        fn cas(&self, cur: u64, new: u64) -> bool;
+    }
+
+    impl Word for std::sync::atomic::AtomicU64 {
+        #[inline]
+        fn load(&self, o: Ordering) -> u64 {
+            std::sync::atomic::AtomicU64::load(self, o)
+        }
+        #[inline]
+        fn store(&self, v: u64, o: Ordering) {
+            std::sync::atomic::AtomicU64::store(self, v, o)
+        }
+        #[inline]
+        fn cas(&self, cur: u64, new: u64) -> bool {
+            self.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        }
+    }
+
+    /// The waiter starts wait `gen + 1`: `IDLE|DONE|TIMEDOUT → WAITING`. Only the waiter
+    /// writes the word outside `WAITING`/`CLAIMED`, so a plain store suffices; SeqCst so
+    /// it is ordered before the records it then publishes under the queue locks.
+    #[inline]
+    pub(crate) fn begin(w: &impl Word) -> u64 {
+        let wait_gen = (w.load(Ordering::Relaxed) >> 3).wrapping_add(1) & (u64::MAX >> 3);
+        w.store(wait_gen << 3 | wstate::WAITING, Ordering::SeqCst);
+        wait_gen
+    }
+
+    /// A waker: `WAITING → CLAIMED`, of whatever generation is current (the waker found a
+    /// record of that wait in a queue, under the queue lock, so it is the current one).
+    #[inline]
+    pub(crate) fn claim(w: &impl Word) -> bool {
+        let cur = w.load(Ordering::Acquire);
+        cur & wstate::MASK == wstate::WAITING && w.cas(cur, (cur & !wstate::MASK) | wstate::CLAIMED)
+    }
+
+    /// The claiming waker, after filling in the record: `CLAIMED → DONE` (Release: the
+    /// record's contents happen-before the waiter reads them).
+    #[inline]
+    pub(crate) fn complete(w: &impl Word) {
+        let cur = w.load(Ordering::Relaxed);
+        debug_assert_eq!(cur & wstate::MASK, wstate::CLAIMED);
+        w.store((cur & !wstate::MASK) | wstate::DONE, Ordering::Release);
+    }
+
+    /// The deadline of wait `wait_gen`: `wait_gen|WAITING → wait_gen|TIMEDOUT`. Fails if a
+    /// waker claimed it first or the word has moved on to a later wait.
+    #[inline]
+    pub(crate) fn time_out(w: &impl Word, wait_gen: u64) -> bool {
+        w.cas(wait_gen << 3 | wstate::WAITING, wait_gen << 3 | wstate::TIMEDOUT)
+    }
+
+    /// True while wait `wait_gen` is unclaimed and not timed out.
+    #[inline]
+    pub(crate) fn is_waiting(w: &impl Word, wait_gen: u64) -> bool {
+        w.load(Ordering::Acquire) == wait_gen << 3 | wstate::WAITING
+    }
+
+    /// How the current wait ended, or `None` while it is still waiting or being completed.
+    #[inline]
+    pub(crate) fn outcome(w: &impl Word) -> Option<Woken> {
+        match w.load(Ordering::Acquire) & wstate::MASK {
+            wstate::DONE => Some(Woken::Claimed),
+            wstate::TIMEDOUT => Some(Woken::TimedOut),
+            _ => None,
+        }
+    }
+}
+
+/// loom models of the wait word: `RUSTFLAGS="--cfg loom" cargo test --lib loom_`
+/// (the `cargo-loom` ctest). They explore every interleaving of the waiter, wakers and the
+/// deadline over the functions above.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::word::{self, Word};
+    use super::{Woken, wstate};
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    struct LoomWord(AtomicU64);
+    impl Word for LoomWord {
+        fn load(&self, o: Ordering) -> u64 {
+            self.0.load(o)
+        }
+        fn store(&self, v: u64, o: Ordering) {
+            self.0.store(v, o)
+        }
+        fn cas(&self, cur: u64, new: u64) -> bool {
+            self.0.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        }
+    }
+
+    /// Two wakers and the deadline race for one wait: exactly one of them wins, a waker
+    /// that wins has its record visible to the waiter, and the waiter's outcome names the
+    /// winner.
+    #[test]
+    fn loom_one_winner_and_record_visible() {
+        loom::model(|| {
+            let w = Arc::new(LoomWord(AtomicU64::new(0)));
+            let record = Arc::new(AtomicUsize::new(0));
+            let wins = Arc::new(AtomicUsize::new(0));
+            let wait_gen = word::begin(&*w);
+            let wakers: Vec<_> = (1..=2)
+                .map(|id| {
+                    let (w, record, wins) = (w.clone(), record.clone(), wins.clone());
+                    loom::thread::spawn(move || {
+                        if word::claim(&*w) {
+                            record.store(id, Ordering::Relaxed); // the record, filled in
+                            word::complete(&*w);
+                            wins.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            let timed_out = word::time_out(&*w, wait_gen);
+            if timed_out {
+                wins.fetch_add(1, Ordering::Relaxed);
+            }
+            // The waiter waits for an outcome (a thread would sleep on its note here) and
+            // reads its record before joining anyone: visibility must come from
+            // complete()'s Release and outcome()'s Acquire alone.
+            let woken = loop {
+                if let Some(o) = word::outcome(&*w) {
+                    break o;
+                }
+                loom::thread::yield_now();
+            };
+            let seen = record.load(Ordering::Relaxed);
+            match woken {
+                Woken::TimedOut => {
+                    assert!(timed_out);
+                    assert_eq!(seen, 0);
+                }
+                Woken::Claimed => {
+                    assert!(!timed_out);
+                    assert_ne!(seen, 0);
+                }
+            }
+            for t in wakers {
+                t.join().unwrap();
+            }
+            assert_eq!(wins.load(Ordering::Relaxed), 1);
+        });
+    }
+
+    /// A deadline left over from an earlier wait never ends a later one, and a waker
+    /// that claims the later wait is not disturbed by it.
+    #[test]
+    fn loom_stale_deadline_is_harmless() {
+        loom::model(|| {
+            let w = Arc::new(LoomWord(AtomicU64::new(0)));
+            let gen1 = word::begin(&*w);
+            // The first wait is completed by a waker before its timer fires.
+            assert!(word::claim(&*w));
+            word::complete(&*w);
+            assert_eq!(word::outcome(&*w), Some(Woken::Claimed));
+            let gen2 = word::begin(&*w);
+            assert_ne!(gen1, gen2);
+            let stale = {
+                let w = w.clone();
+                loom::thread::spawn(move || word::time_out(&*w, gen1))
+            };
+            let waker = {
+                let w = w.clone();
+                loom::thread::spawn(move || {
+                    if word::claim(&*w) {
+                        word::complete(&*w);
+                        true
+                    } else {
+                        false
+                    }
+                })
+            };
+            assert!(!stale.join().unwrap());
+            assert!(waker.join().unwrap());
+            assert_eq!(word::outcome(&*w), Some(Woken::Claimed));
+            assert_eq!(w.load(Ordering::Relaxed) >> 3, gen2);
+            assert_eq!(w.load(Ordering::Relaxed) & wstate::MASK, wstate::DONE);
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn noop(_: usize) {}
 
