@@ -390,8 +390,12 @@ impl ForeignInside {
 
 impl Drop for ForeignInside {
     fn drop(&mut self) {
-        if self.0 {
-            SCHED.foreign_blocked.fetch_sub(1, Ordering::SeqCst);
+        // The last foreign thread leaving may be all that kept the last idle M's
+        // `checkdead` quiet (e.g. gort_main's thread still inside `spawn_main` when its
+        // goroutine already exited): nobody else would look again, so look now.
+        if self.0 && SCHED.foreign_blocked.fetch_sub(1, Ordering::SeqCst) == 1 && SCHED.main_active.load(Ordering::SeqCst) {
+            let l = SCHED.lock.lock();
+            checkdead(&l);
         }
     }
 }
