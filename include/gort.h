@@ -23,6 +23,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Initialisers for the sync types; all-zero is the same value (= {0} works too). */
+#define GORT_MUTEX_INIT     {{0}}
+#define GORT_RWMUTEX_INIT   {{0}}
+#define GORT_COND_INIT      {{0}}
+#define GORT_WAITGROUP_INIT {{0}}
+#define GORT_ONCE_INIT      {{0}}
+#define GORT_SEMA_INIT(n)   {{(uint64_t)(n)}}
+
 // Invalid argument (a NULL where an object is required, a size out of range).
 #define GORT_EINVAL -22
 
@@ -91,6 +99,36 @@ typedef struct gort_case {
   // Out, for `GORT_RECV`: 1 a value was received, 0 the channel is closed and drained.
   int ok;
 } gort_case;
+
+// A mutual exclusion lock (Go's `sync.Mutex`). Zero value: unlocked.
+typedef struct gort_mutex {
+  uint32_t _opaque[2];
+} gort_mutex;
+
+// A reader/writer lock (Go's `sync.RWMutex`). Zero value: unlocked.
+typedef struct gort_rwmutex {
+  uint32_t _opaque[6];
+} gort_rwmutex;
+
+// A condition variable, used with a `gort_mutex`. Zero value: ready.
+typedef struct gort_cond {
+  uint32_t _opaque[2];
+} gort_cond;
+
+// A wait group (Go's `sync.WaitGroup`). Zero value: counter 0.
+typedef struct gort_waitgroup {
+  uint64_t _opaque[2];
+} gort_waitgroup;
+
+// Runs a function once (Go's `sync.Once`). Zero value: not run yet.
+typedef struct gort_once {
+  uint32_t _opaque[3];
+} gort_once;
+
+// A counting semaphore. Zero value: count 0 (`gort_sema_init` sets another).
+typedef struct gort_sema {
+  uint64_t _opaque[1];
+} gort_sema;
 
 #ifdef __cplusplus
 extern "C" {
@@ -228,6 +266,66 @@ size_t gort_chan_cap(const struct gort_chan *c);
 // `GORT_SEND` nor `GORT_RECV`, or a send case whose `elem` is NULL on a channel with
 // non-zero element size. With no live case and no deadline it blocks forever.
 int gort_select(struct gort_case *cases, size_t n, int64_t deadline);
+
+// Locks `m`, parking the goroutine (or blocking the thread) while another holds it.
+void gort_mutex_lock(struct gort_mutex *m);
+
+// Locks `m` if it is free right now: 1 if it did, 0 if not.
+int gort_mutex_trylock(struct gort_mutex *m);
+
+// Unlocks `m`. Any goroutine or thread may unlock a locked mutex (as in Go); unlocking
+// an unlocked one is a fatal error: `fatal error: sync: unlock of unlocked mutex`.
+void gort_mutex_unlock(struct gort_mutex *m);
+
+// Locks `m` for reading; waits while a writer holds it or is waiting for it.
+void gort_rwmutex_rlock(struct gort_rwmutex *m);
+
+// Undoes one `gort_rwmutex_rlock` (fatal error if `m` is not read-locked).
+void gort_rwmutex_runlock(struct gort_rwmutex *m);
+
+// Locks `m` for writing. From the moment a writer waits, new readers wait behind it.
+void gort_rwmutex_lock(struct gort_rwmutex *m);
+
+// Unlocks a write-locked `m` (fatal error if it is not write-locked).
+void gort_rwmutex_unlock(struct gort_rwmutex *m);
+
+// Atomically unlocks `m` and waits for a signal, then locks `m` again before returning.
+// As in Go, wake-ups come only from signal/broadcast, but re-check your condition in a
+// loop: another waiter may have changed it first.
+void gort_cond_wait(struct gort_cond *c, struct gort_mutex *m);
+
+// Wakes the longest-waiting `gort_cond_wait`, if any.
+void gort_cond_signal(struct gort_cond *c);
+
+// Wakes every waiting `gort_cond_wait`.
+void gort_cond_broadcast(struct gort_cond *c);
+
+// Adds `delta` (may be negative) to the counter; at zero, every waiter is released.
+// Panics (Go's messages): `sync: negative WaitGroup counter`, and
+// `sync: WaitGroup misuse: Add called concurrently with Wait`.
+void gort_waitgroup_add(struct gort_waitgroup *wg, int64_t delta);
+
+// `gort_waitgroup_add(wg, -1)`.
+void gort_waitgroup_done(struct gort_waitgroup *wg);
+
+// Waits until the counter is zero (at once if it is).
+void gort_waitgroup_wait(struct gort_waitgroup *wg);
+
+// Calls `fn(arg)` if no call through `o` has happened yet; every caller returns only
+// once that call has finished. If `fn` panics, `o` counts as done and the panic goes on.
+void gort_once_do(struct gort_once *o, void (*f)(void *arg), void *arg);
+
+// Sets the count of `s` (not while it is in use). Panics for a negative count.
+void gort_sema_init(struct gort_sema *s, int64_t count);
+
+// Takes `n` units, waiting until `deadline` for them: 0, `GORT_EAGAIN` (not available
+// and the deadline had passed on entry; 0 makes it a try), or `GORT_ETIMEDOUT`. Waiters
+// are served in arrival order (a big request is not overtaken by small ones).
+// `GORT_EINVAL` for `s == NULL` or `n <= 0`.
+int gort_sema_acquire(struct gort_sema *s, int64_t n, int64_t deadline);
+
+// Returns `n` units and wakes the waiters they satisfy. Panics for `n <= 0`.
+void gort_sema_release(struct gort_sema *s, int64_t n);
 
 // Monotonic time in nanoseconds (CLOCK_MONOTONIC). All deadlines use this clock.
 int64_t gort_now(void);

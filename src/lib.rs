@@ -5,7 +5,8 @@
 //! - [`mem`]: goroutine stacks (and later the GC heap) taken from the OS.
 //! - [`sched`]: the G-M-P scheduler, sysmon, park/ready.
 //! - [`time`]: the monotonic clock, per-P timer heaps, sleep.
-//! - [`chan`]: channels.
+//! - [`chan`]: channels and select.
+//! - [`sync`]: Mutex, RWMutex, Cond, WaitGroup, Once, Sema on one semaphore table.
 //! - [`panic`]: panic, protect and defer for C.
 //! - [`runtime`]: configuration and start-up.
 //! - `ffi`: the C API, one file per section of API.md; nothing below it knows about C.
@@ -19,6 +20,7 @@ pub mod mem;
 pub mod panic;
 pub mod runtime;
 pub mod sched;
+pub mod sync;
 pub mod time;
 
 mod ffi;

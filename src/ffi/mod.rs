@@ -17,6 +17,7 @@ macro_rules! guard {
 
 pub mod chan;
 pub mod select;
+pub mod sync;
 pub mod error;
 pub mod panic;
 pub mod runtime;

@@ -29,7 +29,7 @@
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::ptr;
 
-type CFn = unsafe extern "C" fn(*mut c_void);
+pub type CFn = unsafe extern "C" fn(*mut c_void);
 
 struct Frame {
     /// Where `protect_call` stored the resumable context's stack pointer.
