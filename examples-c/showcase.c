@@ -1,77 +1,199 @@
 /*
- * showcase: goroutines from C with gort.
+ * showcase: Go-style concurrency from C with gort.
  *
- *  1. 10,000 goroutines each sleep 100 ms. They park on the runtime's timers instead of
- *     holding an OS thread each, so together they take ~100 ms, not 1,000 s.
- *  2. Sleep sort: one goroutine per number sleeps for a time proportional to its value,
- *     then appends it to the output; the timers put the numbers in order.
+ *  1. A worker pool. The main goroutine cuts [1, LIMIT) into chunks and feeds them to a
+ *     jobs channel; one worker goroutine per CPU counts the primes in each chunk and sends
+ *     the count on a results channel; a WaitGroup closes the results channel once every
+ *     worker has finished. The collector waits with select and a deadline that moves on
+ *     every 250 ms, so while the work runs it prints progress instead of blocking silently.
+ *  2. A pipeline: Go's concurrent prime sieve, one goroutine per prime found, each
+ *     filtering the numbers that flow through an unbuffered channel to the next.
+ *  3. A deadline: a request that takes longer than the caller will wait, raced against it
+ *     with select — first too slow, then in time.
+ *  4. Scale: 10,000 goroutines each sleep 100 ms; they park on timers rather than holding
+ *     a thread each, so together they take about 100 ms.
  *
  * Everything runs under gort_main, which runs the main goroutine and returns its value.
  */
 #include <gort.h>
-#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define MS 1000000LL /* nanoseconds */
 
+/* --- 1. worker pool ------------------------------------------------------------------- */
+enum { LIMIT = 20000000, CHUNK = 100000 };
+
+typedef struct job { int64_t lo, hi; } job;
+typedef struct pool {
+    gort_chan *jobs;    /* job,     buffered; closed by the feeder when all are queued   */
+    gort_chan *results; /* int64_t, buffered; closed once every worker is done           */
+    gort_waitgroup workers;
+} pool;
+
+static int is_prime(int64_t n) {
+    if (n < 2) return 0;
+    if (n % 2 == 0) return n == 2;
+    for (int64_t d = 3; d * d <= n; d += 2)
+        if (n % d == 0) return 0;
+    return 1;
+}
+
+static void worker(void *arg) {
+    pool *p = arg;
+    job j;
+    while (gort_chan_recv(p->jobs, &j) == 1) { /* 0: closed and drained */
+        int64_t count = 0;
+        for (int64_t n = j.lo; n < j.hi; n++) count += is_prime(n);
+        gort_chan_send(p->results, &count);
+    }
+    gort_waitgroup_done(&p->workers);
+}
+
+static void feeder(void *arg) {
+    pool *p = arg;
+    for (int64_t lo = 1; lo < LIMIT; lo += CHUNK) {
+        job j = {lo, lo + CHUNK < LIMIT ? lo + CHUNK : LIMIT};
+        gort_chan_send(p->jobs, &j);
+    }
+    gort_chan_close(p->jobs);
+}
+
+static void closer(void *arg) {
+    pool *p = arg;
+    gort_waitgroup_wait(&p->workers);
+    gort_chan_close(p->results);
+}
+
+static int worker_pool(void) {
+    int nworkers = gort_num_cpu();
+    pool p = {gort_chan_make(sizeof(job), 16), gort_chan_make(sizeof(int64_t), 16),
+              GORT_WAITGROUP_INIT};
+    printf("1. worker pool: counting primes below %d with %d workers\n", LIMIT, nworkers);
+    int64_t start = gort_now();
+    gort_waitgroup_add(&p.workers, nworkers);
+    for (int i = 0; i < nworkers; i++) gort_go(worker, &p);
+    gort_go(feeder, &p);
+    gort_go(closer, &p);
+
+    int64_t total = 0, chunks = 0, count = 0;
+    const int64_t nchunks = (LIMIT - 1 + CHUNK - 1) / CHUNK;
+    int64_t next_report = gort_deadline_in(250 * MS); /* deadlines are absolute times */
+    for (;;) {
+        gort_case c = {.chan = p.results, .dir = GORT_RECV, .elem = &count};
+        int r = gort_select(&c, 1, next_report);
+        if (r < 0) { /* GORT_ETIMEDOUT, or GORT_EAGAIN if the deadline had already passed */
+            printf("   ... %3lld%% of the chunks done\n", (long long)(100 * chunks / nchunks));
+            next_report += 250 * MS;
+            continue;
+        }
+        if (!c.ok) break; /* closed: every worker has finished */
+        total += count;
+        chunks++;
+    }
+    printf("   %lld primes in %lld chunks, %.0f ms%s\n\n", (long long)total, (long long)chunks,
+           (double)(gort_now() - start) / MS,
+           total == 1270607 ? " (correct)" : " (WRONG: expected 1270607)");
+    gort_chan_release(p.jobs);
+    gort_chan_release(p.results);
+    return total == 1270607 ? 0 : 1;
+}
+
+/* --- 2. pipeline: the prime sieve -------------------------------------------------------- */
+static void generate(void *arg) {
+    gort_chan *out = arg;
+    for (int64_t i = 2;; i++) gort_chan_send(out, &i);
+}
+
+typedef struct filter_args { gort_chan *in, *out; int64_t prime; } filter_args;
+
+static void filter(void *arg) {
+    filter_args a = *(filter_args *)arg;
+    free(arg);
+    for (int64_t n;;) {
+        gort_chan_recv(a.in, &n);
+        if (n % a.prime != 0) gort_chan_send(a.out, &n);
+    }
+}
+
+static void sieve(int nprimes) {
+    printf("2. pipeline: the first %d primes from a chain of filter goroutines\n  ", nprimes);
+    gort_chan *ch = gort_chan_make(sizeof(int64_t), 0);
+    gort_go(generate, ch);
+    for (int i = 0; i < nprimes; i++) {
+        int64_t prime;
+        gort_chan_recv(ch, &prime);
+        printf(" %lld", (long long)prime);
+        filter_args *a = malloc(sizeof *a);
+        *a = (filter_args){ch, gort_chan_make(sizeof(int64_t), 0), prime};
+        ch = a->out;
+        gort_go(filter, a);
+    }
+    /* The generator and filters stay blocked on their channels: like goroutines in Go
+     * they are simply abandoned when gort_main returns. */
+    printf("\n\n");
+}
+
+/* --- 3. a deadline ------------------------------------------------------------------------ */
+typedef struct request { gort_chan *reply; int64_t takes_ns; } request;
+
+static void slow_service(void *arg) {
+    request *rq = arg;
+    gort_sleep(rq->takes_ns);
+    int64_t answer = 42;
+    gort_chan_send(rq->reply, &answer); /* buffered: never blocks, even if nobody waits */
+    gort_chan_release(rq->reply);
+    free(rq);
+}
+
+static void call_with_deadline(int64_t takes_ms, int64_t wait_ms) {
+    gort_chan *reply = gort_chan_make(sizeof(int64_t), 1);
+    request *rq = malloc(sizeof *rq);
+    *rq = (request){reply, takes_ms * MS};
+    gort_chan_retain(reply); /* one reference for the service, one for us */
+    gort_go(slow_service, rq);
+    int64_t answer = 0;
+    gort_case c = {.chan = reply, .dir = GORT_RECV, .elem = &answer};
+    int r = gort_select(&c, 1, gort_deadline_in(wait_ms * MS));
+    if (r == GORT_ETIMEDOUT)
+        printf("   service takes %3lld ms, we wait %3lld ms: timed out\n", (long long)takes_ms,
+               (long long)wait_ms);
+    else
+        printf("   service takes %3lld ms, we wait %3lld ms: answer %lld\n", (long long)takes_ms,
+               (long long)wait_ms, (long long)answer);
+    gort_chan_release(reply);
+}
+
+/* --- 4. scale ------------------------------------------------------------------------------ */
 enum { SLEEPERS = 10000 };
-static atomic_int sleepers_done;
 
 static void sleeper(void *arg) {
-    (void)arg;
     gort_sleep(100 * MS);
-    atomic_fetch_add(&sleepers_done, 1);
+    gort_waitgroup_done(arg);
 }
 
-static const int values[] = {7, 3, 9, 1, 12, 5, 8, 2, 11, 4, 10, 6};
-enum { NVALUES = sizeof values / sizeof values[0] };
-static int sorted[NVALUES];
-static atomic_int next_slot;  /* where the next finisher writes   */
-static atomic_int sorted_len; /* how many have written their value */
-
-static void sort_one(void *arg) {
-    int v = *(const int *)arg;
-    gort_sleep(v * 10 * MS);
-    sorted[atomic_fetch_add(&next_slot, 1)] = v;
-    atomic_fetch_add(&sorted_len, 1);
-}
-
-/* Waits (parking this goroutine, not spinning) until *counter reaches n. */
-static void wait_for(atomic_int *counter, int n) {
-    while (atomic_load(counter) < n) gort_sleep(1 * MS);
+static void many_sleepers(void) {
+    gort_waitgroup wg = GORT_WAITGROUP_INIT;
+    int64_t start = gort_now();
+    gort_waitgroup_add(&wg, SLEEPERS);
+    for (int i = 0; i < SLEEPERS; i++) gort_go(sleeper, &wg);
+    gort_waitgroup_wait(&wg);
+    printf("4. scale: %d goroutines slept 100 ms each, all done in %.0f ms\n", SLEEPERS,
+           (double)(gort_now() - start) / MS);
 }
 
 static int main_goroutine(void *arg) {
     (void)arg;
     printf("gort showcase: %d CPUs\n\n", gort_num_cpu());
-
-    int64_t start = gort_now();
-    for (int i = 0; i < SLEEPERS; i++) {
-        if (gort_go(sleeper, NULL) != 0) {
-            fprintf(stderr, "gort_go failed after %d goroutines\n", i);
-            return 1;
-        }
-    }
-    wait_for(&sleepers_done, SLEEPERS);
-    double ms = (double)(gort_now() - start) / MS;
-    printf("%d goroutines slept 100 ms each: all done in %.0f ms (one after another: %d s)\n\n",
-           SLEEPERS, ms, SLEEPERS / 10);
-
-    printf("sleep sort of");
-    for (int i = 0; i < NVALUES; i++) printf(" %d", values[i]);
+    int rc = worker_pool();
+    sieve(25);
+    printf("3. deadline: select on the reply channel with a timeout\n");
+    call_with_deadline(200, 50);
+    call_with_deadline(20, 500);
     printf("\n");
-    for (int i = 0; i < NVALUES; i++) gort_go(sort_one, (void *)&values[i]);
-    wait_for(&sorted_len, NVALUES);
-    int in_order = 1;
-    printf("           gives");
-    for (int i = 0; i < NVALUES; i++) {
-        printf(" %d", sorted[i]);
-        if (i > 0 && sorted[i - 1] > sorted[i]) in_order = 0;
-    }
-    printf("%s\n", in_order ? "" : "  (out of order: timers fired late)");
-    return 0;
+    many_sleepers();
+    return rc;
 }
 
-int main(void) {
-    return gort_main(main_goroutine, NULL);
-}
+int main(void) { return gort_main(main_goroutine, NULL); }
