@@ -1,13 +1,9 @@
 package main
 
 // spawn: the main goroutine starts N goroutines that each atomically decrement a shared
-// counter and exit, then waits for all of them with a sync.WaitGroup (the C twin,
-// bench/c/spawn.c, polls the counter with gort_gosched() because gort has no WaitGroup
-// yet). Reports ns per goroutine; the harness reports peak RSS.
-//
-// As in the C twin the worker is a plain function over package-level state, so the go
-// statement allocates no closure; wg.Add(n) is done once, so each goroutine costs one
-// extra atomic (wg.Done) over the C twin.
+// counter and call Done on a WaitGroup, then waits on it. Twin of bench/c/spawn.c. Reports
+// ns per goroutine; the harness reports peak RSS. The worker is a plain function over
+// package-level state, so the go statement allocates no closure.
 
 import (
 	"sync"
