@@ -29,6 +29,9 @@ pub mod pstate {
     pub const DEAD: u64 = 5;
 }
 
+/// Local run queue capacity (Go's 256); beyond it, half goes to the global queue.
+pub const LOCAL_RUNQ_CAP: usize = 256;
+
 pub struct P {
     pub id: usize,
     /// `epoch << 8 | state` (see [`pstate`]). CAS by owner, sysmon and stop-the-world.
@@ -129,8 +132,34 @@ impl P {
         } else {
             g
         };
+        if self.stealer.len() >= LOCAL_RUNQ_CAP {
+            // SAFETY: we own the P.
+            unsafe { self.runq_overflow(g) };
+            return;
+        }
         // SAFETY: we own the P.
         unsafe { self.runq().push(GPtr(g)) };
+    }
+
+    /// The local queue is full: move its older half, and `g`, to the global queue (Go's
+    /// `runqputslow`). Bounding the local queue is what keeps fork-heavy programs close to
+    /// depth-first: the P keeps working on the newest goroutines, which finish and free
+    /// their stacks, while the old ones wait in the global queue; an unbounded FIFO would
+    /// run them breadth-first and hold every parent's stack at once (skynet: 4 GB).
+    ///
+    /// # Safety
+    /// The caller must own the P and must not hold the scheduler lock.
+    unsafe fn runq_overflow(&self, g: *mut G) {
+        let mut batch: Vec<GPtr> = Vec::with_capacity(LOCAL_RUNQ_CAP / 2 + 1);
+        for _ in 0..LOCAL_RUNQ_CAP / 2 {
+            // SAFETY: we own the P; a FIFO worker pops its oldest entry.
+            match unsafe { self.runq() }.pop() {
+                Some(x) => batch.push(x),
+                None => break,
+            }
+        }
+        batch.push(GPtr(g));
+        super::proc::globrunq_put_batch(batch);
     }
 
     /// Dequeues the next G: `runnext` first, then the local queue.

@@ -325,6 +325,13 @@ pub fn globrunq_put(l: &mut Locked, g: *mut G) {
     SCHED.runq_len.store(l.runq.len(), Ordering::SeqCst);
 }
 
+/// Queues a batch at the global queue's tail, in order (a P's local queue overflowing).
+pub fn globrunq_put_batch(batch: Vec<GPtr>) {
+    let mut l = SCHED.lock.lock();
+    l.runq.extend(batch);
+    SCHED.runq_len.store(l.runq.len(), Ordering::SeqCst);
+}
+
 pub fn globrunq_put_locked(g: *mut G) {
     let mut l = SCHED.lock.lock();
     globrunq_put(&mut l, g);
@@ -341,6 +348,8 @@ fn globrunq_get(l: &mut Locked, p: &P, max: usize) -> Option<*mut G> {
     if max > 0 {
         take = take.min(max);
     }
+    // Never overflow the local queue here: that would need the lock we hold.
+    take = take.min(super::p::LOCAL_RUNQ_CAP.saturating_sub(p.runq_len()).max(1));
     let g = l.runq.pop_front().map(|g| g.0);
     for _ in 1..take {
         if let Some(x) = l.runq.pop_front() {
@@ -364,15 +373,35 @@ pub fn ready(g: *mut G) {
         crate::fatal::fatal(&format!("ready of goroutine {} in state {}", gr.id(), status_name(s)));
     }
     let m = current_m();
-    // SAFETY: Ms are never freed.
-    let p = if m.is_null() { ptr::null() } else { unsafe { &*m }.p.get() };
-    // SAFETY: as above.
-    if !p.is_null() && (unsafe { &*m }.p_word.get() & 0xff) == pstate::RUNNING {
-        // SAFETY: we own p (RUNNING by this M).
-        unsafe { (*p).runq_put(g, true) };
-    } else {
-        globrunq_put_locked(g);
+    if !m.is_null() {
+        // SAFETY: Ms are never freed.
+        let mr: &'static M = unsafe { &*m };
+        let p = mr.p.get();
+        if !p.is_null() && (mr.p_word.get() & 0xff) == pstate::RUNNING {
+            // Runtime code (a scheduler stack, a park callback) holding its P.
+            // SAFETY: we own p (RUNNING by this M).
+            unsafe { (*p).runq_put(g, true) };
+            wakep();
+            return;
+        }
+        let cur = mr.curg.get();
+        if !cur.is_null() {
+            // A goroutine in user code (a channel send, a mutex unlock): enter the runtime
+            // so the P is ours, and queue the woken G in runnext, as Go's goready does —
+            // it runs next, on this P, while its data is hot. The global queue would
+            // serve it last (FIFO, and only one round in 61 when local work exists).
+            let ctx = enter_goroutine(mr, cur);
+            if let Some(p) = ctx.p() {
+                // SAFETY: RUNNING by this M since enter.
+                unsafe { p.runq_put(g, true) };
+                leave(&ctx);
+                wakep();
+                return;
+            }
+            leave(&ctx);
+        }
     }
+    globrunq_put_locked(g);
     wakep();
 }
 
