@@ -47,6 +47,9 @@ static int bench_main(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    n = bench_n(argc, argv, 1000000); /* a power of 10 */
+    n = bench_n(argc, argv, 1000000);
+    long long p10 = 1;
+    while (p10 * 10 <= n) p10 *= 10;
+    n = p10; /* the tree needs a power of 10 leaves: round down (BENCH_SCALE) */
     return gort_main(bench_main, NULL);
 }

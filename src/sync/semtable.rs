@@ -30,7 +30,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-const BUCKETS: usize = 251;
+/// Buckets of the table. More than Go's 251: fewer unrelated waiters share a lock.
+const BUCKETS: usize = 1021;
 
 /// A blocked waiter's entry in a queue. Every field but `waiter` is protected by the lock
 /// of the bucket it is (or was last) queued in.
