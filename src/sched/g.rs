@@ -51,6 +51,9 @@ pub struct G {
     pub fresh: Cell<bool>,
     /// Why it is parked, for the deadlock dump. Written by the G before parking.
     pub wait_reason: Cell<&'static str>,
+    /// Goroutines this G has spawned since it last parked or yielded (spawn back-pressure,
+    /// see `proc::spawn_with_id`). Only the G itself touches it.
+    pub spawn_streak: Cell<u32>,
     /// The M this G is locked to (`gort_lock_os_thread`), or null. Written by the G itself.
     pub locked_m: AtomicPtr<super::m::M>,
     /// Nesting count of `gort_lock_os_thread`. Only the G touches it.
@@ -87,6 +90,7 @@ impl G {
             entry: UnsafeCell::new(Entry::None),
             fresh: Cell::new(true),
             wait_reason: Cell::new(""),
+            spawn_streak: Cell::new(0),
             locked_m: AtomicPtr::new(ptr::null_mut()),
             lock_count: Cell::new(0),
             sleep_seq: AtomicU64::new(0),

@@ -14,6 +14,8 @@ pub enum Action {
     None,
     /// Requeue at the tail of the local (or, without a P, the global) run queue.
     Yield,
+    /// Requeue in `runnext`: run one other goroutine, then resume (spawn back-pressure).
+    YieldNext,
     /// Mark WAITING, then call `unlock(g, arg)`; if it returns false, the park is
     /// abandoned and the G is made runnable again.
     Park { unlock: Option<fn(*mut G, usize) -> bool>, arg: usize },
