@@ -1,36 +1,4 @@
-/* select4: 4 sender goroutines each send N/4 values on their own channel (capacity 64);
- * the main goroutine receives all N with a 4-way select over the 4 channels. Reports ns
- * per select. Go twin: bench/go/select.go. */
-#include "bench.h"
-
-enum { K = 4 };
-static long long n;
-static gort_chan *ch[K];
-
-static void sender(void *arg) {
-    gort_chan *c = arg;
-    for (long long i = 0; i < n / K; i++) gort_chan_send(c, &i);
-}
-
-static int bench_main(void *arg) {
-    (void)arg;
-    for (int i = 0; i < K; i++) ch[i] = gort_chan_make(sizeof(long long), 64);
-    long long per = n / K, total = per * K, sum = 0, v = 0;
-    gort_case cs[K];
-    for (int i = 0; i < K; i++) cs[i] = (gort_case){.chan = ch[i], .dir = GORT_RECV, .elem = &v};
-    int64_t t0 = bench_now();
-    for (int i = 0; i < K; i++) BENCH_CHECK(gort_go(sender, ch[i]));
-    for (long long i = 0; i < total; i++) {
-        BENCH_CHECK(gort_select(cs, K, GORT_FOREVER));
-        sum += v;
-    }
-    int64_t elapsed = bench_now() - t0;
-    if (sum != K * (per * (per - 1) / 2)) { fprintf(stderr, "wrong sum\n"); return 1; }
-    bench_report("select4", elapsed, total);
-    return 0;
-}
-
-int main(int argc, char **argv) {
-    n = bench_n(argc, argv, 4000000);
-    return gort_main(bench_main, NULL);
-}
+/* select4: a 4-way select receiving from 4 senders (see select.h). */
+#define K 4
+#define NAME "select4"
+#include "select.h"
