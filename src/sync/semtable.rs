@@ -165,7 +165,7 @@ impl Locked {
                 q.tail = r;
             }
         }
-        self.b.nwait.fetch_add(1, Ordering::SeqCst);
+        handshake::announce_waiter(&self.b.nwait);
     }
 
     /// Unlinks `r` if it is still queued (a waiter cleaning up after a timeout).
@@ -299,16 +299,76 @@ pub(crate) fn wait(
 
 // --- the binary runtime semaphore (Go's semacquire / semrelease) --------------------------
 
-fn try_acquire(sema: &AtomicU32) -> bool {
-    let mut v = sema.load(Ordering::SeqCst);
-    while v > 0 {
-        match sema.compare_exchange_weak(v, v - 1, Ordering::SeqCst, Ordering::SeqCst) {
-            Ok(_) => return true,
-            Err(cur) => v = cur,
+/// The lock-free half of the semaphore: the release fast path reads `nwait` without the
+/// bucket lock, so a releaser and an acquirer must never both miss each other (the
+/// acquirer sleeping on a count the releaser just raised, with nobody to wake it). Each
+/// writes its own word, then a SeqCst fence, then reads the other's word: a Dekker pair.
+/// (SeqCst accesses alone would do in the memory model, and on x86 the RMW is already a
+/// full barrier; the explicit fence is what loom can check — it does not model SeqCst
+/// loads and stores, tokio-rs/loom#180 — and costs a few ns on paths that sleep or wake.)
+/// Generic over the atomic so that the loom model below checks this very code.
+pub(crate) mod handshake {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    pub(crate) trait Atomic32 {
+        fn load(&self) -> u32;
+        fn fetch_add(&self, v: u32) -> u32;
+        fn cas_weak(&self, cur: u32, new: u32) -> Result<u32, u32>;
+        /// A SeqCst fence of the same world (std or loom).
+        fn fence();
+    }
+
+    impl Atomic32 for AtomicU32 {
+        #[inline]
+        fn fence() {
+            std::sync::atomic::fence(Ordering::SeqCst)
+        }
+        #[inline]
+        fn load(&self) -> u32 {
+            AtomicU32::load(self, Ordering::SeqCst)
+        }
+        #[inline]
+        fn fetch_add(&self, v: u32) -> u32 {
+            AtomicU32::fetch_add(self, v, Ordering::SeqCst)
+        }
+        #[inline]
+        fn cas_weak(&self, cur: u32, new: u32) -> Result<u32, u32> {
+            self.compare_exchange_weak(cur, new, Ordering::SeqCst, Ordering::SeqCst)
         }
     }
-    false
+
+    /// Takes a unit if the count is positive.
+    #[inline]
+    pub(crate) fn try_acquire(sema: &impl Atomic32) -> bool {
+        let mut v = sema.load();
+        while v > 0 {
+            match sema.cas_weak(v, v - 1) {
+                Ok(_) => return true,
+                Err(cur) => v = cur,
+            }
+        }
+        false
+    }
+
+    /// Acquirer, step 1 (with its record queued): count itself as a waiter. Step 2 is
+    /// [`try_acquire`] again; if that fails it may sleep.
+    #[inline]
+    pub(crate) fn announce_waiter<A: Atomic32>(nwait: &A) {
+        nwait.fetch_add(1);
+        A::fence();
+    }
+
+    /// Releaser: raise the count, then report whether anybody may be waiting (if so it
+    /// must take the bucket lock and wake one).
+    #[inline]
+    pub(crate) fn release_then_check<A: Atomic32>(sema: &A, nwait: &A) -> bool {
+        sema.fetch_add(1);
+        A::fence();
+        nwait.load() != 0
+    }
 }
+
+use handshake::try_acquire;
 
 /// Waits until `*sema > 0`, then decrements it. `lifo` queues the waiter at the front
 /// (a mutex waiter that has already waited once). Returns false if `deadline` passed.
@@ -337,9 +397,8 @@ pub(crate) fn semacquire(sema: &AtomicU32, lifo: bool, reason: &'static str, dea
 /// Increments `*sema` and wakes one waiter, if any. With `handoff` the woken waiter is
 /// given the unit directly (a starving mutex), so nobody can barge in between.
 pub(crate) fn semrelease(sema: &AtomicU32, handoff: bool) {
-    sema.fetch_add(1, Ordering::SeqCst);
     let addr = sema as *const AtomicU32 as usize;
-    if bucket(addr).nwait() == 0 {
+    if !handshake::release_then_check(sema, &bucket(addr).nwait) {
         return;
     }
     let mut l = lock(addr);
@@ -415,5 +474,54 @@ mod tests {
         }
         assert_eq!(got.load(Ordering::SeqCst), N);
         assert_eq!(s.load(Ordering::SeqCst), 0);
+    }
+}
+
+/// loom model of the release/acquire handshake (`--cfg loom`, ctest `cargo-loom`).
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::handshake::{self, Atomic32};
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicU32, Ordering};
+
+    struct L(AtomicU32);
+    impl Atomic32 for L {
+        fn load(&self) -> u32 {
+            self.0.load(Ordering::SeqCst)
+        }
+        fn fetch_add(&self, v: u32) -> u32 {
+            self.0.fetch_add(v, Ordering::SeqCst)
+        }
+        fn cas_weak(&self, cur: u32, new: u32) -> Result<u32, u32> {
+            self.0.compare_exchange_weak(cur, new, Ordering::SeqCst, Ordering::SeqCst)
+        }
+        fn fence() {
+            loom::sync::atomic::fence(Ordering::SeqCst)
+        }
+    }
+
+    /// No lost wake-up: if the acquirer ends up sleeping (its re-check found no unit),
+    /// the releaser must have seen it waiting, and so goes on to wake it.
+    #[test]
+    fn loom_release_never_misses_a_sleeper() {
+        loom::model(|| {
+            let sema = Arc::new(L(AtomicU32::new(0)));
+            let nwait = Arc::new(L(AtomicU32::new(0)));
+            let acquirer = {
+                let (sema, nwait) = (sema.clone(), nwait.clone());
+                loom::thread::spawn(move || {
+                    if handshake::try_acquire(&*sema) {
+                        return false; // fast path: no sleep
+                    }
+                    handshake::announce_waiter(&*nwait);
+                    !handshake::try_acquire(&*sema) // true: goes to sleep
+                })
+            };
+            let must_wake = handshake::release_then_check(&*sema, &*nwait);
+            let sleeps = acquirer.join().unwrap();
+            if sleeps {
+                assert!(must_wake, "lost wake-up: the acquirer sleeps and the releaser saw no waiter");
+            }
+        });
     }
 }
