@@ -2,7 +2,7 @@
 // exclusion across goroutines and threads), RWMutex (readers share, a writer excludes,
 // a pending writer blocks new readers), Cond (signal wakes one, broadcast all, no lost
 // signal), WaitGroup (fan-out, reuse, several waiters, waiters on threads), Once (runs
-// once, everyone waits for it, a panic counts as done), counting Sema (n units, FIFO,
+// once, everyone waits for it, a panic or a goexit counts as done), counting Sema (n units, FIFO,
 // deadlines), and the misuse panics a program can recover from.
 // VALGRIND: yes
 // ASAN: yes
@@ -285,6 +285,16 @@ static void once_caller(void *arg) {
 static void panicking_fn(void *arg) { (void)arg; gort_panic("boom in once"); }
 static void never_called(void *arg) { (void)arg; CHECK(0 && "once ran twice"); }
 static void once_panics(void *arg) { gort_once_do(arg, panicking_fn, NULL); }
+static atomic_int exiter_inside;
+static void exiting_fn(void *arg) {
+    (void)arg;
+    atomic_store(&exiter_inside, 1);
+    gort_goexit();
+}
+static void once_goexits(void *arg) {
+    gort_once_do(arg, exiting_fn, NULL);
+    CHECK(0 && "gort_goexit returned");
+}
 static void check_once(void) {
     for (int i = 0; i < 20; i++) gort_go(once_caller, NULL);
     while (atomic_load(&once_callers_done) < 20) gort_sleep(MS);
@@ -295,6 +305,12 @@ static void check_once(void) {
     CHECK_EQ(gort_protect(once_panics, &o, &msg), 1);
     CHECK(msg && strcmp(msg, "boom in once") == 0);
     gort_once_do(&o, never_called, NULL);
+    /* A function that ends its goroutine with gort_goexit counts as done too, and does
+     * not leave the others waiting (this call would block forever otherwise). */
+    static gort_once exit_once = GORT_ONCE_INIT;
+    gort_go(once_goexits, &exit_once);
+    while (!atomic_load(&exiter_inside)) gort_sleep(MS);
+    gort_once_do(&exit_once, never_called, NULL);
 }
 
 /* --- sema ------------------------------------------------------------------------------------ */
