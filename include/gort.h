@@ -70,6 +70,12 @@
 // A deadline that never expires.
 #define GORT_FOREVER -1
 
+// `gort_fd_wait` event: the fd is readable (or at end of file, or has an error).
+#define GORT_READABLE 1
+
+// `gort_fd_wait` event: the fd is writable (or has an error).
+#define GORT_WRITABLE 2
+
 // A channel (opaque, reference counted). Made by `gort_chan_make` with one reference.
 typedef struct gort_chan gort_chan;
 
@@ -341,6 +347,37 @@ void gort_sleep(int64_t ns);
 // has passed). `GORT_FOREVER` sleeps forever, which under `gort_main` lets deadlock
 // detection see the goroutine as blocked for good (like Go's empty `select {}`).
 int gort_sleep_until(int64_t deadline);
+
+// Waits until `fd` is ready for `events` (`GORT_READABLE`, `GORT_WRITABLE`, or both) and
+// returns the events that are (at least one), or a `GORT_E*` code: `GORT_ETIMEDOUT`,
+// `GORT_EAGAIN` for a deadline already passed, `GORT_EBADF` if the fd is not open or is
+// closed by `gort_close` meanwhile, `GORT_EINVAL` for bad `events`, `-EPERM` for an fd
+// epoll cannot watch (a regular file: always ready).
+//
+// Works on any fd, including ones another C library owns and reads itself (sockets,
+// pipes, eventfds, timerfds): the fd should be non-blocking, and readiness is an edge
+// ("something happened since the last wait"), so after a wake-up read or write until
+// `EAGAIN` before waiting again, as with any edge-triggered poller. The registration is
+// re-armed on every wait, so an fd closed with plain `close()` and reopened is handled.
+int gort_fd_wait(int fd, int events, int64_t deadline);
+
+// Reads up to `n` bytes into `buf`: returns how many (≥ 1), 0 at end of file, or a
+// `GORT_E*` code (`GORT_ETIMEDOUT`, `GORT_EAGAIN` when nothing is there and the deadline
+// has passed, `GORT_EBADF`, `GORT_ECONNRESET`, …). Parks the goroutine (blocks a foreign
+// thread) while nothing is available. The fd is switched to non-blocking mode on first
+// use. Close fds used with gort through `gort_close`.
+ptrdiff_t gort_read(int fd, void *buf, size_t n, int64_t deadline);
+
+// Writes all `n` bytes of `buf` and returns `n`, or a `GORT_E*` code (`GORT_EPIPE`,
+// `GORT_ECONNRESET`, `GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, …); after an error
+// part of the data may have been written. Parks while the fd is full. Never raises
+// SIGPIPE.
+ptrdiff_t gort_write(int fd, const void *buf, size_t n, int64_t deadline);
+
+// Closes `fd`: goroutines blocked on it in any gort call return `GORT_EBADF`, and the fd
+// is closed once the last of them has let go (so its number cannot be reused under
+// them). Returns 0, or `GORT_EBADF` if `fd` is not open or already being closed.
+int gort_close(int fd);
 
 // Panics with `msg` (copied; NULL reads as "nil"). Deferred calls of the innermost
 // `gort_protect` run, last registered first, and that `gort_protect` returns 1. With no

@@ -6,6 +6,7 @@
 //! - [`sched`]: the G-M-P scheduler, sysmon, park/ready.
 //! - [`time`]: the monotonic clock, per-P timer heaps, sleep.
 //! - [`chan`]: channels and select.
+//! - [`netpoll`]: epoll, poll descriptors, goroutine-parking fd I/O.
 //! - [`sync`]: Mutex, RWMutex, Cond, WaitGroup, Once, Sema on one semaphore table.
 //! - [`panic`]: panic, protect and defer for C.
 //! - [`runtime`]: configuration and start-up.
@@ -17,6 +18,7 @@ pub mod arch;
 pub mod chan;
 pub mod fatal;
 pub mod mem;
+pub mod netpoll;
 pub mod panic;
 pub mod runtime;
 pub mod sched;

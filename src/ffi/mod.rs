@@ -19,6 +19,7 @@ pub mod chan;
 pub mod select;
 pub mod sync;
 pub mod error;
+pub mod net;
 pub mod panic;
 pub mod runtime;
 pub mod time;

@@ -478,12 +478,17 @@ pub fn startm(p: Option<&'static P>, spinning: bool) {
         // SAFETY: Ms are 'static.
         let m = unsafe { &*m };
         m.idle.store(false, Ordering::Release);
-        if SCHED.timer_waiter.load(Ordering::Acquire) == m as *const M as *mut M {
+        let was_waiter = SCHED.timer_waiter.load(Ordering::Acquire) == m as *const M as *mut M;
+        if was_waiter {
             SCHED.timer_waiter.store(ptr::null_mut(), Ordering::SeqCst);
             SCHED.timer_wait_until.store(i64::MAX, Ordering::SeqCst);
         }
         drop(l);
         hand_to(m, p, spinning);
+        if was_waiter {
+            // It may be sleeping in epoll_wait rather than on its note.
+            crate::netpoll::wake_poller();
+        }
         return;
     }
     if l.mcount >= MAX_THREADS {
@@ -1040,6 +1045,13 @@ fn find_runnable(m: &'static M) -> *mut G {
                 return g;
             }
         }
+        // Goroutines whose fds became ready (Go polls here too, before stealing).
+        if crate::netpoll::has_waiters() && crate::netpoll::poll_nonblocking() {
+            // SAFETY: we own p; what the poll readied went to our runnext.
+            if let Some(g) = unsafe { p.runq_get() } {
+                return g;
+            }
+        }
         // Steal, if not too many are spinning already (half the busy Ps at most).
         let n = gomaxprocs();
         let busy = n.saturating_sub(SCHED.npidle.load(Ordering::SeqCst));
@@ -1132,7 +1144,9 @@ fn stopm(m: &'static M) {
             m.idle.store(true, Ordering::Release);
             l.midle.push(m);
             l.nmidle += 1;
-            if SCHED.timer_waiter.load(Ordering::SeqCst).is_null() && earliest_timer() != i64::MAX {
+            if SCHED.timer_waiter.load(Ordering::SeqCst).is_null()
+                && (earliest_timer() != i64::MAX || crate::netpoll::has_waiters())
+            {
                 SCHED.timer_waiter.store(m as *const M as *mut M, Ordering::SeqCst);
                 waiter = true;
             }
@@ -1140,6 +1154,9 @@ fn stopm(m: &'static M) {
                 checkdead(&l);
             }
         }
+        // Events the poll waiter read; dispatched once this M may ready goroutines (it
+        // holds a P, or has left the idle list).
+        let mut events = crate::netpoll::Events::new();
         loop {
             if waiter {
                 // Dekker with add_timer: publish our deadline, then re-read the heaps.
@@ -1154,7 +1171,12 @@ fn stopm(m: &'static M) {
             let until = SCHED.timer_wait_until.load(Ordering::SeqCst);
             let timeout = if waiter && until != i64::MAX { Some(until - nanotime()) } else { None };
             if timeout.is_none_or(|t| t > 0) {
-                m.note.sleep(timeout);
+                if waiter && crate::netpoll::initialized() {
+                    // The poll waiter: timers and fds in one sleep; `kick_waiter` breaks it.
+                    crate::netpoll::poll(timeout, &mut events);
+                } else {
+                    m.note.sleep(timeout);
+                }
             }
             if let Some((p, spinning)) = take_nextp(m) {
                 // startm took us off the idle list (and cleared the waiter role).
@@ -1162,6 +1184,7 @@ fn stopm(m: &'static M) {
                 if spinning {
                     m.spinning.set(true);
                 }
+                crate::netpoll::dispatch(&mut events);
                 return;
             }
             if waiter {
@@ -1187,6 +1210,7 @@ fn stopm(m: &'static M) {
                 if spinning {
                     m.spinning.set(true);
                 }
+                crate::netpoll::dispatch(&mut events);
                 return;
             }
             if let Some(i) = l.midle.iter().position(|&x| ptr::eq(x, m)) {
@@ -1201,6 +1225,7 @@ fn stopm(m: &'static M) {
         if let Some(p) = p {
             acquirep(m, p);
         }
+        crate::netpoll::dispatch(&mut events);
         let now = nanotime();
         for i in 0..gomaxprocs() {
             allp(i).timers.run(now);
@@ -1218,9 +1243,31 @@ pub fn timer_added(when: i64) {
     if when >= SCHED.timer_wait_until.load(Ordering::SeqCst) {
         return;
     }
+    kick_waiter();
+}
+
+/// Wakes the timer/poll waiter so it re-evaluates its sleep, or starts an M if there is
+/// none (which becomes the waiter if nothing else is to do).
+fn kick_waiter() {
     let w = SCHED.timer_waiter.load(Ordering::SeqCst);
     if !w.is_null() {
         // SAFETY: Ms are never freed; a kick to an M that stopped waiting is harmless.
+        unsafe { &*w }.note.wakeup();
+        // It may be sleeping in epoll_wait rather than on its note.
+        crate::netpoll::wake_poller();
+    } else {
+        wakep();
+    }
+}
+
+/// Called after a goroutine or thread queued itself on a poll descriptor: somebody must
+/// be polling. The poll waiter, if any, re-evaluates (and switches from its futex to
+/// epoll); otherwise an M is started, finds nothing, and becomes the poll waiter.
+/// Busy Ps poll when they run out of work, and sysmon when nobody polled for 10 ms.
+pub fn netpoll_waiter_added() {
+    let w = SCHED.timer_waiter.load(Ordering::SeqCst);
+    if !w.is_null() {
+        // SAFETY: Ms are never freed.
         unsafe { &*w }.note.wakeup();
     } else {
         wakep();
@@ -1592,6 +1639,10 @@ fn checkdead(l: &Locked) {
         return;
     }
     if SCHED.foreign_blocked.load(Ordering::SeqCst) > 0 || SCHED.nsyscall.load(Ordering::SeqCst) > 0 {
+        return;
+    }
+    // A goroutine waiting on an fd can be woken from outside the process.
+    if crate::netpoll::has_waiters() {
         return;
     }
     if !l.runq.is_empty() || work_anywhere() || earliest_timer() != i64::MAX {

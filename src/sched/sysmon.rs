@@ -84,6 +84,11 @@ fn run() -> ! {
         if overdue {
             proc::timer_added(now);
         }
+        // Nobody polled the network for 10 ms (every P busy, no idle M waiting in
+        // epoll): poll here, so fd wake-ups cannot starve behind CPU-bound goroutines.
+        if crate::netpoll::has_waiters() && crate::netpoll::since_last_poll(now) > 10_000_000 {
+            crate::netpoll::poll_nonblocking();
+        }
         if trace_ns > 0 && now - last_trace >= trace_ns {
             last_trace = now;
             schedtrace(now);
