@@ -240,6 +240,9 @@ static POLLER: OnceLock<Poller> = OnceLock::new();
 pub static WAITERS: AtomicI64 = AtomicI64::new(0);
 /// A break is pending on `breakfd` (coalesces writes).
 static WAKE_SIG: AtomicBool = AtomicBool::new(false);
+/// Threads blocked in a (blocking) `epoll_wait` right now: while one is, a new fd waiter
+/// needs no kick, the kernel hands its event to that thread.
+static IN_EPOLL: AtomicI64 = AtomicI64::new(0);
 /// When the last poll ran (sysmon polls when nobody has for 10 ms).
 static LAST_POLL: AtomicI64 = AtomicI64::new(0);
 /// Event data word that marks the eventfd.
@@ -324,8 +327,14 @@ pub fn poll(timeout_ns: Option<i64>, ev: &mut Events) -> bool {
         // Round up: waking early only to sleep again would spin.
         Some(t) => ((t + 999_999) / 1_000_000).min(i32::MAX as i64) as i32,
     };
+    if ms != 0 {
+        IN_EPOLL.fetch_add(1, Ordering::SeqCst);
+    }
     // SAFETY: the buffer is valid for 128 events.
     let n = unsafe { libc::epoll_wait(p.epfd, ev.buf.as_mut_ptr(), ev.buf.len() as i32, ms) };
+    if ms != 0 {
+        IN_EPOLL.fetch_sub(1, Ordering::SeqCst);
+    }
     LAST_POLL.store(crate::time::nanotime(), Ordering::Relaxed);
     ev.n = 0;
     if n <= 0 {
@@ -390,6 +399,12 @@ pub fn poll_nonblocking() -> bool {
     }
     dispatch(&mut ev);
     true
+}
+
+/// True while some thread is blocked in `epoll_wait` (it will see any new event).
+#[inline]
+pub fn poller_blocked() -> bool {
+    IN_EPOLL.load(Ordering::SeqCst) > 0
 }
 
 /// Nanoseconds since the last poll of any kind (sysmon's "nobody polled" check).

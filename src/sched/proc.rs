@@ -1265,6 +1265,11 @@ fn kick_waiter() {
 /// epoll); otherwise an M is started, finds nothing, and becomes the poll waiter.
 /// Busy Ps poll when they run out of work, and sysmon when nobody polled for 10 ms.
 pub fn netpoll_waiter_added() {
+    // The common case under load: a thread already sleeps in epoll_wait and the kernel
+    // will hand it the event (the registration is in place before this call).
+    if crate::netpoll::poller_blocked() {
+        return;
+    }
     let w = SCHED.timer_waiter.load(Ordering::SeqCst);
     if !w.is_null() {
         // SAFETY: Ms are never freed.
