@@ -212,6 +212,34 @@ static void test_ring(void) {
     }
 }
 
+/* --- a blocking standard stream stays blocking (it is shared with the shell) ---------- */
+static void stdin_feeder(void *a) {
+    int fd = *(int *)a;
+    gort_sleep(2000000);
+    CHECK(write(fd, "in", 2) == 2);
+}
+static void test_stdio_stays_blocking(void) {
+    int p[2];
+    make_pipe(p);
+    int saved = dup(0);
+    CHECK(saved >= 0);
+    CHECK(dup2(p[0], 0) == 0);
+    char b[8];
+    CHECK_EQ(gort_read(0, b, sizeof b, gort_deadline_in(2000000)), GORT_ETIMEDOUT);
+    gort_go(stdin_feeder, &p[1]);
+    CHECK_EQ(gort_read(0, b, sizeof b, GORT_FOREVER), 2);
+    CHECK(memcmp(b, "in", 2) == 0);
+    CHECK_EQ(fcntl(0, F_GETFL) & O_NONBLOCK, 0);
+    CHECK_EQ(gort_write(2, "", 0, GORT_FOREVER), 0);
+    CHECK_EQ(fcntl(2, F_GETFL) & O_NONBLOCK, 0);
+    /* restore stdin; fd 0 now describes another file: close through gort forgets it */
+    CHECK_EQ(gort_close(0), 0);
+    CHECK(dup2(saved, 0) == 0);
+    close(saved);
+    close(p[0]);
+    gort_close(p[1]);
+}
+
 static int main_goroutine(void *arg) {
     (void)arg;
     fprintf(stderr, "%s\n", "test_park_and_wake");
@@ -230,6 +258,8 @@ static int main_goroutine(void *arg) {
     test_foreign_thread();
     fprintf(stderr, "%s\n", "test_ring");
     test_ring();
+    fprintf(stderr, "%s\n", "test_stdio_stays_blocking");
+    test_stdio_stays_blocking();
     return 0;
 }
 

@@ -2,7 +2,7 @@
 //! `read`/`write` that park on the netpoller instead of blocking, and `close`.
 //! The protocol (why close waits for the last operation) is in the module essay.
 
-use super::{CLOSING, Error, Mode, PollDesc, desc, ensure_nonblocking, errno, evict, wait};
+use super::{CLOSING, Error, IoMode, Mode, PollDesc, desc, errno, evict, io_mode, wait};
 use std::sync::atomic::Ordering;
 
 /// A reference on the descriptor of an fd number for the duration of one operation: the
@@ -70,6 +70,7 @@ fn release(pd: &'static PollDesc) -> i32 {
         st.closing = false;
         st.nonblock = false;
         st.not_socket = false;
+        st.keep_blocking = false;
         st.registered = false;
         for side in st.sides.iter_mut() {
             side.ready = false;
@@ -108,10 +109,17 @@ pub fn close(fd: i32) -> i32 {
 /// file (or for an empty `buf`).
 pub fn read(fd: i32, buf: &mut [u8], deadline: i64) -> Result<usize, Error> {
     let r = FdRef::acquire(fd)?;
-    ensure_nonblocking(r.desc())?;
+    let mode = io_mode(r.desc())?;
     loop {
-        // SAFETY: `buf` is valid for writes of its length.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+        if mode == IoMode::KeepBlocking && !level_ready(fd, libc::POLLIN) {
+            // Nothing to read now: park until an edge, then look again (the level check
+            // above, not the edge, decides: a blocking fd is never drained to EAGAIN).
+            wait(fd, Mode::Read, deadline, false)?;
+            continue;
+        }
+        // SAFETY: `buf` is valid for writes of its length. A blocking fd reads inside a
+        // blocking section, so the P moves on if the read blocks after all.
+        let n = in_blocking_section(mode, || unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) });
         if n >= 0 {
             return Ok(n as usize);
         }
@@ -129,11 +137,13 @@ pub fn read(fd: i32, buf: &mut [u8], deadline: i64) -> Result<usize, Error> {
 /// with SIGPIPE blocked, so a closed peer gives `EPIPE`, never the signal.
 pub fn write(fd: i32, buf: &[u8], deadline: i64) -> Result<usize, Error> {
     let r = FdRef::acquire(fd)?;
-    ensure_nonblocking(r.desc())?;
+    let mode = io_mode(r.desc())?;
     let mut done = 0;
     while done < buf.len() {
         let rest = &buf[done..];
-        let n = write_once(r.desc(), rest);
+        // A blocking standard stream writes in a blocking section (its deadline cannot be
+        // honoured: the thread is in the kernel until the write completes).
+        let n = in_blocking_section(mode, || write_once(r.desc(), rest));
         if n >= 0 {
             done += n as usize;
             continue;
@@ -146,6 +156,30 @@ pub fn write(fd: i32, buf: &[u8], deadline: i64) -> Result<usize, Error> {
         }
     }
     Ok(done)
+}
+
+/// True if `poll(2)` says `fd` is ready for `events` now (or has an error or hang-up,
+/// which the following call reports).
+fn level_ready(fd: i32, events: i16) -> bool {
+    let mut p = libc::pollfd { fd, events, revents: 0 };
+    // SAFETY: one valid pollfd, zero timeout.
+    unsafe { libc::poll(&mut p, 1, 0) > 0 }
+}
+
+/// Runs `f` (a system call that may block) as `gort_blocking_enter`/`exit` would, for
+/// blocking fds; errno survives the exit.
+fn in_blocking_section(mode: IoMode, f: impl FnOnce() -> isize) -> isize {
+    if mode == IoMode::NonBlocking {
+        return f();
+    }
+    crate::sched::proc::blocking_enter();
+    let n = f();
+    let e = errno();
+    crate::sched::proc::blocking_exit();
+    // SAFETY: this thread's errno slot (the goroutine may be on another thread now, so
+    // restore it where the caller will read it).
+    unsafe { *libc::__errno_location() = e };
+    n
 }
 
 /// One `send`/`write` call; -1 with errno set on failure.

@@ -130,6 +130,10 @@ struct State {
     nonblock: bool,
     /// `send` said ENOTSOCK: write with `write(2)` (a pipe, a tty, an eventfd).
     not_socket: bool,
+    /// fd 0, 1 or 2 found in blocking mode: left that way (its file description is shared
+    /// with the parent shell, which would see its terminal turn non-blocking), and read
+    /// and written through blocking calls in a blocking section instead.
+    keep_blocking: bool,
     closing: bool,
     sides: [Side; 2],
 }
@@ -495,12 +499,22 @@ fn register(l: &mut Locked<'_>, refresh: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// How the I/O functions drive an fd.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IoMode {
+    /// Non-blocking: try the call, park on `EAGAIN`.
+    NonBlocking,
+    /// A blocking standard stream (see `State::keep_blocking`).
+    KeepBlocking,
+}
+
 /// Puts `fd` in non-blocking mode once per fd lifetime (the I/O functions must never
-/// block the thread). Gort's own sockets are created non-blocking and skip the syscalls.
-pub(crate) fn ensure_nonblocking(pd: &PollDesc) -> Result<(), Error> {
+/// block the thread), except a blocking fd 0-2, which is left alone as Go leaves it.
+/// Gort's own sockets are created non-blocking and skip the syscalls.
+pub(crate) fn io_mode(pd: &PollDesc) -> Result<IoMode, Error> {
     let mut l = pd.lock();
     if l.st().nonblock {
-        return Ok(());
+        return Ok(if l.st().keep_blocking { IoMode::KeepBlocking } else { IoMode::NonBlocking });
     }
     let fd = pd.fd;
     // SAFETY: fcntl on a caller-supplied fd; failures are reported.
@@ -508,12 +522,20 @@ pub(crate) fn ensure_nonblocking(pd: &PollDesc) -> Result<(), Error> {
     if flags < 0 {
         return Err(Error::Closed);
     }
-    // SAFETY: as above.
-    if flags & libc::O_NONBLOCK == 0 && unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(Error::Os(errno()));
+    let mut mode = IoMode::NonBlocking;
+    if flags & libc::O_NONBLOCK == 0 {
+        if fd <= 2 {
+            mode = IoMode::KeepBlocking;
+        } else {
+            // SAFETY: as above.
+            if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+                return Err(Error::Os(errno()));
+            }
+        }
     }
     l.st().nonblock = true;
-    Ok(())
+    l.st().keep_blocking = mode == IoMode::KeepBlocking;
+    Ok(mode)
 }
 
 /// Marks a descriptor as describing a fresh non-blocking fd made by gort (a socket,
