@@ -174,11 +174,14 @@ impl TimerHeap {
         let order = ORDER.fetch_add(1, Ordering::Relaxed);
         let mut h = self.heap.lock();
         h.entries.push(TimerEntry { when, seq, order, target });
-        if h.entries.len() >= h.sweep_at {
-            Self::sweep(&mut h);
-        }
+        let garbage = if h.entries.len() >= h.sweep_at { Self::sweep(&mut h) } else { Vec::new() };
         let top = h.entries.peek().map_or(i64::MAX, |e| e.when);
         self.timer0.store(top, Ordering::SeqCst);
+        drop(h);
+        // Stale entries are dropped with the heap unlocked: a shared target's last
+        // reference may go with them, and its destructor (a user timer releasing its
+        // channel) is none of the heap's business.
+        drop(garbage);
         top == when
     }
 
@@ -194,12 +197,15 @@ impl TimerHeap {
         self.run(nanotime());
     }
 
-    /// Drops stale entries (start/stop churn) and schedules the next sweep at twice the
-    /// live count: invariant `entries.len() < sweep_at` after every push.
-    fn sweep(h: &mut Heap) {
-        let v: Vec<TimerEntry> = std::mem::take(&mut h.entries).into_iter().filter(|e| e.is_live()).collect();
-        h.sweep_at = (v.len() * 2).max(MIN_SWEEP);
-        h.entries = BinaryHeap::from(v);
+    /// Removes stale entries (start/stop churn) and schedules the next sweep at twice the
+    /// live count: invariant `entries.len() < sweep_at` after every push. Returns the
+    /// removed entries, for the caller to drop after unlocking.
+    fn sweep(h: &mut Heap) -> Vec<TimerEntry> {
+        let (live, stale): (Vec<TimerEntry>, Vec<TimerEntry>) =
+            std::mem::take(&mut h.entries).into_iter().partition(|e| e.is_live());
+        h.sweep_at = (live.len() * 2).max(MIN_SWEEP);
+        h.entries = BinaryHeap::from(live);
+        stale
     }
 
     /// Fires every entry due at `now`; returns the next deadline (i64::MAX if none).
