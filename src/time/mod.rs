@@ -18,9 +18,15 @@
 //! Timer callbacks run on an M's scheduler stack (g0) or on the timer waiter with no P: they
 //! must be short and never block; readying a goroutine is the typical action.
 //!
+//! User timers and tickers (`gort_after`, `gort_timer_*`, `gort_ticker_*`) are
+//! [`timer`]: shared targets with their own lock and sequence numbers, firing into
+//! Go 1.23-style synchronous channels (see that module's essay).
+//!
 //! Rejected: a single global heap (one lock for every `sleep` in the program) and a timing
 //! wheel (cheap inserts, but imprecise deadlines or cascading costs, and Go's semantics are
 //! deadline-precise).
+
+pub mod timer;
 
 use crate::sched::g::{G, GPtr};
 use parking_lot::Mutex;
