@@ -316,6 +316,7 @@ impl Timer {
     /// A timer that sends the firing time (`i64`, the [`nanotime`] clock) on its channel
     /// once, `ns` from now (at once for `ns <= 0`).
     pub fn new(ns: i64) -> Result<Timer, MakeError> {
+        crate::runtime::ensure_init();
         let inner = Inner::with_chan(0)?;
         let when = deadline_in(ns);
         inner.arm(&mut inner.state.lock(), when);
@@ -324,6 +325,7 @@ impl Timer {
 
     /// A timer that starts a goroutine running `f()`'s entry, `ns` from now.
     pub fn after_func(ns: i64, f: SpawnFn) -> Timer {
+        crate::runtime::ensure_init();
         let inner = Arc::new_cyclic(|me| Inner::new(Action::Spawn(f), me, 0));
         let when = deadline_in(ns);
         inner.arm(&mut inner.state.lock(), when);
@@ -357,6 +359,7 @@ impl Drop for Timer {
 /// `time.After`: a channel that receives the firing time once, `ns` from now. The caller
 /// owns the returned reference; the pending timer holds its own until it fires.
 pub fn after(ns: i64) -> Result<*mut Chan, MakeError> {
+    crate::runtime::ensure_init();
     let inner = Inner::with_chan(0)?;
     let c = inner.chan().expect("a channel timer has a channel");
     // SAFETY: the timer owns a reference, so the channel is alive.
@@ -378,6 +381,7 @@ impl Ticker {
         if period <= 0 {
             return Err(TickerError::NonPositive);
         }
+        crate::runtime::ensure_init();
         let inner = Inner::with_chan(period).map_err(|_| TickerError::NoMemory)?;
         let when = deadline_in(period);
         inner.arm(&mut inner.state.lock(), when);
@@ -449,7 +453,6 @@ mod tests {
 
     #[test]
     fn stop_and_reset_results_follow_go_1_23() {
-        crate::runtime::ensure_init();
         // Pending: Stop true, then false.
         let t = Timer::new(3_600_000 * MS).unwrap();
         let c = t.chan().unwrap();
@@ -480,7 +483,6 @@ mod tests {
 
     #[test]
     fn a_due_timer_fires_into_the_receive_that_looks() {
-        crate::runtime::ensure_init();
         // Deadline passed: a non-blocking receive gets the value, whatever the scheduler
         // did meanwhile (the receive hook fires it).
         for ns in [0, -1, 1] {
@@ -497,7 +499,6 @@ mod tests {
 
     #[test]
     fn after_holds_its_own_reference_until_it_fires() {
-        crate::runtime::ensure_init();
         // Released at once by its caller: the timer still fires into it, then frees it.
         let c = after(MS).unwrap();
         // SAFETY: we own that reference.
@@ -514,7 +515,6 @@ mod tests {
 
     #[test]
     fn dropped_while_pending_leaves_only_a_stale_entry() {
-        crate::runtime::ensure_init();
         let t = Timer::new(MS).unwrap();
         let weak = Arc::downgrade(&t.inner);
         drop(t);
@@ -529,7 +529,6 @@ mod tests {
     #[test]
     fn after_func_runs_once_unless_stopped() {
         use std::sync::atomic::AtomicUsize;
-        crate::runtime::ensure_init();
         let ran = Arc::new(AtomicUsize::new(0));
         let mk = |ran: &Arc<AtomicUsize>| -> SpawnFn {
             let ran = ran.clone();
@@ -555,7 +554,6 @@ mod tests {
 
     #[test]
     fn ticker_drops_ticks_for_a_slow_receiver() {
-        crate::runtime::ensure_init();
         assert_eq!(Ticker::new(0).err(), Some(TickerError::NonPositive));
         assert_eq!(Ticker::new(-1).err(), Some(TickerError::NonPositive));
         let t = Ticker::new(MS).unwrap();
