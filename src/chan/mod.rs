@@ -611,6 +611,50 @@ mod tests {
     }
 
     #[test]
+    fn timer_channels_hide_their_slot_and_call_the_hook() {
+        use std::sync::Arc;
+        struct Hook(AtomicUsize);
+        impl TimerHook for Hook {
+            fn run_if_due(&self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let hook = Arc::new(Hook(AtomicUsize::new(0)));
+        let weak: Weak<dyn TimerHook> = Arc::downgrade(&hook) as Weak<dyn TimerHook>;
+        let c = Chan::make_timer(8, weak).unwrap();
+        // SAFETY (test): we own the channel until the release below.
+        let ch = unsafe { &*c };
+        let (a, b) = (1u64, 2u64);
+        // SAFETY (test): 8-byte elements.
+        unsafe {
+            assert!(try_send(ch, &a as *const u64 as *const u8));
+            assert!(!try_send(ch, &b as *const u64 as *const u8), "one slot: the second is dropped");
+        }
+        assert_eq!((ch.len(), ch.cap()), (0, 0), "Go 1.23: len and cap of a timer channel are 0");
+        assert!(drain_one(ch));
+        assert!(!drain_one(ch));
+        let mut out = 0u64;
+        // SAFETY (test): as above.
+        assert_eq!(unsafe { recv(ch, &mut out as *mut u64 as *mut u8, 0) }, Err(Blocked::WouldBlock));
+        assert_eq!(hook.0.load(Ordering::SeqCst), 1, "a receive calls the hook first");
+        let mut cases = [Case { chan: c, dir: Dir::RECV, elem: &mut out as *mut u64 as *mut u8, ok: -1 }];
+        // SAFETY (test): live channel, valid element buffer.
+        assert_eq!(unsafe { select(&mut cases, 0) }, Err(SelectError::WouldBlock));
+        assert_eq!(hook.0.load(Ordering::SeqCst), 2, "so does a select's receive case");
+        // A closed channel: the timer's send neither blocks nor panics, and drains nothing.
+        close(ch);
+        // SAFETY (test): as above.
+        assert!(!unsafe { try_send(ch, &a as *const u64 as *const u8) });
+        assert!(!drain_one(ch));
+        // A hook whose timer is gone is skipped.
+        drop(hook);
+        // SAFETY (test): as above.
+        assert_eq!(unsafe { recv(ch, &mut out as *mut u64 as *mut u8, 0) }, Ok(false));
+        // SAFETY (test): our reference.
+        unsafe { Chan::release(c) };
+    }
+
+    #[test]
     fn sizes_that_overflow_are_rejected() {
         assert_eq!(Chan::make(usize::MAX, 2).err(), Some(MakeError::TooLarge));
         assert_eq!(Chan::make(1 << 40, 1 << 40).err(), Some(MakeError::TooLarge));
