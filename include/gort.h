@@ -79,6 +79,14 @@
 // A channel (opaque, reference counted). Made by `gort_chan_make` with one reference.
 typedef struct gort_chan gort_chan;
 
+// A ticker (opaque), Go's `time.Ticker`. Made by `gort_ticker_new`, owned by the caller
+// until `gort_ticker_free`.
+typedef struct gort_ticker gort_ticker;
+
+// A one-shot timer (opaque), Go's `time.Timer`. Made by `gort_timer_new` or
+// `gort_after_func`, owned by the caller until `gort_timer_free`.
+typedef struct gort_timer gort_timer;
+
 // Runtime settings for `gort_init`. Zero fields mean "default": the environment variable
 // named, else the built-in default.
 typedef struct gort_config {
@@ -347,6 +355,76 @@ void gort_sleep(int64_t ns);
 // has passed). `GORT_FOREVER` sleeps forever, which under `gort_main` lets deadlock
 // detection see the goroutine as blocked for good (like Go's empty `select {}`).
 int gort_sleep_until(int64_t deadline);
+
+// A channel that receives one `int64_t`, the `gort_now()` time at which the timer fired,
+// `ns` from now (`ns <= 0`: at once); Go's `time.After`. The caller owns the returned
+// reference (`gort_chan_release`); the pending timer holds its own until it fires, so
+// releasing early is safe. Like every timer channel (Go 1.23+): `gort_chan_len` and
+// `gort_chan_cap` report 0, and a receive that starts after the deadline gets the value
+// even if the scheduler has not fired the timer yet. Only receive from it. NULL with
+// errno ENOMEM if out of memory.
+struct gort_chan *gort_after(int64_t ns);
+
+// A timer that sends one `int64_t` (the `gort_now()` time at firing) on
+// `gort_timer_chan(t)`, `ns` from now (`ns <= 0`: at once); Go's `time.NewTimer`. With
+// Go 1.23+ semantics: after `gort_timer_stop` or `gort_timer_reset` returns, no value of
+// the old schedule is ever received. Free it with `gort_timer_free`. NULL with errno
+// ENOMEM if out of memory.
+struct gort_timer *gort_timer_new(int64_t ns);
+
+// A timer that runs `fn(arg)` in a new goroutine, `ns` from now (`ns <= 0`: at once);
+// Go's `time.AfterFunc`. `gort_timer_reset` arms it again (each firing starts one
+// goroutine); `gort_timer_stop` returns 1 if it prevented `fn` from starting;
+// `gort_timer_chan` returns NULL. Free it with `gort_timer_free` (a goroutine already
+// started keeps running). NULL with errno EINVAL if `fn` is NULL.
+struct gort_timer *gort_after_func(int64_t ns, void (*f)(void *arg), void *arg);
+
+// The timer's channel: receives one `int64_t` (the `gort_now()` time at firing) per
+// firing. Borrowed: valid until `gort_timer_free`; do not release, close or send on it.
+// As in Go 1.23+, `gort_chan_len`/`gort_chan_cap` report 0 on it. NULL for a
+// `gort_after_func` timer, or when `t` is NULL.
+struct gort_chan *gort_timer_chan(struct gort_timer *t);
+
+// Stops the timer (Go 1.23+ `Timer.Stop`): returns 1 if that prevented a value from being
+// received — the timer was pending, or had fired and its value was not yet received (it is
+// discarded) — or prevented a `gort_after_func` function from starting; 0 if the value was
+// already received (or handed to a receiver waiting at that moment), the timer was already
+// stopped, or the function already started. Afterwards nothing of the old schedule is
+// received. `GORT_EINVAL` if `t` is NULL.
+int gort_timer_stop(struct gort_timer *t);
+
+// Re-arms the timer to fire `ns` from now (`ns <= 0`: at once), Go 1.23+ `Timer.Reset`:
+// returns 1 if the timer was pending or its fired value was still unreceived (that value
+// is discarded), 0 otherwise — what `gort_timer_stop` would have returned. No value of the
+// old schedule is received after it returns. `GORT_EINVAL` if `t` is NULL.
+int gort_timer_reset(struct gort_timer *t, int64_t ns);
+
+// Stops and frees the timer; its channel goes with it, so no goroutine may still be
+// blocked on it (that is a fatal error, as for `gort_chan_release`). NULL is ignored.
+void gort_timer_free(struct gort_timer *t);
+
+// A ticker that sends an `int64_t` (the `gort_now()` time of the tick) on
+// `gort_ticker_chan(t)` every `period` ns, the first `period` from now; Go's
+// `time.NewTicker`. A receiver that falls behind gets one stale tick, then ticks on the
+// original schedule: ticks that find the previous one unreceived are dropped. Stop it
+// with `gort_ticker_free`. Go panics for `period <= 0`; here that returns NULL with errno
+// EINVAL (ENOMEM if out of memory).
+struct gort_ticker *gort_ticker_new(int64_t period);
+
+// The ticker's channel. Borrowed: valid until `gort_ticker_free`; do not release, close
+// or send on it. `gort_chan_len`/`gort_chan_cap` report 0 on it (Go 1.23+). NULL when `t`
+// is NULL.
+struct gort_chan *gort_ticker_chan(struct gort_ticker *t);
+
+// Restarts the ticker with `period`, first tick `period` from now (Go 1.23+
+// `Ticker.Reset`): no tick of the old schedule is received after it returns. A stopped
+// ticker starts again. `period <= 0` is a gort panic, "non-positive interval for
+// Ticker.Reset" (Go's). A NULL `t` does nothing and sets errno EINVAL.
+void gort_ticker_reset(struct gort_ticker *t, int64_t period);
+
+// Stops and frees the ticker (no tick is received afterwards); its channel goes with it,
+// so no goroutine may still be blocked on it. NULL is ignored.
+void gort_ticker_free(struct gort_ticker *t);
 
 // Waits until `fd` is ready for `events` (`GORT_READABLE`, `GORT_WRITABLE`, or both) and
 // returns the events that are (at least one), or a `GORT_E*` code: `GORT_ETIMEDOUT`,

@@ -31,6 +31,16 @@
 //! goroutine has switched out (its park callback), so a waker can never ready a goroutine
 //! that is still running. Deadlines are the waiter's: see [`crate::sched::waiter`].
 //!
+//! # Timer channels
+//! A user timer's channel ([`crate::time::timer`]) is made by [`Chan::make_timer`]: it
+//! has a one-element buffer but reports `len` and `cap` 0, like Go 1.23's synchronous
+//! timer channels, and it knows its timer through a [`TimerHook`]. Every receive on it
+//! (plain or in a select) first calls the hook, before taking the channel lock, so a
+//! timer whose deadline has passed delivers its value to that receive even if no
+//! scheduler has run it yet (Go's `maybeRunChan`). The timer sends with [`try_send`]
+//! (never blocks, never panics) and empties the buffer with [`drain_one`] when it is
+//! stopped or reset.
+//!
 //! # Lifetime
 //! Channels are reference counted (`retain`/`release`). Releasing the last reference while
 //! goroutines are blocked on the channel would free the sudogs' queue under them: that is
@@ -48,7 +58,15 @@ use parking_lot::lock_api::RawMutex as _;
 use std::cell::UnsafeCell;
 use std::ffi::CString;
 use std::ptr;
+use std::sync::Weak;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The timer behind a timer channel, called at the start of every receive on it.
+pub trait TimerHook: Send + Sync {
+    /// Fires the timer now if its deadline has passed (it sends on the channel, so it is
+    /// called without the channel lock).
+    fn run_if_due(&self);
+}
 
 struct State {
     qcount: usize,
@@ -71,6 +89,8 @@ pub struct Chan {
     refs: AtomicUsize,
     /// Mirror of `state.qcount` for `len` without the lock.
     len: AtomicUsize,
+    /// Set for a timer channel (immutable): its timer, weakly (the timer owns the channel).
+    timer: Option<Weak<dyn TimerHook>>,
 }
 
 // SAFETY: all mutable state is behind `lock`; the rest is immutable or atomic.
@@ -100,6 +120,16 @@ const MAX_BUF: usize = isize::MAX as usize / 2;
 impl Chan {
     /// Makes a channel with one reference.
     pub fn make(elem_size: usize, cap: usize) -> Result<*mut Chan, MakeError> {
+        Self::make_with(elem_size, cap, None)
+    }
+
+    /// Makes a timer channel (see the module docs): a one-element buffer that reports
+    /// `len` and `cap` 0, and `hook` called before every receive.
+    pub fn make_timer(elem_size: usize, hook: Weak<dyn TimerHook>) -> Result<*mut Chan, MakeError> {
+        Self::make_with(elem_size, 1, Some(hook))
+    }
+
+    fn make_with(elem_size: usize, cap: usize, timer: Option<Weak<dyn TimerHook>>) -> Result<*mut Chan, MakeError> {
         let bytes = elem_size.checked_mul(cap).filter(|&b| b <= MAX_BUF).ok_or(MakeError::TooLarge)?;
         let buf = if bytes == 0 {
             ptr::null_mut()
@@ -119,20 +149,40 @@ impl Chan {
             cap,
             refs: AtomicUsize::new(1),
             len: AtomicUsize::new(0),
+            timer,
         });
         Ok(Box::into_raw(c))
     }
 
+    /// The buffer capacity; 0 for a timer channel (Go 1.23: its buffer is internal).
     pub fn cap(&self) -> usize {
-        self.cap
+        if self.timer.is_some() { 0 } else { self.cap }
     }
 
     pub fn elem_size(&self) -> usize {
         self.elem_size
     }
 
+    /// Elements buffered; 0 for a timer channel (Go 1.23: a fired, unreceived value is
+    /// not "in" the channel, it is what the next receive gets).
     pub fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        if self.timer.is_some() { 0 } else { self.len.load(Ordering::Relaxed) }
+    }
+
+    /// Calls the timer hook of a timer channel (before a receive, without the lock).
+    #[inline]
+    fn before_recv(&self) {
+        if let Some(t) = &self.timer {
+            Self::run_timer(t);
+        }
+    }
+
+    #[cold]
+    fn run_timer(t: &Weak<dyn TimerHook>) {
+        // A timer that is gone (gort_after's, after it fired) has nothing left to send.
+        if let Some(t) = t.upgrade() {
+            t.run_if_due();
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -389,6 +439,7 @@ pub unsafe fn send(c: &Chan, elem: *const u8, deadline: i64) -> Result<(), Block
 /// # Safety
 /// `c` is a live channel; `out` is null or points to elem_size writable bytes.
 pub unsafe fn recv(c: &Chan, out: *mut u8, deadline: i64) -> Result<bool, Blocked> {
+    c.before_recv();
     let st = c.locked();
     if let Some((ok, s)) = c.try_recv_locked(st, out) {
         c.unlock();
@@ -418,6 +469,49 @@ pub unsafe fn recv(c: &Chan, out: *mut u8, deadline: i64) -> Result<bool, Blocke
             }
             Ok(s.success)
         }
+    }
+}
+
+/// A send that never blocks and never panics, for timers firing (on a scheduler stack, or
+/// under their own lock): true if the element was handed to a waiting receiver or
+/// buffered; false if the buffer was full or the channel closed (the value is dropped).
+///
+/// # Safety
+/// `c` is a live channel; `elem` points to elem_size readable bytes (or is null for size 0).
+pub unsafe fn try_send(c: &Chan, elem: *const u8) -> bool {
+    let st = c.locked();
+    if st.closed {
+        c.unlock();
+        return false;
+    }
+    let r = c.try_send_locked(st, elem);
+    c.unlock();
+    match r {
+        Some(Some(r)) => {
+            // SAFETY: claimed by us in try_send_locked.
+            unsafe { (*r).waiter.wake() };
+            true
+        }
+        Some(None) => true,
+        None => false,
+    }
+}
+
+/// Discards one element if one can be received right now (no timer hook, no blocking):
+/// true if one was. False when there is none or the channel is closed and drained.
+pub fn drain_one(c: &Chan) -> bool {
+    let st = c.locked();
+    let r = c.try_recv_locked(st, ptr::null_mut());
+    c.unlock();
+    match r {
+        Some((ok, s)) => {
+            if let Some(s) = s {
+                // SAFETY: claimed by us in try_recv_locked.
+                unsafe { (*s).waiter.wake() };
+            }
+            ok
+        }
+        None => false,
     }
 }
 
@@ -514,6 +608,50 @@ mod tests {
             Chan::release(a as *mut Chan);
             Chan::release(b as *mut Chan);
         }
+    }
+
+    #[test]
+    fn timer_channels_hide_their_slot_and_call_the_hook() {
+        use std::sync::Arc;
+        struct Hook(AtomicUsize);
+        impl TimerHook for Hook {
+            fn run_if_due(&self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let hook = Arc::new(Hook(AtomicUsize::new(0)));
+        let weak: Weak<dyn TimerHook> = Arc::downgrade(&hook) as Weak<dyn TimerHook>;
+        let c = Chan::make_timer(8, weak).unwrap();
+        // SAFETY (test): we own the channel until the release below.
+        let ch = unsafe { &*c };
+        let (a, b) = (1u64, 2u64);
+        // SAFETY (test): 8-byte elements.
+        unsafe {
+            assert!(try_send(ch, &a as *const u64 as *const u8));
+            assert!(!try_send(ch, &b as *const u64 as *const u8), "one slot: the second is dropped");
+        }
+        assert_eq!((ch.len(), ch.cap()), (0, 0), "Go 1.23: len and cap of a timer channel are 0");
+        assert!(drain_one(ch));
+        assert!(!drain_one(ch));
+        let mut out = 0u64;
+        // SAFETY (test): as above.
+        assert_eq!(unsafe { recv(ch, &mut out as *mut u64 as *mut u8, 0) }, Err(Blocked::WouldBlock));
+        assert_eq!(hook.0.load(Ordering::SeqCst), 1, "a receive calls the hook first");
+        let mut cases = [Case { chan: c, dir: Dir::RECV, elem: &mut out as *mut u64 as *mut u8, ok: -1 }];
+        // SAFETY (test): live channel, valid element buffer.
+        assert_eq!(unsafe { select(&mut cases, 0) }, Err(SelectError::WouldBlock));
+        assert_eq!(hook.0.load(Ordering::SeqCst), 2, "so does a select's receive case");
+        // A closed channel: the timer's send neither blocks nor panics, and drains nothing.
+        close(ch);
+        // SAFETY (test): as above.
+        assert!(!unsafe { try_send(ch, &a as *const u64 as *const u8) });
+        assert!(!drain_one(ch));
+        // A hook whose timer is gone is skipped.
+        drop(hook);
+        // SAFETY (test): as above.
+        assert_eq!(unsafe { recv(ch, &mut out as *mut u64 as *mut u8, 0) }, Ok(false));
+        // SAFETY (test): our reference.
+        unsafe { Chan::release(c) };
     }
 
     #[test]

@@ -147,6 +147,11 @@ pub unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, SelectE
         if c.chan.is_null() {
             continue;
         }
+        if c.dir != Dir::SEND {
+            // A timer channel's due timer fires now, before any lock is taken.
+            // SAFETY: live channel (the caller holds a reference).
+            unsafe { (*c.chan).before_recv() };
+        }
         let j = rand_below(live + 1);
         poll_buf[live] = poll_buf[j];
         poll_buf[j] = i as u32;

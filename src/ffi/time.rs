@@ -1,7 +1,12 @@
-//! "Time": the clock, deadlines and sleeping (timers and tickers come with the netpoller).
+//! "Time": the clock, deadlines, sleeping, timers and tickers.
 
+use super::chan::gort_chan;
+use super::error::{GORT_EINVAL, GORT_ENOMEM, set_errno};
+use crate::sched::Entry;
+use crate::time::timer::{self, Ticker, TickerError, Timer};
 use crate::time::{nanotime, sleep, sleep_until};
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void};
+use std::ptr;
 
 /// A deadline that never expires.
 pub const GORT_FOREVER: i64 = -1;
@@ -63,4 +68,220 @@ pub(crate) fn foreign_blocking<R>(f: impl FnOnce() -> R) -> R {
     let r = f();
     s.foreign_blocked.fetch_sub(1, Ordering::SeqCst);
     r
+}
+
+// Not `repr(C)`: cbindgen emits opaque typedefs, as for `gort_chan`.
+/// A one-shot timer (opaque), Go's `time.Timer`. Made by `gort_timer_new` or
+/// `gort_after_func`, owned by the caller until `gort_timer_free`.
+pub struct gort_timer {
+    _private: [u8; 0],
+}
+
+/// A ticker (opaque), Go's `time.Ticker`. Made by `gort_ticker_new`, owned by the caller
+/// until `gort_ticker_free`.
+pub struct gort_ticker {
+    _private: [u8; 0],
+}
+
+fn as_timer<'a>(t: *mut gort_timer) -> Option<&'a Timer> {
+    // SAFETY: a non-null gort_timer pointer is a Timer boxed by gort_timer_new or
+    // gort_after_func and not yet freed, per the API contract.
+    unsafe { (t as *const Timer).as_ref() }
+}
+
+fn as_ticker<'a>(t: *mut gort_ticker) -> Option<&'a Ticker> {
+    // SAFETY: as above, boxed by gort_ticker_new.
+    unsafe { (t as *const Ticker).as_ref() }
+}
+
+/// A channel that receives one `int64_t`, the `gort_now()` time at which the timer fired,
+/// `ns` from now (`ns <= 0`: at once); Go's `time.After`. The caller owns the returned
+/// reference (`gort_chan_release`); the pending timer holds its own until it fires, so
+/// releasing early is safe. Like every timer channel (Go 1.23+): `gort_chan_len` and
+/// `gort_chan_cap` report 0, and a receive that starts after the deadline gets the value
+/// even if the scheduler has not fired the timer yet. Only receive from it. NULL with
+/// errno ENOMEM if out of memory.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_after(ns: i64) -> *mut gort_chan {
+    guard!("gort_after", {
+        match timer::after(ns) {
+            Ok(c) => c as *mut gort_chan,
+            Err(_) => {
+                set_errno(GORT_ENOMEM);
+                ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// A timer that sends one `int64_t` (the `gort_now()` time at firing) on
+/// `gort_timer_chan(t)`, `ns` from now (`ns <= 0`: at once); Go's `time.NewTimer`. With
+/// Go 1.23+ semantics: after `gort_timer_stop` or `gort_timer_reset` returns, no value of
+/// the old schedule is ever received. Free it with `gort_timer_free`. NULL with errno
+/// ENOMEM if out of memory.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_timer_new(ns: i64) -> *mut gort_timer {
+    guard!("gort_timer_new", {
+        match Timer::new(ns) {
+            Ok(t) => Box::into_raw(Box::new(t)) as *mut gort_timer,
+            Err(_) => {
+                set_errno(GORT_ENOMEM);
+                ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// The C function and argument of `gort_after_func`, handed to goroutines on any thread.
+#[derive(Clone, Copy)]
+struct CallArg(unsafe extern "C" fn(*mut c_void), *mut c_void);
+
+// SAFETY: the caller of gort_after_func hands `arg` to `fn` on another goroutine (and
+// so another thread), which is the documented contract.
+unsafe impl Send for CallArg {}
+// SAFETY: as above; CallArg is only copied, never mutated.
+unsafe impl Sync for CallArg {}
+
+impl CallArg {
+    fn entry(self) -> Entry {
+        Entry::C(self.0, self.1)
+    }
+}
+
+/// A timer that runs `fn(arg)` in a new goroutine, `ns` from now (`ns <= 0`: at once);
+/// Go's `time.AfterFunc`. `gort_timer_reset` arms it again (each firing starts one
+/// goroutine); `gort_timer_stop` returns 1 if it prevented `fn` from starting;
+/// `gort_timer_chan` returns NULL. Free it with `gort_timer_free` (a goroutine already
+/// started keeps running). NULL with errno EINVAL if `fn` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_after_func(
+    ns: i64,
+    f: Option<unsafe extern "C" fn(arg: *mut c_void)>,
+    arg: *mut c_void,
+) -> *mut gort_timer {
+    guard!("gort_after_func", {
+        let Some(f) = f else {
+            set_errno(GORT_EINVAL);
+            return ptr::null_mut();
+        };
+        let call = CallArg(f, arg);
+        let t = Timer::after_func(ns, Box::new(move || call.entry()));
+        Box::into_raw(Box::new(t)) as *mut gort_timer
+    })
+}
+
+/// The timer's channel: receives one `int64_t` (the `gort_now()` time at firing) per
+/// firing. Borrowed: valid until `gort_timer_free`; do not release, close or send on it.
+/// As in Go 1.23+, `gort_chan_len`/`gort_chan_cap` report 0 on it. NULL for a
+/// `gort_after_func` timer, or when `t` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_timer_chan(t: *mut gort_timer) -> *mut gort_chan {
+    guard!("gort_timer_chan", {
+        as_timer(t).and_then(|t| t.chan()).map_or(ptr::null_mut(), |c| c as *mut gort_chan)
+    })
+}
+
+/// Stops the timer (Go 1.23+ `Timer.Stop`): returns 1 if that prevented a value from being
+/// received — the timer was pending, or had fired and its value was not yet received (it is
+/// discarded) — or prevented a `gort_after_func` function from starting; 0 if the value was
+/// already received (or handed to a receiver waiting at that moment), the timer was already
+/// stopped, or the function already started. Afterwards nothing of the old schedule is
+/// received. `GORT_EINVAL` if `t` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_timer_stop(t: *mut gort_timer) -> c_int {
+    guard!("gort_timer_stop", {
+        match as_timer(t) {
+            Some(t) => c_int::from(t.stop()),
+            None => GORT_EINVAL,
+        }
+    })
+}
+
+/// Re-arms the timer to fire `ns` from now (`ns <= 0`: at once), Go 1.23+ `Timer.Reset`:
+/// returns 1 if the timer was pending or its fired value was still unreceived (that value
+/// is discarded), 0 otherwise — what `gort_timer_stop` would have returned. No value of the
+/// old schedule is received after it returns. `GORT_EINVAL` if `t` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_timer_reset(t: *mut gort_timer, ns: i64) -> c_int {
+    guard!("gort_timer_reset", {
+        match as_timer(t) {
+            Some(t) => c_int::from(t.reset(ns)),
+            None => GORT_EINVAL,
+        }
+    })
+}
+
+/// Stops and frees the timer; its channel goes with it, so no goroutine may still be
+/// blocked on it (that is a fatal error, as for `gort_chan_release`). NULL is ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_timer_free(t: *mut gort_timer) {
+    guard!("gort_timer_free", {
+        if !t.is_null() {
+            // SAFETY: made by Box::into_raw in gort_timer_new/gort_after_func; the caller
+            // gives up its ownership. Dropping the Timer stops it; a heap entry still queued
+            // keeps the shared state alive until it is popped.
+            drop(unsafe { Box::from_raw(t as *mut Timer) });
+        }
+    })
+}
+
+/// A ticker that sends an `int64_t` (the `gort_now()` time of the tick) on
+/// `gort_ticker_chan(t)` every `period` ns, the first `period` from now; Go's
+/// `time.NewTicker`. A receiver that falls behind gets one stale tick, then ticks on the
+/// original schedule: ticks that find the previous one unreceived are dropped. Stop it
+/// with `gort_ticker_free`. Go panics for `period <= 0`; here that returns NULL with errno
+/// EINVAL (ENOMEM if out of memory).
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_ticker_new(period: i64) -> *mut gort_ticker {
+    guard!("gort_ticker_new", {
+        match Ticker::new(period) {
+            Ok(t) => Box::into_raw(Box::new(t)) as *mut gort_ticker,
+            Err(TickerError::NonPositive) => {
+                set_errno(GORT_EINVAL);
+                ptr::null_mut()
+            }
+            Err(TickerError::NoMemory) => {
+                set_errno(GORT_ENOMEM);
+                ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// The ticker's channel. Borrowed: valid until `gort_ticker_free`; do not release, close
+/// or send on it. `gort_chan_len`/`gort_chan_cap` report 0 on it (Go 1.23+). NULL when `t`
+/// is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_ticker_chan(t: *mut gort_ticker) -> *mut gort_chan {
+    guard!("gort_ticker_chan", { as_ticker(t).map_or(ptr::null_mut(), |t| t.chan() as *mut gort_chan) })
+}
+
+/// Restarts the ticker with `period`, first tick `period` from now (Go 1.23+
+/// `Ticker.Reset`): no tick of the old schedule is received after it returns. A stopped
+/// ticker starts again. `period <= 0` is a gort panic, "non-positive interval for
+/// Ticker.Reset" (Go's). A NULL `t` does nothing and sets errno EINVAL.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_ticker_reset(t: *mut gort_ticker, period: i64) {
+    guard!("gort_ticker_reset", {
+        let Some(t) = as_ticker(t) else {
+            set_errno(GORT_EINVAL);
+            return;
+        };
+        if t.reset(period).is_err() {
+            crate::panic::panic_msg(c"non-positive interval for Ticker.Reset".to_owned());
+        }
+    })
+}
+
+/// Stops and frees the ticker (no tick is received afterwards); its channel goes with it,
+/// so no goroutine may still be blocked on it. NULL is ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_ticker_free(t: *mut gort_ticker) {
+    guard!("gort_ticker_free", {
+        if !t.is_null() {
+            // SAFETY: made by Box::into_raw in gort_ticker_new; the caller gives up its
+            // ownership. Dropping the Ticker stops it.
+            drop(unsafe { Box::from_raw(t as *mut Ticker) });
+        }
+    })
 }

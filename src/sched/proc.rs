@@ -299,6 +299,18 @@ pub fn leave(ctx: &Ctx) {
     }
 }
 
+/// True when runtime code runs on a goroutine's stack while that goroutine's M holds its
+/// P RUNNING (between `enter` and `leave`, e.g. timers fired during a direct switch).
+fn runtime_holds_p() -> bool {
+    let m = current_m();
+    if m.is_null() {
+        return false;
+    }
+    // SAFETY: Ms are never freed.
+    let m = unsafe { &*m };
+    !m.curg.get().is_null() && !m.p.get().is_null() && (m.p_word.get() & 0xff) == pstate::RUNNING
+}
+
 /// True when the caller is a goroutine.
 pub fn in_goroutine() -> bool {
     let m = current_m();
@@ -732,8 +744,32 @@ fn after_switch() {
     super::asan::finish_switch(unsafe { &*m.curg.get() }.asan_fake.get());
     if let Some((g, action)) = m.after.take() {
         complete(m, g, action);
+        direct_switch_timers(m);
     }
     leave(&Ctx::Goroutine(m, m.curg.get()));
+}
+
+/// The timer check of the direct-switch path: every 16th round, or when sysmon saw a
+/// timer overdue. Reading the clock on every round would cost a third of a yield; between
+/// checks a timer can be late by at most 15 rounds, or by sysmon's period when rounds are
+/// long (as in Go, where a busy P's timers also wait for its next scheduling point or
+/// sysmon).
+///
+/// It runs after [`complete`], never before the switch: a goroutine parking on a channel
+/// still holds the channel's lock until its park callback releases it, and a timer
+/// callback may take that same lock (a user timer sending on its channel), which would
+/// deadlock the thread against itself.
+#[inline]
+fn direct_switch_timers(m: &M) {
+    let p = m.p.get();
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: Ps are 'static; we hold this one (RUNNING) until `leave`.
+    let p = unsafe { &*p };
+    if p.schedtick.load(Ordering::Relaxed) & 15 == 0 || p.timer_nudge.load(Ordering::Relaxed) {
+        p.check_timers();
+    }
 }
 
 /// Puts a runnable G back on the local queue, or the global one without a P.
@@ -844,13 +880,6 @@ fn direct_next(m: &M) -> Option<*mut G> {
     if global_queue_turn(p) {
         return None; // find_runnable takes from the global queue this round
     }
-    // Timers: every 16th round, or when sysmon saw one overdue. Reading the clock on
-    // every round would cost a third of a yield; between checks a timer can be late by
-    // at most 15 rounds, or by sysmon's period when rounds are long (as in Go, where a
-    // busy P's timers also wait for its next scheduling point or sysmon).
-    if p.schedtick.load(Ordering::Relaxed) & 15 == 0 || p.timer_nudge.load(Ordering::Relaxed) {
-        p.check_timers();
-    }
     // SAFETY: we own p.
     let next = unsafe { p.runq_get() }?;
     // SAFETY: Gs are never freed.
@@ -933,6 +962,10 @@ pub fn spawn_main(entry: Entry) -> Option<i64> {
 
 fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
     crate::runtime::ensure_init();
+    // Runtime code running on a goroutine's stack with its P already RUNNING (a timer
+    // callback fired from `after_switch`, e.g. `gort_after_func`) is not user code: it must
+    // neither hand the P back to user code (`leave`) nor switch out for back-pressure.
+    let nested = runtime_holds_p();
     let ctx = enter();
     // See `ready`: a new goroutine is counted before it is queued.
     let _foreign = ForeignInside::enter_if(matches!(ctx, Ctx::Foreign));
@@ -963,10 +996,12 @@ fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
         None => globrunq_put_locked(g),
     }
     let spawner = match ctx {
-        Ctx::Goroutine(m, cur) if p.is_some() => Some((m, cur)),
+        Ctx::Goroutine(m, cur) if p.is_some() && !nested => Some((m, cur)),
         _ => None,
     };
-    leave(&ctx);
+    if !nested {
+        leave(&ctx);
+    }
     wakep();
     // Back-pressure: a goroutine that keeps spawning (SPAWN_STREAK in a row without
     // blocking) while the global queue grows runs its newest child before going on, so

@@ -18,9 +18,15 @@
 //! Timer callbacks run on an M's scheduler stack (g0) or on the timer waiter with no P: they
 //! must be short and never block; readying a goroutine is the typical action.
 //!
+//! User timers and tickers (`gort_after`, `gort_timer_*`, `gort_ticker_*`) are
+//! [`timer`]: shared targets with their own lock and sequence numbers, firing into
+//! Go 1.23-style synchronous channels (see that module's essay).
+//!
 //! Rejected: a single global heap (one lock for every `sleep` in the program) and a timing
 //! wheel (cheap inserts, but imprecise deadlines or cascading costs, and Go's semantics are
 //! deadline-precise).
+
+pub mod timer;
 
 use crate::sched::g::{G, GPtr};
 use parking_lot::Mutex;
@@ -174,11 +180,14 @@ impl TimerHeap {
         let order = ORDER.fetch_add(1, Ordering::Relaxed);
         let mut h = self.heap.lock();
         h.entries.push(TimerEntry { when, seq, order, target });
-        if h.entries.len() >= h.sweep_at {
-            Self::sweep(&mut h);
-        }
+        let garbage = if h.entries.len() >= h.sweep_at { Self::sweep(&mut h) } else { Vec::new() };
         let top = h.entries.peek().map_or(i64::MAX, |e| e.when);
         self.timer0.store(top, Ordering::SeqCst);
+        drop(h);
+        // Stale entries are dropped with the heap unlocked: a shared target's last
+        // reference may go with them, and its destructor (a user timer releasing its
+        // channel) is none of the heap's business.
+        drop(garbage);
         top == when
     }
 
@@ -194,12 +203,15 @@ impl TimerHeap {
         self.run(nanotime());
     }
 
-    /// Drops stale entries (start/stop churn) and schedules the next sweep at twice the
-    /// live count: invariant `entries.len() < sweep_at` after every push.
-    fn sweep(h: &mut Heap) {
-        let v: Vec<TimerEntry> = std::mem::take(&mut h.entries).into_iter().filter(|e| e.is_live()).collect();
-        h.sweep_at = (v.len() * 2).max(MIN_SWEEP);
-        h.entries = BinaryHeap::from(v);
+    /// Removes stale entries (start/stop churn) and schedules the next sweep at twice the
+    /// live count: invariant `entries.len() < sweep_at` after every push. Returns the
+    /// removed entries, for the caller to drop after unlocking.
+    fn sweep(h: &mut Heap) -> Vec<TimerEntry> {
+        let (live, stale): (Vec<TimerEntry>, Vec<TimerEntry>) =
+            std::mem::take(&mut h.entries).into_iter().partition(|e| e.is_live());
+        h.sweep_at = (live.len() * 2).max(MIN_SWEEP);
+        h.entries = BinaryHeap::from(live);
+        stale
     }
 
     /// Fires every entry due at `now`; returns the next deadline (i64::MAX if none).
