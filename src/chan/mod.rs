@@ -66,6 +66,22 @@ pub trait TimerHook: Send + Sync {
     /// Fires the timer now if its deadline has passed (it sends on the channel, so it is
     /// called without the channel lock).
     fn run_if_due(&self);
+    /// A receive may block on the channel: the timer must be on a heap from now on (until
+    /// the matching [`TimerHook::unblocked`]), or nobody would fire it.
+    fn will_block(&self);
+    fn unblocked(&self);
+}
+
+/// Returned by [`Chan::before_recv`] for a receive that may block on a timer channel:
+/// tells the timer when the receive is over.
+pub struct TimerWait(Option<std::sync::Arc<dyn TimerHook>>);
+
+impl Drop for TimerWait {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            t.unblocked();
+        }
+    }
 }
 
 struct State {
@@ -134,8 +150,22 @@ impl Chan {
         let buf = if bytes == 0 {
             ptr::null_mut()
         } else {
-            // SAFETY: calloc with a nonzero size; freed in `release`.
-            let p = unsafe { libc::calloc(1, bytes) } as *mut u8;
+            // Small rings: malloc + memset. glibc's calloc bypasses its per-thread cache,
+            // which made a channel per timer cost a trip through the arena on make and on
+            // free (timer start/stop: 280 instructions of _int_free per pair). Large ones:
+            // calloc, which gets zeroed pages from the kernel for free.
+            // SAFETY: allocations of a nonzero size, zeroed before use; freed in `release`.
+            let p = unsafe {
+                if bytes <= 1024 {
+                    let p = libc::malloc(bytes) as *mut u8;
+                    if !p.is_null() {
+                        ptr::write_bytes(p, 0, bytes);
+                    }
+                    p
+                } else {
+                    libc::calloc(1, bytes) as *mut u8
+                }
+            };
             if p.is_null() {
                 return Err(MakeError::NoMemory);
             }
@@ -169,20 +199,27 @@ impl Chan {
         if self.timer.is_some() { 0 } else { self.len.load(Ordering::Relaxed) }
     }
 
-    /// Calls the timer hook of a timer channel (before a receive, without the lock).
+    /// Calls the timer hook of a timer channel (before a receive, without the lock):
+    /// fires a due timer, and if the receive may block, makes sure the timer is on a heap
+    /// until the returned guard goes.
     #[inline]
-    fn before_recv(&self) {
-        if let Some(t) = &self.timer {
-            Self::run_timer(t);
+    pub(crate) fn before_recv(&self, may_block: bool) -> TimerWait {
+        match &self.timer {
+            None => TimerWait(None),
+            Some(t) => Self::run_timer(t, may_block),
         }
     }
 
     #[cold]
-    fn run_timer(t: &Weak<dyn TimerHook>) {
+    fn run_timer(t: &Weak<dyn TimerHook>, may_block: bool) -> TimerWait {
         // A timer that is gone (gort_after's, after it fired) has nothing left to send.
-        if let Some(t) = t.upgrade() {
-            t.run_if_due();
+        let Some(t) = t.upgrade() else { return TimerWait(None) };
+        t.run_if_due();
+        if !may_block {
+            return TimerWait(None);
         }
+        t.will_block();
+        TimerWait(Some(t))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -439,7 +476,8 @@ pub unsafe fn send(c: &Chan, elem: *const u8, deadline: i64) -> Result<(), Block
 /// # Safety
 /// `c` is a live channel; `out` is null or points to elem_size writable bytes.
 pub unsafe fn recv(c: &Chan, out: *mut u8, deadline: i64) -> Result<bool, Blocked> {
-    c.before_recv();
+    // (0 is the usual "don't block"; any other past deadline only costs a heap push.)
+    let _timer = c.before_recv(deadline != 0);
     let st = c.locked();
     if let Some((ok, s)) = c.try_recv_locked(st, out) {
         c.unlock();
@@ -618,6 +656,8 @@ mod tests {
             fn run_if_due(&self) {
                 self.0.fetch_add(1, Ordering::SeqCst);
             }
+            fn will_block(&self) {}
+            fn unblocked(&self) {}
         }
         let hook = Arc::new(Hook(AtomicUsize::new(0)));
         let weak: Weak<dyn TimerHook> = Arc::downgrade(&hook) as Weak<dyn TimerHook>;

@@ -143,6 +143,9 @@ pub unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, SelectE
 
     // 1. Poll order (inside-out Fisher–Yates over the live cases) and lock order.
     let mut live = 0;
+    // Timer channels among the receive cases (see `Chan::before_recv`); no allocation
+    // unless there is one.
+    let mut timers: Vec<super::TimerWait> = Vec::new();
     for (i, c) in cases.iter().enumerate() {
         if c.chan.is_null() {
             continue;
@@ -150,7 +153,10 @@ pub unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, SelectE
         if c.dir != Dir::SEND {
             // A timer channel's due timer fires now, before any lock is taken.
             // SAFETY: live channel (the caller holds a reference).
-            unsafe { (*c.chan).before_recv() };
+            let t = unsafe { (*c.chan).before_recv(deadline != 0) };
+            if t.0.is_some() {
+                timers.push(t);
+            }
         }
         let j = rand_below(live + 1);
         poll_buf[live] = poll_buf[j];

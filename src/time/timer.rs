@@ -37,6 +37,17 @@
 //! lock released and reads only the atomic `live` under it (sweeps), so it never waits
 //! for a timer lock.
 //!
+//! # A timer's channel is in a heap only while somebody waits on it
+//! As in Go 1.23, a timer made by `gort_timer_new` (or re-armed by `reset`) is not pushed
+//! on a heap until a receive is about to block on its channel ([`TimerHook::will_block`]):
+//! until then nobody could notice it firing late, because every receive fires a due timer
+//! itself (above). So `gort_timer_new` followed by `gort_timer_stop` — the common
+//! "timeout that did not happen" — never touches a heap or its lock, and leaves no stale
+//! entry to sweep. While receivers are blocked (`State::blocked > 0`) arming pushes at
+//! once, so a reset under a waiting receiver still wakes it. `gort_after`, AfterFunc
+//! timers and tickers push when armed: the first has no handle to keep it alive except
+//! its heap entry, and the others must act whether or not anyone receives.
+//!
 //! # Tickers
 //! After each firing the next deadline is the first point of the original schedule after
 //! now (`when + k·period`): missed ticks are skipped and the phase is kept, and a tick that
@@ -136,6 +147,12 @@ struct State {
     when: i64,
     /// > 0 for a ticker.
     period: i64,
+    /// Push on a heap only when a receiver may block (see the module docs).
+    lazy: bool,
+    /// The sequence number that has a heap entry (0: none).
+    heaped: u64,
+    /// Receives on the channel that may be blocked right now ([`TimerHook::will_block`]).
+    blocked: u32,
 }
 
 struct Inner {
@@ -152,7 +169,7 @@ struct Inner {
 impl Inner {
     fn new(action: Action, me: &Weak<Inner>, period: i64) -> Inner {
         Inner {
-            state: Mutex::new(State { seq: 0, armed: false, when: 0, period }),
+            state: Mutex::new(State { seq: 0, armed: false, when: 0, period, lazy: false, heaped: 0, blocked: 0 }),
             live: AtomicU64::new(0),
             due: AtomicI64::new(i64::MAX),
             action,
@@ -194,10 +211,20 @@ impl Inner {
         st.when = when;
         self.live.store(st.seq, Ordering::Release);
         self.due.store(when, Ordering::Release);
+        if st.lazy && st.blocked == 0 {
+            return; // pushed by `will_block` if a receive ever waits for it
+        }
+        self.push(st);
+    }
+
+    /// Puts the armed schedule on the caller's P heap (lock held).
+    fn push(&self, st: &mut State) {
+        st.heaped = st.seq;
+        let (when, seq) = (st.when, st.seq);
         // Callers hold a strong reference (a handle, a heap entry being fired, or the
         // receive hook's upgrade), so this cannot fail.
         let me: Arc<dyn TimerFire> = self.me.upgrade().expect("an armed timer is referenced");
-        crate::sched::proc::add_timer(when, st.seq, TimerTarget::Shared(me));
+        crate::sched::proc::add_timer(when, seq, TimerTarget::Shared(me));
     }
 
     /// Disarms (lock held): every queued entry becomes stale. Returns whether it was armed.
@@ -304,6 +331,19 @@ impl TimerHook for Inner {
             start(e);
         }
     }
+
+    fn will_block(&self) {
+        let mut st = self.state.lock();
+        st.blocked += 1;
+        if st.armed && st.heaped != st.seq {
+            self.push(&mut st);
+        }
+    }
+
+    fn unblocked(&self) {
+        let mut st = self.state.lock();
+        st.blocked -= 1;
+    }
 }
 
 /// A one-shot timer: Go's `time.Timer`, on a channel ([`Timer::new`]) or starting a
@@ -319,7 +359,10 @@ impl Timer {
         crate::runtime::ensure_init();
         let inner = Inner::with_chan(0)?;
         let when = deadline_in(ns);
-        inner.arm(&mut inner.state.lock(), when);
+        let mut st = inner.state.lock();
+        st.lazy = true;
+        inner.arm(&mut st, when);
+        drop(st);
         Ok(Timer { inner })
     }
 
@@ -462,9 +505,9 @@ mod tests {
         // Stopped: Reset false. Fired, unreceived: Reset true and the value is gone.
         assert!(!t.reset(0));
         let now = nanotime();
-        while t.inner.state.lock().armed && nanotime() < now + 5000 * MS {
-            std::thread::yield_now();
-        }
+        // Not on a heap (nobody waits): it fires when somebody looks, e.g. a receive.
+        assert_eq!(t.inner.state.lock().heaped, 0, "a timer nobody waits for stays off the heaps");
+        TimerHook::run_if_due(&*t.inner);
         assert!(!t.inner.state.lock().armed, "a due timer fires");
         assert!(t.reset(3_600_000 * MS));
         assert_eq!(recv_until(c, 0), None);
