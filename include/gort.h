@@ -58,6 +58,10 @@
 // The resource is busy (e.g. `gort_init` after the runtime started).
 #define GORT_EBUSY -16
 
+// A host name did not resolve (`gort_tcp_dial("nosuch.example:80", …)`). Equals
+// `-ENXIO` ("no such device or address"), which no socket call gort makes returns.
+#define GORT_ENOHOST -6
+
 // `gort_case.dir`: send `elem` on `chan`.
 #define GORT_SEND 1
 
@@ -456,6 +460,112 @@ ptrdiff_t gort_write(int fd, const void *buf, size_t n, int64_t deadline);
 // is closed once the last of them has let go (so its number cannot be reused under
 // them). Returns 0, or `GORT_EBADF` if `fd` is not open or already being closed.
 int gort_close(int fd);
+
+// Listens for TCP connections on `addr` and returns the listening fd (non-blocking,
+// close-on-exec, `SO_REUSEADDR`), or a `GORT_E*` code.
+//
+// `addr` is Go's `host:port`: `"127.0.0.1:8080"`, `"[::1]:0"`, `"localhost:8080"` (a
+// name binds its first IPv4 address), or `":8080"` / `""`-host for every interface — a
+// dual-stack IPv6 socket that also accepts IPv4 (`IPV6_V6ONLY` off), or IPv4 only where
+// the host lacks IPv6. Port 0 lets the kernel choose (see `gort_local_port`). `backlog
+// <= 0` asks for the system's maximum (`net.core.somaxconn`).
+//
+// Errors: `GORT_EINVAL` for NULL or a malformed address (`"nonsense"`, `":99999"`),
+// `GORT_ENOHOST` for a name that does not resolve, `-EADDRINUSE`, `-EACCES`, `-EMFILE`, …
+int gort_tcp_listen(const char *addr, int backlog);
+
+// Connects to the TCP address `addr` (`"host:port"`, `"[::1]:80"`, `":80"` for the
+// local system) and returns the connected fd (non-blocking, close-on-exec,
+// `TCP_NODELAY`), for `gort_read`/`gort_write`/`gort_close`.
+//
+// A host name is resolved with `getaddrinfo` in a blocking region (like
+// `gort_blocking_enter`): the lookup blocks its thread, never the other goroutines.
+// Each resolved address is tried in order until one connects; with a deadline, each
+// attempt gets a fair share of the time left. A numeric address never blocks a thread.
+//
+// Returns the fd or a `GORT_E*` code: `-ECONNREFUSED`, `-ENETUNREACH`, … (the first
+// address's error if all fail), `GORT_ETIMEDOUT`, `GORT_EAGAIN` when the deadline had
+// passed on entry and the connection did not complete at once (a name is then not even
+// looked up), `GORT_EINVAL` for NULL or a malformed address, `GORT_ENOHOST` when the name
+// does not resolve. The lookup itself cannot be interrupted: a deadline that passes
+// during it is reported when it returns.
+int gort_tcp_dial(const char *addr, int64_t deadline);
+
+// Accepts a connection on a TCP or Unix listener: returns the new fd (non-blocking,
+// close-on-exec; TCP connections get `TCP_NODELAY`) or a `GORT_E*` code
+// (`GORT_ETIMEDOUT`, `GORT_EAGAIN` when none is pending and the deadline has passed,
+// `GORT_EBADF` if the listener is not open or is closed by `gort_close` meanwhile,
+// `-EMFILE`/`-ENFILE` when out of fds — returned, not retried). Connections aborted
+// while queued are skipped. Any number of goroutines may accept on one listener.
+int gort_accept(int listen_fd, int64_t deadline);
+
+// The local port of a bound TCP or UDP socket (e.g. the one the kernel chose for port
+// 0), or a `GORT_E*` code (`GORT_EBADF`; `GORT_EINVAL` for a Unix socket; `-ENOTSOCK`).
+int gort_local_port(int fd);
+
+// A UDP socket bound to `addr` (`"127.0.0.1:0"`, `"[::1]:0"`, `":0"` for every
+// interface, dual-stack as in `gort_tcp_listen`; broadcast allowed, as in Go). Returns
+// the fd, for `gort_recvfrom`/`gort_sendto`, or a `GORT_E*` code.
+//
+// On a dual-stack socket, IPv4 senders appear as v4-mapped IPv6 addresses
+// (`::ffff:127.0.0.1`); replying to them works, and so does `gort_sendto` with an IPv4
+// `sockaddr_in`.
+int gort_udp_bind(const char *addr);
+
+// A UDP socket connected to `addr` (`"host:port"`; names resolved as in
+// `gort_tcp_dial`): exchange datagrams with that peer through `gort_read`/`gort_write`
+// (one datagram per call) or `gort_sendto` with `to` NULL. Connecting a datagram socket
+// never waits. Returns the fd or a `GORT_E*` code.
+int gort_udp_dial(const char *addr);
+
+// Receives one datagram into `buf` (a datagram longer than `n` is truncated to `n`, the
+// rest discarded, as with `recvfrom(2)`) and returns its length, or a `GORT_E*` code
+// (`GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, …). Parks while nothing has arrived.
+//
+// `from` (may be NULL) receives the sender's address: pass a `struct sockaddr_storage`.
+// `fromlen` (may be NULL) holds the size of `from` on entry (NULL: `from` is taken to
+// be a `sockaddr_storage`) and the address's real length on return. On a connected
+// stream socket the address length is 0.
+ptrdiff_t gort_recvfrom(int fd,
+                        void *buf,
+                        size_t n,
+                        void *from,
+                        uint32_t *fromlen,
+                        int64_t deadline);
+
+// Sends `n` bytes of `buf` as one datagram to `to` (a `struct sockaddr_in`/`_in6`/`_un`
+// of `tolen` bytes, e.g. from `gort_recvfrom` or `gort_sockaddr_parse`), or to the
+// connected peer when `to` is NULL. Returns the bytes sent (all `n` for a datagram; on a
+// stream socket possibly fewer — use `gort_write` there) or a `GORT_E*` code
+// (`-EMSGSIZE`, `GORT_EAGAIN`, `GORT_ETIMEDOUT`, `GORT_EBADF`, `GORT_EINVAL` for a bad
+// `tolen`, …). Parks while the socket's buffer is full. Never raises SIGPIPE.
+ptrdiff_t gort_sendto(int fd,
+                      const void *buf,
+                      size_t n,
+                      const void *to,
+                      uint32_t tolen,
+                      int64_t deadline);
+
+// Converts a numeric `"host:port"` (`"127.0.0.1:53"`, `"[::1]:53"`; `":53"` is
+// 127.0.0.1) to a socket address for `gort_sendto`, without any lookup. `out` receives a
+// `sockaddr_in` or `sockaddr_in6` (pass a `struct sockaddr_storage`); `outlen` (may be
+// NULL: `out` is taken to be a `sockaddr_storage`) holds the room in `out` on entry and
+// the address's length on return. Returns 0, or `GORT_EINVAL` for NULL, a malformed
+// address, a host name, or too little room.
+int gort_sockaddr_parse(const char *addr, void *out, uint32_t *outlen);
+
+// Listens on a Unix stream socket at `path`, or in Linux's abstract namespace for
+// `"@name"` (no file; the name goes away with the socket). Returns the listening fd or a
+// `GORT_E*` code: `-EADDRINUSE` if `path` already exists — as in Go, gort does not
+// remove it, and it does not remove the socket file when the listener is closed either
+// (`unlink` it yourself) — `GORT_EINVAL` for NULL, "" or a path longer than 107 bytes,
+// `-ENOENT`/`-EACCES` for a bad directory. `backlog <= 0` asks for the system's maximum.
+int gort_unix_listen(const char *path, int backlog);
+
+// Connects to the Unix stream listener at `path` (`"@name"`: abstract namespace) and
+// returns the fd or a `GORT_E*` code (`-ENOENT` no such socket, `-ECONNREFUSED` nobody
+// listening, `-EAGAIN` the listener's backlog is full, `GORT_EINVAL`, …).
+int gort_unix_dial(const char *path, int64_t deadline);
 
 // Panics with `msg` (copied; NULL reads as "nil"). Deferred calls of the innermost
 // `gort_protect` run, last registered first, and that `gort_protect` returns 1. With no

@@ -7,6 +7,7 @@
 //! - [`time`]: the monotonic clock, per-P timer heaps, sleep.
 //! - [`chan`]: channels and select.
 //! - [`netpoll`]: epoll, poll descriptors, goroutine-parking fd I/O.
+//! - [`net`]: TCP, UDP and Unix sockets on the netpoller; address parsing, resolution.
 //! - [`sync`]: Mutex, RWMutex, Cond, WaitGroup, Once, Sema on one semaphore table.
 //! - [`panic`]: panic, protect and defer for C.
 //! - [`runtime`]: configuration and start-up.
@@ -18,6 +19,7 @@ pub mod arch;
 pub mod chan;
 pub mod fatal;
 pub mod mem;
+pub mod net;
 pub mod netpoll;
 pub mod panic;
 pub mod runtime;

@@ -20,6 +20,9 @@ pub const GORT_ECANCELED: c_int = -125;
 pub const GORT_EBADF: c_int = -9;
 /// The resource is busy (e.g. `gort_init` after the runtime started).
 pub const GORT_EBUSY: c_int = -16;
+/// A host name did not resolve (`gort_tcp_dial("nosuch.example:80", …)`). Equals
+/// `-ENXIO` ("no such device or address"), which no socket call gort makes returns.
+pub const GORT_ENOHOST: c_int = -6;
 
 /// A static, human-readable description of a `GORT_E*` code (or of any negated errno);
 /// "success" for values >= 0. Never NULL.
@@ -36,6 +39,7 @@ pub extern "C" fn gort_strerror(code: c_int) -> *const c_char {
         GORT_ECANCELED => c"operation canceled",
         GORT_EBADF => c"bad file descriptor",
         GORT_EBUSY => c"resource busy",
+        GORT_ENOHOST => c"no such host",
         c => {
             // SAFETY: strerror returns a pointer to a static (or thread-local) string.
             return unsafe { libc::strerror(-c) };

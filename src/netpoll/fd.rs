@@ -61,6 +61,7 @@ fn release(pd: &'static PollDesc) -> i32 {
         st.registered = false;
         for side in st.sides.iter_mut() {
             side.ready = false;
+            side.hup = false;
         }
     }
     // SAFETY: closing an fd the caller gave to gort_close; nobody else uses this number

@@ -28,6 +28,10 @@
 //!    (claim, fill in the result, wake), or sets the side's ready flag if nobody waits.
 //!    Edge-triggered events are never lost: an edge between the `EAGAIN` and step 2 sets
 //!    the flag, which step 1 of the next attempt consumes.
+//!    A hang-up (`EPOLLRDHUP`; for the writer, `EPOLLHUP` with it) is also remembered as
+//!    a state (`Side::hup`) until the file is closed: a side that can never block again
+//!    makes every later wait return at once. Under gVisor the hang-up edge can arrive
+//!    before `read` stops saying `EAGAIN`, and no second edge follows.
 //! 4. The deadline uses the waiter's own timer (step 2 passes it to `Waiter::block`): the
 //!    timed-out waiter removes its record itself.
 //!
@@ -116,6 +120,10 @@ const RESULT_READY: i32 = 1;
 struct Side {
     /// An edge arrived while nobody waited; the next wait consumes it instead of sleeping.
     ready: bool,
+    /// The side can never block again for this file (reader: the peer shut down its
+    /// writing, `EPOLLRDHUP`; writer: the connection is gone both ways, `EPOLLHUP` with
+    /// `EPOLLRDHUP`): every wait returns at once. Cleared only for a new file.
+    hup: bool,
     waiting: Vec<*mut WaitRec>,
 }
 
@@ -379,6 +387,13 @@ pub fn dispatch(ev: &mut Events) {
         if l.st().seq != seq || !l.st().registered {
             continue; // the fd was closed (and maybe reused) since this event was read
         }
+        // Hang-ups are states, not edges: remember them (see `Side::hup`).
+        if bits & libc::EPOLLRDHUP != 0 {
+            l.st().sides[0].hup = true;
+            if bits & libc::EPOLLHUP != 0 {
+                l.st().sides[1].hup = true;
+            }
+        }
         let mut woken: Vec<Waiter> = Vec::new();
         for (side, hit) in [(0, read), (1, write)] {
             if hit {
@@ -489,6 +504,13 @@ fn register(l: &mut Locked<'_>, refresh: bool) -> Result<(), Error> {
         if let Some(op2) = retry {
             // SAFETY: as above.
             rc = unsafe { libc::epoll_ctl(p.epfd, op2, fd, &mut ev) };
+            if op2 == libc::EPOLL_CTL_ADD {
+                // The kernel had dropped the registration: this is a new file, and the
+                // old one's hang-up says nothing about it.
+                for side in st.sides.iter_mut() {
+                    side.hup = false;
+                }
+            }
         }
         if rc < 0 {
             let e = errno();
@@ -551,8 +573,10 @@ pub fn adopt(fd: i32) -> Result<(), Error> {
     st.nonblock = true;
     st.not_socket = false;
     st.closing = false;
-    st.sides[0].ready = false;
-    st.sides[1].ready = false;
+    for side in st.sides.iter_mut() {
+        side.ready = false;
+        side.hup = false;
+    }
     register(&mut l, false)
 }
 
@@ -581,7 +605,8 @@ pub fn wait_any(fd: i32, sides: u8, deadline: i64, refresh: bool) -> Result<u8, 
     register(&mut l, refresh)?;
     let mut ready = 0u8;
     for i in 0..2 {
-        if sides & (1 << i) != 0 && std::mem::take(&mut l.st().sides[i].ready) {
+        let side = &mut l.st().sides[i];
+        if sides & (1 << i) != 0 && (std::mem::take(&mut side.ready) || side.hup) {
             ready |= 1 << i;
         }
     }
@@ -649,6 +674,7 @@ fn evict(pd: &PollDesc) {
     let mut woken = Vec::new();
     for side in st.sides.iter_mut() {
         side.ready = false;
+        side.hup = false;
         wake_side(side, libc::EBADF, &mut woken);
     }
     if st.registered {
