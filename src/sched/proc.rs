@@ -490,11 +490,11 @@ pub fn startm(p: Option<&'static P>, spinning: bool) {
         // SAFETY: Ms are 'static.
         let m = unsafe { &*m };
         m.idle.store(false, Ordering::Release);
+        // The timer/poll waiter keeps its role until it has woken up and given it back
+        // itself (`leave_waiter_role`): were the role cleared here, another M going idle
+        // could take it and block in epoll_wait too, and the break meant for this M could
+        // wake that one instead, leaving this M asleep with a P nobody runs.
         let was_waiter = SCHED.timer_waiter.load(Ordering::Acquire) == m as *const M as *mut M;
-        if was_waiter {
-            SCHED.timer_waiter.store(ptr::null_mut(), Ordering::SeqCst);
-            SCHED.timer_wait_until.store(i64::MAX, Ordering::SeqCst);
-        }
         drop(l);
         hand_to(m, p, spinning);
         if was_waiter {
@@ -1214,7 +1214,8 @@ fn stopm(m: &'static M) {
                 }
             }
             if let Some((p, spinning)) = take_nextp(m) {
-                // startm took us off the idle list (and cleared the waiter role).
+                // startm took us off the idle list; the waiter role is ours to give back.
+                leave_waiter_role(m);
                 acquirep(m, p);
                 if spinning {
                     m.spinning.set(true);
@@ -1235,6 +1236,7 @@ fn stopm(m: &'static M) {
             if !m.idle.load(Ordering::Acquire) {
                 // startm picked us meanwhile; the P is on its way through nextp.
                 drop(l);
+                leave_waiter_role(m);
                 let (p, spinning) = loop {
                     if let Some(x) = take_nextp(m) {
                         break x;
@@ -1270,6 +1272,21 @@ fn stopm(m: &'static M) {
         }
         // No P free: what the timers readied went to the global queue (busy Ps will take
         // it); go back to sleep.
+    }
+}
+
+/// Gives up the timer/poll waiter role if `m` holds it (after `startm` handed it a P).
+/// Under the scheduler lock, so that a new waiter's published deadline (stored after it
+/// took the role, under the same lock) is never overwritten by our reset.
+fn leave_waiter_role(m: &M) {
+    let me = m as *const M as *mut M;
+    if SCHED.timer_waiter.load(Ordering::SeqCst) != me {
+        return;
+    }
+    let _l = SCHED.lock.lock();
+    if SCHED.timer_waiter.load(Ordering::SeqCst) == me {
+        SCHED.timer_waiter.store(ptr::null_mut(), Ordering::SeqCst);
+        SCHED.timer_wait_until.store(i64::MAX, Ordering::SeqCst);
     }
 }
 
