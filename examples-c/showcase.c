@@ -12,13 +12,19 @@
  *     with select — first too slow, then in time.
  *  4. Scale: 10,000 goroutines each sleep 100 ms; they park on timers rather than holding
  *     a thread each, so together they take about 100 ms.
+ *  5. The network: an HTTP/1.1 keep-alive server (one goroutine per connection, as in
+ *     examples-c/httpd.c) under load from 100 client goroutines for two seconds. Every
+ *     read and write parks its goroutine on the netpoller instead of blocking a thread;
+ *     a ticker prints the request rate every half second while the load runs.
  *
  * Everything runs under gort_main, which runs the main goroutine and returns its value.
  */
 #include <gort.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MS 1000000LL /* nanoseconds */
 
@@ -183,6 +189,108 @@ static void many_sleepers(void) {
            (double)(gort_now() - start) / MS);
 }
 
+/* --- 5. the network --------------------------------------------------------------------- */
+enum { CLIENTS = 100, LOAD_MS = 2000 };
+static const char REQUEST[] = "GET / HTTP/1.1\r\nHost: showcase\r\n\r\n";
+static const char ANSWER[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+typedef struct load {
+    int port;
+    int64_t until;
+    gort_waitgroup clients;
+    atomic_llong requests; /* answered so far */
+    atomic_int errors;
+} load;
+
+/* Server side: answer every request that arrives on this connection until it closes. */
+static void http_conn(void *arg) {
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    size_t have = 0;
+    for (;;) {
+        ssize_t n = gort_read(fd, buf + have, sizeof buf - have, gort_deadline_in(10000 * MS));
+        if (n <= 0) break;
+        have += (size_t)n;
+        char *end;
+        while ((end = memmem(buf, have, "\r\n\r\n", 4)) != NULL) { /* one request each */
+            if (gort_write(fd, ANSWER, sizeof ANSWER - 1, gort_deadline_in(10000 * MS)) < 0) goto out;
+            size_t used = (size_t)(end + 4 - buf);
+            memmove(buf, buf + used, have - used);
+            have -= used;
+        }
+        if (have == sizeof buf) break;
+    }
+out:
+    gort_close(fd);
+}
+
+static void http_server(void *arg) {
+    int ln = (int)(intptr_t)arg;
+    for (int fd; (fd = gort_accept(ln, GORT_FOREVER)) >= 0;) gort_go(http_conn, (void *)(intptr_t)fd);
+    /* gort_close(ln) from the main goroutine ends the loop with GORT_EBADF */
+}
+
+/* Client side: one keep-alive connection, one request at a time, until the time is up. */
+static void http_client(void *arg) {
+    load *ld = arg;
+    char addr[32], buf[256];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", ld->port);
+    int err = 0;
+    int fd = gort_tcp_dial(addr, gort_deadline_in(5000 * MS));
+    if (fd < 0) err = 1;
+    while (!err && gort_now() < ld->until) {
+        if (gort_write(fd, REQUEST, sizeof REQUEST - 1, gort_deadline_in(5000 * MS)) < 0) { err = 1; break; }
+        size_t have = 0;
+        while (have < sizeof ANSWER - 1) {
+            ssize_t n = gort_read(fd, buf + have, sizeof ANSWER - 1 - have, gort_deadline_in(5000 * MS));
+            if (n <= 0) { err = 1; break; }
+            have += (size_t)n;
+        }
+        if (err || memcmp(buf, ANSWER, sizeof ANSWER - 1) != 0) { err = 1; break; }
+        atomic_fetch_add_explicit(&ld->requests, 1, memory_order_relaxed);
+    }
+    if (fd >= 0) gort_close(fd);
+    if (err) atomic_fetch_add(&ld->errors, 1);
+    gort_waitgroup_done(&ld->clients);
+}
+
+static int http_under_load(void) {
+    int ln = gort_tcp_listen("127.0.0.1:0", 0);
+    if (ln < 0) {
+        printf("5. network: listen failed: %s\n", gort_strerror(ln));
+        return 1;
+    }
+    load ld = {.port = gort_local_port(ln), .clients = GORT_WAITGROUP_INIT};
+    printf("5. network: HTTP server on 127.0.0.1:%d, %d keep-alive clients for %d ms\n", ld.port,
+           CLIENTS, LOAD_MS);
+    gort_go(http_server, (void *)(intptr_t)ln);
+    int64_t start = gort_now();
+    ld.until = start + LOAD_MS * MS;
+    gort_waitgroup_add(&ld.clients, CLIENTS);
+    for (int i = 0; i < CLIENTS; i++) gort_go(http_client, &ld);
+    /* Progress every 500 ms from a ticker: the ticker's channel delivers its fire time. */
+    gort_ticker *tick = gort_ticker_new(500 * MS);
+    long long last = 0;
+    int64_t last_t = start;
+    while (gort_now() < ld.until) {
+        int64_t fired;
+        gort_chan_recv(gort_ticker_chan(tick), &fired);
+        long long n = atomic_load(&ld.requests);
+        printf("   %5.0f ms: %7lld requests, %7.0f requests/s\n", (double)(fired - start) / MS, n,
+               (double)(n - last) * 1e9 / (double)(fired - last_t));
+        last = n, last_t = fired;
+    }
+    gort_ticker_free(tick);
+    gort_waitgroup_wait(&ld.clients);
+    double secs = (double)(gort_now() - start) / 1e9;
+    gort_close(ln);
+    long long total = atomic_load(&ld.requests);
+    int errors = atomic_load(&ld.errors);
+    printf("   %lld requests answered in %.2f s (%.0f/s), %d client errors\n", total, secs,
+           (double)total / secs, errors);
+    return errors != 0;
+}
+
 static int main_goroutine(void *arg) {
     (void)arg;
     printf("gort showcase: %d CPUs\n\n", gort_num_cpu());
@@ -193,6 +301,8 @@ static int main_goroutine(void *arg) {
     call_with_deadline(20, 500);
     printf("\n");
     many_sleepers();
+    printf("\n");
+    rc |= http_under_load();
     return rc;
 }
 
