@@ -197,6 +197,30 @@ impl Waiter {
         }
     }
 
+    /// Parks the calling goroutine `g` in a wait published without a lock: begins a wait,
+    /// switches out and, from the park callback (the G is WAITING by then, so a waker may
+    /// `ready` it at once), calls `publish(g, arg)`. `publish` makes the G findable by a
+    /// waker (e.g. stores it in a slot of the primitive) and returns true, or returns false
+    /// to cancel: the G is then requeued and this returns `None`; nobody can have claimed
+    /// the wait (publish did not publish it). `Some(Woken::Claimed)` once a waker claimed
+    /// and woke it. No deadline: a lock-free slot has no timer to race.
+    ///
+    /// `publish` runs on another stack while `g` is parked; it may read `arg` (which may
+    /// point into g's stack) until it has published, and must not touch it afterwards.
+    pub fn park_published(g: *mut G, reason: &'static str, publish: fn(*mut G, usize) -> bool, arg: usize) -> Option<Woken> {
+        // SAFETY: g is the calling goroutine; Gs are never freed.
+        let word = &unsafe { &*g }.wait;
+        word::begin(word);
+        super::park(reason, Some(publish), arg);
+        match word::outcome(word) {
+            Some(woken) => Some(woken),
+            None if word::outcome_pending(word) => {
+                crate::fatal::fatal("waiter: goroutine resumed before its wait ended")
+            }
+            None => None,
+        }
+    }
+
     /// True if the wait of generation `wait_gen` is still unclaimed (the timer entry check).
     fn still_waiting(g: *mut G, wait_gen: u64) -> bool {
         // SAFETY: Gs are never freed.
@@ -298,6 +322,12 @@ pub(crate) mod word {
     #[inline]
     pub(crate) fn is_waiting(w: &impl Word, wait_gen: u64) -> bool {
         w.load(Ordering::Acquire) == wait_gen << 3 | wstate::WAITING
+    }
+
+    /// True while a waker has claimed the current wait but not completed it yet.
+    #[inline]
+    pub(crate) fn outcome_pending(w: &impl Word) -> bool {
+        w.load(Ordering::Acquire) & wstate::MASK == wstate::CLAIMED
     }
 
     /// How the current wait ended, or `None` while it is still waiting or being completed.
