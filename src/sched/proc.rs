@@ -703,7 +703,10 @@ fn complete(m: &'static M, g: *mut G, action: Action) {
         }
         Action::Park { unlock, arg } => {
             gr.spawn_streak.set(0);
-            gr.status.store(status::WAITING, Ordering::SeqCst);
+            // Release: whoever readies it learns of the park through the callback's
+            // unlock (or a later Release) and CASes WAITING → RUNNABLE after that. No
+            // Dekker pairs with this store, and SeqCst would cost an `xchg` per park.
+            gr.status.store(status::WAITING, Ordering::Release);
             if let Some(f) = unlock {
                 if !f(g, arg) {
                     gr.status.store(status::RUNNABLE, Ordering::Release);

@@ -285,12 +285,15 @@ pub(crate) mod word {
     }
 
     /// The waiter starts wait `gen + 1`: `IDLE|DONE|TIMEDOUT → WAITING`. Only the waiter
-    /// writes the word outside `WAITING`/`CLAIMED`, so a plain store suffices; SeqCst so
-    /// it is ordered before the records it then publishes under the queue locks.
+    /// writes the word outside `WAITING`/`CLAIMED`, so a plain store suffices. A waker
+    /// learns of the wait only through a record the waiter publishes afterwards, by a
+    /// Release (a queue lock's unlock, or the WaitGroup slot's CAS) that the waker's
+    /// Acquire pairs with, so Release is enough here: a SeqCst store is an `xchg` on x86,
+    /// paid on every blocking call.
     #[inline]
     pub(crate) fn begin(w: &impl Word) -> u64 {
         let wait_gen = (w.load(Ordering::Relaxed) >> 3).wrapping_add(1) & (u64::MAX >> 3);
-        w.store(wait_gen << 3 | wstate::WAITING, Ordering::SeqCst);
+        w.store(wait_gen << 3 | wstate::WAITING, Ordering::Release);
         wait_gen
     }
 
