@@ -124,6 +124,14 @@ impl P {
     /// The caller must own the P.
     pub unsafe fn runq_put(&self, g: *mut G, next: bool) {
         let g = if next {
+            // Only the owner puts into `runnext` (thieves only take a non-null G out), so
+            // an empty slot stays empty until we fill it: a store does, no swap needed.
+            // (Like a push on the local queue, which is a Release store too: a spinning M
+            // that misses it is harmless, the G is on a P whose M is running.)
+            if self.runnext.load(Ordering::Relaxed).is_null() {
+                self.runnext.store(g, Ordering::Release);
+                return;
+            }
             let old = self.runnext.swap(g, Ordering::AcqRel);
             if old.is_null() {
                 return;
