@@ -368,7 +368,7 @@ pub unsafe fn send(c: &Chan, elem: *const u8, deadline: i64) -> Result<(), Block
     }
     let w = Waiter::current();
     let wait_gen = w.begin();
-    let mut s = Sudog::new(w, elem as *mut u8);
+    let mut s = if deadline == NO_DEADLINE { Sudog::sole(w, elem as *mut u8) } else { Sudog::new(w, elem as *mut u8) };
     // SAFETY: s lives on our stack until we return, and we unlink it before that if no
     // waker did.
     unsafe { st.sendq.push(&mut s) };
@@ -404,7 +404,7 @@ pub unsafe fn recv(c: &Chan, out: *mut u8, deadline: i64) -> Result<bool, Blocke
     }
     let w = Waiter::current();
     let wait_gen = w.begin();
-    let mut s = Sudog::new(w, out);
+    let mut s = if deadline == NO_DEADLINE { Sudog::sole(w, out) } else { Sudog::new(w, out) };
     // SAFETY: as in `send`.
     unsafe { st.recvq.push(&mut s) };
     match w.block("chan receive", wait_gen, deadline, unlock_chan, c as *const Chan as usize) {

@@ -140,6 +140,15 @@ impl Waiter {
         word::claim(self.word())
     }
 
+    /// [`Waiter::claim`] for a waker that holds the *only* record of a wait with *no
+    /// deadline* (a plain channel send or receive without a deadline, a WaitGroup slot):
+    /// nobody else can move the word, so a plain store replaces the CAS. Still false if
+    /// the word is not WAITING (a broken caller), so a misuse stays detectable.
+    #[inline]
+    pub fn claim_sole(self) -> bool {
+        word::claim_sole(self.word())
+    }
+
     /// Wakes a waiter whose wait the caller claimed, after filling in its record.
     #[inline]
     pub fn wake(self) {
@@ -305,6 +314,20 @@ pub(crate) mod word {
         cur & wstate::MASK == wstate::WAITING && w.cas(cur, (cur & !wstate::MASK) | wstate::CLAIMED)
     }
 
+    /// [`claim`] when the caller's record is the wait's only one and the wait has no
+    /// deadline: no other waker and no timer can race for the word, so `WAITING →
+    /// CLAIMED` needs no CAS (one atomic read-modify-write fewer per hand-off). The
+    /// Acquire load pairs with the Release that published the record.
+    #[inline]
+    pub(crate) fn claim_sole(w: &impl Word) -> bool {
+        let cur = w.load(Ordering::Acquire);
+        if cur & wstate::MASK != wstate::WAITING {
+            return false;
+        }
+        w.store((cur & !wstate::MASK) | wstate::CLAIMED, Ordering::Relaxed);
+        true
+    }
+
     /// The claiming waker, after filling in the record: `CLAIMED → DONE` (Release: the
     /// record's contents happen-before the waiter reads them).
     #[inline]
@@ -417,6 +440,34 @@ mod loom_models {
                 t.join().unwrap();
             }
             assert_eq!(wins.load(Ordering::Relaxed), 1);
+        });
+    }
+
+    /// A sole waker (the only record, no deadline) claims without a CAS; the waiter still
+    /// sees its record once the outcome is `Claimed`.
+    #[test]
+    fn loom_sole_claim_record_visible() {
+        loom::model(|| {
+            let w = Arc::new(LoomWord(AtomicU64::new(0)));
+            let record = Arc::new(AtomicUsize::new(0));
+            word::begin(&*w);
+            let waker = {
+                let (w, record) = (w.clone(), record.clone());
+                loom::thread::spawn(move || {
+                    assert!(word::claim_sole(&*w));
+                    record.store(7, Ordering::Relaxed);
+                    word::complete(&*w);
+                })
+            };
+            let woken = loop {
+                if let Some(o) = word::outcome(&*w) {
+                    break o;
+                }
+                loom::thread::yield_now();
+            };
+            assert_eq!(woken, Woken::Claimed);
+            assert_eq!(record.load(Ordering::Relaxed), 7);
+            waker.join().unwrap();
         });
     }
 

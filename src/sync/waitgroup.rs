@@ -163,7 +163,8 @@ impl WaitGroup {
         // Last: once woken, the slot's waiter may return and free the WaitGroup.
         if slot_g != 0 {
             let w = Waiter::G(slot_g as *mut G);
-            if !w.claim() {
+            // The slot is the wait's only record and it has no deadline.
+            if !w.claim_sole() {
                 crate::fatal::fatal("sync: WaitGroup slot waiter was not waiting");
             }
             w.wake();
