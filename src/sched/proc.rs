@@ -61,7 +61,8 @@ pub struct Sched {
     /// The idle M sleeping until the earliest timer, and that deadline (i64::MAX: none).
     pub timer_waiter: AtomicPtr<M>,
     pub timer_wait_until: AtomicI64,
-    /// Live goroutines.
+    /// Live goroutines spawned or ended without a P (foreign threads); the rest are
+    /// counted per P (`P::ngoroutine`). See [`num_goroutine`].
     pub ngoroutine: CachePadded<AtomicI64>,
     pub goid_gen: AtomicI64,
     pub stack_size: AtomicUsize,
@@ -878,8 +879,36 @@ fn gdestroy(m: &'static M, g: *mut G) {
         stackfree(m.p.get(), s);
     }
     gr.status.store(status::DEAD, Ordering::Release);
-    SCHED.ngoroutine.fetch_sub(1, Ordering::Relaxed);
+    count_goroutines(m.p.get(), -1);
     gfput(m.p.get(), g);
+}
+
+/// Counts `d` goroutines on `p` (owned by the caller) or, without a P, globally.
+#[inline]
+fn count_goroutines(p: *const P, d: i64) {
+    if p.is_null() {
+        SCHED.ngoroutine.fetch_add(d, Ordering::SeqCst);
+    } else {
+        // SAFETY: the caller owns p (RUNNING).
+        unsafe { (*p).count_goroutines(d) };
+    }
+}
+
+/// Live goroutines: the global count plus every P's (those beyond `gomaxprocs` too: a
+/// goroutine may have started on a P that is gone and end on another). Exact when the
+/// runtime is quiescent (`checkdead`, under the scheduler lock with every P idle);
+/// otherwise a snapshot, as Go's `NumGoroutine` is.
+pub fn num_goroutine() -> i64 {
+    let mut n = SCHED.ngoroutine.load(Ordering::SeqCst);
+    for slot in &SCHED.allp {
+        let p = slot.load(Ordering::Acquire);
+        if p.is_null() {
+            break;
+        }
+        // SAFETY: Ps are never freed.
+        n += unsafe { &*p }.ngoroutine.load(Ordering::Acquire);
+    }
+    n
 }
 
 fn gfput(p: *const P, g: *mut G) {
@@ -954,7 +983,7 @@ fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
     gr.wait_reason.set("");
     gr.spawn_streak.set(0);
     gr.status.store(status::RUNNABLE, Ordering::Release);
-    SCHED.ngoroutine.fetch_add(1, Ordering::Relaxed);
+    count_goroutines(p.map_or(ptr::null(), |p| p as *const P), 1);
     match p {
         // SAFETY: we own p (RUNNING).
         Some(p) => unsafe { p.runq_put(g, true) },
@@ -1606,7 +1635,7 @@ fn checkdead(l: &Locked) {
     if thread_count().is_none_or(|n| n > l.mcount + 2) {
         return;
     }
-    if SCHED.ngoroutine.load(Ordering::SeqCst) == 0 {
+    if num_goroutine() == 0 {
         // gort_main's goroutine is gone without returning: it called gort_goexit.
         crate::fatal::fatal("no goroutines (main called gort_goexit) - deadlock!");
     }
