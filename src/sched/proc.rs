@@ -925,6 +925,20 @@ fn gfput(p: *const P, g: *mut G) {
     }
 }
 
+/// A new descriptor, when no free one is left. With a P, a whole batch is made at once
+/// (one lock of `allgs` and of the descriptor arena for many goroutines) and the rest goes
+/// to the P's free list.
+fn gnew(p: Option<&P>) -> *mut G {
+    let mut batch = super::g::alloc_batch(if p.is_some() { GFREE_LOCAL_MAX / 2 } else { 1 });
+    SCHED.allgs.lock().extend_from_slice(&batch);
+    let g = batch.pop().expect("a batch holds at least one G").0;
+    if let Some(p) = p {
+        // SAFETY: we own p; its gfree is owner-only (and empty: gfget just failed).
+        unsafe { &mut *p.gfree.get() }.extend(batch);
+    }
+    g
+}
+
 fn gfget(p: Option<&P>) -> Option<*mut G> {
     if let Some(p) = p {
         // SAFETY: we own p.
@@ -966,11 +980,7 @@ fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
     let p = ctx.p();
     let g = match gfget(p) {
         Some(g) => g,
-        None => {
-            let g = Box::into_raw(G::new());
-            SCHED.allgs.lock().push(GPtr(g));
-            g
-        }
+        None => gnew(p),
     };
     // SAFETY: g is IDLE/DEAD and ours until queued.
     let gr = unsafe { &*g };
