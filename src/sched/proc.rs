@@ -367,13 +367,13 @@ fn globrunq_get(l: &mut Locked, p: &P, max: usize) -> Option<*mut G> {
 pub fn ready(g: *mut G) {
     // A thread the runtime does not own counts as "inside gort" while the goroutine is in
     // transit (RUNNABLE but in no queue yet), so deadlock detection cannot fire then.
-    let _foreign = ForeignInside::enter_if(current_m().is_null());
+    let m = current_m();
+    let _foreign = ForeignInside::enter_if(m.is_null());
     // SAFETY: Gs are never freed.
     let gr = unsafe { &*g };
     if let Err(s) = gr.status.compare_exchange(status::WAITING, status::RUNNABLE, Ordering::AcqRel, Ordering::Acquire) {
         crate::fatal::fatal(&format!("ready of goroutine {} in state {}", gr.id(), status_name(s)));
     }
-    let m = current_m();
     if !m.is_null() {
         // SAFETY: Ms are never freed.
         let mr: &'static M = unsafe { &*m };
