@@ -191,8 +191,17 @@ impl P {
     /// The caller must own the P.
     pub unsafe fn runq_get(&self) -> Option<*mut G> {
         let n = self.runnext.load(Ordering::Relaxed);
-        if !n.is_null() && self.runnext.compare_exchange(n, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-            return Some(n);
+        if !n.is_null() {
+            // With one P there is no thief (thieves steal only from the other Ps, and
+            // gomaxprocs changes only while every P is stopped, so it cannot change while
+            // we hold this one RUNNING): the owner takes runnext with a store, not a CAS.
+            if super::proc::gomaxprocs() == 1 {
+                self.runnext.store(ptr::null_mut(), Ordering::Relaxed);
+                return Some(n);
+            }
+            if self.runnext.compare_exchange(n, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                return Some(n);
+            }
         }
         // SAFETY: we own the P.
         unsafe { self.runq().pop().map(|g| g.0) }
