@@ -135,7 +135,7 @@ typedef struct gort_cond {
 
 // A wait group (Go's `sync.WaitGroup`). Zero value: counter 0.
 typedef struct gort_waitgroup {
-  uint64_t _opaque[2];
+  uint64_t _opaque[3];
 } gort_waitgroup;
 
 // Runs a function once (Go's `sync.Once`). Zero value: not run yet.

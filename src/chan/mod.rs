@@ -272,8 +272,17 @@ impl Chan {
             unsafe { ptr::write_bytes(dst, 0, self.elem_size) };
         } else {
             // SAFETY: both hold elem_size bytes; distinct buffers (ptr::copy tolerates a
-            // caller passing the same buffer to both sides of a select).
-            unsafe { ptr::copy(src, dst, self.elem_size) };
+            // caller passing the same buffer to both sides of a select). Word-sized
+            // elements are the common case: a constant size compiles to a move instead
+            // of a call to memmove.
+            unsafe {
+                match self.elem_size {
+                    4 => ptr::copy(src, dst, 4),
+                    8 => ptr::copy(src, dst, 8),
+                    16 => ptr::copy(src, dst, 16),
+                    n => ptr::copy(src, dst, n),
+                }
+            }
         }
     }
 
@@ -455,7 +464,7 @@ pub unsafe fn send(c: &Chan, elem: *const u8, deadline: i64) -> Result<(), Block
     }
     let w = Waiter::current();
     let wait_gen = w.begin();
-    let mut s = Sudog::new(w, elem as *mut u8);
+    let mut s = if deadline == NO_DEADLINE { Sudog::sole(w, elem as *mut u8) } else { Sudog::new(w, elem as *mut u8) };
     // SAFETY: s lives on our stack until we return, and we unlink it before that if no
     // waker did.
     unsafe { st.sendq.push(&mut s) };
@@ -493,7 +502,7 @@ pub unsafe fn recv(c: &Chan, out: *mut u8, deadline: i64) -> Result<bool, Blocke
     }
     let w = Waiter::current();
     let wait_gen = w.begin();
-    let mut s = Sudog::new(w, out);
+    let mut s = if deadline == NO_DEADLINE { Sudog::sole(w, out) } else { Sudog::new(w, out) };
     // SAFETY: as in `send`.
     unsafe { st.recvq.push(&mut s) };
     match w.block("chan receive", wait_gen, deadline, unlock_chan, c as *const Chan as usize) {

@@ -18,13 +18,22 @@ pub struct Sudog {
     pub fired: bool,
     /// In a queue now. Cleared by whoever unlinks it.
     pub queued: bool,
+    /// The wait's only record, and the wait has no deadline (a plain send or receive):
+    /// the waker that pops it claims with [`Waiter::claim_sole`], no CAS. Immutable.
+    pub sole: bool,
     next: *mut Sudog,
     prev: *mut Sudog,
 }
 
 impl Sudog {
+    /// A record of a wait that may have others (a select's cases) or a deadline.
     pub fn new(waiter: Waiter, elem: *mut u8) -> Sudog {
-        Sudog { waiter, elem, success: false, fired: false, queued: false, next: ptr::null_mut(), prev: ptr::null_mut() }
+        Sudog { waiter, elem, success: false, fired: false, queued: false, sole: false, next: ptr::null_mut(), prev: ptr::null_mut() }
+    }
+
+    /// The only record of a wait without a deadline (see `sole`).
+    pub fn sole(waiter: Waiter, elem: *mut u8) -> Sudog {
+        Sudog { sole: true, ..Sudog::new(waiter, elem) }
     }
 }
 
@@ -101,7 +110,8 @@ impl WaitQ {
             // SAFETY: s is a member; lock held.
             unsafe {
                 self.remove(s);
-                if (*s).waiter.claim() {
+                let claimed = if (*s).sole { (*s).waiter.claim_sole() } else { (*s).waiter.claim() };
+                if claimed {
                     return Some(s);
                 }
             }

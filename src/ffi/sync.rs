@@ -25,7 +25,7 @@ pub struct gort_cond {
 /// A wait group (Go's `sync.WaitGroup`). Zero value: counter 0.
 #[repr(C)]
 pub struct gort_waitgroup {
-    _opaque: [u64; 2],
+    _opaque: [u64; 3],
 }
 /// Runs a function once (Go's `sync.Once`). Zero value: not run yet.
 #[repr(C)]

@@ -18,6 +18,7 @@ unsafe extern "C" {
     fn __sanitizer_start_switch_fiber(fake_stack_save: *mut *mut c_void, bottom: *const c_void, size: usize);
     fn __sanitizer_finish_switch_fiber(fake_stack_save: *mut c_void, bottom_old: *mut *const c_void, size_old: *mut usize);
     fn __asan_handle_no_return();
+    fn __lsan_register_root_region(p: *const c_void, size: usize);
 }
 
 /// Before a switch to the stack `[bottom, bottom + size)`. `save` receives this context's
@@ -45,6 +46,18 @@ pub fn finish_switch(save: *mut c_void) {
     };
     #[cfg(not(feature = "asan"))]
     let _ = save;
+}
+
+/// Tells LeakSanitizer to scan `[p, p + size)` for pointers: memory we map ourselves (G
+/// descriptors) is not scanned otherwise, and what it points to would look leaked.
+pub fn register_root_region(p: *const u8, size: usize) {
+    #[cfg(feature = "asan")]
+    // SAFETY: the region is mapped and stays mapped for the life of the process.
+    unsafe {
+        __lsan_register_root_region(p as *const c_void, size)
+    };
+    #[cfg(not(feature = "asan"))]
+    let _ = (p, size);
 }
 
 /// Before abandoning frames by jumping up the same stack.

@@ -94,7 +94,7 @@ pub fn goid() -> i64 {
 
 /// Number of live goroutines.
 pub fn num_goroutine() -> i64 {
-    SCHED.ngoroutine.load(std::sync::atomic::Ordering::Relaxed)
+    proc::num_goroutine()
 }
 
 /// `gort_goexit`: ends the calling goroutine after running all its deferred calls.

@@ -61,7 +61,8 @@ pub struct Sched {
     /// The idle M sleeping until the earliest timer, and that deadline (i64::MAX: none).
     pub timer_waiter: AtomicPtr<M>,
     pub timer_wait_until: AtomicI64,
-    /// Live goroutines.
+    /// Live goroutines spawned or ended without a P (foreign threads); the rest are
+    /// counted per P (`P::ngoroutine`). See [`num_goroutine`].
     pub ngoroutine: CachePadded<AtomicI64>,
     pub goid_gen: AtomicI64,
     pub stack_size: AtomicUsize,
@@ -378,13 +379,13 @@ fn globrunq_get(l: &mut Locked, p: &P, max: usize) -> Option<*mut G> {
 pub fn ready(g: *mut G) {
     // A thread the runtime does not own counts as "inside gort" while the goroutine is in
     // transit (RUNNABLE but in no queue yet), so deadlock detection cannot fire then.
-    let _foreign = ForeignInside::enter_if(current_m().is_null());
+    let m = current_m();
+    let _foreign = ForeignInside::enter_if(m.is_null());
     // SAFETY: Gs are never freed.
     let gr = unsafe { &*g };
     if let Err(s) = gr.status.compare_exchange(status::WAITING, status::RUNNABLE, Ordering::AcqRel, Ordering::Acquire) {
         crate::fatal::fatal(&format!("ready of goroutine {} in state {}", gr.id(), status_name(s)));
     }
-    let m = current_m();
     if !m.is_null() {
         // SAFETY: Ms are never freed.
         let mr: &'static M = unsafe { &*m };
@@ -720,7 +721,10 @@ fn complete(m: &'static M, g: *mut G, action: Action) {
         }
         Action::Park { unlock, arg } => {
             gr.spawn_streak.set(0);
-            gr.status.store(status::WAITING, Ordering::SeqCst);
+            // Release: whoever readies it learns of the park through the callback's
+            // unlock (or a later Release) and CASes WAITING → RUNNABLE after that. No
+            // Dekker pairs with this store, and SeqCst would cost an `xchg` per park.
+            gr.status.store(status::WAITING, Ordering::Release);
             if let Some(f) = unlock {
                 if !f(g, arg) {
                     gr.status.store(status::RUNNABLE, Ordering::Release);
@@ -909,8 +913,36 @@ fn gdestroy(m: &'static M, g: *mut G) {
         stackfree(m.p.get(), s);
     }
     gr.status.store(status::DEAD, Ordering::Release);
-    SCHED.ngoroutine.fetch_sub(1, Ordering::Relaxed);
+    count_goroutines(m.p.get(), -1);
     gfput(m.p.get(), g);
+}
+
+/// Counts `d` goroutines on `p` (owned by the caller) or, without a P, globally.
+#[inline]
+fn count_goroutines(p: *const P, d: i64) {
+    if p.is_null() {
+        SCHED.ngoroutine.fetch_add(d, Ordering::SeqCst);
+    } else {
+        // SAFETY: the caller owns p (RUNNING).
+        unsafe { (*p).count_goroutines(d) };
+    }
+}
+
+/// Live goroutines: the global count plus every P's (those beyond `gomaxprocs` too: a
+/// goroutine may have started on a P that is gone and end on another). Exact when the
+/// runtime is quiescent (`checkdead`, under the scheduler lock with every P idle);
+/// otherwise a snapshot, as Go's `NumGoroutine` is.
+pub fn num_goroutine() -> i64 {
+    let mut n = SCHED.ngoroutine.load(Ordering::SeqCst);
+    for slot in &SCHED.allp {
+        let p = slot.load(Ordering::Acquire);
+        if p.is_null() {
+            break;
+        }
+        // SAFETY: Ps are never freed.
+        n += unsafe { &*p }.ngoroutine.load(Ordering::Acquire);
+    }
+    n
 }
 
 fn gfput(p: *const P, g: *mut G) {
@@ -925,6 +957,20 @@ fn gfput(p: *const P, g: *mut G) {
         let mut gl = SCHED.gfree.lock();
         gl.extend(list.drain(GFREE_LOCAL_MAX / 2..));
     }
+}
+
+/// A new descriptor, when no free one is left. With a P, a whole batch is made at once
+/// (one lock of `allgs` and of the descriptor arena for many goroutines) and the rest goes
+/// to the P's free list.
+fn gnew(p: Option<&P>) -> *mut G {
+    let mut batch = super::g::alloc_batch(if p.is_some() { GFREE_LOCAL_MAX / 2 } else { 1 });
+    SCHED.allgs.lock().extend_from_slice(&batch);
+    let g = batch.pop().expect("a batch holds at least one G").0;
+    if let Some(p) = p {
+        // SAFETY: we own p; its gfree is owner-only (and empty: gfget just failed).
+        unsafe { &mut *p.gfree.get() }.extend(batch);
+    }
+    g
 }
 
 fn gfget(p: Option<&P>) -> Option<*mut G> {
@@ -972,11 +1018,7 @@ fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
     let p = ctx.p();
     let g = match gfget(p) {
         Some(g) => g,
-        None => {
-            let g = Box::into_raw(G::new());
-            SCHED.allgs.lock().push(GPtr(g));
-            g
-        }
+        None => gnew(p),
     };
     // SAFETY: g is IDLE/DEAD and ours until queued.
     let gr = unsafe { &*g };
@@ -989,7 +1031,7 @@ fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
     gr.wait_reason.set("");
     gr.spawn_streak.set(0);
     gr.status.store(status::RUNNABLE, Ordering::Release);
-    SCHED.ngoroutine.fetch_add(1, Ordering::Relaxed);
+    count_goroutines(p.map_or(ptr::null(), |p| p as *const P), 1);
     match p {
         // SAFETY: we own p (RUNNING).
         Some(p) => unsafe { p.runq_put(g, true) },
@@ -1711,7 +1753,7 @@ fn checkdead(l: &Locked) {
     if thread_count().is_none_or(|n| n > l.mcount + 2) {
         return;
     }
-    if SCHED.ngoroutine.load(Ordering::SeqCst) == 0 {
+    if num_goroutine() == 0 {
         // gort_main's goroutine is gone without returning: it called gort_goexit.
         crate::fatal::fatal("no goroutines (main called gort_goexit) - deadlock!");
     }

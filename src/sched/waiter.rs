@@ -140,6 +140,15 @@ impl Waiter {
         word::claim(self.word())
     }
 
+    /// [`Waiter::claim`] for a waker that holds the *only* record of a wait with *no
+    /// deadline* (a plain channel send or receive without a deadline, a WaitGroup slot):
+    /// nobody else can move the word, so a plain store replaces the CAS. Still false if
+    /// the word is not WAITING (a broken caller), so a misuse stays detectable.
+    #[inline]
+    pub fn claim_sole(self) -> bool {
+        word::claim_sole(self.word())
+    }
+
     /// Wakes a waiter whose wait the caller claimed, after filling in its record.
     #[inline]
     pub fn wake(self) {
@@ -194,6 +203,30 @@ impl Waiter {
                     p.note.sleep(Some(left));
                 }
             }
+        }
+    }
+
+    /// Parks the calling goroutine `g` in a wait published without a lock: begins a wait,
+    /// switches out and, from the park callback (the G is WAITING by then, so a waker may
+    /// `ready` it at once), calls `publish(g, arg)`. `publish` makes the G findable by a
+    /// waker (e.g. stores it in a slot of the primitive) and returns true, or returns false
+    /// to cancel: the G is then requeued and this returns `None`; nobody can have claimed
+    /// the wait (publish did not publish it). `Some(Woken::Claimed)` once a waker claimed
+    /// and woke it. No deadline: a lock-free slot has no timer to race.
+    ///
+    /// `publish` runs on another stack while `g` is parked; it may read `arg` (which may
+    /// point into g's stack) until it has published, and must not touch it afterwards.
+    pub fn park_published(g: *mut G, reason: &'static str, publish: fn(*mut G, usize) -> bool, arg: usize) -> Option<Woken> {
+        // SAFETY: g is the calling goroutine; Gs are never freed.
+        let word = &unsafe { &*g }.wait;
+        word::begin(word);
+        super::park(reason, Some(publish), arg);
+        match word::outcome(word) {
+            Some(woken) => Some(woken),
+            None if word::outcome_pending(word) => {
+                crate::fatal::fatal("waiter: goroutine resumed before its wait ended")
+            }
+            None => None,
         }
     }
 
@@ -261,12 +294,15 @@ pub(crate) mod word {
     }
 
     /// The waiter starts wait `gen + 1`: `IDLE|DONE|TIMEDOUT → WAITING`. Only the waiter
-    /// writes the word outside `WAITING`/`CLAIMED`, so a plain store suffices; SeqCst so
-    /// it is ordered before the records it then publishes under the queue locks.
+    /// writes the word outside `WAITING`/`CLAIMED`, so a plain store suffices. A waker
+    /// learns of the wait only through a record the waiter publishes afterwards, by a
+    /// Release (a queue lock's unlock, or the WaitGroup slot's CAS) that the waker's
+    /// Acquire pairs with, so Release is enough here: a SeqCst store is an `xchg` on x86,
+    /// paid on every blocking call.
     #[inline]
     pub(crate) fn begin(w: &impl Word) -> u64 {
         let wait_gen = (w.load(Ordering::Relaxed) >> 3).wrapping_add(1) & (u64::MAX >> 3);
-        w.store(wait_gen << 3 | wstate::WAITING, Ordering::SeqCst);
+        w.store(wait_gen << 3 | wstate::WAITING, Ordering::Release);
         wait_gen
     }
 
@@ -276,6 +312,20 @@ pub(crate) mod word {
     pub(crate) fn claim(w: &impl Word) -> bool {
         let cur = w.load(Ordering::Acquire);
         cur & wstate::MASK == wstate::WAITING && w.cas(cur, (cur & !wstate::MASK) | wstate::CLAIMED)
+    }
+
+    /// [`claim`] when the caller's record is the wait's only one and the wait has no
+    /// deadline: no other waker and no timer can race for the word, so `WAITING →
+    /// CLAIMED` needs no CAS (one atomic read-modify-write fewer per hand-off). The
+    /// Acquire load pairs with the Release that published the record.
+    #[inline]
+    pub(crate) fn claim_sole(w: &impl Word) -> bool {
+        let cur = w.load(Ordering::Acquire);
+        if cur & wstate::MASK != wstate::WAITING {
+            return false;
+        }
+        w.store((cur & !wstate::MASK) | wstate::CLAIMED, Ordering::Relaxed);
+        true
     }
 
     /// The claiming waker, after filling in the record: `CLAIMED → DONE` (Release: the
@@ -298,6 +348,12 @@ pub(crate) mod word {
     #[inline]
     pub(crate) fn is_waiting(w: &impl Word, wait_gen: u64) -> bool {
         w.load(Ordering::Acquire) == wait_gen << 3 | wstate::WAITING
+    }
+
+    /// True while a waker has claimed the current wait but not completed it yet.
+    #[inline]
+    pub(crate) fn outcome_pending(w: &impl Word) -> bool {
+        w.load(Ordering::Acquire) & wstate::MASK == wstate::CLAIMED
     }
 
     /// How the current wait ended, or `None` while it is still waiting or being completed.
@@ -384,6 +440,34 @@ mod loom_models {
                 t.join().unwrap();
             }
             assert_eq!(wins.load(Ordering::Relaxed), 1);
+        });
+    }
+
+    /// A sole waker (the only record, no deadline) claims without a CAS; the waiter still
+    /// sees its record once the outcome is `Claimed`.
+    #[test]
+    fn loom_sole_claim_record_visible() {
+        loom::model(|| {
+            let w = Arc::new(LoomWord(AtomicU64::new(0)));
+            let record = Arc::new(AtomicUsize::new(0));
+            word::begin(&*w);
+            let waker = {
+                let (w, record) = (w.clone(), record.clone());
+                loom::thread::spawn(move || {
+                    assert!(word::claim_sole(&*w));
+                    record.store(7, Ordering::Relaxed);
+                    word::complete(&*w);
+                })
+            };
+            let woken = loop {
+                if let Some(o) = word::outcome(&*w) {
+                    break o;
+                }
+                loom::thread::yield_now();
+            };
+            assert_eq!(woken, Woken::Claimed);
+            assert_eq!(record.load(Ordering::Relaxed), 7);
+            waker.join().unwrap();
         });
     }
 

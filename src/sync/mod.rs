@@ -13,7 +13,8 @@
 //!   mutex, RWMutex and WaitGroup sleep on. The count lives in the primitive; release
 //!   increments it and wakes a waiter only if the bucket has any (`nwait`, read after the
 //!   increment; acquirers count themselves before re-checking — a Dekker pair, so a
-//!   wake-up is never lost).
+//!   wake-up is never lost). Exception: a WaitGroup's single goroutine waiter parks in a
+//!   slot inside the WaitGroup and is woken directly ([`waitgroup`]).
 //! - The primitives keep their fast paths in their own atomics, as Go's do: an
 //!   uncontended lock or unlock is one CAS and never touches the table.
 //!
