@@ -127,8 +127,11 @@ static void negative(void *arg) {
 
 static int main_goroutine(void *arg) {
     (void)arg;
+    fprintf(stderr, "phase 1\n");
     check_races();
+    fprintf(stderr, "phase 2\n");
     check_mixed();
+    fprintf(stderr, "phase 3\n");
     for (int round = 0; round < 3; round++) {
         long long sum = -1;
         node root = {0, 50000, &sum, NULL};

@@ -1731,26 +1731,25 @@ pub fn set_gomaxprocs(n: usize) -> usize {
 /// thread besides gort's own and the one waiting in gort_main (a host thread could still
 /// call in), every goroutine is asleep for good.
 fn checkdead(l: &Locked) {
-    if !SCHED.main_active.load(Ordering::SeqCst) {
-        return;
+    if looks_dead(l) {
+        // Confirmed by sysmon a moment later (`confirm_deadlock`): the verdict rests partly
+        // on /proc/self/task, and a thread the host has just created can be missing from
+        // it for a moment (seen under gVisor); a real deadlock is still there later.
+        DEADLOCK_SUSPECT.store(true, Ordering::SeqCst);
+        SCHED.sysmon_note.wakeup();
     }
-    if l.mcount > l.nmidle + l.nmidlelocked {
-        return;
-    }
-    if SCHED.foreign_blocked.load(Ordering::SeqCst) > 0 || SCHED.nsyscall.load(Ordering::SeqCst) > 0 {
-        return;
-    }
-    // A goroutine waiting on an fd can be woken from outside the process.
-    if crate::netpoll::has_waiters() {
-        return;
-    }
-    if !l.runq.is_empty() || work_anywhere() || earliest_timer() != i64::MAX {
-        return;
-    }
-    // A thread of the host program that gort does not own may still call in later (send on
-    // a channel, spawn): if any exists, we cannot know, so stay silent, as Go does when it
-    // runs inside a host program. Ours: the Ms, sysmon, and the thread in gort_main.
-    if thread_count().is_none_or(|n| n > l.mcount + 2) {
+}
+
+/// Set by [`checkdead`]; sysmon re-checks after [`DEADLOCK_CONFIRM_NS`].
+pub static DEADLOCK_SUSPECT: AtomicBool = AtomicBool::new(false);
+/// How long a deadlock must persist before it is reported.
+pub const DEADLOCK_CONFIRM_NS: i64 = 20_000_000;
+
+/// sysmon, [`DEADLOCK_CONFIRM_NS`] after a suspicion: reports the deadlock if it is still
+/// there.
+pub fn confirm_deadlock() {
+    let l = SCHED.lock.lock();
+    if !looks_dead(&l) {
         return;
     }
     if num_goroutine() == 0 {
@@ -1758,6 +1757,30 @@ fn checkdead(l: &Locked) {
         crate::fatal::fatal("no goroutines (main called gort_goexit) - deadlock!");
     }
     crate::fatal::fatal_with_dump("all goroutines are asleep - deadlock!");
+}
+
+/// The deadlock test: with the scheduler lock held, every goroutine is blocked for good.
+fn looks_dead(l: &Locked) -> bool {
+    if !SCHED.main_active.load(Ordering::SeqCst) {
+        return false;
+    }
+    if l.mcount > l.nmidle + l.nmidlelocked {
+        return false;
+    }
+    if SCHED.foreign_blocked.load(Ordering::SeqCst) > 0 || SCHED.nsyscall.load(Ordering::SeqCst) > 0 {
+        return false;
+    }
+    // A goroutine waiting on an fd can be woken from outside the process.
+    if crate::netpoll::has_waiters() {
+        return false;
+    }
+    if !l.runq.is_empty() || work_anywhere() || earliest_timer() != i64::MAX {
+        return false;
+    }
+    // A thread of the host program that gort does not own may still call in later (send on
+    // a channel, spawn): if any exists, we cannot know, so stay silent, as Go does when it
+    // runs inside a host program. Ours: the Ms, sysmon, and the thread in gort_main.
+    !thread_count().is_none_or(|n| n > l.mcount + 2)
 }
 
 /// Threads in this process (entries of /proc/self/task), if that can be read.

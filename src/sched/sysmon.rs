@@ -56,10 +56,15 @@ fn run() -> ! {
         // Wake no later than the earliest timer, to nudge a busy P that owns it.
         let until_timer = proc::earliest_timer().saturating_sub(nanotime());
         SCHED.sysmon_note.sleep(Some(delay.min(until_timer.max(20_000))));
+        if proc::DEADLOCK_SUSPECT.swap(false, Ordering::SeqCst) {
+            // checkdead suspects a deadlock: report it if it is still there in a moment.
+            crate::time::sleep_until(nanotime() + proc::DEADLOCK_CONFIRM_NS);
+            proc::confirm_deadlock();
+        }
         let now = nanotime();
         if trace_ns == 0 && all_idle() {
             SCHED.sysmon_idle.store(true, Ordering::SeqCst);
-            if all_idle() {
+            if all_idle() && !proc::DEADLOCK_SUSPECT.load(Ordering::SeqCst) {
                 SCHED.sysmon_note.sleep(None);
             }
             SCHED.sysmon_idle.store(false, Ordering::SeqCst);
