@@ -1,7 +1,7 @@
 //! Sockets: creation and ownership ([`Sock`]), listen, dial, accept, datagrams.
 
 use super::addr::{self, Host, RawAddr};
-use crate::netpoll::{self, Error, FdRef, Mode};
+use crate::netpoll::{self, Error, FdRef, Mode, may_block};
 use crate::sched::NO_DEADLINE;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -93,12 +93,6 @@ fn set_nodelay(fd: i32) {
     let _ = set_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
 }
 
-/// True if a call with this deadline may block (its deadline is ahead, or it has none):
-/// a `WouldBlock` it meets later (the deadline passed between two waits) is a time-out.
-fn may_block(deadline: i64) -> bool {
-    deadline == NO_DEADLINE || deadline > crate::time::nanotime()
-}
-
 /// After a retryable failure (`EINTR`, an aborted connection): the error to give up with
 /// if the deadline has passed, so a storm of signals cannot keep a call past it.
 fn expired(deadline: i64, blocking: bool) -> Result<(), Error> {
@@ -110,10 +104,7 @@ fn expired(deadline: i64, blocking: bool) -> Result<(), Error> {
 
 /// `netpoll::wait`, reporting a deadline that passed during the call as `TimedOut`.
 fn wait(fd: i32, mode: Mode, deadline: i64, blocking: bool) -> Result<(), Error> {
-    match netpoll::wait(fd, mode, deadline, false) {
-        Err(Error::WouldBlock) if blocking => Err(Error::TimedOut),
-        r => r,
-    }
+    netpoll::wait_in_op(fd, mode, deadline, blocking)
 }
 
 // ---------------------------------------------------------------------------------------

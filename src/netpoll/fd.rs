@@ -2,7 +2,7 @@
 //! `read`/`write` that park on the netpoller instead of blocking, and `close`.
 //! The protocol (why close waits for the last operation) is in the module essay.
 
-use super::{CLOSING, Error, IoMode, Mode, PollDesc, desc, errno, evict, io_mode, wait};
+use super::{CLOSING, Error, IoMode, Mode, PollDesc, desc, errno, evict, io_mode, may_block, wait_in_op};
 
 /// A reference on the descriptor of an fd number for the duration of one operation: the
 /// fd is not closed (and its number not reused) until every reference is dropped.
@@ -90,11 +90,12 @@ pub fn close(fd: i32) -> i32 {
 pub fn read(fd: i32, buf: &mut [u8], deadline: i64) -> Result<usize, Error> {
     let r = FdRef::acquire(fd)?;
     let mode = io_mode(r.desc())?;
+    let blocking = may_block(deadline);
     loop {
         if mode == IoMode::KeepBlocking && !level_ready(fd, libc::POLLIN) {
             // Nothing to read now: park until an edge, then look again (the level check
             // above, not the edge, decides: a blocking fd is never drained to EAGAIN).
-            wait(fd, Mode::Read, deadline, false)?;
+            wait_in_op(fd, Mode::Read, deadline, blocking)?;
             continue;
         }
         // SAFETY: `buf` is valid for writes of its length. A blocking fd reads inside a
@@ -105,7 +106,7 @@ pub fn read(fd: i32, buf: &mut [u8], deadline: i64) -> Result<usize, Error> {
         }
         match errno() {
             libc::EINTR => continue,
-            libc::EAGAIN => wait(fd, Mode::Read, deadline, false)?,
+            libc::EAGAIN => wait_in_op(fd, Mode::Read, deadline, blocking)?,
             libc::EBADF => return Err(Error::Closed),
             e => return Err(Error::Os(e)),
         }
@@ -118,6 +119,7 @@ pub fn read(fd: i32, buf: &mut [u8], deadline: i64) -> Result<usize, Error> {
 pub fn write(fd: i32, buf: &[u8], deadline: i64) -> Result<usize, Error> {
     let r = FdRef::acquire(fd)?;
     let mode = io_mode(r.desc())?;
+    let blocking = may_block(deadline);
     let mut done = 0;
     while done < buf.len() {
         let rest = &buf[done..];
@@ -130,7 +132,7 @@ pub fn write(fd: i32, buf: &[u8], deadline: i64) -> Result<usize, Error> {
         }
         match errno() {
             libc::EINTR => continue,
-            libc::EAGAIN => wait(fd, Mode::Write, deadline, false)?,
+            libc::EAGAIN => wait_in_op(fd, Mode::Write, deadline, blocking)?,
             libc::EBADF => return Err(Error::Closed),
             e => return Err(Error::Os(e)),
         }

@@ -374,8 +374,12 @@ pub fn poll(timeout_ns: Option<i64>, ev: &mut Events) -> bool {
     woke || ev.n > 0
 }
 
-/// Acts on events read by [`poll`]: wakes the waiters of each ready side.
+/// Acts on events read by [`poll`]: wakes the waiters of each ready side. The caller is
+/// about to look for work on the P it holds (if any): the first goroutine woken goes to
+/// that P's `runnext` without waking another M to run it (Go's findRunnable runs the first
+/// goroutine netpoll returns itself); the others wake Ms as usual.
 pub fn dispatch(ev: &mut Events) {
+    let mut local = true;
     for i in 0..ev.n {
         let e = ev.buf[i];
         let (fd, seq) = (e.u64 as u32 as i32, (e.u64 >> 32) as u32);
@@ -401,7 +405,7 @@ pub fn dispatch(ev: &mut Events) {
             }
         }
         drop(l);
-        finish_wakes(woken);
+        finish_wakes_first_local(woken, &mut local);
     }
     ev.n = 0;
 }
@@ -460,8 +464,21 @@ fn wake_side(side: &mut Side, result: i32, woken: &mut Vec<Waiter>) {
 
 /// Wakes waiters claimed by [`wake_side`]; each leaves `WAITERS` only once readied.
 fn finish_wakes(woken: Vec<Waiter>) {
+    finish_wakes_first_local(woken, &mut false);
+}
+
+/// [`finish_wakes`], readying the first goroutine (while `*local`) for the calling M
+/// itself (see [`dispatch`]).
+fn finish_wakes_first_local(woken: Vec<Waiter>, local: &mut bool) {
     for w in woken {
-        w.wake();
+        match w {
+            Waiter::G(g) if *local => {
+                *local = false;
+                w.complete();
+                crate::sched::proc::ready_local(g);
+            }
+            _ => w.wake(),
+        }
         WAITERS.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -591,6 +608,23 @@ fn release_desc(arg: usize) {
 /// the registration is re-armed first (see [`register`]). The caller holds an [`FdRef`].
 pub fn wait(fd: i32, mode: Mode, deadline: i64, refresh: bool) -> Result<(), Error> {
     wait_any(fd, 1 << mode as u8, deadline, refresh).map(|_| ())
+}
+
+/// True if a call with this deadline may block (its deadline is ahead, or it has none):
+/// a [`Error::WouldBlock`] it meets later (the deadline passed between two waits, or
+/// while it copied data) is then a time-out, not a "would block" (API.md: a deadline
+/// already passed on entry means non-blocking; one that passes during the call expires).
+pub fn may_block(deadline: i64) -> bool {
+    deadline == NO_DEADLINE || deadline > crate::time::nanotime()
+}
+
+/// [`wait`] inside an operation that began with `may_block` = [`may_block`]`(deadline)`:
+/// a deadline that passed during the operation is reported as [`Error::TimedOut`].
+pub fn wait_in_op(fd: i32, mode: Mode, deadline: i64, may_block: bool) -> Result<(), Error> {
+    match wait(fd, mode, deadline, false) {
+        Err(Error::WouldBlock) if may_block => Err(Error::TimedOut),
+        r => r,
+    }
 }
 
 /// Like [`wait`] for a set of sides (`1 << Mode::Read as u8 | 1 << Mode::Write as u8`):

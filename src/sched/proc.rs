@@ -418,6 +418,34 @@ pub fn ready(g: *mut G) {
     wakep();
 }
 
+/// [`ready`] for runtime code that holds its P and is about to look for work on it (the
+/// netpoller's dispatch from `find_runnable` or `stopm`): the goroutine goes to `runnext`
+/// and no other M is woken for it, since this one runs it next. Anywhere else, `ready`.
+pub fn ready_local(g: *mut G) {
+    let m = current_m();
+    if !m.is_null() {
+        // SAFETY: Ms are never freed.
+        let mr: &'static M = unsafe { &*m };
+        let p = mr.p.get();
+        if mr.curg.get().is_null() && !p.is_null() && (mr.p_word.get() & 0xff) == pstate::RUNNING {
+            // SAFETY: Gs are never freed.
+            let gr = unsafe { &*g };
+            if let Err(s) = gr.status.compare_exchange(status::WAITING, status::RUNNABLE, Ordering::AcqRel, Ordering::Acquire) {
+                crate::fatal::fatal(&format!("ready of goroutine {} in state {}", gr.id(), status_name(s)));
+            }
+            // SAFETY: we own p (RUNNING by this M, on its scheduler stack).
+            unsafe { (*p).runq_put(g, true) };
+            // More than the one we will run next: let an idle P help.
+            // SAFETY: as above.
+            if unsafe { (*p).runq_len() } > 1 {
+                wakep();
+            }
+            return;
+        }
+    }
+    ready(g)
+}
+
 /// Counts a foreign thread in `SCHED.foreign_blocked` for a scope (see `checkdead`).
 pub struct ForeignInside(bool);
 
@@ -1122,8 +1150,10 @@ fn find_runnable(m: &'static M) -> *mut G {
                 return g;
             }
         }
-        // Goroutines whose fds became ready (Go polls here too, before stealing).
-        if crate::netpoll::has_waiters() && crate::netpoll::poll_nonblocking() {
+        // Goroutines whose fds became ready (Go polls here too, before stealing), unless a
+        // thread already sleeps in epoll_wait: it gets the events anyway, and a syscall per
+        // scheduling miss is what this would cost.
+        if crate::netpoll::has_waiters() && !crate::netpoll::poller_blocked() && crate::netpoll::poll_nonblocking() {
             // SAFETY: we own p; what the poll readied went to our runnext.
             if let Some(g) = unsafe { p.runq_get() } {
                 return g;

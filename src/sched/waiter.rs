@@ -149,6 +149,13 @@ impl Waiter {
         word::claim_sole(self.word())
     }
 
+    /// The first half of [`Waiter::wake`]: marks the claimed wait done (the caller then
+    /// readies the goroutine itself).
+    #[inline]
+    pub fn complete(self) {
+        word::complete(self.word());
+    }
+
     /// Wakes a waiter whose wait the caller claimed, after filling in its record.
     #[inline]
     pub fn wake(self) {
