@@ -1,0 +1,3 @@
+module gortnetbench
+
+go 1.26
