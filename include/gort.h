@@ -444,15 +444,18 @@ void gort_ticker_free(struct gort_ticker *t);
 int gort_fd_wait(int fd, int events, int64_t deadline);
 
 // Reads up to `n` bytes into `buf`: returns how many (≥ 1), 0 at end of file, or a
-// `GORT_E*` code (`GORT_ETIMEDOUT`, `GORT_EAGAIN` when nothing is there and the deadline
-// has passed, `GORT_EBADF`, `GORT_ECONNRESET`, …). Parks the goroutine (blocks a foreign
+// `GORT_E*` code (`GORT_EAGAIN` when nothing is there and the deadline had passed on
+// entry, `GORT_ETIMEDOUT` when it passes during the call, `GORT_EBADF`,
+// `GORT_ECONNRESET`, …). Parks the goroutine (blocks a foreign
 // thread) while nothing is available. The fd is switched to non-blocking mode on first
 // use. Close fds used with gort through `gort_close`.
 ptrdiff_t gort_read(int fd, void *buf, size_t n, int64_t deadline);
 
 // Writes all `n` bytes of `buf` and returns `n`, or a `GORT_E*` code (`GORT_EPIPE`,
 // `GORT_ECONNRESET`, `GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, …); after an error
-// part of the data may have been written. Parks while the fd is full. Never raises
+// part of the data may have been written. `GORT_EAGAIN` only when the fd was full and the
+// deadline had passed on entry; a deadline that passes once the call is under way (even
+// while it is still copying) is `GORT_ETIMEDOUT`. Parks while the fd is full. Never raises
 // SIGPIPE.
 ptrdiff_t gort_write(int fd, const void *buf, size_t n, int64_t deadline);
 

@@ -217,11 +217,18 @@ impl P {
     }
 
     /// Steals about half of this P's queue into `dst` (owned by the caller) and returns
-    /// one G to run; takes `runnext` when the queue itself is empty.
+    /// one G to run. With `take_runnext` (the thief's last round, as in Go's `stealWork`)
+    /// it also takes `runnext` when the queue itself is empty, but not at once from a P
+    /// whose M is running: that M has just readied the G (a channel hand-off) and usually
+    /// runs it within microseconds, on the core where its data is hot. The thief first
+    /// sleeps briefly, as Go's `runqgrab` does with `usleep(3)`, and takes it only if it
+    /// is still there. Without the pause a two-P producer/consumer program bounced every
+    /// woken G to the other P, and that P's M between a futex sleep and a wake-up: select2
+    /// made 6x Go's futex calls.
     ///
     /// # Safety
     /// The caller must own `dst`.
-    pub unsafe fn steal_into(&self, dst: &P) -> Option<*mut G> {
+    pub unsafe fn steal_into(&self, dst: &P, take_runnext: bool) -> Option<*mut G> {
         loop {
             // SAFETY: the caller owns dst.
             match self.stealer.steal_batch_and_pop(unsafe { dst.runq() }) {
@@ -230,10 +237,57 @@ impl P {
                 Steal::Empty => break,
             }
         }
+        if !take_runnext || self.runnext.load(Ordering::Acquire).is_null() {
+            return None;
+        }
+        if matches!(self.state(), pstate::RUNNING | pstate::USER) {
+            // SAFETY: usleep has no preconditions; an early return (a signal) is harmless.
+            unsafe { libc::usleep(3) };
+        }
         let n = self.runnext.load(Ordering::Acquire);
         if !n.is_null() && self.runnext.compare_exchange(n, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
             return Some(n);
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `runnext` is only taken in a thief's last round, and from a running P only after
+    /// the pause; the queue itself is stolen from in every round.
+    #[test]
+    fn thieves_take_runnext_only_when_asked() {
+        let victim = P::new(0);
+        let thief = P::new(1);
+        // Never dereferenced: the queues only store and compare G pointers.
+        let g = ptr::NonNull::<G>::dangling().as_ptr();
+        // SAFETY: this test is the only user of both Ps.
+        unsafe { victim.runq_put(g, true) };
+        // SAFETY: as above.
+        assert_eq!(unsafe { victim.steal_into(&thief, false) }, None);
+        assert_eq!(victim.runnext.load(Ordering::Relaxed), g);
+        for state in [pstate::IDLE, pstate::USER] {
+            victim.status.store(state, Ordering::Relaxed);
+            if victim.runnext.load(Ordering::Relaxed).is_null() {
+                // SAFETY: as above.
+                unsafe { victim.runq_put(g, true) };
+            }
+            // SAFETY: as above.
+            assert_eq!(unsafe { victim.steal_into(&thief, true) }, Some(g));
+            assert!(victim.runnext.load(Ordering::Relaxed).is_null());
+        }
+        // The queue proper is stolen from without the flag.
+        let h = g.wrapping_byte_add(64);
+        // SAFETY: as above.
+        unsafe {
+            victim.runq_put(h, false);
+            victim.runq_put(g, true);
+        }
+        // SAFETY: as above.
+        assert_eq!(unsafe { victim.steal_into(&thief, false) }, Some(h));
+        assert_eq!(victim.runnext.load(Ordering::Relaxed), g);
     }
 }

@@ -1228,7 +1228,7 @@ fn steal_work(m: &M, p: &'static P, n: usize) -> Option<*mut G> {
                 }
             }
             // SAFETY: we own p.
-            if let Some(g) = unsafe { victim.steal_into(p) } {
+            if let Some(g) = unsafe { victim.steal_into(p, round == 3) } {
                 return Some(g);
             }
         }
