@@ -35,8 +35,8 @@ static void check_nonblocking(void) {
 static void check_timeouts_leave_channel_clean(void) {
     gort_chan *u = gort_chan_make(sizeof(int), 0);
     int v = 1;
-    CHECK_EQ(gort_chan_recv_until(u, &v, gort_deadline_in(2000000)), GORT_ETIMEDOUT);
-    CHECK_EQ(gort_chan_send_until(u, &v, gort_deadline_in(2000000)), GORT_ETIMEDOUT);
+    CHECK_EQ(gort_chan_recv_until(u, &v, gort_deadline_in(20 * 1000000)), GORT_ETIMEDOUT);
+    CHECK_EQ(gort_chan_send_until(u, &v, gort_deadline_in(20 * 1000000)), GORT_ETIMEDOUT);
     /* No stale waiter remains: a non-blocking send finds no receiver. */
     CHECK_EQ(gort_chan_send_until(u, &v, 0), GORT_EAGAIN);
     CHECK_EQ(gort_chan_recv_until(u, &v, 0), GORT_EAGAIN);
@@ -64,8 +64,8 @@ static void check_nil_and_closed(void) {
     int v = 3;
     CHECK_EQ(gort_chan_recv_until(NULL, &v, 0), GORT_EAGAIN);
     CHECK_EQ(gort_chan_send_until(NULL, &v, 0), GORT_EAGAIN);
-    CHECK_EQ(gort_chan_recv_until(NULL, &v, gort_deadline_in(1000000)), GORT_ETIMEDOUT);
-    CHECK_EQ(gort_chan_send_until(NULL, &v, gort_deadline_in(1000000)), GORT_ETIMEDOUT);
+    CHECK_EQ(gort_chan_recv_until(NULL, &v, gort_deadline_in(20 * 1000000)), GORT_ETIMEDOUT);
+    CHECK_EQ(gort_chan_send_until(NULL, &v, gort_deadline_in(20 * 1000000)), GORT_ETIMEDOUT);
     gort_chan *c = gort_chan_make(sizeof(int), 1);
     CHECK_EQ(gort_chan_send_until(c, &v, 0), 0);
     gort_chan_close(c);
@@ -141,7 +141,7 @@ static void *thread_body(void *arg) {
     gort_chan *c = arg;
     int v = 0;
     CHECK_EQ(gort_chan_recv_until(c, &v, 0), GORT_EAGAIN);
-    CHECK_EQ(gort_chan_recv_until(c, &v, gort_deadline_in(2000000)), GORT_ETIMEDOUT);
+    CHECK_EQ(gort_chan_recv_until(c, &v, gort_deadline_in(20 * 1000000)), GORT_ETIMEDOUT);
     atomic_store(&thread_checked, 1);
     CHECK_EQ(gort_chan_recv_until(c, &v, gort_deadline_in(60LL * 1000000000)), 1);
     CHECK_EQ(v, 9);

@@ -27,17 +27,17 @@ static void check_default_and_timeouts(void) {
     /* Nothing ready: deadline 0 is Go's default. */
     CHECK_EQ(gort_select(cs, 2, 0), GORT_EAGAIN);
     CHECK_EQ(gort_select(cs, 2, gort_now() - 1), GORT_EAGAIN);
-    CHECK_EQ(gort_select(cs, 2, gort_deadline_in(2 * MS)), GORT_ETIMEDOUT);
+    CHECK_EQ(gort_select(cs, 2, gort_deadline_in(20 * MS)), GORT_ETIMEDOUT);
     /* No cases at all, and only NULL cases: default, or the deadline. */
     CHECK_EQ(gort_select(NULL, 0, 0), GORT_EAGAIN);
-    CHECK_EQ(gort_select(NULL, 0, gort_deadline_in(MS)), GORT_ETIMEDOUT);
+    CHECK_EQ(gort_select(NULL, 0, gort_deadline_in(20 * MS)), GORT_ETIMEDOUT);
     gort_case off[3] = {
         {.chan = NULL, .dir = GORT_RECV, .elem = &v},
         {.chan = NULL, .dir = GORT_SEND, .elem = &v},
         {.chan = NULL, .dir = GORT_RECV, .elem = NULL},
     };
     CHECK_EQ(gort_select(off, 3, 0), GORT_EAGAIN);
-    CHECK_EQ(gort_select(off, 3, gort_deadline_in(MS)), GORT_ETIMEDOUT);
+    CHECK_EQ(gort_select(off, 3, gort_deadline_in(20 * MS)), GORT_ETIMEDOUT);
     /* A timed-out select left nothing queued: a non-blocking send finds no receiver. */
     CHECK_EQ(gort_chan_send_until(u, &v, 0), GORT_EAGAIN);
     gort_chan_release(u);
@@ -372,7 +372,7 @@ static void *thread_selector(void *arg) {
         {.chan = ch[1], .dir = GORT_RECV, .elem = &got},
     };
     CHECK_EQ(gort_select(cs, 3, 0), GORT_EAGAIN);
-    CHECK_EQ(gort_select(cs, 3, gort_deadline_in(2 * MS)), GORT_ETIMEDOUT);
+    CHECK_EQ(gort_select(cs, 3, gort_deadline_in(20 * MS)), GORT_ETIMEDOUT);
     atomic_store(&thread_stage, 1);
     int r = gort_select(cs, 3, GORT_FOREVER); /* a goroutine sends on ch[1] */
     CHECK_EQ(r, 2);

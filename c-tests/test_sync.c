@@ -329,7 +329,7 @@ static void small_acquirer(void *arg) {
 }
 static void *sema_thread(void *arg) {
     (void)arg;
-    CHECK_EQ(gort_sema_acquire(&sem, 1, gort_deadline_in(2 * MS)), GORT_ETIMEDOUT);
+    CHECK_EQ(gort_sema_acquire(&sem, 1, gort_deadline_in(20 * MS)), GORT_ETIMEDOUT);
     CHECK_EQ(gort_sema_acquire(&sem, 2, gort_deadline_in(60000 * MS)), 0);
     return NULL;
 }
@@ -340,7 +340,7 @@ static void check_sema(void) {
     CHECK_EQ(gort_sema_acquire(NULL, 1, 0), GORT_EINVAL);
     CHECK_EQ(gort_sema_acquire(&sem, 3, 0), 0);
     CHECK_EQ(gort_sema_acquire(&sem, 1, 0), GORT_EAGAIN);
-    CHECK_EQ(gort_sema_acquire(&sem, 1, gort_deadline_in(2 * MS)), GORT_ETIMEDOUT);
+    CHECK_EQ(gort_sema_acquire(&sem, 1, gort_deadline_in(20 * MS)), GORT_ETIMEDOUT);
     gort_go(big_acquirer, NULL);
     gort_sleep(2 * MS);
     gort_go(small_acquirer, NULL);
