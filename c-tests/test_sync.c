@@ -327,9 +327,11 @@ static void small_acquirer(void *arg) {
     CHECK_EQ(atomic_load(&big_got), 1); /* FIFO: not before the big request ahead of it */
     atomic_store(&small_got, 1);
 }
+static atomic_int thread_timed_out;
 static void *sema_thread(void *arg) {
     (void)arg;
     CHECK_EQ(gort_sema_acquire(&sem, 1, gort_deadline_in(20 * MS)), GORT_ETIMEDOUT);
+    atomic_store(&thread_timed_out, 1);
     CHECK_EQ(gort_sema_acquire(&sem, 2, gort_deadline_in(60000 * MS)), 0);
     return NULL;
 }
@@ -356,7 +358,8 @@ static void check_sema(void) {
     /* A thread times out, then gets its units. */
     pthread_t t;
     CHECK_EQ(pthread_create(&t, NULL, sema_thread, NULL), 0);
-    gort_sleep(10 * MS);
+    while (!atomic_load(&thread_timed_out)) gort_sleep(MS);
+    gort_sleep(5 * MS); /* most likely waiting again; either way it must get both units */
     gort_sema_release(&sem, 2);
     CHECK_EQ(pthread_join(t, NULL), 0);
     CHECK_EQ(gort_sema_acquire(&sem, 1, 0), GORT_EAGAIN);

@@ -12,11 +12,13 @@
 //! # A goroutine's life
 //! 1. `gort_go` takes a dead G (with its stack) from the P's free list, or makes one, and
 //!    puts it in `runnext`: it runs next on this P, inheriting the time slice, while the
-//!    previous `runnext` moves to the queue tail. If a P is idle and nobody is spinning,
+//!    previous `runnext` moves to the queue's newest end. If a P is idle and nobody is spinning,
 //!    `wakep` starts an M spinning so the new work can be stolen (see below).
 //! 2. An M's loop ([`proc::find_runnable`]) fires due timers, then takes work from: the
-//!    global queue one time in 61 (fairness), `runnext`, the local queue, the global queue,
-//!    and finally other Ps by stealing half their queues (and firing their overdue timers).
+//!    global queue one time in 61 (fairness), `runnext`, the local queue (newest first, so
+//!    fork/join trees run depth-first; the oldest on yields and one round in 61: see
+//!    `P::runq_get`), the global queue, and finally other Ps by stealing the older half of
+//!    their queues (and firing their overdue timers).
 //! 3. `execute` switches from g0 to the G. The G runs C code until it calls the runtime.
 //! 4. To block, the G calls [`park`]: it records the action, switches to g0, and g0 marks
 //!    it WAITING and runs the park callback (which typically releases the lock of the

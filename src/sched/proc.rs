@@ -867,7 +867,7 @@ fn switch_out(m: &'static M, g: *mut G, action: Action) {
     // An exiting goroutine is never resumed: ASan may drop its fake stack.
     // SAFETY: g is us.
     let save = if matches!(action, Action::Exit) { ptr::null_mut() } else { unsafe { &*g }.asan_fake.as_ptr() };
-    if let Some(next) = direct_next(m) {
+    if let Some(next) = direct_next(m, matches!(action, Action::Yield)) {
         m.after.set(Some((g, action)));
         // SAFETY: we hold the P (RUNNING).
         prepare_run(m, unsafe { &*m.p.get() }, next);
@@ -900,9 +900,10 @@ fn global_queue_turn(p: &P) -> bool {
 
 /// The goroutine to switch to directly, if the fast path applies: we hold a P, nothing
 /// needs the scheduler's attention (locked thread, stop-the-world, the periodic global
-/// queue check), and the local queue is not empty.
+/// queue check), and the local queue is not empty. A yielding goroutine hands over to
+/// the oldest queued G (`P::runq_get_for_yield`), anything else to the newest.
 #[inline]
-fn direct_next(m: &M) -> Option<*mut G> {
+fn direct_next(m: &M, yielding: bool) -> Option<*mut G> {
     let p = m.p.get();
     if p.is_null() || !m.locked_g.get().is_null() || SCHED.gcwaiting.load(Ordering::Relaxed) {
         return None;
@@ -912,8 +913,13 @@ fn direct_next(m: &M) -> Option<*mut G> {
     if global_queue_turn(p) {
         return None; // find_runnable takes from the global queue this round
     }
-    // SAFETY: we own p.
-    let next = unsafe { p.runq_get() }?;
+    let next = if yielding {
+        // SAFETY: we own p.
+        unsafe { p.runq_get_for_yield() }
+    } else {
+        // SAFETY: we own p.
+        unsafe { p.runq_get() }
+    }?;
     // SAFETY: Gs are never freed.
     if !unsafe { &*next }.locked_m.load(Ordering::Acquire).is_null() {
         // SAFETY: we own p.
@@ -1446,7 +1452,8 @@ fn arm_sleep(g: *mut G, _: usize) -> bool {
     true
 }
 
-/// `gort_gosched`: puts the goroutine at the back of the run queue.
+/// `gort_gosched`: hands the P to the oldest runnable goroutine of the local queue (or
+/// `runnext`) and queues the caller behind it (see `P::runq_get_for_yield`).
 pub fn gosched() {
     let m = current_m();
     // SAFETY: Ms are never freed.
