@@ -181,7 +181,9 @@ int gort_main(int (*f)(void *arg), void *arg);
 // Returns 0, `GORT_EINVAL` if `fn` is NULL, or `GORT_ENOMEM` if no stack could be had.
 int gort_go(void (*f)(void *arg), void *arg);
 
-// Yields the processor: the goroutine goes to the back of its run queue. On a thread the
+// Yields the processor: the P runs the goroutine the caller just readied or started, if
+// any, else the one that has waited longest in its run queue, and the caller queues
+// behind it; goroutines that yield to each other take turns in order. On a thread the
 // runtime does not own, yields the thread (sched_yield).
 void gort_gosched(void);
 

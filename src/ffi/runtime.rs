@@ -87,7 +87,9 @@ pub extern "C" fn gort_go(f: Option<unsafe extern "C" fn(arg: *mut c_void)>, arg
     })
 }
 
-/// Yields the processor: the goroutine goes to the back of its run queue. On a thread the
+/// Yields the processor: the P runs the goroutine the caller just readied or started, if
+/// any, else the one that has waited longest in its run queue, and the caller queues
+/// behind it; goroutines that yield to each other take turns in order. On a thread the
 /// runtime does not own, yields the thread (sched_yield).
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_gosched() {
