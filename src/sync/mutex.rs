@@ -62,10 +62,7 @@ impl Mutex {
 
     #[inline]
     pub fn lock(&self) {
-        if self.state.compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-            return;
-        }
-        self.lock_slow();
+        algo::lock(&RuntimeEnv(self));
     }
 
     pub fn try_lock(&self) -> bool {
@@ -76,26 +73,114 @@ impl Mutex {
         self.state.compare_exchange(old, old | LOCKED, Ordering::Acquire, Ordering::Relaxed).is_ok()
     }
 
-    fn lock_slow(&self) {
+    #[inline]
+    pub fn unlock(&self) {
+        algo::unlock(&RuntimeEnv(self));
+    }
+}
+
+/// The runtime's [`algo::Env`]: the mutex's own state word, the semaphore table, the
+/// monotonic clock.
+struct RuntimeEnv<'a>(&'a Mutex);
+
+impl algo::Env for RuntimeEnv<'_> {
+    #[inline]
+    fn load(&self) -> i32 {
+        self.0.state.load(Ordering::Relaxed)
+    }
+    #[inline]
+    fn cas(&self, old: i32, new: i32, ok: Ordering) -> Result<i32, i32> {
+        self.0.state.compare_exchange(old, new, ok, Ordering::Relaxed)
+    }
+    #[inline]
+    fn fetch_add(&self, d: i32, o: Ordering) -> i32 {
+        self.0.state.fetch_add(d, o)
+    }
+    fn acquire(&self, lifo: bool) {
+        semacquire(&self.0.sema, lifo, "sync.Mutex.Lock", NO_DEADLINE);
+    }
+    fn release(&self, handoff: bool) {
+        semrelease(&self.0.sema, handoff);
+    }
+    fn now(&self) -> i64 {
+        crate::time::nanotime()
+    }
+    fn can_spin(&self, round: u32) -> bool {
+        can_spin(round)
+    }
+    fn spin(&self) {
+        spin()
+    }
+    fn inconsistent(&self, msg: &str) -> ! {
+        crate::fatal::fatal(msg)
+    }
+    fn unlocked_unlock(&self) -> ! {
+        crate::fatal::fatal_with_dump("sync: unlock of unlocked mutex")
+    }
+}
+
+/// Go's mutex algorithm over an abstract state word and semaphore, so that the loom model
+/// (`loom_models` below) checks the very code the runtime runs.
+mod algo {
+    use super::{LOCKED, STARVATION_NS, STARVING, WAITER_SHIFT, WOKEN};
+    use std::sync::atomic::Ordering;
+
+    pub(super) trait Env {
+        /// The state word, Relaxed.
+        fn load(&self) -> i32;
+        /// A compare-and-swap of the state word (failure ordering Relaxed); the current
+        /// value on failure.
+        fn cas(&self, old: i32, new: i32, ok: Ordering) -> Result<i32, i32>;
+        fn fetch_add(&self, d: i32, o: Ordering) -> i32;
+        /// Sleeps on the semaphore (`lifo`: at the front of its queue).
+        fn acquire(&self, lifo: bool);
+        /// Releases one unit (`handoff`: directly to the front waiter).
+        fn release(&self, handoff: bool);
+        fn now(&self) -> i64;
+        fn can_spin(&self, round: u32) -> bool;
+        fn spin(&self);
+        fn inconsistent(&self, msg: &str) -> !;
+        fn unlocked_unlock(&self) -> !;
+    }
+
+    /// Lock: one CAS when unlocked, else the slow path.
+    #[inline]
+    pub(super) fn lock(e: &impl Env) {
+        if e.cas(0, LOCKED, Ordering::Acquire).is_err() {
+            lock_slow(e);
+        }
+    }
+
+    /// Unlock: one atomic subtraction when nobody waits and no flag is set.
+    #[inline]
+    pub(super) fn unlock(e: &impl Env) {
+        let new = e.fetch_add(-LOCKED, Ordering::Release) - LOCKED;
+        if new != 0 {
+            unlock_slow(e, new);
+        }
+    }
+
+    #[cold]
+    fn lock_slow(e: &impl Env) {
         let mut wait_start: i64 = 0;
         let mut starving = false;
         let mut awoke = false;
         let mut round = 0;
-        let mut old = self.state.load(Ordering::Relaxed);
+        let mut old = e.load();
         loop {
             // Spin while it is locked in normal mode, telling unlockers (WOKEN) that
             // someone is about to take it, so they need not wake a sleeper.
-            if old & (LOCKED | STARVING) == LOCKED && can_spin(round) {
+            if old & (LOCKED | STARVING) == LOCKED && e.can_spin(round) {
                 if !awoke
                     && old & WOKEN == 0
                     && old >> WAITER_SHIFT != 0
-                    && self.state.compare_exchange(old, old | WOKEN, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+                    && e.cas(old, old | WOKEN, Ordering::Relaxed).is_ok()
                 {
                     awoke = true;
                 }
-                spin();
+                e.spin();
                 round += 1;
-                old = self.state.load(Ordering::Relaxed);
+                old = e.load();
                 continue;
             }
             let mut new = old;
@@ -110,53 +195,46 @@ impl Mutex {
             }
             if awoke {
                 if new & WOKEN == 0 {
-                    crate::fatal::fatal("sync: inconsistent mutex state");
+                    e.inconsistent("sync: inconsistent mutex state");
                 }
                 new &= !WOKEN;
             }
-            if self.state.compare_exchange(old, new, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            if e.cas(old, new, Ordering::Acquire).is_ok() {
                 if old & (LOCKED | STARVING) == 0 {
                     return; // locked it
                 }
                 let requeue = wait_start != 0;
                 if wait_start == 0 {
-                    wait_start = crate::time::nanotime();
+                    wait_start = e.now();
                 }
-                semacquire(&self.sema, requeue, "sync.Mutex.Lock", NO_DEADLINE);
-                starving = starving || crate::time::nanotime() - wait_start > STARVATION_NS;
-                old = self.state.load(Ordering::Relaxed);
+                e.acquire(requeue);
+                starving = starving || e.now() - wait_start > STARVATION_NS;
+                old = e.load();
                 if old & STARVING != 0 {
                     // Handed to us: we are not counted as a waiter any more and own it.
                     if old & (LOCKED | WOKEN) != 0 || old >> WAITER_SHIFT == 0 {
-                        crate::fatal::fatal("sync: inconsistent mutex state");
+                        e.inconsistent("sync: inconsistent mutex state");
                     }
                     let mut delta = LOCKED - (1 << WAITER_SHIFT);
                     if !starving || old >> WAITER_SHIFT == 1 {
                         // Leave starvation mode: we waited little, or we are the last.
                         delta -= STARVING;
                     }
-                    self.state.fetch_add(delta, Ordering::Acquire);
+                    e.fetch_add(delta, Ordering::Acquire);
                     return;
                 }
                 awoke = true;
                 round = 0;
             } else {
-                old = self.state.load(Ordering::Relaxed);
+                old = e.load();
             }
         }
     }
 
-    #[inline]
-    pub fn unlock(&self) {
-        let new = self.state.fetch_sub(LOCKED, Ordering::Release) - LOCKED;
-        if new != 0 {
-            self.unlock_slow(new);
-        }
-    }
-
-    fn unlock_slow(&self, new: i32) {
+    #[cold]
+    fn unlock_slow(e: &impl Env, new: i32) {
         if (new + LOCKED) & LOCKED == 0 {
-            crate::fatal::fatal_with_dump("sync: unlock of unlocked mutex");
+            e.unlocked_unlock();
         }
         if new & STARVING == 0 {
             let mut old = new;
@@ -166,9 +244,9 @@ impl Mutex {
                     return;
                 }
                 let new = (old - (1 << WAITER_SHIFT)) | WOKEN;
-                match self.state.compare_exchange(old, new, Ordering::Release, Ordering::Relaxed) {
+                match e.cas(old, new, Ordering::Release) {
                     Ok(_) => {
-                        semrelease(&self.sema, false);
+                        e.release(false);
                         return;
                     }
                     Err(cur) => old = cur,
@@ -176,7 +254,7 @@ impl Mutex {
             }
         } else {
             // Starving: hand the mutex to the front waiter.
-            semrelease(&self.sema, true);
+            e.release(true);
         }
     }
 }
@@ -225,5 +303,171 @@ mod tests {
         // SAFETY: all threads joined.
         assert_eq!(unsafe { *s.n.get() }, 120_000);
         assert_eq!(s.m.state.load(Ordering::Relaxed), 0);
+    }
+}
+
+/// loom models of the mutex algorithm (`--cfg loom`, ctest `cargo-loom`): the code above,
+/// over a loom state word and a model of the semaphore table's semantics.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::algo::{self, Env};
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+    use loom::sync::{Arc, Condvar, Mutex as ModelLock};
+    use std::collections::VecDeque;
+
+    struct Counter(UnsafeCell<u64>);
+    // SAFETY: the counter is only touched under the modelled mutex (or after the joins).
+    unsafe impl Sync for Counter {}
+
+    /// `semacquire`/`semrelease` as the mutex sees them: acquirers take a free unit even
+    /// past sleepers (barging); sleepers queue FIFO, a requeue (`lifo`) at the front; a
+    /// release adds a unit and wakes the front sleeper, which tries again, or with
+    /// `handoff` takes the unit for it.
+    struct Sema {
+        st: ModelLock<SemState>,
+        cv: Condvar,
+    }
+    struct SemState {
+        count: u32,
+        queue: VecDeque<usize>,
+        woken: Vec<(usize, bool)>,
+        next: usize,
+    }
+
+    impl Sema {
+        fn acquire(&self, lifo: bool) {
+            let mut st = self.st.lock().unwrap();
+            loop {
+                if st.count > 0 {
+                    st.count -= 1;
+                    return;
+                }
+                let id = st.next;
+                st.next += 1;
+                if lifo {
+                    st.queue.push_front(id);
+                } else {
+                    st.queue.push_back(id);
+                }
+                let ticket = loop {
+                    if let Some(i) = st.woken.iter().position(|w| w.0 == id) {
+                        break st.woken.swap_remove(i).1;
+                    }
+                    st = self.cv.wait(st).unwrap();
+                };
+                if ticket {
+                    return;
+                }
+            }
+        }
+
+        fn release(&self, handoff: bool) {
+            let mut st = self.st.lock().unwrap();
+            st.count += 1;
+            if let Some(id) = st.queue.pop_front() {
+                if handoff {
+                    st.count -= 1;
+                }
+                st.woken.push((id, handoff));
+                self.cv.notify_all();
+            }
+        }
+    }
+
+    struct ModelEnv {
+        state: AtomicI32,
+        sema: Sema,
+        clock: AtomicI64,
+        /// How far the clock moves per read: 0 never starves a waiter, 2 ms always does.
+        tick: i64,
+    }
+
+    impl Env for ModelEnv {
+        fn load(&self) -> i32 {
+            self.state.load(Ordering::Relaxed)
+        }
+        fn cas(&self, old: i32, new: i32, ok: Ordering) -> Result<i32, i32> {
+            self.state.compare_exchange(old, new, ok, Ordering::Relaxed)
+        }
+        fn fetch_add(&self, d: i32, o: Ordering) -> i32 {
+            self.state.fetch_add(d, o)
+        }
+        fn acquire(&self, lifo: bool) {
+            self.sema.acquire(lifo)
+        }
+        fn release(&self, handoff: bool) {
+            self.sema.release(handoff)
+        }
+        fn now(&self) -> i64 {
+            self.clock.fetch_add(self.tick, Ordering::Relaxed)
+        }
+        fn can_spin(&self, _round: u32) -> bool {
+            false
+        }
+        fn spin(&self) {}
+        fn inconsistent(&self, msg: &str) -> ! {
+            panic!("{msg}")
+        }
+        fn unlocked_unlock(&self) -> ! {
+            panic!("unlock of unlocked mutex")
+        }
+    }
+
+    /// Three threads take the mutex (two of them twice): the counter they increment inside
+    /// is never accessed unordered, and
+    /// afterwards the state word is 0 (unlocked, no waiter, no flag) and every unit the
+    /// unlockers released was taken by a waiter.
+    fn contend(tick: i64) {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(move || {
+            let e = Arc::new(ModelEnv {
+                state: AtomicI32::new(0),
+                sema: Sema {
+                    st: ModelLock::new(SemState { count: 0, queue: VecDeque::new(), woken: Vec::new(), next: 0 }),
+                    cv: Condvar::new(),
+                },
+                clock: AtomicI64::new(0),
+                tick,
+            });
+            // A plain (non-atomic) counter: loom reports any two accesses the mutex failed
+            // to order, so a missing Acquire or Release fails the model too.
+            let inside = Arc::new(Counter(UnsafeCell::new(0)));
+            let critical = |e: &ModelEnv, inside: &Counter| {
+                algo::lock(e);
+                // SAFETY: under the mutex (which is what the model checks).
+                inside.0.with_mut(|n| unsafe { *n += 1 });
+                algo::unlock(e);
+            };
+            let ts: Vec<_> = (0..2)
+                .map(|_| {
+                    let (e, inside) = (e.clone(), inside.clone());
+                    loom::thread::spawn(move || {
+                        critical(&e, &inside);
+                        critical(&e, &inside);
+                    })
+                })
+                .collect();
+            critical(&e, &inside);
+            for t in ts {
+                t.join().unwrap();
+            }
+            // SAFETY: every thread has been joined.
+            assert_eq!(inside.0.with(|n| unsafe { *n }), 5);
+            assert_eq!(e.state.load(Ordering::Relaxed), 0, "state left dirty");
+            let st = e.sema.st.lock().unwrap();
+            assert_eq!((st.count, st.queue.len(), st.woken.len()), (0, 0, 0), "semaphore left dirty");
+        });
+    }
+
+    #[test]
+    fn loom_mutex_normal_mode() {
+        contend(0);
+    }
+
+    #[test]
+    fn loom_mutex_starvation_mode() {
+        contend(2 * super::STARVATION_NS);
     }
 }
