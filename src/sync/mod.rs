@@ -35,6 +35,8 @@
 //!   every mutex would need a `_free`.
 
 pub mod cond;
+#[cfg(all(test, loom))]
+mod model_sema;
 pub mod mutex;
 pub mod once;
 pub mod rwmutex;

@@ -313,67 +313,12 @@ mod loom_models {
     use super::algo::{self, Env};
     use loom::cell::UnsafeCell;
     use loom::sync::atomic::{AtomicI32, AtomicI64, Ordering};
-    use loom::sync::{Arc, Condvar, Mutex as ModelLock};
-    use std::collections::VecDeque;
+    use super::super::model_sema::Sema;
+    use loom::sync::Arc;
 
     struct Counter(UnsafeCell<u64>);
     // SAFETY: the counter is only touched under the modelled mutex (or after the joins).
     unsafe impl Sync for Counter {}
-
-    /// `semacquire`/`semrelease` as the mutex sees them: acquirers take a free unit even
-    /// past sleepers (barging); sleepers queue FIFO, a requeue (`lifo`) at the front; a
-    /// release adds a unit and wakes the front sleeper, which tries again, or with
-    /// `handoff` takes the unit for it.
-    struct Sema {
-        st: ModelLock<SemState>,
-        cv: Condvar,
-    }
-    struct SemState {
-        count: u32,
-        queue: VecDeque<usize>,
-        woken: Vec<(usize, bool)>,
-        next: usize,
-    }
-
-    impl Sema {
-        fn acquire(&self, lifo: bool) {
-            let mut st = self.st.lock().unwrap();
-            loop {
-                if st.count > 0 {
-                    st.count -= 1;
-                    return;
-                }
-                let id = st.next;
-                st.next += 1;
-                if lifo {
-                    st.queue.push_front(id);
-                } else {
-                    st.queue.push_back(id);
-                }
-                let ticket = loop {
-                    if let Some(i) = st.woken.iter().position(|w| w.0 == id) {
-                        break st.woken.swap_remove(i).1;
-                    }
-                    st = self.cv.wait(st).unwrap();
-                };
-                if ticket {
-                    return;
-                }
-            }
-        }
-
-        fn release(&self, handoff: bool) {
-            let mut st = self.st.lock().unwrap();
-            st.count += 1;
-            if let Some(id) = st.queue.pop_front() {
-                if handoff {
-                    st.count -= 1;
-                }
-                st.woken.push((id, handoff));
-                self.cv.notify_all();
-            }
-        }
-    }
 
     struct ModelEnv {
         state: AtomicI32,
@@ -424,10 +369,7 @@ mod loom_models {
         b.check(move || {
             let e = Arc::new(ModelEnv {
                 state: AtomicI32::new(0),
-                sema: Sema {
-                    st: ModelLock::new(SemState { count: 0, queue: VecDeque::new(), woken: Vec::new(), next: 0 }),
-                    cv: Condvar::new(),
-                },
+                sema: Sema::new(0),
                 clock: AtomicI64::new(0),
                 tick,
             });
@@ -456,8 +398,7 @@ mod loom_models {
             // SAFETY: every thread has been joined.
             assert_eq!(inside.0.with(|n| unsafe { *n }), 5);
             assert_eq!(e.state.load(Ordering::Relaxed), 0, "state left dirty");
-            let st = e.sema.st.lock().unwrap();
-            assert_eq!((st.count, st.queue.len(), st.woken.len()), (0, 0, 0), "semaphore left dirty");
+            e.sema.assert_clean(0);
         });
     }
 

@@ -44,46 +44,225 @@ impl RwMutex {
     }
 
     pub fn rlock(&self) {
-        if self.reader_count.fetch_add(1, Ordering::Acquire) + 1 < 0 {
-            // A writer is pending: wait for it.
-            semacquire(&self.reader_sem, false, "sync.RWMutex.RLock", NO_DEADLINE);
-        }
+        algo::rlock(self);
     }
 
     pub fn runlock(&self) {
-        let r = self.reader_count.fetch_sub(1, Ordering::Release) - 1;
-        if r < 0 {
-            self.runlock_slow(r);
-        }
-    }
-
-    fn runlock_slow(&self, r: i32) {
-        if r + 1 == 0 || r + 1 == -MAX_READERS {
-            crate::fatal::fatal_with_dump("sync: RUnlock of unlocked RWMutex");
-        }
-        // A writer is pending; the last departing reader wakes it.
-        if self.reader_wait.fetch_sub(1, Ordering::AcqRel) - 1 == 0 {
-            semrelease(&self.writer_sem, false);
-        }
+        algo::runlock(self);
     }
 
     pub fn lock(&self) {
-        self.w.lock();
-        // Announce the writer; r = the readers in at that moment.
-        let r = self.reader_count.fetch_sub(MAX_READERS, Ordering::AcqRel);
-        if r != 0 && self.reader_wait.fetch_add(r, Ordering::AcqRel) + r != 0 {
-            semacquire(&self.writer_sem, false, "sync.RWMutex.Lock", NO_DEADLINE);
-        }
+        algo::lock(self);
     }
 
     pub fn unlock(&self) {
-        let r = self.reader_count.fetch_add(MAX_READERS, Ordering::Release) + MAX_READERS;
+        algo::unlock(self);
+    }
+}
+
+/// The runtime's [`algo::Env`]: the RWMutex's own words, the semaphore table, its Mutex.
+impl algo::Env for RwMutex {
+    #[inline]
+    fn readers_add(&self, d: i32, o: Ordering) -> i32 {
+        self.reader_count.fetch_add(d, o)
+    }
+    #[inline]
+    fn departing_add(&self, d: i32, o: Ordering) -> i32 {
+        self.reader_wait.fetch_add(d, o)
+    }
+    fn reader_sleep(&self) {
+        semacquire(&self.reader_sem, false, "sync.RWMutex.RLock", NO_DEADLINE);
+    }
+    fn reader_wake(&self) {
+        semrelease(&self.reader_sem, false);
+    }
+    fn writer_sleep(&self) {
+        semacquire(&self.writer_sem, false, "sync.RWMutex.Lock", NO_DEADLINE);
+    }
+    fn writer_wake(&self) {
+        semrelease(&self.writer_sem, false);
+    }
+    fn writers_lock(&self) {
+        self.w.lock();
+    }
+    fn writers_unlock(&self) {
+        self.w.unlock();
+    }
+    fn misuse(&self, msg: &str) -> ! {
+        crate::fatal::fatal_with_dump(msg)
+    }
+}
+
+/// Go's RWMutex algorithm over abstract counters, semaphores and writer lock, so that the
+/// loom model (`loom_models` below) checks the very code the runtime runs.
+mod algo {
+    use super::MAX_READERS;
+    use std::sync::atomic::Ordering;
+
+    pub(super) trait Env {
+        /// `fetch_add` on the reader count.
+        fn readers_add(&self, d: i32, o: Ordering) -> i32;
+        /// `fetch_add` on the count of departing readers a pending writer waits for.
+        fn departing_add(&self, d: i32, o: Ordering) -> i32;
+        fn reader_sleep(&self);
+        fn reader_wake(&self);
+        fn writer_sleep(&self);
+        fn writer_wake(&self);
+        /// The mutex that serialises writers.
+        fn writers_lock(&self);
+        fn writers_unlock(&self);
+        fn misuse(&self, msg: &str) -> !;
+    }
+
+    #[inline]
+    pub(super) fn rlock(e: &impl Env) {
+        if e.readers_add(1, Ordering::Acquire) + 1 < 0 {
+            // A writer is pending: wait for it.
+            e.reader_sleep();
+        }
+    }
+
+    #[inline]
+    pub(super) fn runlock(e: &impl Env) {
+        let r = e.readers_add(-1, Ordering::Release) - 1;
+        if r < 0 {
+            runlock_slow(e, r);
+        }
+    }
+
+    #[cold]
+    fn runlock_slow(e: &impl Env, r: i32) {
+        if r + 1 == 0 || r + 1 == -MAX_READERS {
+            e.misuse("sync: RUnlock of unlocked RWMutex");
+        }
+        // A writer is pending; the last departing reader wakes it.
+        if e.departing_add(-1, Ordering::AcqRel) - 1 == 0 {
+            e.writer_wake();
+        }
+    }
+
+    pub(super) fn lock(e: &impl Env) {
+        e.writers_lock();
+        // Announce the writer; r = the readers in at that moment.
+        let r = e.readers_add(-MAX_READERS, Ordering::AcqRel);
+        if r != 0 && e.departing_add(r, Ordering::AcqRel) + r != 0 {
+            e.writer_sleep();
+        }
+    }
+
+    pub(super) fn unlock(e: &impl Env) {
+        let r = e.readers_add(MAX_READERS, Ordering::Release) + MAX_READERS;
         if r >= MAX_READERS {
-            crate::fatal::fatal_with_dump("sync: Unlock of unlocked RWMutex");
+            e.misuse("sync: Unlock of unlocked RWMutex");
         }
         for _ in 0..r {
-            semrelease(&self.reader_sem, false);
+            e.reader_wake();
         }
-        self.w.unlock();
+        e.writers_unlock();
+    }
+}
+
+/// loom model of the RWMutex algorithm (`--cfg loom`, ctest `cargo-loom`): the code
+/// above over loom counters, the semaphore model, and a binary semaphore as the writers'
+/// mutex (the Mutex has its own model).
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::algo::{self, Env};
+    use super::super::model_sema::Sema;
+    use loom::cell::UnsafeCell;
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicI32, Ordering};
+
+    struct ModelEnv {
+        readers: AtomicI32,
+        departing: AtomicI32,
+        reader_sem: Sema,
+        writer_sem: Sema,
+        writers: Sema,
+        /// The protected data: plain, so loom reports any read/write or write/write pair
+        /// the lock failed to order.
+        data: UnsafeCell<u64>,
+    }
+    // SAFETY: `data` is only touched under the modelled lock (or after the joins).
+    unsafe impl Sync for ModelEnv {}
+    // SAFETY: as above.
+    unsafe impl Send for ModelEnv {}
+
+    impl Env for ModelEnv {
+        fn readers_add(&self, d: i32, o: Ordering) -> i32 {
+            self.readers.fetch_add(d, o)
+        }
+        fn departing_add(&self, d: i32, o: Ordering) -> i32 {
+            self.departing.fetch_add(d, o)
+        }
+        fn reader_sleep(&self) {
+            self.reader_sem.acquire(false)
+        }
+        fn reader_wake(&self) {
+            self.reader_sem.release(false)
+        }
+        fn writer_sleep(&self) {
+            self.writer_sem.acquire(false)
+        }
+        fn writer_wake(&self) {
+            self.writer_sem.release(false)
+        }
+        fn writers_lock(&self) {
+            self.writers.acquire(false)
+        }
+        fn writers_unlock(&self) {
+            self.writers.release(false)
+        }
+        fn misuse(&self, msg: &str) -> ! {
+            panic!("{msg}")
+        }
+    }
+
+    /// Two readers and two writers: a reader never overlaps a writer, writers never
+    /// overlap each other, every write is seen by the end, and everything is left clean.
+    #[test]
+    fn loom_rwmutex_readers_and_writers() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let e = Arc::new(ModelEnv {
+                readers: AtomicI32::new(0),
+                departing: AtomicI32::new(0),
+                reader_sem: Sema::new(0),
+                writer_sem: Sema::new(0),
+                writers: Sema::new(1),
+                data: UnsafeCell::new(0),
+            });
+            let reader = |e: Arc<ModelEnv>| {
+                loom::thread::spawn(move || {
+                    algo::rlock(&*e);
+                    // SAFETY: read under the read lock (what the model checks).
+                    let v = e.data.with(|d| unsafe { *d });
+                    assert!(v <= 2);
+                    algo::runlock(&*e);
+                })
+            };
+            let writer = |e: Arc<ModelEnv>| {
+                loom::thread::spawn(move || {
+                    algo::lock(&*e);
+                    // SAFETY: written under the write lock (what the model checks).
+                    e.data.with_mut(|d| unsafe { *d += 1 });
+                    algo::unlock(&*e);
+                })
+            };
+            let ts = [reader(e.clone()), writer(e.clone()), reader(e.clone())];
+            let w2 = writer(e.clone());
+            for t in ts {
+                t.join().unwrap();
+            }
+            w2.join().unwrap();
+            // SAFETY: every thread has been joined.
+            assert_eq!(e.data.with(|d| unsafe { *d }), 2);
+            assert_eq!(e.readers.load(Ordering::Relaxed), 0);
+            assert_eq!(e.departing.load(Ordering::Relaxed), 0);
+            e.reader_sem.assert_clean(0);
+            e.writer_sem.assert_clean(0);
+            e.writers.assert_clean(1);
+        });
     }
 }
