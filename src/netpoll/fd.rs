@@ -3,6 +3,7 @@
 //! The protocol (why close waits for the last operation) is in the module essay.
 
 use super::{CLOSING, Error, IoMode, Mode, PollDesc, desc, errno, evict, io_mode, may_block, wait_in_op};
+use std::sync::atomic::Ordering;
 
 /// A reference on the descriptor of an fd number for the duration of one operation: the
 /// fd is not closed (and its number not reused) until every reference is dropped.
@@ -56,7 +57,7 @@ fn release(pd: &'static PollDesc) -> i32 {
         let st = unsafe { &mut *pd.state.get() };
         st.closing = false;
         st.nonblock = false;
-        st.not_socket = false;
+        pd.not_socket.store(false, Ordering::Relaxed);
         st.keep_blocking = false;
         st.registered = false;
         for side in st.sides.iter_mut() {
@@ -169,16 +170,14 @@ fn in_blocking_section(mode: IoMode, f: impl FnOnce() -> isize) -> isize {
 /// (3-4% of an echo server's CPU time under load).
 fn read_once(pd: &PollDesc, buf: &mut [u8]) -> isize {
     let fd = pd.fd;
-    // SAFETY: as in `write_once`.
-    let not_socket = unsafe { (*pd.state.get()).not_socket };
-    if !not_socket {
+    if !pd.not_socket.load(Ordering::Relaxed) {
         // SAFETY: `buf` is valid for writes of its length.
         let n = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
         if n >= 0 || errno() != libc::ENOTSOCK {
             return n;
         }
-        let mut l = pd.lock();
-        l.st().not_socket = true;
+        let _l = pd.lock();
+        pd.not_socket.store(true, Ordering::Relaxed);
     }
     // SAFETY: `buf` is valid for writes of its length.
     unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) }
@@ -187,17 +186,14 @@ fn read_once(pd: &PollDesc, buf: &mut [u8]) -> isize {
 /// One `send`/`write` call; -1 with errno set on failure.
 fn write_once(pd: &PollDesc, buf: &[u8]) -> isize {
     let fd = pd.fd;
-    // SAFETY: reading a flag written under the lock; a stale value only costs one
-    // ENOTSOCK retry.
-    let not_socket = unsafe { (*pd.state.get()).not_socket };
-    if !not_socket {
+    if !pd.not_socket.load(Ordering::Relaxed) {
         // SAFETY: `buf` is valid for reads of its length.
         let n = unsafe { libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_NOSIGNAL) };
         if n >= 0 || errno() != libc::ENOTSOCK {
             return n;
         }
-        let mut l = pd.lock();
-        l.st().not_socket = true;
+        let _l = pd.lock();
+        pd.not_socket.store(true, Ordering::Relaxed);
     }
     write_nosigpipe(fd, buf)
 }

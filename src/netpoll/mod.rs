@@ -136,8 +136,6 @@ struct State {
     registered: bool,
     /// `O_NONBLOCK` has been checked (and set) for the file behind this number.
     nonblock: bool,
-    /// `send` said ENOTSOCK: write with `write(2)` (a pipe, a tty, an eventfd).
-    not_socket: bool,
     /// fd 0, 1 or 2 found in blocking mode: left that way (its file description is shared
     /// with the parent shell, which would see its terminal turn non-blocking), and read
     /// and written through blocking calls in a blocking section instead.
@@ -153,6 +151,10 @@ pub struct PollDesc {
     state: UnsafeCell<State>,
     /// `CLOSING | operations in flight` (see [`FdRef`]). Atomic, lock-free.
     refs: AtomicU32,
+    /// `send`/`recv` said ENOTSOCK: use `write(2)`/`read(2)` (a pipe, a tty, an eventfd).
+    /// Read without the lock on every operation (Relaxed: a stale `false` costs one
+    /// ENOTSOCK retry); set, and reset for a new file, under the lock.
+    not_socket: AtomicBool,
 }
 
 // SAFETY: `state` is only touched under `lock`; the rest is atomic or immutable.
@@ -210,6 +212,7 @@ pub fn desc(fd: i32) -> Option<&'static PollDesc> {
                 lock: RawMutex::INIT,
                 state: UnsafeCell::new(State::default()),
                 refs: AtomicU32::new(0),
+                not_socket: AtomicBool::new(false),
             })
             .collect();
         let fresh = Box::into_raw(fresh) as *mut PollDesc;
@@ -582,13 +585,13 @@ pub(crate) fn io_mode(pd: &PollDesc) -> Result<IoMode, Error> {
 pub fn adopt(fd: i32) -> Result<(), Error> {
     let pd = desc(fd).ok_or(Error::Os(libc::EINVAL))?;
     let mut l = pd.lock();
+    pd.not_socket.store(false, Ordering::Relaxed);
     let st = l.st();
     // Whatever this number described before (a file closed with plain close(2), whose
     // registration the kernel dropped) is forgotten: new generation, fresh registration.
     st.seq = st.seq.wrapping_add(1);
     st.registered = false;
     st.nonblock = true;
-    st.not_socket = false;
     st.closing = false;
     for side in st.sides.iter_mut() {
         side.ready = false;
