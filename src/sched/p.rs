@@ -139,7 +139,7 @@ impl P {
     }
 
     /// Queues `g`. With `next`, `g` goes into `runnext` and the previous occupant to the
-    /// tail of the queue.
+    /// queue's newest end (where `g` itself goes without `next`).
     ///
     /// # Safety
     /// The caller must own the P.
