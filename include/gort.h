@@ -154,8 +154,11 @@ typedef struct gort_sema {
 extern "C" {
 #endif // __cplusplus
 
-// A static, human-readable description of a `GORT_E*` code (or of any negated errno);
-// "success" for values >= 0. Never NULL.
+// The description of any `int`, always a string in static storage (never a buffer that
+// a later call could reuse or free, so it may be kept and read from any thread): the
+// `GORT_E*` codes' own texts, every other negated Linux errno (`-ENOENT`, ...), "success"
+// for values >= 0 and "unknown error" for anything else (including `INT_MIN`).
+// Never NULL.
 const char *gort_strerror(int code);
 
 // Starts the runtime with `cfg` (NULL: defaults). Optional: every other function starts
