@@ -337,7 +337,8 @@ void gort_cond_signal(struct gort_cond *c);
 void gort_cond_broadcast(struct gort_cond *c);
 
 // Adds `delta` (may be negative) to the counter; at zero, every waiter is released.
-// Panics (Go's messages): `sync: negative WaitGroup counter`, and
+// Panics (Go's messages): `sync: negative WaitGroup counter` (also when the counter
+// would pass `INT32_MAX`; that add is undone), and
 // `sync: WaitGroup misuse: Add called concurrently with Wait`.
 void gort_waitgroup_add(struct gort_waitgroup *wg, int64_t delta);
 
@@ -360,7 +361,9 @@ void gort_sema_init(struct gort_sema *s, int64_t count);
 // `GORT_EINVAL` for `s == NULL` or `n <= 0`.
 int gort_sema_acquire(struct gort_sema *s, int64_t n, int64_t deadline);
 
-// Returns `n` units and wakes the waiters they satisfy. Panics for `n <= 0`.
+// Returns `n` units and wakes the waiters they satisfy. Panics for `n <= 0`, and when
+// the count would pass `INT64_MAX` (`gort_sema_release: semaphore count overflow`; the
+// count is left unchanged).
 void gort_sema_release(struct gort_sema *s, int64_t n);
 
 // Monotonic time in nanoseconds (CLOCK_MONOTONIC). All deadlines use this clock.
