@@ -12,6 +12,8 @@
  *    on a thread the runtime does not own. The runtime starts lazily on first use.
  *  - C code in a goroutine may resume on another OS thread after any call that can block
  *    or yield: see the note at gort_lock_os_thread about errno and thread-locals.
+ *  - fork: once the runtime has started, a forked child may only exec or _exit; any gort
+ *    call there is a fatal error (see gort_init).
  */
 
 #ifndef GORT_H
@@ -152,8 +154,11 @@ typedef struct gort_sema {
 extern "C" {
 #endif // __cplusplus
 
-// A static, human-readable description of a `GORT_E*` code (or of any negated errno);
-// "success" for values >= 0. Never NULL.
+// The description of any `int`, always a string in static storage (never a buffer that
+// a later call could reuse or free, so it may be kept and read from any thread): the
+// `GORT_E*` codes' own texts, every other negated Linux errno (`-ENOENT`, ...), "success"
+// for values >= 0 and "unknown error" for anything else (including `INT_MIN`).
+// Never NULL.
 const char *gort_strerror(int code);
 
 // Starts the runtime with `cfg` (NULL: defaults). Optional: every other function starts
@@ -163,6 +168,17 @@ const char *gort_strerror(int code);
 //
 // Environment: `GORT_MAXPROCS`, `GORT_STACK_SIZE`, `GORT_GC`, and
 // `GORT_DEBUG=schedtrace=MS` (print a scheduler summary line to stderr every MS ms).
+//
+// fork: as in Go, once the runtime has started only fork-then-exec is supported. The
+// child of `fork` has only the thread that called it, so it may call only
+// async-signal-safe functions, `exec*` and `_exit` (these never hang, whatever the
+// runtime's threads were doing). Any gort function there (except `gort_now`,
+// `gort_deadline_in`, `gort_num_cpu` and `gort_strerror`), or the forking goroutine
+// returning, is a fatal error: `fatal error: gort used in a forked child (gort_go); after
+// fork only exec or _exit are supported`, exit status 2. A process that forks before
+// its first gort call may use gort in the child normally. Only `fork` (which runs
+// `pthread_atfork` handlers) is detected; after `_Fork` or a raw `clone` a gort call may
+// hang instead.
 int gort_init(const struct gort_config *cfg);
 
 // Runs `fn(arg)` as the main goroutine and blocks the calling thread until it returns;
@@ -321,7 +337,8 @@ void gort_cond_signal(struct gort_cond *c);
 void gort_cond_broadcast(struct gort_cond *c);
 
 // Adds `delta` (may be negative) to the counter; at zero, every waiter is released.
-// Panics (Go's messages): `sync: negative WaitGroup counter`, and
+// Panics (Go's messages): `sync: negative WaitGroup counter` (also when the counter
+// would pass `INT32_MAX`; that add is undone), and
 // `sync: WaitGroup misuse: Add called concurrently with Wait`.
 void gort_waitgroup_add(struct gort_waitgroup *wg, int64_t delta);
 
@@ -344,7 +361,9 @@ void gort_sema_init(struct gort_sema *s, int64_t count);
 // `GORT_EINVAL` for `s == NULL` or `n <= 0`.
 int gort_sema_acquire(struct gort_sema *s, int64_t n, int64_t deadline);
 
-// Returns `n` units and wakes the waiters they satisfy. Panics for `n <= 0`.
+// Returns `n` units and wakes the waiters they satisfy. Panics for `n <= 0`, and when
+// the count would pass `INT64_MAX` (`gort_sema_release: semaphore count overflow`; the
+// count is left unchanged).
 void gort_sema_release(struct gort_sema *s, int64_t n);
 
 // Monotonic time in nanoseconds (CLOCK_MONOTONIC). All deadlines use this clock.

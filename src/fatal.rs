@@ -41,6 +41,61 @@ pub fn fmt_i64(v: i64, out: &mut [u8]) -> usize {
     n
 }
 
+/// A message assembled without allocating, for paths that must stay async-signal-safe
+/// (signal handlers, a forked child). Text past the capacity is dropped.
+pub struct StackMsg {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl StackMsg {
+    pub const fn new() -> StackMsg {
+        StackMsg { buf: [0; 512], len: 0 }
+    }
+
+    pub fn push(&mut self, b: &[u8]) -> &mut StackMsg {
+        let n = b.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&b[..n]);
+        self.len += n;
+        self
+    }
+
+    pub fn push_dec(&mut self, v: i64) -> &mut StackMsg {
+        let mut tmp = [0u8; 20];
+        let n = fmt_i64(v, &mut tmp);
+        self.push(&tmp[..n])
+    }
+
+    /// `0x` and `v` in lower-case hex, as Go prints addresses.
+    pub fn push_hex(&mut self, v: u64) -> &mut StackMsg {
+        let mut tmp = [0u8; 18];
+        let mut i = tmp.len();
+        let mut u = v;
+        loop {
+            i -= 1;
+            tmp[i] = b"0123456789abcdef"[(u & 0xf) as usize];
+            u >>= 4;
+            if u == 0 {
+                break;
+            }
+        }
+        i -= 2;
+        tmp[i] = b'0';
+        tmp[i + 1] = b'x';
+        self.push(&tmp[i..])
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Default for StackMsg {
+    fn default() -> Self {
+        StackMsg::new()
+    }
+}
+
 /// Flushes C stdio (what the program printed so far should not be lost) and exits 2.
 pub fn exit2() -> ! {
     // SAFETY: fflush(NULL) flushes every open output stream; _exit ends the process.
@@ -67,4 +122,22 @@ pub fn fatal_with_dump(msg: &str) -> ! {
 /// A Rust panic reached an exported function: a bug in gort, never the caller's fault.
 pub fn internal_panic(func: &str) -> ! {
     fatal(&format!("gort internal error: Rust panic in {func}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_msg_formats_and_truncates() {
+        let mut m = StackMsg::new();
+        m.push(b"addr=").push_hex(0xdead_beef).push(b" id=").push_dec(-42);
+        m.push(b" ").push_hex(0).push(b" ").push_hex(u64::MAX);
+        assert_eq!(m.as_bytes(), b"addr=0xdeadbeef id=-42 0x0 0xffffffffffffffff");
+        let mut m = StackMsg::new();
+        for _ in 0..100 {
+            m.push(b"0123456789");
+        }
+        assert_eq!(m.as_bytes().len(), 512);
+    }
 }

@@ -3,6 +3,16 @@
 //! The runtime starts on first use: every entry point that needs it calls
 //! [`ensure_init`], which is one atomic load once started. `gort_init` may come first to
 //! choose settings; afterwards it reports `GORT_EBUSY`.
+//!
+//! # fork
+//! As in Go, only fork-then-exec is supported once the runtime runs. The child of a
+//! `fork` has one thread: the runtime's other threads, and whatever locks they held at
+//! that instant (scheduler, timer heaps, channels, semaphore buckets), are gone, so any
+//! runtime call there could wait for ever. gort installs no `pthread_atfork` handler
+//! that takes a lock; its only handler, a child handler, stores one flag
+//! ([`IN_FORKED_CHILD`]), which every export checks first: a gort call in the child is
+//! a fatal error at once instead of a hang, and a child that calls only async-signal-safe
+//! functions, `exec*` or `_exit` never touches gort state at all.
 
 use crate::mem::stack;
 use crate::sched::{self, Entry};
@@ -39,6 +49,53 @@ static CONFIG: OnceLock<Config> = OnceLock::new();
 static STARTED: AtomicBool = AtomicBool::new(false);
 static INIT_LOCK: Mutex<()> = Mutex::new(());
 
+/// Set only in the child of a `fork` made after the runtime began to start (by the
+/// `pthread_atfork` child handler); never written in the process that started it. Its
+/// own cache line: every export reads it, and nothing else should share that line.
+#[repr(align(64))]
+struct ForkFlag(AtomicBool);
+static IN_FORKED_CHILD: ForkFlag = ForkFlag(AtomicBool::new(false));
+
+/// The `pthread_atfork` child handler: async-signal-safe (one atomic store, no lock).
+extern "C" fn mark_forked_child() {
+    IN_FORKED_CHILD.0.store(true, Ordering::Relaxed);
+}
+
+/// Exports that touch no runtime state (the clock, the CPU count) and so stay usable in
+/// a forked child.
+fn works_in_forked_child(func: &str) -> bool {
+    matches!(func, "gort_now" | "gort_deadline_in" | "gort_num_cpu")
+}
+
+/// Called first by every export: in the child of a `fork` of a running runtime, `func`
+/// is a fatal error (see the module notes). One relaxed load otherwise.
+#[inline(always)]
+pub fn refuse_in_forked_child(func: &'static str) {
+    if IN_FORKED_CHILD.0.load(Ordering::Relaxed) && !works_in_forked_child(func) {
+        forked_child_fatal(func)
+    }
+}
+
+/// The fatal error of a gort call in a forked child. Only `write` and `_exit`: the
+/// child's malloc and stdio may be held by threads it does not have, and flushing the
+/// stdio buffers it inherited would print the parent's pending output a second time.
+#[cold]
+#[inline(never)]
+pub fn forked_child_fatal(func: &str) -> ! {
+    crate::fatal::write_stderr(b"fatal error: gort used in a forked child (");
+    crate::fatal::write_stderr(func.as_bytes());
+    crate::fatal::write_stderr(b"); after fork only exec or _exit are supported\n");
+    // SAFETY: _exit is async-signal-safe and ends the process.
+    unsafe { libc::_exit(2) }
+}
+
+/// True in the child of a `fork` of a running runtime (for paths that do not pass
+/// through an export, such as a goroutine returning).
+#[inline]
+pub fn in_forked_child() -> bool {
+    IN_FORKED_CHILD.0.load(Ordering::Relaxed)
+}
+
 pub fn config() -> &'static Config {
     ensure_init();
     CONFIG.get().expect("initialised")
@@ -62,6 +119,12 @@ pub fn init(req: Option<Request>) -> Result<(), InitError> {
         return Err(InitError::AlreadyStarted);
     }
     let cfg = resolve(req.unwrap_or_default(), |k| std::env::var(k).ok())?;
+    // Before the first runtime thread exists: a fork from now on leaves a child without
+    // them, and with INIT_LOCK held if it comes before STARTED is set.
+    // SAFETY: registers a handler that only stores an atomic; no prepare/parent handler.
+    if unsafe { libc::pthread_atfork(None, None, Some(mark_forked_child)) } != 0 {
+        crate::fatal::fatal("pthread_atfork failed");
+    }
     sched::start(cfg.maxprocs, cfg.stack_size);
     let _ = CONFIG.set(cfg);
     STARTED.store(true, Ordering::Release);

@@ -5,14 +5,16 @@
 
 #![allow(non_camel_case_types)]
 
-/// Panic boundary for every export: `guard!("gort_x", { body })`.
+/// Panic boundary for every export: `guard!("gort_x", { body })`. It also refuses, as a
+/// fatal error, any call in the child of a `fork` of a running runtime (see `runtime`).
 macro_rules! guard {
-    ($name:literal, $body:block) => {
+    ($name:literal, $body:block) => {{
+        $crate::runtime::refuse_in_forked_child($name);
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
             Ok(v) => v,
             Err(_) => $crate::fatal::internal_panic($name),
         }
-    };
+    }};
 }
 
 pub mod chan;

@@ -27,6 +27,17 @@ pub struct gort_config {
 ///
 /// Environment: `GORT_MAXPROCS`, `GORT_STACK_SIZE`, `GORT_GC`, and
 /// `GORT_DEBUG=schedtrace=MS` (print a scheduler summary line to stderr every MS ms).
+///
+/// fork: as in Go, once the runtime has started only fork-then-exec is supported. The
+/// child of `fork` has only the thread that called it, so it may call only
+/// async-signal-safe functions, `exec*` and `_exit` (these never hang, whatever the
+/// runtime's threads were doing). Any gort function there (except `gort_now`,
+/// `gort_deadline_in`, `gort_num_cpu` and `gort_strerror`), or the forking goroutine
+/// returning, is a fatal error: `fatal error: gort used in a forked child (gort_go); after
+/// fork only exec or _exit are supported`, exit status 2. A process that forks before
+/// its first gort call may use gort in the child normally. Only `fork` (which runs
+/// `pthread_atfork` handlers) is detected; after `_Fork` or a raw `clone` a gort call may
+/// hang instead.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_init(cfg: *const gort_config) -> c_int {
     guard!("gort_init", {

@@ -128,7 +128,8 @@ pub extern "C" fn gort_cond_broadcast(c: *mut gort_cond) {
 }
 
 /// Adds `delta` (may be negative) to the counter; at zero, every waiter is released.
-/// Panics (Go's messages): `sync: negative WaitGroup counter`, and
+/// Panics (Go's messages): `sync: negative WaitGroup counter` (also when the counter
+/// would pass `INT32_MAX`; that add is undone), and
 /// `sync: WaitGroup misuse: Add called concurrently with Wait`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_waitgroup_add(wg: *mut gort_waitgroup, delta: i64) {
@@ -191,7 +192,9 @@ pub extern "C" fn gort_sema_acquire(s: *mut gort_sema, n: i64, deadline: i64) ->
     })
 }
 
-/// Returns `n` units and wakes the waiters they satisfy. Panics for `n <= 0`.
+/// Returns `n` units and wakes the waiters they satisfy. Panics for `n <= 0`, and when
+/// the count would pass `INT64_MAX` (`gort_sema_release: semaphore count overflow`; the
+/// count is left unchanged).
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_sema_release(s: *mut gort_sema, n: i64) {
     guard!("gort_sema_release", {

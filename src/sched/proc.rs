@@ -840,6 +840,11 @@ unsafe extern "C" fn gstart(arg: usize) -> ! {
 
 /// Ends the calling goroutine after its deferred calls have run.
 pub fn goexit_final() -> ! {
+    if crate::runtime::in_forked_child() {
+        // The goroutine that called fork returned in the child: the scheduler's other
+        // threads (and the locks they held) do not exist there.
+        crate::runtime::forked_child_fatal("a goroutine returning");
+    }
     crate::panic::run_all_defers();
     switch_to_g0(Action::Exit);
     crate::fatal::fatal("dead goroutine resumed")

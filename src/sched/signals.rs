@@ -1,8 +1,18 @@
 //! SIGSEGV/SIGBUS handling: turns a fault in a goroutine's guard region into Go's
 //! stack-overflow crash. Every M runs its handler on an alternate signal stack (the
-//! faulting stack is, by definition, full). A fault that is not ours is passed to the
-//! handler that was installed before gort's (or, if that was the default, re-raised with
-//! the default action).
+//! faulting stack is, by definition, full).
+//!
+//! A signal that is not a stack overflow goes by the action the program had installed
+//! before gort's:
+//! - a handler of its own: called, with the same arguments (it may fix the fault and
+//!   return, as GC write barriers and guard-page tricks do);
+//! - `SIG_DFL`: a real fault (sent by the kernel) prints Go's fault report naming the
+//!   address (see [`report_fault`]), then the default action runs, so the process dies of
+//!   the signal (and dumps core) as it would without gort; a SIGSEGV/SIGBUS sent with
+//!   `kill` gets the default action at once;
+//! - `SIG_IGN`: a real fault cannot be ignored: returning would run the faulting
+//!   instruction again, for ever. It is a fatal error with the same report, exit status
+//!   2 (the program asked not to be killed by the signal). A sent signal is ignored.
 
 use super::m::current_m;
 use std::cell::UnsafeCell;
@@ -57,7 +67,8 @@ pub fn thread_init() {
 
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
-    let addr = unsafe { (*info).si_addr() } as usize;
+    let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
+    let goid = running_goid();
     let m = current_m();
     if !m.is_null() {
         // SAFETY: Ms and Gs are never freed; reading the current G's immutable stack bounds
@@ -68,19 +79,35 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
             stack_overflow(unsafe { &*g }.id());
         }
     }
-    // Not a goroutine stack overflow: hand the signal to whoever had it before us.
+    // Not a goroutine stack overflow: go by the action the program had before us.
+    // si_code > 0: the kernel raised it for a fault (SEGV_MAPERR, BUS_ADRERR, SI_KERNEL,
+    // ...); <= 0: someone sent it (kill, tgkill, sigqueue) and returning does not repeat it.
+    let fault = code > 0;
     let i = if sig == libc::SIGSEGV { 0 } else { 1 };
     // SAFETY: OLD[i] was initialised by install() before this handler was registered and
     // is never written again.
     let old = unsafe { &*(*OLD.0.get())[i].as_ptr() };
     match old.sa_sigaction {
         libc::SIG_DFL => {
-            // Restore the default action and return: the faulting instruction runs again
-            // and the kernel kills the process as it would have without gort.
-            // SAFETY: plain sigaction call.
-            unsafe { libc::sigaction(sig, old, std::ptr::null_mut()) };
+            if fault {
+                report_fault(sig, code, addr, pc_of(ctx), goid);
+            }
+            // Restore the default action and raise the signal again: it is delivered when
+            // this handler returns and ends the process as it would have without gort.
+            // SAFETY: plain sigaction and raise calls, both async-signal-safe.
+            unsafe {
+                libc::sigaction(sig, old, std::ptr::null_mut());
+                libc::raise(sig);
+            }
         }
-        libc::SIG_IGN => {}
+        libc::SIG_IGN => {
+            if fault {
+                report_fault(sig, code, addr, pc_of(ctx), goid);
+                // SAFETY: _exit is async-signal-safe. No stdio flush: the fault may have
+                // struck inside stdio, with its lock held.
+                unsafe { libc::_exit(2) };
+            }
+        }
         h if old.sa_flags & libc::SA_SIGINFO != 0 => {
             // SAFETY: the previous owner installed this as an SA_SIGINFO handler.
             let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { std::mem::transmute(h) };
@@ -92,6 +119,54 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
             f(sig);
         }
     }
+}
+
+/// The id of the goroutine running on this thread, 0 on g0 or a thread gort does not own.
+/// Async-signal-safe: reads this thread's M and its current G, both never freed.
+fn running_goid() -> i64 {
+    let m = current_m();
+    if m.is_null() {
+        return 0;
+    }
+    // SAFETY: Ms and Gs are never freed; curg is written only by this thread.
+    let g = unsafe { &*m }.curg.get();
+    if g.is_null() { 0 } else { unsafe { &*g }.id() }
+}
+
+/// The faulting instruction's address, from the signal's saved context.
+fn pc_of(ctx: *mut libc::c_void) -> u64 {
+    if ctx.is_null() {
+        return 0;
+    }
+    let uc = ctx as *const libc::ucontext_t;
+    // SAFETY: for an SA_SIGINFO handler the kernel passes its ucontext_t as `ctx`.
+    #[cfg(target_arch = "x86_64")]
+    let pc = unsafe { (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as u64 };
+    // SAFETY: as above.
+    #[cfg(target_arch = "aarch64")]
+    let pc = unsafe { (*uc).uc_mcontext.pc };
+    pc
+}
+
+/// Go's report of a fault it cannot recover from, on stderr (async-signal-safe):
+/// ```text
+/// unexpected fault address 0xdead0000
+/// fatal error: fault
+/// [signal SIGSEGV: segmentation violation code=0x1 addr=0xdead0000 pc=0x55d0c2a01139]
+///
+/// goroutine 5 [running]:
+/// ```
+/// The last line only when the fault struck inside a goroutine.
+pub fn report_fault(sig: libc::c_int, code: libc::c_int, addr: usize, pc: u64, goid: i64) {
+    let name: &[u8] = if sig == libc::SIGBUS { b"SIGBUS: bus error" } else { b"SIGSEGV: segmentation violation" };
+    let mut msg = crate::fatal::StackMsg::new();
+    msg.push(b"unexpected fault address ").push_hex(addr as u64).push(b"\nfatal error: fault\n[signal ");
+    msg.push(name).push(b" code=").push_hex(code as u64).push(b" addr=").push_hex(addr as u64);
+    msg.push(b" pc=").push_hex(pc).push(b"]\n");
+    if goid > 0 {
+        msg.push(b"\ngoroutine ").push_dec(goid).push(b" [running]:\n");
+    }
+    crate::fatal::write_stderr(msg.as_bytes());
 }
 
 /// Prints Go's stack-overflow crash and exits 2. Async-signal-safe (no allocation).

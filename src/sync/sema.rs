@@ -78,10 +78,24 @@ impl Sema {
         }
     }
 
-    /// Adds `n > 0` units and hands them to the waiters at the front while they fit.
+    /// Adds `n > 0` units and hands them to the waiters at the front while they fit. A
+    /// count that would pass `i64::MAX` is a gort panic, with the count unchanged.
     pub fn release(&self, n: i64) {
         let mut l = semtable::lock(self.addr());
-        self.count.fetch_add(n, Ordering::SeqCst);
+        // Takers only lower the count (by CAS); raisers hold this lock, so nothing can
+        // raise it between the check and the add.
+        let mut c = self.count.load(Ordering::SeqCst);
+        loop {
+            let Some(sum) = c.checked_add(n) else {
+                // A gort panic does not unwind: release the bucket lock first.
+                drop(l);
+                crate::panic::panic_msg(c"gort_sema_release: semaphore count overflow".to_owned());
+            };
+            match self.count.compare_exchange_weak(c, sum, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => break,
+                Err(cur) => c = cur,
+            }
+        }
         self.grant(&mut l);
     }
 

@@ -142,6 +142,11 @@ impl WaitGroup {
         let v = (state >> 32) as i32;
         let w = state as u32;
         if v < 0 {
+            if delta > 0 {
+                // The counter passed i32::MAX and wrapped (Go's message for it too). Undo
+                // the add, so a recovered panic leaves the counter as it was.
+                self.state.fetch_sub((delta as u64) << 32, Ordering::AcqRel);
+            }
             go_panic(c"sync: negative WaitGroup counter");
         }
         if w != 0 && delta > 0 && v as i64 == delta {
