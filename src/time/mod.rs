@@ -13,7 +13,9 @@
 //! Entries are never removed early: cancelling or re-arming a timer bumps the owner's
 //! sequence number, and a fired entry whose number is stale does nothing (lazy deletion).
 //! When stale entries make up most of a heap it is rebuilt without them, so start/stop
-//! churn cannot grow it without bound.
+//! churn cannot grow it without bound; user timers also report the entries they make
+//! stale ([`TimerHeap::note_stale`]), and a heap sweeps once those are a quarter of it, so
+//! a timer freed while pending does not linger until its deadline.
 //!
 //! Timer callbacks run on an M's scheduler stack (g0) or on the timer waiter with no P: they
 //! must be short and never block; readying a goroutine is the typical action.
