@@ -83,6 +83,9 @@ pub trait TimerFire: Send + Sync {
     fn fire(&self, seq: u64, now: i64);
     /// False when `seq` has been cancelled or superseded (the entry is garbage).
     fn is_live(&self, seq: u64) -> bool;
+    /// Entry `seq` now lives in `heap` (a P going away handed its timers over), for a
+    /// target that reports its stale entries ([`TimerHeap::note_stale`]).
+    fn moved(&self, _seq: u64, _heap: &'static TimerHeap) {}
 }
 
 /// What a heap entry does when it fires.
@@ -290,13 +293,21 @@ impl TimerHeap {
     }
 
     /// Moves every entry into `dst` (used when a P is destroyed by `gort_gomaxprocs`).
-    pub fn drain_into(&self, dst: &TimerHeap) {
+    pub fn drain_into(&self, dst: &'static TimerHeap) {
         let v: Vec<TimerEntry> = std::mem::take(&mut self.heap.lock().entries).into_vec();
         self.len.store(0, Ordering::Relaxed);
         self.timer0.store(i64::MAX, Ordering::SeqCst);
         for e in v {
             if e.is_live() {
+                let shared = match &e.target {
+                    TimerTarget::Shared(t) => Some(t.clone()),
+                    _ => None,
+                };
+                let seq = e.seq;
                 dst.push(e.when, e.seq, e.target);
+                if let Some(t) = shared {
+                    t.moved(seq, dst);
+                }
             }
         }
     }

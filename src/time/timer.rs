@@ -358,6 +358,13 @@ impl TimerFire for Inner {
     fn is_live(&self, token: u64) -> bool {
         self.live_entry.load(Ordering::SeqCst) == token
     }
+
+    fn moved(&self, token: u64, heap: &'static TimerHeap) {
+        let mut st = self.state.lock();
+        if st.entry == token {
+            st.heap = Some(heap);
+        }
+    }
 }
 
 impl TimerHook for Inner {
