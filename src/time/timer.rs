@@ -732,4 +732,69 @@ mod tests {
         t.reset(MS).unwrap();
         assert!(recv_until(c, NO_DEADLINE).is_some(), "a stopped ticker restarts on reset");
     }
+
+    #[test]
+    fn freed_while_firing_on_every_thread() {
+        use std::sync::atomic::AtomicUsize;
+        // Threads put short timers on the heaps (the timer waiter and the Ps fire them) and
+        // free them around their deadline, reporting entries stale while other threads
+        // push, fire and sweep: nothing may be lost or touched after it is freed, and an
+        // AfterFunc runs exactly when Stop says it will.
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let expected = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..4u64)
+            .map(|k| {
+                let expected = expected.clone();
+                std::thread::spawn(move || {
+                    let mut seed = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(k + 1);
+                    for i in 0..2000 {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        let ns = (seed % 20) as i64 * 1000;
+                        let t0 = nanotime();
+                        match i % 4 {
+                            0 => {
+                                let c = after(ns).unwrap();
+                                let _ = recv_until(c, nanotime() + ns / 2 + 1);
+                                // SAFETY (test): our reference.
+                                unsafe { Chan::release(c) };
+                            }
+                            1 => {
+                                let t = Timer::new(ns).unwrap();
+                                let _ = recv_until(t.chan().unwrap(), nanotime() + ns / 2 + 1);
+                            }
+                            2 => {
+                                let t = Ticker::new(ns + 1).unwrap();
+                                let _ = recv_until(t.chan(), nanotime() + ns / 2 + 1);
+                            }
+                            _ => {
+                                let t = Timer::after_func(
+                                    ns,
+                                    Box::new(|| {
+                                        Entry::Rust(Box::new(|| {
+                                            RUNS.fetch_add(1, Ordering::SeqCst);
+                                        }))
+                                    }),
+                                );
+                                while nanotime() < t0 + ns {}
+                                if !t.stop() {
+                                    expected.fetch_add(1, Ordering::SeqCst);
+                                }
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let t0 = nanotime();
+        while RUNS.load(Ordering::SeqCst) < expected.load(Ordering::SeqCst) && nanotime() < t0 + 60_000 * MS {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(RUNS.load(Ordering::SeqCst), expected.load(Ordering::SeqCst));
+    }
 }
