@@ -277,18 +277,18 @@ size_t gort_chan_len(const struct gort_chan *c);
 size_t gort_chan_cap(const struct gort_chan *c);
 
 // Waits until one of the `n` cases can run, runs it, and returns its index. When several
-// are ready, one is chosen uniformly at random; when it blocked with several cases on one
-// channel, the one that completes is a uniformly random one of them (Go's behaviour).
-// Cases with a NULL channel are never ready (the same channel may appear in several
-// cases). `deadline` as for the other blocking calls: `GORT_FOREVER` waits forever; `GORT_EAGAIN` if nothing is ready and the deadline
+// are ready, one is chosen uniformly at random. Cases with a NULL channel are never ready
+// (the same channel may appear in several cases). `deadline` as for the other blocking
+// calls: `GORT_FOREVER` waits forever; `GORT_EAGAIN` if nothing is ready and the deadline
 // has passed on entry (0 works: Go's `default`); `GORT_ETIMEDOUT` when it passes while
 // waiting. A send case on a closed channel is a gort panic, as in Go. `GORT_EINVAL` for
 // `cases == NULL` with `n > 0`, `n > GORT_SELECT_MAX_CASES`, a `dir` that is neither
 // `GORT_SEND` nor `GORT_RECV`, or a send case whose `elem` is NULL on a channel with
 // non-zero element size. With no live case and no deadline it blocks forever.
-int gort_select(struct gort_case *cases,
-                size_t n,
-                int64_t deadline);
+//
+// A select that blocked with several cases on one channel completes a uniformly random
+// one of them when that channel becomes ready, as in Go.
+int gort_select(struct gort_case *cases, size_t n, int64_t deadline);
 
 // Locks `m`, parking the goroutine (or blocking the thread) while another holds it.
 void gort_mutex_lock(struct gort_mutex *m);
