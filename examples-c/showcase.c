@@ -268,7 +268,7 @@ static int http_under_load(void) {
     ld.until = start + LOAD_MS * MS;
     gort_waitgroup_add(&ld.clients, CLIENTS);
     for (int i = 0; i < CLIENTS; i++) gort_go(http_client, &ld);
-    /* Progress every 500 ms from a ticker: the ticker's channel delivers its fire time. */
+    /* Progress every 500 ms from a ticker: the ticker's channel delivers the time each tick was due. */
     gort_ticker *tick = gort_ticker_new(500 * MS);
     long long last = 0;
     int64_t last_t = start;

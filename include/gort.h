@@ -301,6 +301,9 @@ size_t gort_chan_cap(const struct gort_chan *c);
 // `cases == NULL` with `n > 0`, `n > GORT_SELECT_MAX_CASES`, a `dir` that is neither
 // `GORT_SEND` nor `GORT_RECV`, or a send case whose `elem` is NULL on a channel with
 // non-zero element size. With no live case and no deadline it blocks forever.
+//
+// A select that blocked with several cases on one channel completes a uniformly random
+// one of them when that channel becomes ready, as in Go.
 int gort_select(struct gort_case *cases, size_t n, int64_t deadline);
 
 // Locks `m`, parking the goroutine (or blocking the thread) while another holds it.
@@ -381,17 +384,19 @@ void gort_sleep(int64_t ns);
 // detection see the goroutine as blocked for good (like Go's empty `select {}`).
 int gort_sleep_until(int64_t deadline);
 
-// A channel that receives one `int64_t`, the `gort_now()` time at which the timer fired,
-// `ns` from now (`ns <= 0`: at once); Go's `time.After`. The caller owns the returned
-// reference (`gort_chan_release`); the pending timer holds its own until it fires, so
-// releasing early is safe. Like every timer channel (Go 1.23+): `gort_chan_len` and
-// `gort_chan_cap` report 0, and a receive that starts after the deadline gets the value
-// even if the scheduler has not fired the timer yet. Only receive from it. NULL with
-// errno ENOMEM if out of memory.
+// A channel that receives one `int64_t`, `ns` from now (`ns <= 0`: at once); Go's
+// `time.After`. The value is the timer's deadline on the `gort_now()` clock (what Go
+// sends), however late it is received. The caller owns the returned reference
+// (`gort_chan_release`), and the channel owns the timer: releasing it before the timer
+// fires stops the timer and frees both at once, as Go 1.23+ collects an unreferenced
+// timer (no goroutine may still be blocked on it, as for any channel). Like every timer
+// channel (Go 1.23+): `gort_chan_len` and `gort_chan_cap` report 0, and a receive that
+// starts after the deadline gets the value even if the scheduler has not fired the timer
+// yet. Only receive from it. NULL with errno ENOMEM if out of memory.
 struct gort_chan *gort_after(int64_t ns);
 
-// A timer that sends one `int64_t` (the `gort_now()` time at firing) on
-// `gort_timer_chan(t)`, `ns` from now (`ns <= 0`: at once); Go's `time.NewTimer`. With
+// A timer that sends one `int64_t` (its deadline on the `gort_now()` clock, as Go sends)
+// on `gort_timer_chan(t)`, `ns` from now (`ns <= 0`: at once); Go's `time.NewTimer`. With
 // Go 1.23+ semantics: after `gort_timer_stop` or `gort_timer_reset` returns, no value of
 // the old schedule is ever received. Free it with `gort_timer_free`. NULL with errno
 // ENOMEM if out of memory.
@@ -404,7 +409,7 @@ struct gort_timer *gort_timer_new(int64_t ns);
 // started keeps running). NULL with errno EINVAL if `fn` is NULL.
 struct gort_timer *gort_after_func(int64_t ns, void (*f)(void *arg), void *arg);
 
-// The timer's channel: receives one `int64_t` (the `gort_now()` time at firing) per
+// The timer's channel: receives one `int64_t` (the deadline, `gort_now()` clock) per
 // firing. Borrowed: valid until `gort_timer_free`; do not release, close or send on it.
 // As in Go 1.23+, `gort_chan_len`/`gort_chan_cap` report 0 on it. NULL for a
 // `gort_after_func` timer, or when `t` is NULL.
@@ -424,16 +429,17 @@ int gort_timer_stop(struct gort_timer *t);
 // old schedule is received after it returns. `GORT_EINVAL` if `t` is NULL.
 int gort_timer_reset(struct gort_timer *t, int64_t ns);
 
-// Stops and frees the timer; its channel goes with it, so no goroutine may still be
-// blocked on it (that is a fatal error, as for `gort_chan_release`). NULL is ignored.
+// Stops and frees the timer, pending or not: nothing of it is left waiting for its
+// deadline. Its channel goes with it, so no goroutine may still be blocked on it (that is
+// a fatal error, as for `gort_chan_release`). NULL is ignored.
 void gort_timer_free(struct gort_timer *t);
 
-// A ticker that sends an `int64_t` (the `gort_now()` time of the tick) on
+// A ticker that sends an `int64_t` (the time the tick was due, `gort_now()` clock) on
 // `gort_ticker_chan(t)` every `period` ns, the first `period` from now; Go's
 // `time.NewTicker`. A receiver that falls behind gets one stale tick, then ticks on the
 // original schedule: ticks that find the previous one unreceived are dropped. Stop it
-// with `gort_ticker_free`. Go panics for `period <= 0`; here that returns NULL with errno
-// EINVAL (ENOMEM if out of memory).
+// with `gort_ticker_stop`, free it with `gort_ticker_free`. Go panics for `period <= 0`;
+// here that returns NULL with errno EINVAL (ENOMEM if out of memory).
 struct gort_ticker *gort_ticker_new(int64_t period);
 
 // The ticker's channel. Borrowed: valid until `gort_ticker_free`; do not release, close
@@ -447,8 +453,15 @@ struct gort_chan *gort_ticker_chan(struct gort_ticker *t);
 // Ticker.Reset" (Go's). A NULL `t` does nothing and sets errno EINVAL.
 void gort_ticker_reset(struct gort_ticker *t, int64_t period);
 
-// Stops and frees the ticker (no tick is received afterwards); its channel goes with it,
-// so no goroutine may still be blocked on it. NULL is ignored.
+// Stops the ticker without freeing it (Go's `Ticker.Stop`): no tick is received after it
+// returns, not even one that came due before and was never received (Go 1.23+);
+// `gort_ticker_reset` starts it again. Stopping a stopped ticker does nothing. A NULL `t`
+// does nothing and sets errno EINVAL.
+void gort_ticker_stop(struct gort_ticker *t);
+
+// Stops and frees the ticker, stopped or not (no tick is received afterwards, and nothing
+// of it is left waiting for its next tick); its channel goes with it, so no goroutine may
+// still be blocked on it. NULL is ignored.
 void gort_ticker_free(struct gort_ticker *t);
 
 // Waits until `fd` is ready for `events` (`GORT_READABLE`, `GORT_WRITABLE`, or both) and

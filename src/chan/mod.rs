@@ -34,7 +34,7 @@
 //! # Timer channels
 //! A user timer's channel ([`crate::time::timer`]) is made by [`Chan::make_timer`]: it
 //! has a one-element buffer but reports `len` and `cap` 0, like Go 1.23's synchronous
-//! timer channels, and it knows its timer through a [`TimerHook`]. Every receive on it
+//! timer channels, and it owns its timer through a [`TimerHook`]. Every receive on it
 //! (plain or in a select) first calls the hook, before taking the channel lock, so a
 //! timer whose deadline has passed delivers its value to that receive even if no
 //! scheduler has run it yet (Go's `maybeRunChan`). The timer sends with [`try_send`]
@@ -44,7 +44,8 @@
 //! # Lifetime
 //! Channels are reference counted (`retain`/`release`). Releasing the last reference while
 //! goroutines are blocked on the channel would free the sudogs' queue under them: that is
-//! reported as a fatal error instead of a use-after-free.
+//! reported as a fatal error instead of a use-after-free. A timer channel's last release
+//! detaches its timer first ([`TimerHook::detach`]), which stops it.
 
 mod select;
 mod waitq;
@@ -58,10 +59,11 @@ use parking_lot::lock_api::RawMutex as _;
 use std::cell::UnsafeCell;
 use std::ffi::CString;
 use std::ptr;
-use std::sync::Weak;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The timer behind a timer channel, called at the start of every receive on it.
+/// The timer behind a timer channel, called at the start of every receive on it. The
+/// channel owns it.
 pub trait TimerHook: Send + Sync {
     /// Fires the timer now if its deadline has passed (it sends on the channel, so it is
     /// called without the channel lock).
@@ -70,11 +72,14 @@ pub trait TimerHook: Send + Sync {
     /// the matching [`TimerHook::unblocked`]), or nobody would fire it.
     fn will_block(&self);
     fn unblocked(&self);
+    /// The channel's last reference is gone and it is about to be freed: the timer must
+    /// never touch it again (it stops, and forgets the channel).
+    fn detach(&self);
 }
 
 /// Returned by [`Chan::before_recv`] for a receive that may block on a timer channel:
 /// tells the timer when the receive is over.
-pub struct TimerWait(Option<std::sync::Arc<dyn TimerHook>>);
+pub struct TimerWait(Option<Arc<dyn TimerHook>>);
 
 impl Drop for TimerWait {
     fn drop(&mut self) {
@@ -105,8 +110,9 @@ pub struct Chan {
     refs: AtomicUsize,
     /// Mirror of `state.qcount` for `len` without the lock.
     len: AtomicUsize,
-    /// Set for a timer channel (immutable): its timer, weakly (the timer owns the channel).
-    timer: Option<Weak<dyn TimerHook>>,
+    /// Set for a timer channel (immutable): its timer, which the channel owns (the timer
+    /// points back without owning; see [`TimerHook::detach`]).
+    timer: Option<Arc<dyn TimerHook>>,
 }
 
 // SAFETY: all mutable state is behind `lock`; the rest is immutable or atomic.
@@ -140,12 +146,13 @@ impl Chan {
     }
 
     /// Makes a timer channel (see the module docs): a one-element buffer that reports
-    /// `len` and `cap` 0, and `hook` called before every receive.
-    pub fn make_timer(elem_size: usize, hook: Weak<dyn TimerHook>) -> Result<*mut Chan, MakeError> {
+    /// `len` and `cap` 0, and `hook` called before every receive and detached before the
+    /// channel is freed.
+    pub fn make_timer(elem_size: usize, hook: Arc<dyn TimerHook>) -> Result<*mut Chan, MakeError> {
         Self::make_with(elem_size, 1, Some(hook))
     }
 
-    fn make_with(elem_size: usize, cap: usize, timer: Option<Weak<dyn TimerHook>>) -> Result<*mut Chan, MakeError> {
+    fn make_with(elem_size: usize, cap: usize, timer: Option<Arc<dyn TimerHook>>) -> Result<*mut Chan, MakeError> {
         let bytes = elem_size.checked_mul(cap).filter(|&b| b <= MAX_BUF).ok_or(MakeError::TooLarge)?;
         let buf = if bytes == 0 {
             ptr::null_mut()
@@ -211,19 +218,23 @@ impl Chan {
     }
 
     #[cold]
-    fn run_timer(t: &Weak<dyn TimerHook>, may_block: bool) -> TimerWait {
-        // A timer that is gone (gort_after's, after it fired) has nothing left to send.
-        let Some(t) = t.upgrade() else { return TimerWait(None) };
+    fn run_timer(t: &Arc<dyn TimerHook>, may_block: bool) -> TimerWait {
         t.run_if_due();
         if !may_block {
             return TimerWait(None);
         }
         t.will_block();
-        TimerWait(Some(t))
+        TimerWait(Some(t.clone()))
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The timer a timer channel owns (tests look at its lifetime).
+    #[cfg(test)]
+    pub(crate) fn timer_hook(&self) -> Option<Arc<dyn TimerHook>> {
+        self.timer.clone()
     }
 
     pub fn retain(&self) {
@@ -246,6 +257,11 @@ impl Chan {
         ch.unlock();
         if busy {
             crate::fatal::fatal("gort_chan_release: channel freed while goroutines are blocked on it");
+        }
+        if let Some(t) = &ch.timer {
+            // A pending timer stops here, and a firing in progress (it holds the timer's
+            // lock while it sends) finishes before we free what it sends into.
+            t.detach();
         }
         // SAFETY: last reference and nobody waits: nothing else can reach it.
         unsafe {
@@ -659,18 +675,19 @@ mod tests {
 
     #[test]
     fn timer_channels_hide_their_slot_and_call_the_hook() {
-        use std::sync::Arc;
-        struct Hook(AtomicUsize);
+        struct Hook(AtomicUsize, AtomicUsize);
         impl TimerHook for Hook {
             fn run_if_due(&self) {
                 self.0.fetch_add(1, Ordering::SeqCst);
             }
             fn will_block(&self) {}
             fn unblocked(&self) {}
+            fn detach(&self) {
+                self.1.fetch_add(1, Ordering::SeqCst);
+            }
         }
-        let hook = Arc::new(Hook(AtomicUsize::new(0)));
-        let weak: Weak<dyn TimerHook> = Arc::downgrade(&hook) as Weak<dyn TimerHook>;
-        let c = Chan::make_timer(8, weak).unwrap();
+        let hook = Arc::new(Hook(AtomicUsize::new(0), AtomicUsize::new(0)));
+        let c = Chan::make_timer(8, hook.clone()).unwrap();
         // SAFETY (test): we own the channel until the release below.
         let ch = unsafe { &*c };
         let (a, b) = (1u64, 2u64);
@@ -695,12 +712,18 @@ mod tests {
         // SAFETY (test): as above.
         assert!(!unsafe { try_send(ch, &a as *const u64 as *const u8) });
         assert!(!drain_one(ch));
-        // A hook whose timer is gone is skipped.
-        drop(hook);
         // SAFETY (test): as above.
         assert_eq!(unsafe { recv(ch, &mut out as *mut u64 as *mut u8, 0) }, Ok(false));
-        // SAFETY (test): our reference.
-        unsafe { Chan::release(c) };
+        // The channel owns the hook and detaches it when freed, once.
+        // SAFETY (test): an extra reference, then both of ours.
+        unsafe {
+            ch.retain();
+            Chan::release(c);
+            assert_eq!(hook.1.load(Ordering::SeqCst), 0);
+            Chan::release(c);
+        }
+        assert_eq!(hook.1.load(Ordering::SeqCst), 1);
+        assert_eq!(Arc::strong_count(&hook), 1, "the freed channel let go of its timer");
     }
 
     #[test]

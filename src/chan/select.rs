@@ -5,7 +5,8 @@
 //!    order* (a Fisher–Yates shuffle), which makes the choice among ready cases uniform,
 //!    and a *lock order*: by channel address, so two selects (or a select and a plain
 //!    operation) always take the locks they share in the same order and cannot deadlock.
-//!    A channel named by several cases is locked once.
+//!    A channel named by several cases is locked once. The lock order is the poll order
+//!    sorted stably by address, so cases on one channel stay in random order.
 //! 2. With every channel locked, the cases are polled in poll order; the first that can
 //!    run now runs (the same steps as a plain send or receive), the locks are released and
 //!    its index returned.
@@ -161,7 +162,6 @@ pub unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, SelectE
         let j = rand_below(live + 1);
         poll_buf[live] = poll_buf[j];
         poll_buf[j] = i as u32;
-        lock_buf[live] = i as u32;
         live += 1;
     }
     if live == 0 {
@@ -171,9 +171,15 @@ pub unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, SelectE
         });
     }
     let poll = &poll_buf[..live];
+    // The lock order is the poll order sorted *stably* by channel: cases on one channel
+    // keep their random relative order, and that is also the order their sudogs are
+    // queued in (step 3). A waker completes the first one it finds, so a select that
+    // blocked with several cases on one channel completes a uniformly random one of them,
+    // as Go does (its heap sort starts from the poll order for this reason).
     let order = &mut lock_buf[..live];
+    order.copy_from_slice(poll);
     if live <= SMALL {
-        // Insertion sort: a handful of cases, no allocation.
+        // Insertion sort (stable): a handful of cases, no allocation.
         for k in 1..live {
             let mut j = k;
             while j > 0 && cases[order[j - 1] as usize].chan > cases[order[j] as usize].chan {
@@ -182,7 +188,7 @@ pub unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, SelectE
             }
         }
     } else {
-        order.sort_unstable_by_key(|&i| cases[i as usize].chan as usize);
+        order.sort_by_key(|&i| cases[i as usize].chan as usize);
     }
     let order: &[u32] = order;
 

@@ -48,6 +48,9 @@ const _: () = {
 /// `cases == NULL` with `n > 0`, `n > GORT_SELECT_MAX_CASES`, a `dir` that is neither
 /// `GORT_SEND` nor `GORT_RECV`, or a send case whose `elem` is NULL on a channel with
 /// non-zero element size. With no live case and no deadline it blocks forever.
+///
+/// A select that blocked with several cases on one channel completes a uniformly random
+/// one of them when that channel becomes ready, as in Go.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_select(cases: *mut gort_case, n: usize, deadline: i64) -> c_int {
     guard!("gort_select", {

@@ -94,13 +94,15 @@ fn as_ticker<'a>(t: *mut gort_ticker) -> Option<&'a Ticker> {
     unsafe { (t as *const Ticker).as_ref() }
 }
 
-/// A channel that receives one `int64_t`, the `gort_now()` time at which the timer fired,
-/// `ns` from now (`ns <= 0`: at once); Go's `time.After`. The caller owns the returned
-/// reference (`gort_chan_release`); the pending timer holds its own until it fires, so
-/// releasing early is safe. Like every timer channel (Go 1.23+): `gort_chan_len` and
-/// `gort_chan_cap` report 0, and a receive that starts after the deadline gets the value
-/// even if the scheduler has not fired the timer yet. Only receive from it. NULL with
-/// errno ENOMEM if out of memory.
+/// A channel that receives one `int64_t`, `ns` from now (`ns <= 0`: at once); Go's
+/// `time.After`. The value is the timer's deadline on the `gort_now()` clock (what Go
+/// sends), however late it is received. The caller owns the returned reference
+/// (`gort_chan_release`), and the channel owns the timer: releasing it before the timer
+/// fires stops the timer and frees both at once, as Go 1.23+ collects an unreferenced
+/// timer (no goroutine may still be blocked on it, as for any channel). Like every timer
+/// channel (Go 1.23+): `gort_chan_len` and `gort_chan_cap` report 0, and a receive that
+/// starts after the deadline gets the value even if the scheduler has not fired the timer
+/// yet. Only receive from it. NULL with errno ENOMEM if out of memory.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_after(ns: i64) -> *mut gort_chan {
     guard!("gort_after", {
@@ -114,8 +116,8 @@ pub extern "C" fn gort_after(ns: i64) -> *mut gort_chan {
     })
 }
 
-/// A timer that sends one `int64_t` (the `gort_now()` time at firing) on
-/// `gort_timer_chan(t)`, `ns` from now (`ns <= 0`: at once); Go's `time.NewTimer`. With
+/// A timer that sends one `int64_t` (its deadline on the `gort_now()` clock, as Go sends)
+/// on `gort_timer_chan(t)`, `ns` from now (`ns <= 0`: at once); Go's `time.NewTimer`. With
 /// Go 1.23+ semantics: after `gort_timer_stop` or `gort_timer_reset` returns, no value of
 /// the old schedule is ever received. Free it with `gort_timer_free`. NULL with errno
 /// ENOMEM if out of memory.
@@ -170,7 +172,7 @@ pub extern "C" fn gort_after_func(
     })
 }
 
-/// The timer's channel: receives one `int64_t` (the `gort_now()` time at firing) per
+/// The timer's channel: receives one `int64_t` (the deadline, `gort_now()` clock) per
 /// firing. Borrowed: valid until `gort_timer_free`; do not release, close or send on it.
 /// As in Go 1.23+, `gort_chan_len`/`gort_chan_cap` report 0 on it. NULL for a
 /// `gort_after_func` timer, or when `t` is NULL.
@@ -211,26 +213,28 @@ pub extern "C" fn gort_timer_reset(t: *mut gort_timer, ns: i64) -> c_int {
     })
 }
 
-/// Stops and frees the timer; its channel goes with it, so no goroutine may still be
-/// blocked on it (that is a fatal error, as for `gort_chan_release`). NULL is ignored.
+/// Stops and frees the timer, pending or not: nothing of it is left waiting for its
+/// deadline. Its channel goes with it, so no goroutine may still be blocked on it (that is
+/// a fatal error, as for `gort_chan_release`). NULL is ignored.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_timer_free(t: *mut gort_timer) {
     guard!("gort_timer_free", {
         if !t.is_null() {
             // SAFETY: made by Box::into_raw in gort_timer_new/gort_after_func; the caller
-            // gives up its ownership. Dropping the Timer stops it; a heap entry still queued
-            // keeps the shared state alive until it is popped.
+            // gives up its ownership. Dropping the Timer stops it and frees its channel; a
+            // heap entry still queued is stale and swept (it keeps the small shared state
+            // alive until then, never the channel).
             drop(unsafe { Box::from_raw(t as *mut Timer) });
         }
     })
 }
 
-/// A ticker that sends an `int64_t` (the `gort_now()` time of the tick) on
+/// A ticker that sends an `int64_t` (the time the tick was due, `gort_now()` clock) on
 /// `gort_ticker_chan(t)` every `period` ns, the first `period` from now; Go's
 /// `time.NewTicker`. A receiver that falls behind gets one stale tick, then ticks on the
 /// original schedule: ticks that find the previous one unreceived are dropped. Stop it
-/// with `gort_ticker_free`. Go panics for `period <= 0`; here that returns NULL with errno
-/// EINVAL (ENOMEM if out of memory).
+/// with `gort_ticker_stop`, free it with `gort_ticker_free`. Go panics for `period <= 0`;
+/// here that returns NULL with errno EINVAL (ENOMEM if out of memory).
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_ticker_new(period: i64) -> *mut gort_ticker {
     guard!("gort_ticker_new", {
@@ -273,8 +277,23 @@ pub extern "C" fn gort_ticker_reset(t: *mut gort_ticker, period: i64) {
     })
 }
 
-/// Stops and frees the ticker (no tick is received afterwards); its channel goes with it,
-/// so no goroutine may still be blocked on it. NULL is ignored.
+/// Stops the ticker without freeing it (Go's `Ticker.Stop`): no tick is received after it
+/// returns, not even one that came due before and was never received (Go 1.23+);
+/// `gort_ticker_reset` starts it again. Stopping a stopped ticker does nothing. A NULL `t`
+/// does nothing and sets errno EINVAL.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_ticker_stop(t: *mut gort_ticker) {
+    guard!("gort_ticker_stop", {
+        match as_ticker(t) {
+            Some(t) => t.stop(),
+            None => set_errno(GORT_EINVAL),
+        }
+    })
+}
+
+/// Stops and frees the ticker, stopped or not (no tick is received afterwards, and nothing
+/// of it is left waiting for its next tick); its channel goes with it, so no goroutine may
+/// still be blocked on it. NULL is ignored.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_ticker_free(t: *mut gort_ticker) {
     guard!("gort_ticker_free", {

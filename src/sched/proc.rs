@@ -1415,13 +1415,17 @@ pub fn netpoll_waiter_added() {
 }
 
 /// Adds a timer entry to the caller's P (or P0 without one) and wakes a waiter if needed.
-pub fn add_timer(when: i64, seq: u64, target: TimerTarget) {
+/// Returns the heap it went to (Ps are never freed), for a user timer to report the entry
+/// stale there later ([`crate::time::TimerHeap::note_stale`]).
+pub fn add_timer(when: i64, seq: u64, target: TimerTarget) -> &'static crate::time::TimerHeap {
     let m = current_m();
     // SAFETY: Ms are never freed.
     let p = if m.is_null() { ptr::null() } else { unsafe { &*m }.p.get() };
-    let p = if p.is_null() { allp(0) } else { unsafe { &*p } };
+    // SAFETY: Ps are never freed.
+    let p: &'static P = if p.is_null() { allp(0) } else { unsafe { &*p } };
     p.timers.push(when, seq, target);
     timer_added(when);
+    &p.timers
 }
 
 // ---------------------------------------------------------------------------------------

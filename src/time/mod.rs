@@ -13,7 +13,9 @@
 //! Entries are never removed early: cancelling or re-arming a timer bumps the owner's
 //! sequence number, and a fired entry whose number is stale does nothing (lazy deletion).
 //! When stale entries make up most of a heap it is rebuilt without them, so start/stop
-//! churn cannot grow it without bound.
+//! churn cannot grow it without bound; user timers also report the entries they make
+//! stale ([`TimerHeap::note_stale`]), and a heap sweeps once those are a quarter of it, so
+//! a timer freed while pending does not linger until its deadline.
 //!
 //! Timer callbacks run on an M's scheduler stack (g0) or on the timer waiter with no P: they
 //! must be short and never block; readying a goroutine is the typical action.
@@ -33,7 +35,7 @@ use parking_lot::Mutex;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 /// Nanoseconds on the monotonic clock (CLOCK_MONOTONIC, read through the vDSO).
 #[inline]
@@ -81,6 +83,9 @@ pub trait TimerFire: Send + Sync {
     fn fire(&self, seq: u64, now: i64);
     /// False when `seq` has been cancelled or superseded (the entry is garbage).
     fn is_live(&self, seq: u64) -> bool;
+    /// Entry `seq` now lives in `heap` (a P going away handed its timers over), for a
+    /// target that reports its stale entries ([`TimerHeap::note_stale`]).
+    fn moved(&self, _seq: u64, _heap: &'static TimerHeap) {}
 }
 
 /// What a heap entry does when it fires.
@@ -150,9 +155,22 @@ static ORDER: AtomicU64 = AtomicU64::new(0);
 
 /// A P's timers. `timer0` mirrors the earliest `when` (i64::MAX when empty) so that the
 /// scheduler can skip the lock when nothing is due.
+///
+/// Stale entries go in two ways: every push sweeps once the heap has doubled since the
+/// last sweep (`sweep_at`), and user timers report their entries stale as they stop, reset
+/// or are freed ([`TimerHeap::note_stale`]), which sweeps as soon as reported entries are a
+/// quarter of the heap (Go's zombie count). The second is what frees a timer dropped while
+/// pending at once instead of at its deadline (a released `gort_after(1h)`), at O(1)
+/// amortised per stale entry.
 pub struct TimerHeap {
     heap: Mutex<Heap>,
     pub timer0: AtomicI64,
+    /// Entries reported stale since the last sweep. Approximate: a report may arrive after
+    /// its entry was swept or popped (an early sweep later); never one too few, because a
+    /// sweep resets it before it reads any entry (see `sweep`), all in SeqCst.
+    zombies: AtomicUsize,
+    /// `heap.entries.len()`, for `note_stale` to compare without the lock.
+    len: AtomicUsize,
 }
 
 struct Heap {
@@ -172,7 +190,35 @@ impl Default for TimerHeap {
 
 impl TimerHeap {
     pub fn new() -> TimerHeap {
-        TimerHeap { heap: Mutex::new(Heap { entries: BinaryHeap::new(), sweep_at: MIN_SWEEP }), timer0: AtomicI64::new(i64::MAX) }
+        TimerHeap {
+            heap: Mutex::new(Heap { entries: BinaryHeap::new(), sweep_at: MIN_SWEEP }),
+            timer0: AtomicI64::new(i64::MAX),
+            zombies: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// A user timer's entry in this heap has gone stale (stopped, reset or freed): sweeps
+    /// once reported entries are a quarter of the heap or more. Called with that timer's
+    /// lock held (lock order timer → heap); the sweep reads other timers' atomics only.
+    pub fn note_stale(&self) {
+        let zombies = self.zombies.fetch_add(1, Ordering::SeqCst) + 1;
+        if zombies.saturating_mul(4) < self.len.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut h = self.heap.lock();
+        let garbage = self.sweep(&mut h);
+        self.publish(&h);
+        drop(h);
+        // Dropped unlocked, as in `push`. The last reference to another user timer may go
+        // here, under the caller's timer lock: its destructor takes no lock.
+        drop(garbage);
+    }
+
+    /// Updates the lock-free mirrors of `h` (lock held).
+    fn publish(&self, h: &Heap) {
+        self.len.store(h.entries.len(), Ordering::Relaxed);
+        self.timer0.store(h.entries.peek().map_or(i64::MAX, |e| e.when), Ordering::SeqCst);
     }
 
     /// Adds an entry; returns true when it became the earliest of this heap.
@@ -180,8 +226,9 @@ impl TimerHeap {
         let order = ORDER.fetch_add(1, Ordering::Relaxed);
         let mut h = self.heap.lock();
         h.entries.push(TimerEntry { when, seq, order, target });
-        let garbage = if h.entries.len() >= h.sweep_at { Self::sweep(&mut h) } else { Vec::new() };
+        let garbage = if h.entries.len() >= h.sweep_at { self.sweep(&mut h) } else { Vec::new() };
         let top = h.entries.peek().map_or(i64::MAX, |e| e.when);
+        self.len.store(h.entries.len(), Ordering::Relaxed);
         self.timer0.store(top, Ordering::SeqCst);
         drop(h);
         // Stale entries are dropped with the heap unlocked: a shared target's last
@@ -205,10 +252,17 @@ impl TimerHeap {
 
     /// Removes stale entries (start/stop churn) and schedules the next sweep at twice the
     /// live count: invariant `entries.len() < sweep_at` after every push. Returns the
-    /// removed entries, for the caller to drop after unlocking.
-    fn sweep(h: &mut Heap) -> Vec<TimerEntry> {
-        let (live, stale): (Vec<TimerEntry>, Vec<TimerEntry>) =
-            std::mem::take(&mut h.entries).into_iter().partition(|e| e.is_live());
+    /// removed entries, for the caller to drop after unlocking. Resets the zombie count
+    /// first: a timer reports its entry after making it stale, so a report counted before
+    /// the reset is for an entry this sweep sees stale.
+    fn sweep(&self, h: &mut Heap) -> Vec<TimerEntry> {
+        self.zombies.store(0, Ordering::SeqCst);
+        let mut live = std::mem::take(&mut h.entries).into_vec();
+        let stale: Vec<TimerEntry> = live.extract_if(.., |e| !e.is_live()).collect();
+        // A heap that once held many entries gives the memory back.
+        if live.capacity() > 4 * live.len() + MIN_SWEEP {
+            live.shrink_to(2 * live.len());
+        }
         h.sweep_at = (live.len() * 2).max(MIN_SWEEP);
         h.entries = BinaryHeap::from(live);
         stale
@@ -229,9 +283,8 @@ impl TimerHeap {
                 }
                 due.push(h.entries.pop().expect("peeked"));
             }
-            let next = h.entries.peek().map_or(i64::MAX, |e| e.when);
-            self.timer0.store(next, Ordering::SeqCst);
-            next
+            self.publish(&h);
+            h.entries.peek().map_or(i64::MAX, |e| e.when)
         };
         for e in due {
             e.fire(now);
@@ -240,12 +293,21 @@ impl TimerHeap {
     }
 
     /// Moves every entry into `dst` (used when a P is destroyed by `gort_gomaxprocs`).
-    pub fn drain_into(&self, dst: &TimerHeap) {
+    pub fn drain_into(&self, dst: &'static TimerHeap) {
         let v: Vec<TimerEntry> = std::mem::take(&mut self.heap.lock().entries).into_vec();
+        self.len.store(0, Ordering::Relaxed);
         self.timer0.store(i64::MAX, Ordering::SeqCst);
         for e in v {
             if e.is_live() {
+                let shared = match &e.target {
+                    TimerTarget::Shared(t) => Some(t.clone()),
+                    _ => None,
+                };
+                let seq = e.seq;
                 dst.push(e.when, e.seq, e.target);
+                if let Some(t) = shared {
+                    t.moved(seq, dst);
+                }
             }
         }
     }
@@ -292,7 +354,6 @@ pub fn sleep_until(deadline: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
 
     struct Counter {
         seq: AtomicU64,
@@ -325,6 +386,33 @@ mod tests {
         c.seq.store(10, Ordering::SeqCst); // cancel everything older than 10
         assert_eq!(h.run(100), i64::MAX);
         assert_eq!(c.fired.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn stale_reports_sweep_at_a_quarter() {
+        let h = TimerHeap::new();
+        let c = Arc::new(Counter { seq: AtomicU64::new(0), fired: AtomicUsize::new(0), order: Mutex::new(vec![]) });
+        for i in 0..10u64 {
+            h.push(1_000_000 + i as i64, i, TimerTarget::Shared(c.clone()));
+        }
+        // Entries 0 and 1 go stale and are reported: 2 of 10, no sweep yet.
+        c.seq.store(2, Ordering::SeqCst);
+        h.note_stale();
+        h.note_stale();
+        assert_eq!(h.len(), 10);
+        // A third report makes stale entries a quarter or more: all of them go.
+        c.seq.store(3, Ordering::SeqCst);
+        h.note_stale();
+        assert_eq!(h.len(), 7);
+        assert_eq!(h.timer0.load(Ordering::SeqCst), 1_000_003);
+        assert_eq!(Arc::strong_count(&c), 8, "the swept entries let go of their target");
+        // Everything stale, reported one by one: the second report empties the heap.
+        c.seq.store(100, Ordering::SeqCst);
+        h.note_stale();
+        assert_eq!(h.len(), 7);
+        h.note_stale();
+        assert_eq!(h.len(), 0);
+        assert!(h.is_empty());
     }
 
     #[test]

@@ -1,23 +1,34 @@
 //! User timers and tickers: Go's `time.Timer`, `time.AfterFunc`, `time.After` and
 //! `time.Ticker`, with Go 1.23's semantics.
 //!
-//! # Shape
+//! # Shape and ownership
 //! A [`Timer`] or [`Ticker`] is a handle on a shared `Inner`: a lock around the timer's
-//! state (armed or not, deadline, period, sequence number), what firing does (send the
-//! firing time on a channel the timer owns, or start a goroutine), and two atomics that
-//! mirror the state for readers that must not take the lock. Arming pushes an entry
-//! `(when, seq, TimerTarget::Shared(inner))` on the caller's P heap; the entry holds a
-//! strong reference, so a timer freed while an entry is still queued stays allocated
-//! until the entry is popped or swept, and firing a stale entry never touches freed
-//! memory. Stop and Reset never search the heap: they retire the sequence number (lazy
-//! deletion), and `is_live` tells the heap which entries are garbage.
+//! state (armed or not, deadline, period, its heap entry), what firing does (send on the
+//! timer's channel, or start a goroutine), and atomics that mirror the state for readers
+//! that must not take the lock. A timer channel owns its timer (`Arc`); the timer points
+//! at its channel without owning it, and the channel's last release detaches the timer
+//! ([`TimerHook::detach`]: disarmed, pointer cleared, under the timer's lock) before the
+//! channel is freed. A [`Timer`] or [`Ticker`] handle owns one channel reference, and
+//! `gort_after` hands the only one to its caller: releasing it frees the timer at once,
+//! as Go 1.23's collector frees an unreferenced timer.
+//!
+//! # Heap entries
+//! Arming pushes an entry `(when, token, TimerTarget::Shared(inner))` on the caller's P
+//! heap. Each push takes a fresh token; the state records the token of the one entry that
+//! stands for the armed schedule, and the heap it went to. Stop, Reset and the channel's
+//! release never search a heap: they retire the token (lazy deletion; `is_live` tells the
+//! heap which entries are garbage) and report the entry stale to its heap
+//! ([`super::TimerHeap::note_stale`]), which sweeps as soon as stale entries are a quarter
+//! of it. So a timer freed while pending leaves nothing behind for long, whatever its
+//! deadline; the entry holds a strong reference, so firing a stale entry never touches
+//! freed memory.
 //!
 //! # Go 1.23: no value from an old schedule
 //! Since Go 1.23, once `Stop` or `Reset` returns, no value from the old schedule is
 //! received. Here that holds because:
-//! - firing (from a heap, or from the receive hook below) checks the sequence number and
-//!   sends its value while holding the timer's lock, so a firing happens entirely before a
-//!   Stop/Reset or not at all;
+//! - firing (from a heap, or from the receive hook below) checks the entry's token or the
+//!   deadline and sends its value while holding the timer's lock, so a firing happens
+//!   entirely before a Stop/Reset or not at all;
 //! - the channel has a one-element buffer, so firing never blocks (it runs on a scheduler
 //!   stack or on a thread without a P); a value that finds the buffer full is dropped;
 //! - Stop and Reset, under the same lock, empty that buffer ([`chan::drain_one`]). A value
@@ -30,29 +41,37 @@
 //!   the value even if no scheduler has got round to the heap entry yet. So
 //!   `gort_timer_new(0)` followed by a non-blocking receive always succeeds, as in Go.
 //!
+//! The value sent is the time the timer was due (its deadline), not the moment it fired,
+//! as Go sends: a timer fired late by a busy scheduler, or by a receive long after the
+//! deadline, tells the same time.
+//!
 //! A value handed straight to a receiver blocked on the channel is delivered: a Stop that
 //! comes after that returns false ("already fired"), as in Go.
 //!
 //! Lock order: timer → channel; timer → heap → (nothing). The heap calls `fire` with its
-//! lock released and reads only the atomic `live` under it (sweeps), so it never waits
-//! for a timer lock.
+//! lock released and reads only the atomic `live_entry` under it (sweeps), so it never
+//! waits for a timer lock.
 //!
 //! # A timer's channel is in a heap only while somebody waits on it
-//! As in Go 1.23, a timer made by `gort_timer_new` (or re-armed by `reset`) is not pushed
+//! As in Go 1.23, a channel timer (`gort_timer_new`, `gort_after`, a ticker) is not pushed
 //! on a heap until a receive is about to block on its channel ([`TimerHook::will_block`]):
 //! until then nobody could notice it firing late, because every receive fires a due timer
 //! itself (above). So `gort_timer_new` followed by `gort_timer_stop` — the common
-//! "timeout that did not happen" — never touches a heap or its lock, and leaves no stale
-//! entry to sweep. While receivers are blocked (`State::blocked > 0`) arming pushes at
-//! once, so a reset under a waiting receiver still wakes it. `gort_after`, AfterFunc
-//! timers and tickers push when armed: the first has no handle to keep it alive except
-//! its heap entry, and the others must act whether or not anyone receives.
+//! "timeout that did not happen" — never touches a heap or its lock, and a released
+//! `gort_after` or a freed ticker nobody waited on was never in one. While receivers are
+//! blocked (`State::blocked > 0`) arming pushes at once, so a reset under a waiting
+//! receiver still wakes it. An entry pushed for a receiver stays after the receiver left
+//! (a select that took another case): it fires harmlessly into the buffer, or goes stale
+//! with the next stop, reset or free. AfterFunc timers push when armed: they must act
+//! whether or not anyone receives. A consequence, as in Go: a ticker nobody receives from
+//! does not keep deadlock detection from firing.
 //!
 //! # Tickers
 //! After each firing the next deadline is the first point of the original schedule after
 //! now (`when + k·period`): missed ticks are skipped and the phase is kept, and a tick that
 //! finds the buffer full is dropped. A slow receiver therefore gets one stale tick, then
-//! ticks on schedule — Go's behaviour.
+//! ticks on schedule — Go's behaviour. A ticker nobody waits on is fired by the receive
+//! that looks (above), which computes the same schedule.
 //!
 //! # AfterFunc
 //! Firing builds an [`Entry`] under the lock and spawns it after unlocking; Stop returns
@@ -61,19 +80,22 @@
 //! # Rejected
 //! - Go ≤ 1.22's asynchronous channel (a plain one-element channel): Stop could not
 //!   retract a value already sent, and callers had to drain it themselves, racily.
-//! - Removing the heap entry on Stop: the timer would need to know its heap and index, and
-//!   the heap belongs to whichever P armed it (a cross-P lock per Stop). Lazy deletion
-//!   leaves a stale entry that the heap sweeps away.
+//! - Removing the heap entry on Stop: the timer would need its index in the heap, kept up
+//!   to date by every sift of a heap another P owns. Reporting it stale costs one atomic
+//!   add on that heap, and the sweep it may trigger is paid for by the stale entries.
+//! - A timer owning its channel and the channel pointing back weakly (the design before):
+//!   `gort_after`'s timer then had to own itself through its heap entry until it fired,
+//!   so a released `gort_after(1h)` kept ~340 bytes for an hour.
 //! - A blocking send, or a goroutine per timer to do it: timer callbacks must not block,
 //!   and a goroutine per timer costs a stack.
 //! - An unbuffered channel with hand-off only: a value firing when nobody waits would be
 //!   lost.
 
-use super::{TimerFire, TimerTarget, nanotime};
+use super::{TimerFire, TimerHeap, TimerTarget, nanotime};
 use crate::chan::{self, Chan, MakeError, TimerHook};
 use crate::sched::Entry;
 use parking_lot::Mutex;
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -104,7 +126,7 @@ fn next_tick(when: i64, period: i64, now: i64) -> i64 {
     when.saturating_add(missed.saturating_add(1).saturating_mul(period)).min(MAX_WHEN)
 }
 
-/// One channel reference, released when dropped.
+/// One channel reference, released when dropped (what a [`Timer`] or [`Ticker`] owns).
 struct ChanRef(NonNull<Chan>);
 
 // SAFETY: a Chan is Send + Sync (all its mutable state is behind its lock) and its
@@ -114,9 +136,8 @@ unsafe impl Send for ChanRef {}
 unsafe impl Sync for ChanRef {}
 
 impl ChanRef {
-    fn get(&self) -> &Chan {
-        // SAFETY: we own a reference, so the channel is alive.
-        unsafe { self.0.as_ref() }
+    fn as_ptr(&self) -> *mut Chan {
+        self.0.as_ptr()
     }
 }
 
@@ -127,21 +148,24 @@ impl Drop for ChanRef {
     }
 }
 
+/// The timer's channel, not owned (the channel owns the timer). Null for an AfterFunc
+/// timer, and once the channel's last reference is gone ([`TimerHook::detach`]).
+struct ChanPtr(*mut Chan);
+
+// SAFETY: only dereferenced under the timer's lock while non-null, and the channel clears
+// it under that lock before it is freed; a Chan is Send + Sync.
+unsafe impl Send for ChanPtr {}
+
 /// What firing does.
 enum Action {
-    /// Send the firing time (an `i64`) on the timer's channel.
-    Send(ChanRef),
+    /// Send the deadline (an `i64`) on the timer's channel (`State::chan`).
+    Send,
     /// Start a goroutine.
     Spawn(SpawnFn),
-    /// Nothing: only in a timer whose channel could not be made (dropped at once).
-    Nothing,
 }
 
 /// Protected by `Inner::state`.
 struct State {
-    /// Sequence number of the armed heap entry; every arming takes a new one, so no two
-    /// entries of one timer share it. Starts at 0, and 0 is never armed.
-    seq: u64,
     armed: bool,
     /// Deadline while armed.
     when: i64,
@@ -149,67 +173,67 @@ struct State {
     period: i64,
     /// Push on a heap only when a receiver may block (see the module docs).
     lazy: bool,
-    /// The sequence number that has a heap entry (0: none).
-    heaped: u64,
     /// Receives on the channel that may be blocked right now ([`TimerHook::will_block`]).
     blocked: u32,
+    /// Token of the heap entry that stands for the armed schedule (0: none). Every push
+    /// takes a new one, so no two entries of one timer share it.
+    entry: u64,
+    /// The last token handed out.
+    tokens: u64,
+    /// The heap holding `entry`, to report it stale there.
+    heap: Option<&'static TimerHeap>,
+    chan: ChanPtr,
 }
 
 struct Inner {
     state: Mutex<State>,
-    /// `state.seq` while armed, 0 otherwise: `is_live` reads it without the lock.
-    live: AtomicU64,
+    /// `state.entry`, for `is_live` without the lock.
+    live_entry: AtomicU64,
     /// `state.when` while armed, `i64::MAX` otherwise: the receive hook's quick check.
     due: AtomicI64,
+    /// Immutable.
     action: Action,
     /// Ourselves, to put in heap entries.
     me: Weak<Inner>,
 }
 
 impl Inner {
-    fn new(action: Action, me: &Weak<Inner>, period: i64) -> Inner {
+    fn new(action: Action, me: &Weak<Inner>, period: i64, lazy: bool) -> Inner {
         Inner {
-            state: Mutex::new(State { seq: 0, armed: false, when: 0, period, lazy: false, heaped: 0, blocked: 0 }),
-            live: AtomicU64::new(0),
+            state: Mutex::new(State {
+                armed: false,
+                when: 0,
+                period,
+                lazy,
+                blocked: 0,
+                entry: 0,
+                tokens: 0,
+                heap: None,
+                chan: ChanPtr(ptr::null_mut()),
+            }),
+            live_entry: AtomicU64::new(0),
             due: AtomicI64::new(i64::MAX),
             action,
             me: me.clone(),
         }
     }
 
-    /// A timer that sends on a channel it makes (timer channel, element size 8).
-    fn with_chan(period: i64) -> Result<Arc<Inner>, MakeError> {
-        let mut err = None;
-        let inner = Arc::new_cyclic(|me: &Weak<Inner>| {
-            let hook: Weak<dyn TimerHook> = me.clone();
-            let action = match Chan::make_timer(size_of::<i64>(), hook) {
-                Ok(c) => Action::Send(ChanRef(NonNull::new(c).expect("Chan::make never returns null"))),
-                Err(e) => {
-                    err = Some(e);
-                    Action::Nothing
-                }
-            };
-            Inner::new(action, me, period)
-        });
-        match err {
-            Some(e) => Err(e),
-            None => Ok(inner),
-        }
+    /// A lazy timer with a channel (a timer channel of 8-byte elements) that owns it.
+    /// Returns the timer and the channel's one reference, which the caller owns.
+    fn with_chan(period: i64) -> Result<(Arc<Inner>, ChanRef), MakeError> {
+        let inner = Arc::new_cyclic(|me| Inner::new(Action::Send, me, period, true));
+        let hook: Arc<dyn TimerHook> = inner.clone();
+        let c = Chan::make_timer(size_of::<i64>(), hook)?;
+        let c = ChanRef(NonNull::new(c).expect("Chan::make never returns null"));
+        inner.state.lock().chan = ChanPtr(c.as_ptr());
+        Ok((inner, c))
     }
 
-    fn chan(&self) -> Option<*mut Chan> {
-        match &self.action {
-            Action::Send(c) => Some(c.0.as_ptr()),
-            _ => None,
-        }
-    }
-
-    /// Arms for `when` under a fresh sequence number (lock held).
+    /// Arms for `when` (lock held; not armed, no entry).
     fn arm(&self, st: &mut State, when: i64) {
-        st.seq += 1;
+        debug_assert!(!st.armed && st.entry == 0);
         st.armed = true;
         st.when = when;
-        self.live.store(st.seq, Ordering::Release);
         self.due.store(when, Ordering::Release);
         if st.lazy && st.blocked == 0 {
             return; // pushed by `will_block` if a receive ever waits for it
@@ -217,30 +241,46 @@ impl Inner {
         self.push(st);
     }
 
-    /// Puts the armed schedule on the caller's P heap (lock held).
+    /// Puts the armed schedule on the caller's P heap under a fresh token (lock held).
     fn push(&self, st: &mut State) {
-        st.heaped = st.seq;
-        let (when, seq) = (st.when, st.seq);
-        // Callers hold a strong reference (a handle, a heap entry being fired, or the
-        // receive hook's upgrade), so this cannot fail.
+        st.tokens += 1;
+        st.entry = st.tokens;
+        // Live before it is in a heap: a sweep there may look at once.
+        self.live_entry.store(st.entry, Ordering::SeqCst);
+        // Callers hold a strong reference (a handle, a channel, a heap entry being fired,
+        // or the receive hook's), so this cannot fail.
         let me: Arc<dyn TimerFire> = self.me.upgrade().expect("an armed timer is referenced");
-        crate::sched::proc::add_timer(when, seq, TimerTarget::Shared(me));
+        st.heap = Some(crate::sched::proc::add_timer(st.when, st.entry, TimerTarget::Shared(me)));
     }
 
-    /// Disarms (lock held): every queued entry becomes stale. Returns whether it was armed.
+    /// Makes the heap entry, if any, stale and reports it to its heap (lock held).
+    fn retire(&self, st: &mut State) {
+        if st.entry == 0 {
+            return;
+        }
+        st.entry = 0;
+        // Stale before it is reported (see `TimerHeap::zombies`).
+        self.live_entry.store(0, Ordering::SeqCst);
+        if let Some(h) = st.heap.take() {
+            h.note_stale();
+        }
+    }
+
+    /// Disarms (lock held): the heap entry goes stale. Returns whether it was armed.
     fn disarm(&self, st: &mut State) -> bool {
         let was = st.armed;
         st.armed = false;
-        self.live.store(0, Ordering::Release);
         self.due.store(i64::MAX, Ordering::Release);
+        self.retire(st);
         was
     }
 
     /// Empties the channel's buffer (lock held): true if a value was there.
-    fn drain(&self) -> bool {
-        match &self.action {
-            Action::Send(c) => chan::drain_one(c.get()),
-            _ => false,
+    fn drain(&self, st: &State) -> bool {
+        // SAFETY: non-null means the channel is alive (see `ChanPtr`); we hold the lock.
+        match unsafe { st.chan.0.as_ref() } {
+            Some(c) => chan::drain_one(c),
+            None => false,
         }
     }
 
@@ -248,7 +288,7 @@ impl Inner {
     fn stop(&self) -> bool {
         let mut st = self.state.lock();
         let was = self.disarm(&mut st);
-        let drained = self.drain();
+        let drained = self.drain(&st);
         was || drained
     }
 
@@ -256,7 +296,7 @@ impl Inner {
     fn reset(&self, when: i64, period: i64) -> bool {
         let mut st = self.state.lock();
         let was = self.disarm(&mut st);
-        let drained = self.drain();
+        let drained = self.drain(&st);
         st.period = period;
         self.arm(&mut st, when);
         was || drained
@@ -266,21 +306,25 @@ impl Inner {
     /// once the lock is released; re-arms a ticker.
     fn fire_locked(&self, st: &mut State, now: i64) -> Option<Entry> {
         let start = match &self.action {
-            Action::Send(c) => {
-                // A full buffer (nobody took the last value) or a channel some misbehaving
-                // caller closed: the value is dropped, as Go drops a ticker's tick.
-                // SAFETY: live channel (we own a reference); `now` is the 8-byte element.
-                unsafe { chan::try_send(c.get(), &now as *const i64 as *const u8) };
+            Action::Send => {
+                // SAFETY: non-null means the channel is alive (see `ChanPtr`); lock held.
+                if let Some(c) = unsafe { st.chan.0.as_ref() } {
+                    // A full buffer (nobody took the last value) or a channel some
+                    // misbehaving caller closed: the value is dropped, as Go drops a
+                    // ticker's tick.
+                    // SAFETY: live channel; `when` is the 8-byte element.
+                    unsafe { chan::try_send(c, &st.when as *const i64 as *const u8) };
+                }
                 None
             }
             Action::Spawn(f) => Some(f()),
-            Action::Nothing => None,
         };
-        if st.period > 0 {
-            let next = next_tick(st.when, st.period, now);
-            self.arm(st, next);
-        } else {
-            self.disarm(st);
+        let period = st.period;
+        let when = st.when;
+        // Fired from the receive hook, an entry may still be queued for this schedule.
+        self.disarm(st);
+        if period > 0 {
+            self.arm(st, next_tick(when, period, now));
         }
         start
     }
@@ -294,11 +338,16 @@ fn start(e: Entry) {
 }
 
 impl TimerFire for Inner {
-    fn fire(&self, seq: u64, now: i64) {
+    fn fire(&self, token: u64, now: i64) {
         let mut st = self.state.lock();
-        if !st.armed || st.seq != seq {
-            return; // stopped or re-armed since this entry was queued
+        if st.entry != token {
+            return; // stopped, re-armed or freed since this entry was queued
         }
+        // The entry is used up, not stale: nothing to report.
+        st.entry = 0;
+        st.heap = None;
+        self.live_entry.store(0, Ordering::SeqCst);
+        debug_assert!(st.armed && st.when <= now);
         let e = self.fire_locked(&mut st, now);
         drop(st);
         if let Some(e) = e {
@@ -306,8 +355,15 @@ impl TimerFire for Inner {
         }
     }
 
-    fn is_live(&self, seq: u64) -> bool {
-        self.live.load(Ordering::Acquire) == seq
+    fn is_live(&self, token: u64) -> bool {
+        self.live_entry.load(Ordering::SeqCst) == token
+    }
+
+    fn moved(&self, token: u64, heap: &'static TimerHeap) {
+        let mut st = self.state.lock();
+        if st.entry == token {
+            st.heap = Some(heap);
+        }
     }
 }
 
@@ -335,7 +391,7 @@ impl TimerHook for Inner {
     fn will_block(&self) {
         let mut st = self.state.lock();
         st.blocked += 1;
-        if st.armed && st.heaped != st.seq {
+        if st.armed && st.entry == 0 {
             self.push(&mut st);
         }
     }
@@ -344,40 +400,45 @@ impl TimerHook for Inner {
         let mut st = self.state.lock();
         st.blocked -= 1;
     }
+
+    fn detach(&self) {
+        let mut st = self.state.lock();
+        self.disarm(&mut st);
+        st.chan = ChanPtr(ptr::null_mut());
+    }
 }
 
 /// A one-shot timer: Go's `time.Timer`, on a channel ([`Timer::new`]) or starting a
-/// goroutine ([`Timer::after_func`]). Dropping it stops it.
+/// goroutine ([`Timer::after_func`]). Dropping it stops it and frees its channel.
 pub struct Timer {
     inner: Arc<Inner>,
+    /// None for an AfterFunc timer.
+    chan: Option<ChanRef>,
 }
 
 impl Timer {
-    /// A timer that sends the firing time (`i64`, the [`nanotime`] clock) on its channel
+    /// A timer that sends its deadline (`i64`, the [`nanotime`] clock) on its channel
     /// once, `ns` from now (at once for `ns <= 0`).
     pub fn new(ns: i64) -> Result<Timer, MakeError> {
         crate::runtime::ensure_init();
-        let inner = Inner::with_chan(0)?;
+        let (inner, chan) = Inner::with_chan(0)?;
         let when = deadline_in(ns);
-        let mut st = inner.state.lock();
-        st.lazy = true;
-        inner.arm(&mut st, when);
-        drop(st);
-        Ok(Timer { inner })
+        inner.arm(&mut inner.state.lock(), when);
+        Ok(Timer { inner, chan: Some(chan) })
     }
 
     /// A timer that starts a goroutine running `f()`'s entry, `ns` from now.
     pub fn after_func(ns: i64, f: SpawnFn) -> Timer {
         crate::runtime::ensure_init();
-        let inner = Arc::new_cyclic(|me| Inner::new(Action::Spawn(f), me, 0));
+        let inner = Arc::new_cyclic(|me| Inner::new(Action::Spawn(f), me, 0, false));
         let when = deadline_in(ns);
         inner.arm(&mut inner.state.lock(), when);
-        Timer { inner }
+        Timer { inner, chan: None }
     }
 
     /// The channel (borrowed: valid while the timer lives); None for an AfterFunc timer.
     pub fn chan(&self) -> Option<*mut Chan> {
-        self.inner.chan()
+        self.chan.as_ref().map(ChanRef::as_ptr)
     }
 
     /// Stops the timer. True if that prevented a value from being received (the timer was
@@ -395,27 +456,29 @@ impl Timer {
 
 impl Drop for Timer {
     fn drop(&mut self) {
+        // Then `chan` goes: its last release detaches the timer and frees the channel.
         self.inner.stop();
     }
 }
 
-/// `time.After`: a channel that receives the firing time once, `ns` from now. The caller
-/// owns the returned reference; the pending timer holds its own until it fires.
+/// `time.After`: a channel that receives the deadline once, `ns` from now. The caller owns
+/// the returned (only) reference, and the channel owns the timer: releasing it before the
+/// timer fires stops and frees both at once.
 pub fn after(ns: i64) -> Result<*mut Chan, MakeError> {
     crate::runtime::ensure_init();
-    let inner = Inner::with_chan(0)?;
-    let c = inner.chan().expect("a channel timer has a channel");
-    // SAFETY: the timer owns a reference, so the channel is alive.
-    unsafe { &*c }.retain();
+    let (inner, chan) = Inner::with_chan(0)?;
     let when = deadline_in(ns);
     inner.arm(&mut inner.state.lock(), when);
-    // Our `inner` goes; the heap entry keeps the timer (and its reference) until it fires.
+    // The caller's reference, not ours to release.
+    let c = chan.as_ptr();
+    std::mem::forget(chan);
     Ok(c)
 }
 
-/// A ticker: Go's `time.Ticker`. Dropping it stops it.
+/// A ticker: Go's `time.Ticker`. Dropping it stops it and frees its channel.
 pub struct Ticker {
     inner: Arc<Inner>,
+    chan: ChanRef,
 }
 
 impl Ticker {
@@ -425,15 +488,15 @@ impl Ticker {
             return Err(TickerError::NonPositive);
         }
         crate::runtime::ensure_init();
-        let inner = Inner::with_chan(period).map_err(|_| TickerError::NoMemory)?;
+        let (inner, chan) = Inner::with_chan(period).map_err(|_| TickerError::NoMemory)?;
         let when = deadline_in(period);
         inner.arm(&mut inner.state.lock(), when);
-        Ok(Ticker { inner })
+        Ok(Ticker { inner, chan })
     }
 
     /// The channel (borrowed: valid while the ticker lives).
     pub fn chan(&self) -> *mut Chan {
-        self.inner.chan().expect("a ticker has a channel")
+        self.chan.as_ptr()
     }
 
     /// Stops the ticker and restarts it with `period`, first tick `period` from now; no tick
@@ -446,7 +509,8 @@ impl Ticker {
         Ok(())
     }
 
-    /// Stops the ticker; no tick is received afterwards (until a reset).
+    /// Stops the ticker (Go's `Ticker.Stop`); no tick is received afterwards, until a
+    /// reset starts it again.
     pub fn stop(&self) {
         self.inner.stop();
     }
@@ -506,7 +570,7 @@ mod tests {
         assert!(!t.reset(0));
         let now = nanotime();
         // Not on a heap (nobody waits): it fires when somebody looks, e.g. a receive.
-        assert_eq!(t.inner.state.lock().heaped, 0, "a timer nobody waits for stays off the heaps");
+        assert_eq!(t.inner.state.lock().entry, 0, "a timer nobody waits for stays off the heaps");
         TimerHook::run_if_due(&*t.inner);
         assert!(!t.inner.state.lock().armed, "a due timer fires");
         assert!(t.reset(3_600_000 * MS));
@@ -541,32 +605,84 @@ mod tests {
     }
 
     #[test]
-    fn after_holds_its_own_reference_until_it_fires() {
-        // Released at once by its caller: the timer still fires into it, then frees it.
-        let c = after(MS).unwrap();
-        // SAFETY: we own that reference.
+    fn after_is_owned_by_its_channel() {
+        // Released at once by its caller: the timer goes with the channel, at once.
+        let c = after(3_600_000 * MS).unwrap();
+        // SAFETY (test): the channel owns the timer while we hold our reference.
+        let hook = ch(c).timer_hook().expect("a timer channel");
+        let weak = Arc::downgrade(&hook);
+        drop(hook);
+        // SAFETY (test): we own that reference.
         unsafe { Chan::release(c) };
-        // Received: the value is the firing time, not before the deadline.
+        assert_eq!(weak.strong_count(), 0, "a released gort_after frees its timer at once");
+        // Received: the value is the deadline, and not received before it.
         let t0 = nanotime();
         let c = after(2 * MS).unwrap();
+        let t1 = nanotime();
         let v = recv_until(c, NO_DEADLINE).unwrap();
-        assert!(v >= t0 + 2 * MS && nanotime() >= t0 + 2 * MS);
+        assert!(v >= t0 + 2 * MS && v <= t1 + 2 * MS, "the value is the deadline");
+        assert!(nanotime() >= t0 + 2 * MS);
         assert_eq!(recv_until(c, 0), None);
-        // SAFETY: we own that reference.
+        // SAFETY (test): we own that reference.
         unsafe { Chan::release(c) };
     }
 
+    /// The heap a timer's entry went to, if it has one.
+    fn heaped(inner: &Inner) -> Option<&'static TimerHeap> {
+        let st = inner.state.lock();
+        if st.entry == 0 { None } else { st.heap }
+    }
+
     #[test]
-    fn dropped_while_pending_leaves_only_a_stale_entry() {
-        let t = Timer::new(MS).unwrap();
+    fn freed_while_pending_leaves_nothing_behind() {
+        // A timer nobody waited on was never on a heap: dropping it frees it.
+        let t = Timer::new(3_600_000 * MS).unwrap();
+        assert!(heaped(&t.inner).is_none());
         let weak = Arc::downgrade(&t.inner);
         drop(t);
-        // The heap entry still holds the timer until it is popped (stale: nothing sent).
-        let t0 = nanotime();
-        while weak.strong_count() > 0 && nanotime() < t0 + 5000 * MS {
-            std::thread::sleep(std::time::Duration::from_millis(1));
+        assert_eq!(weak.strong_count(), 0);
+        // A receive that may block puts it on a heap; dropping it then reports the entry
+        // stale, and a heap made only of stale entries is swept at once.
+        for kind in 0..4 {
+            let (inner, keep): (Arc<Inner>, Box<dyn std::any::Any>) = match kind {
+                0 => {
+                    let t = Timer::new(3_600_000 * MS).unwrap();
+                    (t.inner.clone(), Box::new(t))
+                }
+                1 => {
+                    let t = Ticker::new(3_600_000 * MS).unwrap();
+                    (t.inner.clone(), Box::new(t))
+                }
+                2 => {
+                    let t = Timer::after_func(3_600_000 * MS, Box::new(|| Entry::Rust(Box::new(|| {}))));
+                    (t.inner.clone(), Box::new(t))
+                }
+                _ => {
+                    let c = after(3_600_000 * MS).unwrap();
+                    let hook = ch(c).timer_hook().unwrap();
+                    // SAFETY (test): the hook of a channel `after` made is an Inner.
+                    let inner = unsafe { Arc::from_raw(Arc::into_raw(hook) as *const Inner) };
+                    (inner, Box::new(ChanRef(NonNull::new(c).unwrap())))
+                }
+            };
+            let c = inner.state.lock().chan.0;
+            if !c.is_null() {
+                // The channel is alive while `keep` is.
+                assert_eq!(recv_until(c, 1), None);
+            }
+            assert!(heaped(&inner).is_some(), "kind {kind}: a receive that may block pushes the timer");
+            let weak = Arc::downgrade(&inner);
+            drop(inner);
+            drop(keep);
+            // Freed at once, unless other tests' live entries share that heap: then the
+            // stale entry waits for the quarter rule (`TimerHeap::note_stale`, tested
+            // there). Either way it is stopped, stale and detached from its channel.
+            if let Some(inner) = weak.upgrade() {
+                assert_eq!(inner.live_entry.load(Ordering::SeqCst), 0, "kind {kind}");
+                let st = inner.state.lock();
+                assert!(!st.armed && st.entry == 0 && st.chan.0.is_null(), "kind {kind}");
+            }
         }
-        assert_eq!(weak.strong_count(), 0, "the fired stale entry released the timer");
     }
 
     #[test]
@@ -615,5 +731,70 @@ mod tests {
         t.stop();
         t.reset(MS).unwrap();
         assert!(recv_until(c, NO_DEADLINE).is_some(), "a stopped ticker restarts on reset");
+    }
+
+    #[test]
+    fn freed_while_firing_on_every_thread() {
+        use std::sync::atomic::AtomicUsize;
+        // Threads put short timers on the heaps (the timer waiter and the Ps fire them) and
+        // free them around their deadline, reporting entries stale while other threads
+        // push, fire and sweep: nothing may be lost or touched after it is freed, and an
+        // AfterFunc runs exactly when Stop says it will.
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let expected = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..4u64)
+            .map(|k| {
+                let expected = expected.clone();
+                std::thread::spawn(move || {
+                    let mut seed = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(k + 1);
+                    for i in 0..2000 {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        let ns = (seed % 20) as i64 * 1000;
+                        let t0 = nanotime();
+                        match i % 4 {
+                            0 => {
+                                let c = after(ns).unwrap();
+                                let _ = recv_until(c, nanotime() + ns / 2 + 1);
+                                // SAFETY (test): our reference.
+                                unsafe { Chan::release(c) };
+                            }
+                            1 => {
+                                let t = Timer::new(ns).unwrap();
+                                let _ = recv_until(t.chan().unwrap(), nanotime() + ns / 2 + 1);
+                            }
+                            2 => {
+                                let t = Ticker::new(ns + 1).unwrap();
+                                let _ = recv_until(t.chan(), nanotime() + ns / 2 + 1);
+                            }
+                            _ => {
+                                let t = Timer::after_func(
+                                    ns,
+                                    Box::new(|| {
+                                        Entry::Rust(Box::new(|| {
+                                            RUNS.fetch_add(1, Ordering::SeqCst);
+                                        }))
+                                    }),
+                                );
+                                while nanotime() < t0 + ns {}
+                                if !t.stop() {
+                                    expected.fetch_add(1, Ordering::SeqCst);
+                                }
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let t0 = nanotime();
+        while RUNS.load(Ordering::SeqCst) < expected.load(Ordering::SeqCst) && nanotime() < t0 + 60_000 * MS {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(RUNS.load(Ordering::SeqCst), expected.load(Ordering::SeqCst));
     }
 }
