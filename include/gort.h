@@ -376,12 +376,15 @@ int64_t gort_now(void);
 int64_t gort_deadline_in(int64_t ns);
 
 // Sleeps for `ns` nanoseconds (parks the goroutine; blocks a foreign thread). Returns
-// at once for `ns <= 0`.
+// at once for `ns <= 0`. However long, the sleep is finite: a goroutine sleeping
+// `INT64_MAX` ns has a pending timer, so deadlock detection does not report it (as Go
+// does not for `time.Sleep(math.MaxInt64)`).
 void gort_sleep(int64_t ns);
 
 // Sleeps until `deadline` on the `gort_now()` clock; returns 0 (at once if the deadline
 // has passed). `GORT_FOREVER` sleeps forever, which under `gort_main` lets deadlock
-// detection see the goroutine as blocked for good (like Go's empty `select {}`).
+// detection see the goroutine as blocked for good (like Go's empty `select {}`); any
+// other deadline, `INT64_MAX` included, is a pending timer and never a deadlock.
 int gort_sleep_until(int64_t deadline);
 
 // A channel that receives one `int64_t`, `ns` from now (`ns <= 0`: at once); Go's

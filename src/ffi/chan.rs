@@ -16,9 +16,16 @@ pub(crate) fn as_chan<'a>(c: *const gort_chan) -> Option<&'a Chan> {
     unsafe { (c as *const Chan).as_ref() }
 }
 
-/// An API deadline (`GORT_FOREVER` = -1 never expires) as the core's.
+/// An API deadline (`GORT_FOREVER` = -1 never expires) as the core's. Every other value
+/// is a finite instant, `INT64_MAX` included: it becomes [`crate::time::MAX_WHEN`], since
+/// the core's `i64::MAX` means "no deadline" (a goroutine waiting for it would look
+/// deadlocked).
 pub(crate) fn core_deadline(deadline: i64) -> i64 {
-    if deadline == super::time::GORT_FOREVER { crate::sched::NO_DEADLINE } else { deadline }
+    if deadline == super::time::GORT_FOREVER {
+        crate::sched::NO_DEADLINE
+    } else {
+        deadline.min(crate::time::MAX_WHEN)
+    }
 }
 
 fn blocked_code(b: Blocked) -> c_int {

@@ -24,7 +24,9 @@ pub extern "C" fn gort_deadline_in(ns: i64) -> i64 {
 }
 
 /// Sleeps for `ns` nanoseconds (parks the goroutine; blocks a foreign thread). Returns
-/// at once for `ns <= 0`.
+/// at once for `ns <= 0`. However long, the sleep is finite: a goroutine sleeping
+/// `INT64_MAX` ns has a pending timer, so deadlock detection does not report it (as Go
+/// does not for `time.Sleep(math.MaxInt64)`).
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_sleep(ns: i64) {
     guard!("gort_sleep", {
@@ -35,7 +37,8 @@ pub extern "C" fn gort_sleep(ns: i64) {
 
 /// Sleeps until `deadline` on the `gort_now()` clock; returns 0 (at once if the deadline
 /// has passed). `GORT_FOREVER` sleeps forever, which under `gort_main` lets deadlock
-/// detection see the goroutine as blocked for good (like Go's empty `select {}`).
+/// detection see the goroutine as blocked for good (like Go's empty `select {}`); any
+/// other deadline, `INT64_MAX` included, is a pending timer and never a deadlock.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_sleep_until(deadline: i64) -> c_int {
     guard!("gort_sleep_until", {

@@ -54,6 +54,12 @@
 //! goroutines get a new one. On its next runtime call the goroutine finds its P gone
 //! (its CAS fails) and picks up an idle P or queues itself, as Go's `exitsyscall` does.
 //!
+//! Goroutines that keep readying each other into `runnext` never stay in user code that
+//! long, so a time slice is measured differently: a `runnext` pick inherits the slice,
+//! every other pick starts one (`P::slice_tick`), and sysmon flags a slice that has
+//! lasted 10 ms while other work waits on the P; the owner's next pick then sends the
+//! `runnext` G to the global queue instead of running it (`proc::local_next`).
+//!
 //! # Stop-the-world
 //! `gort_gomaxprocs` stops every P (idle ones from the list, USER/SYSCALL ones by CAS,
 //! RUNNING ones at their next scheduling point), resizes, and restarts. Ps are never

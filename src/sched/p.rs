@@ -53,6 +53,15 @@ pub struct P {
     /// every spawn and exit bounced its cache line between the Ps (15% of the samples of
     /// a fork/join benchmark on 2 Ps). Readers sum all Ps ([`super::proc::num_goroutine`]).
     pub ngoroutine: AtomicI64,
+    /// The `schedtick` at which the current time slice began, written by the owner
+    /// whenever a goroutine runs without inheriting the slice: everything but a
+    /// `runnext` pick (Go's `inheritTime`). sysmon watches it to end a slice that has
+    /// lasted 10 ms (`slice_over`).
+    pub slice_tick: AtomicU64,
+    /// Set by sysmon when the current time slice has lasted 10 ms while other work waits
+    /// on this P. The owner's next local pick clears it and ends the slice instead of
+    /// running `runnext` (`proc::local_next`).
+    pub slice_over: AtomicBool,
     /// Incremented on every `gort_blocking_enter`.
     pub syscalltick: AtomicU64,
     pub timers: TimerHeap,
@@ -68,6 +77,9 @@ pub struct P {
     /// sysmon's private bookkeeping: the tick it last saw and when.
     pub sysmon_tick: AtomicU64,
     pub sysmon_when: AtomicI64,
+    /// sysmon's private bookkeeping of `slice_tick`: the value it last saw and when.
+    pub sysmon_slice_tick: AtomicU64,
+    pub sysmon_slice_when: AtomicI64,
 }
 
 // SAFETY: the non-atomic fields (`runq`, `gfree`, goid cache) are touched only by the M
@@ -96,6 +108,8 @@ impl P {
             runnext: AtomicPtr::new(ptr::null_mut()),
             schedtick: AtomicU64::new(0),
             ngoroutine: AtomicI64::new(0),
+            slice_tick: AtomicU64::new(0),
+            slice_over: AtomicBool::new(false),
             syscalltick: AtomicU64::new(0),
             timers: TimerHeap::new(),
             timer_nudge: AtomicBool::new(false),
@@ -105,6 +119,8 @@ impl P {
             goid_end: Cell::new(0),
             sysmon_tick: AtomicU64::new(0),
             sysmon_when: AtomicI64::new(0),
+            sysmon_slice_tick: AtomicU64::new(0),
+            sysmon_slice_when: AtomicI64::new(0),
         }
     }
 
@@ -215,6 +231,17 @@ impl P {
         if let Some(g) = self.take_runnext() {
             return Some(g);
         }
+        // SAFETY: the caller owns the P.
+        unsafe { self.runq_get_queued() }
+    }
+
+    /// [`P::runq_get`] without `runnext`: the newest queued G, or the oldest in a
+    /// fairness round.
+    ///
+    /// # Safety
+    /// The caller must own the P.
+    #[inline]
+    pub unsafe fn runq_get_queued(&self) -> Option<*mut G> {
         if self.schedtick.load(Ordering::Relaxed) % FAIRNESS_ROUND == FAIRNESS_ROUND / 2 {
             return self.take_oldest();
         }
@@ -233,9 +260,9 @@ impl P {
         self.take_runnext().or_else(|| self.take_oldest())
     }
 
-    /// Takes `runnext`, if set.
+    /// Takes `runnext`, if set. The caller must own the P.
     #[inline]
-    fn take_runnext(&self) -> Option<*mut G> {
+    pub(crate) fn take_runnext(&self) -> Option<*mut G> {
         let n = self.runnext.load(Ordering::Relaxed);
         if n.is_null() {
             return None;
@@ -255,7 +282,7 @@ impl P {
 
     /// The oldest queued G, taken from the thieves' end (it races with them like one).
     #[inline]
-    fn take_oldest(&self) -> Option<*mut G> {
+    pub(crate) fn take_oldest(&self) -> Option<*mut G> {
         loop {
             match self.stealer.steal() {
                 Steal::Success(g) => return Some(g.0),
@@ -313,6 +340,25 @@ impl P {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `runq_get` is `take_runnext`, then `runq_get_queued` (the split `local_next` uses
+    /// to learn whether the G inherits the time slice).
+    #[test]
+    fn runq_get_serves_runnext_then_the_queue() {
+        let p = P::new(0);
+        // Never dereferenced: the queues only store and compare G pointers.
+        let g = ptr::NonNull::<G>::dangling().as_ptr();
+        let h = g.wrapping_byte_add(64);
+        // SAFETY: this test is the only user of the P.
+        unsafe {
+            p.runq_put(h, false);
+            p.runq_put(g, true);
+            assert_eq!(p.runq_get_queued(), Some(h));
+            assert_eq!(p.runq_get_queued(), None);
+            assert_eq!(p.take_runnext(), Some(g));
+            assert_eq!(p.take_runnext(), None);
+        }
+    }
 
     /// `runnext` is only taken in a thief's last round, and from a running P only after
     /// the pause; the queue itself is stolen from in every round.

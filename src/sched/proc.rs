@@ -636,10 +636,10 @@ fn schedule_loop(m: &'static M) -> ! {
         if !m.locked_g.get().is_null() {
             // Our locked goroutine switched out: this M runs nothing else.
             let g = stoplockedm(m);
-            execute(m, g);
+            execute(m, g, false);
             continue;
         }
-        let g = find_runnable(m);
+        let (g, inherit) = find_runnable(m);
         if m.spinning.get() {
             reset_spinning(m);
         }
@@ -650,17 +650,23 @@ fn schedule_loop(m: &'static M) -> ! {
             startlockedm(m, g, unsafe { &*lm });
             continue;
         }
-        execute(m, g);
+        execute(m, g, inherit);
     }
 }
 
 /// Makes `g` (dequeued by us) the running goroutine of `m`, ready to be switched to. The
 /// P stays RUNNING: the goroutine itself hands it to user code in [`after_switch`].
-#[inline]
-fn prepare_run(m: &M, p: &P, g: *mut G) {
+/// Unless `inherit` (it came from `runnext`), `g` starts a new time slice. Inlined into
+/// both callers: it is on the path of every switch.
+#[inline(always)]
+fn prepare_run(m: &M, p: &P, g: *mut G, inherit: bool) {
     // SAFETY: we dequeued g, so we own it.
     let gr = unsafe { &*g };
-    p.schedtick.store(p.schedtick.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    let tick = p.schedtick.load(Ordering::Relaxed).wrapping_add(1);
+    p.schedtick.store(tick, Ordering::Relaxed);
+    if !inherit {
+        p.slice_tick.store(tick, Ordering::Relaxed);
+    }
     gr.status.store(status::RUNNING, Ordering::Release);
     m.curg.set(g);
     if gr.fresh.get() {
@@ -710,10 +716,11 @@ fn stackfree(p: *const P, s: stack::Stack) {
 }
 
 /// Switches from g0 to `g` and, when it switches back, carries out what it asked for.
-fn execute(m: &'static M, g: *mut G) {
+/// `inherit`: `g` came from `runnext` and continues the current time slice.
+fn execute(m: &'static M, g: *mut G, inherit: bool) {
     // SAFETY: we hold the P.
     let p = unsafe { &*m.p.get() };
-    prepare_run(m, p, g);
+    prepare_run(m, p, g, inherit);
     // SAFETY: g's stack slot is ours to read (we are about to run it).
     let (lo, size) = unsafe { super::g::stack_bounds(g) };
     super::asan::start_switch(m.g0_asan.as_ptr(), lo, size);
@@ -872,10 +879,10 @@ fn switch_out(m: &'static M, g: *mut G, action: Action) {
     // An exiting goroutine is never resumed: ASan may drop its fake stack.
     // SAFETY: g is us.
     let save = if matches!(action, Action::Exit) { ptr::null_mut() } else { unsafe { &*g }.asan_fake.as_ptr() };
-    if let Some(next) = direct_next(m, matches!(action, Action::Yield)) {
+    if let Some((next, inherit)) = direct_next(m, matches!(action, Action::Yield)) {
         m.after.set(Some((g, action)));
         // SAFETY: we hold the P (RUNNING).
-        prepare_run(m, unsafe { &*m.p.get() }, next);
+        prepare_run(m, unsafe { &*m.p.get() }, next, inherit);
         // SAFETY: next is ours and has its stack now.
         let (lo, size) = unsafe { super::g::stack_bounds(next) };
         super::asan::start_switch(save, lo, size);
@@ -906,9 +913,10 @@ fn global_queue_turn(p: &P) -> bool {
 /// The goroutine to switch to directly, if the fast path applies: we hold a P, nothing
 /// needs the scheduler's attention (locked thread, stop-the-world, the periodic global
 /// queue check), and the local queue is not empty. A yielding goroutine hands over to
-/// the oldest queued G (`P::runq_get_for_yield`), anything else to the newest.
+/// the oldest queued G (`P::runq_get_for_yield`), anything else to the newest. Also
+/// returns whether the G inherits the time slice ([`local_next`]).
 #[inline]
-fn direct_next(m: &M, yielding: bool) -> Option<*mut G> {
+fn direct_next(m: &M, yielding: bool) -> Option<(*mut G, bool)> {
     let p = m.p.get();
     if p.is_null() || !m.locked_g.get().is_null() || SCHED.gcwaiting.load(Ordering::Relaxed) {
         return None;
@@ -918,20 +926,59 @@ fn direct_next(m: &M, yielding: bool) -> Option<*mut G> {
     if global_queue_turn(p) {
         return None; // find_runnable takes from the global queue this round
     }
-    let next = if yielding {
-        // SAFETY: we own p.
-        unsafe { p.runq_get_for_yield() }
-    } else {
-        // SAFETY: we own p.
-        unsafe { p.runq_get() }
-    }?;
+    // SAFETY: we own p.
+    let (next, inherit) = unsafe { local_next(p, yielding) }?;
     // SAFETY: Gs are never freed.
     if !unsafe { &*next }.locked_m.load(Ordering::Acquire).is_null() {
         // SAFETY: we own p.
         unsafe { p.runq_put(next, true) };
         return None;
     }
-    Some(next)
+    Some((next, inherit))
+}
+
+/// The owner's next G from its local queue, and whether it inherits the current time
+/// slice: a `runnext` G does (Go's `inheritTime`), so goroutines waking each other into
+/// `runnext` (a channel ping-pong, a mutex + cond pair) all run in one slice. Once sysmon
+/// has found the slice 10 ms old with other work waiting (`P::slice_over`), the slice
+/// ends here ([`end_slice`]) and what waited behind the pair runs: queued goroutines,
+/// goroutines readied by timers. Without this a pair kept its P for ever, since each
+/// readies the other into `runnext`, which is always taken first. A yielding goroutine
+/// takes the oldest queued G, anything else the newest.
+///
+/// # Safety
+/// The caller must own `p` (RUNNING).
+#[inline(always)]
+unsafe fn local_next(p: &P, yielding: bool) -> Option<(*mut G, bool)> {
+    if p.slice_over.load(Ordering::Relaxed) {
+        end_slice(p);
+    }
+    if let Some(g) = p.take_runnext() {
+        return Some((g, true));
+    }
+    let g = if yielding {
+        p.take_oldest()
+    } else {
+        // SAFETY: the caller owns p.
+        unsafe { p.runq_get_queued() }
+    }?;
+    Some((g, false))
+}
+
+/// Ends the P's time slice: the `runnext` G goes to the global queue's tail, as a
+/// preempted goroutine does in Go, so the local queue runs before the pair it belongs to
+/// resumes. The caller may be a goroutine on its way out that still holds a channel
+/// lock, so timers are not fired here: the nudge makes the check after the switch (or
+/// `find_runnable`'s) look at them.
+#[cold]
+#[inline(never)]
+fn end_slice(p: &P) {
+    p.slice_over.store(false, Ordering::Relaxed);
+    p.timer_nudge.store(true, Ordering::Relaxed);
+    if let Some(g) = p.take_runnext() {
+        globrunq_put_locked(g);
+        wakep();
+    }
 }
 
 /// Recycles a finished goroutine (on g0).
@@ -1129,9 +1176,9 @@ fn next_goid(p: Option<&P>) -> i64 {
 // Finding work
 // ---------------------------------------------------------------------------------------
 
-/// Returns a runnable G, with `m` holding a P in the RUNNING state. Sleeps the M when
-/// there is nothing to do.
-fn find_runnable(m: &'static M) -> *mut G {
+/// Returns a runnable G, with `m` holding a P in the RUNNING state, and whether it
+/// inherits the time slice (see [`local_next`]). Sleeps the M when there is nothing to do.
+fn find_runnable(m: &'static M) -> (*mut G, bool) {
     'top: loop {
         if m.p.get().is_null() {
             stopm(m);
@@ -1148,17 +1195,17 @@ fn find_runnable(m: &'static M) -> *mut G {
         if global_queue_turn(p) {
             let mut l = SCHED.lock.lock();
             if let Some(g) = globrunq_get(&mut l, p, 1) {
-                return g;
+                return (g, false);
             }
         }
         // SAFETY: we own p.
-        if let Some(g) = unsafe { p.runq_get() } {
-            return g;
+        if let Some(next) = unsafe { local_next(p, false) } {
+            return next;
         }
         if SCHED.runq_len.load(Ordering::SeqCst) > 0 {
             let mut l = SCHED.lock.lock();
             if let Some(g) = globrunq_get(&mut l, p, 0) {
-                return g;
+                return (g, false);
             }
         }
         // Goroutines whose fds became ready (Go polls here too, before stealing), unless a
@@ -1167,7 +1214,7 @@ fn find_runnable(m: &'static M) -> *mut G {
         if crate::netpoll::has_waiters() && !crate::netpoll::poller_blocked() && crate::netpoll::poll_nonblocking() {
             // SAFETY: we own p; what the poll readied went to our runnext.
             if let Some(g) = unsafe { p.runq_get() } {
-                return g;
+                return (g, false);
             }
         }
         // Steal, if not too many are spinning already (half the busy Ps at most).
@@ -1179,7 +1226,7 @@ fn find_runnable(m: &'static M) -> *mut G {
                 SCHED.nmspinning.fetch_add(1, Ordering::SeqCst);
             }
             if let Some(g) = steal_work(m, p, n) {
-                return g;
+                return (g, false);
             }
         }
         // Nothing anywhere: give up the P.
@@ -1189,7 +1236,7 @@ fn find_runnable(m: &'static M) -> *mut G {
             continue;
         }
         if let Some(g) = globrunq_get(&mut l, p, 0) {
-            return g;
+            return (g, false);
         }
         let p = releasep(m);
         pidleput(&mut l, p);

@@ -7,6 +7,9 @@
 //! - retakes the P of an M blocked in `gort_blocking_enter` once there is other work for it
 //!   (or after 10 ms regardless);
 //! - wakes an M when a timer is overdue and nobody is waiting for it;
+//! - ends a time slice that has lasted 10 ms while other work waits on its P
+//!   ([`watch_slices`]): goroutines that hand the P to each other through `runnext` never
+//!   stay in user code long enough to be retaken, yet must not keep it for ever;
 //! - prints `GORT_DEBUG=schedtrace=MS` lines.
 //! When every P is idle and nothing is blocked it sleeps until a P is taken again, so an
 //! idle runtime uses no CPU.
@@ -76,6 +79,7 @@ fn run() -> ! {
         } else {
             idle_rounds += 1;
         }
+        watch_slices(now);
         // Overdue timers: busy Ps check theirs at their next round; idle ones need an M
         // (the timer waiter, kicked, or a fresh spinning M).
         let mut overdue = false;
@@ -140,6 +144,36 @@ fn retake(now: i64) -> usize {
         }
     }
     n
+}
+
+/// Flags the Ps whose time slice has lasted [`FORCE_PREEMPT_NS`] while something else
+/// waits there (a queued goroutine, the global queue, a due timer): the owner's next pick
+/// ends the slice (`proc::local_next`). A slice lives as long as `P::slice_tick` stays
+/// the same, which `runnext` hand-offs do not change (Go's `inheritTime`). A P with
+/// nothing else to run keeps its slice: ending it would only cost a trip through the
+/// global queue. This is Go's sysmon preemption of a goroutine that used up its slice,
+/// done where a goroutine calls into gort instead of by interrupting it.
+fn watch_slices(now: i64) {
+    let global_waiting = SCHED.runq_len.load(Ordering::Relaxed) > 0;
+    for i in 0..gomaxprocs() {
+        let p = allp(i);
+        let st = p.state();
+        let tick = p.slice_tick.load(Ordering::Relaxed);
+        let running = st == pstate::RUNNING || st == pstate::USER;
+        if !running || tick != p.sysmon_slice_tick.load(Ordering::Relaxed) {
+            // A new slice, or none (an idle P starts one when it runs again).
+            p.sysmon_slice_tick.store(tick, Ordering::Relaxed);
+            p.sysmon_slice_when.store(now, Ordering::Relaxed);
+            continue;
+        }
+        let age = now - p.sysmon_slice_when.load(Ordering::Relaxed);
+        if age < FORCE_PREEMPT_NS || p.slice_over.load(Ordering::Relaxed) {
+            continue;
+        }
+        if global_waiting || !p.stealer.is_empty() || p.timers.timer0.load(Ordering::Relaxed) <= now {
+            p.slice_over.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 fn schedtrace(now: i64) {

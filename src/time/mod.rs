@@ -37,6 +37,13 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
+/// The latest finite deadline. `i64::MAX` means "none" throughout the runtime (an empty
+/// heap's `timer0`, `NO_DEADLINE`), so a finite deadline that saturates to it (a sleep of
+/// `INT64_MAX` ns, a C deadline of `INT64_MAX`) is clamped here instead: a goroutine
+/// waiting for it has a pending timer and is not deadlocked, as in Go, where a goroutine
+/// in `time.Sleep(math.MaxInt64)` is never reported.
+pub const MAX_WHEN: i64 = i64::MAX - 1;
+
 /// Nanoseconds on the monotonic clock (CLOCK_MONOTONIC, read through the vDSO).
 #[inline]
 pub fn nanotime() -> i64 {
@@ -223,6 +230,8 @@ impl TimerHeap {
 
     /// Adds an entry; returns true when it became the earliest of this heap.
     pub fn push(&self, when: i64, seq: u64, target: TimerTarget) -> bool {
+        // An entry always counts as pending (`timer0 != i64::MAX`): see [`MAX_WHEN`].
+        let when = when.min(MAX_WHEN);
         let order = ORDER.fetch_add(1, Ordering::Relaxed);
         let mut h = self.heap.lock();
         h.entries.push(TimerEntry { when, seq, order, target });
@@ -327,12 +336,13 @@ pub fn sleep(ns: i64) {
         crate::sched::gosched();
         return;
     }
-    sleep_until(nanotime().saturating_add(ns));
+    sleep_until(nanotime().saturating_add(ns).min(MAX_WHEN));
 }
 
 /// Sleeps until the monotonic clock reaches `deadline`. Returns immediately when it has
 /// already passed.
 pub fn sleep_until(deadline: i64) {
+    let deadline = deadline.min(MAX_WHEN);
     if deadline <= nanotime() {
         return;
     }

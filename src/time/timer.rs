@@ -91,7 +91,7 @@
 //! - An unbuffered channel with hand-off only: a value firing when nobody waits would be
 //!   lost.
 
-use super::{TimerFire, TimerHeap, TimerTarget, nanotime};
+use super::{MAX_WHEN, TimerFire, TimerHeap, TimerTarget, nanotime};
 use crate::chan::{self, Chan, MakeError, TimerHook};
 use crate::sched::Entry;
 use parking_lot::Mutex;
@@ -109,9 +109,6 @@ pub enum TickerError {
     NonPositive,
     NoMemory,
 }
-
-/// Latest deadline we arm: `i64::MAX` means "no timer" in the heaps' `timer0`.
-const MAX_WHEN: i64 = i64::MAX - 1;
 
 /// The deadline `ns` from now; zero and negative durations are due at once.
 fn deadline_in(ns: i64) -> i64 {
