@@ -66,9 +66,8 @@ pub struct Sched {
     pub ngoroutine: CachePadded<AtomicI64>,
     pub goid_gen: AtomicI64,
     pub stack_size: AtomicUsize,
-    /// Free Gs and free stacks beyond the per-P caches.
+    /// Free Gs beyond the per-P caches (free stacks: `mem::stack::STACK_POOL`).
     pub gfree: Mutex<Vec<GPtr>>,
-    pub stack_pool: Mutex<Vec<stack::Stack>>,
     /// Every G ever allocated (for dumps).
     pub allgs: Mutex<Vec<GPtr>>,
     pub sysmon_note: Note,
@@ -112,7 +111,6 @@ pub static SCHED: Sched = Sched {
     goid_gen: AtomicI64::new(1),
     stack_size: AtomicUsize::new(stack::DEFAULT_STACK_SIZE),
     gfree: Mutex::new(Vec::new()),
-    stack_pool: Mutex::new(Vec::new()),
     allgs: Mutex::new(Vec::new()),
     sysmon_note: Note::new(),
     sysmon_idle: AtomicBool::new(false),
@@ -665,48 +663,63 @@ fn prepare_run(m: &M, p: &P, g: *mut G) {
     m.curg.set(g);
     if gr.fresh.get() {
         gr.fresh.set(false);
-        // SAFETY: we own g; it has no stack yet (stacks are returned at exit).
-        let slot = unsafe { &mut *gr.stack.get() };
-        let st = slot.insert(stackalloc(p));
+        // SAFETY: we own g; spawn gave it its stack.
+        let Some(st) = (unsafe { &*gr.stack.get() }) else { crate::fatal::fatal("a goroutine started without a stack") };
         // SAFETY: the stack is ours and unused; init_stack writes below its top.
         unsafe { *gr.sp.get() = arch::init_stack(st.top(), gstart) };
     }
 }
 
-/// A stack for a goroutine about to start: from the P's cache, the global pool, or fresh.
-fn stackalloc(p: &P) -> stack::Stack {
+/// A stack for a goroutine being spawned: from the P's cache, the global pool, or fresh;
+/// None when no address space can be had (`gort_go` reports `GORT_ENOMEM`).
+fn stackalloc(p: Option<&P>) -> Option<stack::Stack> {
+    let Some(p) = p else {
+        return stack::STACK_POOL.take_one().or_else(|| stack::alloc(SCHED.stack_size.load(Ordering::Relaxed))).or_else(|| {
+            super::sysmon::flush_stack_caches();
+            stack::STACK_POOL.take_one()
+        });
+    };
     // SAFETY: we own p.
     let cache = unsafe { &mut *p.stack_cache.get() };
     if let Some(s) = cache.pop() {
-        return s;
+        return Some(s);
     }
-    {
-        let mut pool = SCHED.stack_pool.lock();
-        let n = pool.len().min(STACK_CACHE_MAX / 2);
-        let at = pool.len() - n;
-        cache.extend(pool.drain(at..));
-    }
+    stack::STACK_POOL.take(STACK_CACHE_MAX / 2, cache);
     if let Some(s) = cache.pop() {
-        return s;
+        return Some(s);
     }
-    match stack::alloc(SCHED.stack_size.load(Ordering::Relaxed)) {
-        Some(s) => s,
-        None => crate::fatal::fatal("out of memory: cannot reserve a goroutine stack"),
-    }
+    stack::alloc(SCHED.stack_size.load(Ordering::Relaxed)).or_else(|| {
+        // No address space left: take what idle Ps hold in their caches (busy Ps are
+        // asked to give theirs up, for later attempts).
+        super::sysmon::flush_stack_caches();
+        stack::STACK_POOL.take_one()
+    })
 }
 
 /// Returns a dead goroutine's stack to the P's cache (or the global pool).
 fn stackfree(p: *const P, s: stack::Stack) {
     if p.is_null() {
-        SCHED.stack_pool.lock().push(s);
+        stack::STACK_POOL.put(std::iter::once(s));
         return;
     }
     // SAFETY: we own p.
     let cache = unsafe { &mut *(*p).stack_cache.get() };
     cache.push(s);
     if cache.len() > STACK_CACHE_MAX {
-        SCHED.stack_pool.lock().extend(cache.drain(STACK_CACHE_MAX / 2..));
+        stack::STACK_POOL.put(cache.drain(STACK_CACHE_MAX / 2..));
     }
+}
+
+/// Moves the P's cached stacks to the global pool, where the scavenger can release them
+/// once idle (it asks for this through `P::stack_flush`).
+///
+/// # Safety
+/// The caller owns `p` (RUNNING, or taken off the idle list under the scheduler lock).
+pub unsafe fn flush_stack_cache(p: &P) {
+    p.stack_flush.store(false, Ordering::Relaxed);
+    // SAFETY: per the contract.
+    let cache = unsafe { &mut *p.stack_cache.get() };
+    stack::STACK_POOL.put(cache.drain(..));
 }
 
 /// Switches from g0 to `g` and, when it switches back, carries out what it asked for.
@@ -995,16 +1008,23 @@ fn gfput(p: *const P, g: *mut G) {
 
 /// A new descriptor, when no free one is left. With a P, a whole batch is made at once
 /// (one lock of `allgs` and of the descriptor arena for many goroutines) and the rest goes
-/// to the P's free list.
-fn gnew(p: Option<&P>) -> *mut G {
-    let mut batch = super::g::alloc_batch(if p.is_some() { GFREE_LOCAL_MAX / 2 } else { 1 });
-    SCHED.allgs.lock().extend_from_slice(&batch);
-    let g = batch.pop().expect("a batch holds at least one G").0;
+/// to the P's free list. None when out of memory.
+fn gnew(p: Option<&P>) -> Option<*mut G> {
+    let want = if p.is_some() { GFREE_LOCAL_MAX / 2 } else { 1 };
+    let mut batch = {
+        let mut all = SCHED.allgs.lock();
+        // Room in `allgs` first: descriptors, once made, are never freed.
+        all.try_reserve(want).ok()?;
+        let batch = super::g::alloc_batch(want);
+        all.extend_from_slice(&batch);
+        batch
+    };
+    let g = batch.pop()?.0;
     if let Some(p) = p {
         // SAFETY: we own p; its gfree is owner-only (and empty: gfget just failed).
         unsafe { &mut *p.gfree.get() }.extend(batch);
     }
-    g
+    Some(g)
 }
 
 fn gfget(p: Option<&P>) -> Option<*mut G> {
@@ -1026,8 +1046,10 @@ fn gfget(p: Option<&P>) -> Option<*mut G> {
 // Spawning
 // ---------------------------------------------------------------------------------------
 
-/// Creates a goroutine running `entry`; returns its id, or None when no descriptor could
-/// be allocated. Its stack is taken when it first runs.
+/// Creates a goroutine running `entry`; returns its id, or None when no descriptor or no
+/// stack could be had (nothing is kept then). The stack is taken here, not when the
+/// goroutine first runs, so that running out of address space is the spawner's error
+/// (`GORT_ENOMEM`), not a fatal one later.
 pub fn spawn(entry: Entry) -> Option<i64> {
     spawn_with_id(entry, None)
 }
@@ -1050,12 +1072,22 @@ fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
     // See `ready`: a new goroutine is counted before it is queued.
     let _foreign = ForeignInside::enter_if(matches!(ctx, Ctx::Foreign));
     let p = ctx.p();
-    let g = match gfget(p) {
-        Some(g) => g,
-        None => gnew(p),
+    let Some((g, st)) = gfget(p).or_else(|| gnew(p)).and_then(|g| match stackalloc(p) {
+        Some(st) => Some((g, st)),
+        None => {
+            gfput(p.map_or(ptr::null(), |p| p as *const P), g);
+            None
+        }
+    }) else {
+        if !nested {
+            leave(&ctx);
+        }
+        return None;
     };
     // SAFETY: g is IDLE/DEAD and ours until queued.
     let gr = unsafe { &*g };
+    // SAFETY: as above; a dead G's stack went back at exit.
+    unsafe { *gr.stack.get() = Some(st) };
     let id = forced_id.unwrap_or_else(|| next_goid(p));
     gr.id.store(id, Ordering::Relaxed);
     // SAFETY: as above.
@@ -1138,6 +1170,10 @@ fn find_runnable(m: &'static M) -> *mut G {
             continue;
         }
         p.check_timers();
+        if p.stack_flush.load(Ordering::Relaxed) {
+            // SAFETY: we own p.
+            unsafe { flush_stack_cache(p) };
+        }
         // Fairness: now and then the global queue goes first, so a stream of local work
         // cannot starve it.
         if global_queue_turn(p) {
@@ -1697,7 +1733,7 @@ fn start_the_world(m: Option<&'static M>, newn: usize) {
         SCHED.gfree.lock().extend(gl.drain(..));
         // SAFETY: as above.
         let sc = unsafe { &mut *p.stack_cache.get() };
-        SCHED.stack_pool.lock().extend(sc.drain(..));
+        stack::STACK_POOL.put(sc.drain(..));
         let w = p.status.load(Ordering::Acquire) & !0xff;
         p.status.store(w | pstate::DEAD, Ordering::Release);
     }
@@ -1816,8 +1852,9 @@ fn looks_dead(l: &Locked) -> bool {
     }
     // A thread of the host program that gort does not own may still call in later (send on
     // a channel, spawn): if any exists, we cannot know, so stay silent, as Go does when it
-    // runs inside a host program. Ours: the Ms, sysmon, and the thread in gort_main.
-    !thread_count().is_none_or(|n| n > l.mcount + 2)
+    // runs inside a host program. Ours: the Ms, sysmon, the scavenger, and the thread in
+    // gort_main.
+    !thread_count().is_none_or(|n| n > l.mcount + 3)
 }
 
 /// Threads in this process (entries of /proc/self/task), if that can be read.

@@ -8,13 +8,17 @@
 //!   (or after 10 ms regardless);
 //! - wakes an M when a timer is overdue and nobody is waiting for it;
 //! - prints `GORT_DEBUG=schedtrace=MS` lines.
+//!
+//! It also starts the scavenger thread (`mem::scavenge`), and this module is the
+//! scavenger's source for the stacks in per-P caches ([`STACK_CACHES`]).
 //! When every P is idle and nothing is blocked it sleeps until a P is taken again, so an
 //! idle runtime uses no CPU.
 //!
 //! Without signals we cannot interrupt C code, so "preemption" means giving the other
 //! goroutines a new thread to run on, not stopping the loop.
 
-use super::p::pstate;
+use super::p::{P, pstate};
+use crate::mem::scavenge::{IdleSource, Released};
 use super::proc::{self, FORCE_PREEMPT_NS, SCHED, allp, gomaxprocs};
 use crate::time::nanotime;
 use std::sync::atomic::Ordering;
@@ -28,6 +32,52 @@ pub fn start() {
     }
     if let Err(e) = proc::spawn_thread("gort-sysmon", 256 * 1024, body, std::ptr::null_mut()) {
         crate::fatal::fatal(&format!("cannot start the sysmon thread: {e}"));
+    }
+    crate::mem::scavenge::start();
+}
+
+/// The per-P stack caches as a source of idle memory. A P's cache is owner-only, so the
+/// scavenger empties into the global pool only the caches of idle Ps (an idle P is owned
+/// by whoever holds the scheduler lock; during a stop-the-world the idle list is empty,
+/// the stopper owns the stopped Ps) and flags the others, whose owners empty their caches
+/// at their next scheduling round (`P::stack_flush`). The pool, the next source, then
+/// releases what stays unused. A cache refilled after the scavenger went to sleep keeps
+/// at most `STACK_CACHE_MAX` stacks per P until the next burst wakes it.
+pub struct StackCaches;
+
+pub static STACK_CACHES: StackCaches = StackCaches;
+
+/// Empties the stack caches of the idle Ps into the global pool and asks the busy ones to
+/// empty theirs. Also the last resort of a spawn that found no stack and no address
+/// space: stacks cached on other Ps are as good as new ones.
+pub fn flush_stack_caches() {
+    let mut idle = Vec::new();
+    {
+        let l = SCHED.lock.lock();
+        for &p in &l.pidle {
+            // SAFETY: Ps are never freed, and an idle P's cache is ours while we hold the
+            // scheduler lock (see `StackCaches`).
+            let cache = unsafe { &mut *(*p).stack_cache.get() };
+            idle.append(cache);
+        }
+        for i in 0..gomaxprocs() {
+            let p = allp(i);
+            if !l.pidle.contains(&(p as *const P)) {
+                p.stack_flush.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    crate::mem::stack::STACK_POOL.put(idle);
+}
+
+impl IdleSource for StackCaches {
+    fn scavenge(&self) -> Released {
+        flush_stack_caches();
+        Released::default()
+    }
+
+    fn pending(&self) -> bool {
+        false // what it moves shows up as pending in the pool
     }
 }
 
