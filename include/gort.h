@@ -180,10 +180,10 @@ int gort_main(int (*f)(void *arg), void *arg);
 // Starts a goroutine running `fn(arg)`. Callable from goroutines and from any thread.
 // Returns 0, `GORT_EINVAL` if `fn` is NULL, or `GORT_ENOMEM` if no stack or goroutine
 // descriptor could be had (the address space is exhausted, e.g. under `ulimit -v`). The
-// stack is reserved here, not when the goroutine first runs, so the failure is reported
-// now: then nothing was started or kept, the goroutines already running are unaffected,
-// and a later call succeeds once memory is available again (stacks of goroutines that
-// ended are reused first).
+// stack's address space is reserved here, not when the goroutine first runs, so the
+// failure is reported now: then nothing was started or kept, the goroutines already
+// running are unaffected, and a later call succeeds once memory is available again
+// (stacks of goroutines that ended are reused first).
 int gort_go(void (*f)(void *arg), void *arg);
 
 // Yields the processor: the P runs the goroutine the caller just readied or started, if

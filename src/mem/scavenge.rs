@@ -68,7 +68,8 @@ pub trait IdleSource: Sync {
 /// What one round of one source did.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub struct Released {
-    /// Bytes whose pages were given back (address space kept).
+    /// Bytes of address range whose pages were given back (at most that much was
+    /// resident; the address space is kept).
     pub released: usize,
     /// Bytes of address space unmapped.
     pub unmapped: usize,

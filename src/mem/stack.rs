@@ -33,6 +33,14 @@
 //! that used little stack costs one or two pages. A dead goroutine's stack goes to its
 //! P's cache, then to the global [`STACK_POOL`], for the next `gort_go`.
 //!
+//! # Reservations
+//! A goroutine takes its stack when it first runs (queued goroutines cost no stack), but
+//! `gort_go` must report running out of address space at once. So a spawn *reserves* a
+//! slot ([`reserve`]) and the goroutine keeps the reservation until it ends; the arena
+//! maps chunks ahead so that reservations never exceed the slots mapped. Then a starting
+//! goroutine always finds an idle stack or a slot to carve. Ps take reservations in
+//! batches (`sched::proc::reserve_stack`), so the arena lock is not on every spawn.
+//!
 //! # Giving memory back
 //! The pool is an idle-memory source of the scavenger (`mem::scavenge`). Its stacks are
 //! kept in two lists: *dirty* ones (freed with their pages still resident), reused first
@@ -43,9 +51,11 @@
 //! lowered by every take, says which (the pool is a stack, so the bottom is the oldest).
 //!
 //! Released stacks cost no memory, only address space and a pool entry (24 bytes). Beyond
-//! [`RETAIN_STACKS`] of them, a round unmaps every chunk whose stacks are *all* released
-//! in the pool, whole: `munmap` of a whole mapping never splits one, and a chunk holding
-//! even one stack in use (or in a P cache) stays. So after a burst the pool shrinks back
+//! [`RETAIN_STACKS`] of them, a round unmaps every fully carved chunk whose stacks are
+//! *all* released in the pool, whole, as long as the remaining slots still cover the
+//! reservations: `munmap` of a whole chunk never adds mappings (the kernel may have
+//! merged neighbouring chunks into one VMA, which then becomes two, never more than the
+//! chunks alive), and a chunk holding even one stack in use (or in a P cache) stays. So after a burst the pool shrinks back
 //! to the chunks still partly in use plus at most [`RETAIN_STACKS`] stacks. Under valgrind
 //! (stack registrations) and ASan (shadow of the old frames) chunks are never unmapped;
 //! releasing pages is safe under both.
@@ -128,23 +138,28 @@ impl Stack {
     }
 }
 
-/// A mapping stacks are carved from. Only the last chunk of [`Arena::chunks`] is carved
-/// from; the others are complete.
+/// A mapping stacks are carved from, front to back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Chunk {
     base: usize,
     bytes: usize,
-    /// Slots carved from it so far (every one is a [`Stack`] somewhere: in use, cached,
-    /// pooled).
+    /// Bytes carved so far.
+    used: usize,
+    /// Slots carved so far (every one is a [`Stack`] somewhere: in use, cached, pooled).
     carved: usize,
+    /// Slots of the size it was mapped for (what reservations count on).
+    capacity: usize,
 }
 
 struct Arena {
-    /// Next unused slot in the current chunk, and the chunk's end.
-    next: *mut u8,
-    end: *mut u8,
-    /// Every mapped chunk, the current one last.
+    /// Every mapped chunk; `chunks[current..]` may still have room (chunks mapped ahead
+    /// for reservations wait behind the one being carved).
     chunks: Vec<Chunk>,
+    current: usize,
+    /// Slots of all mapped chunks, and how many of them are reserved (see [`reserve`]):
+    /// `reserved <= slots` always.
+    slots: usize,
+    reserved: usize,
     guard_failures: usize,
     mprotect_guards: usize,
     use_madv_guard: bool,
@@ -153,28 +168,26 @@ struct Arena {
     madv_guard_verified: bool,
 }
 
-// SAFETY: the raw pointers describe address space owned by the arena; access is serialised
-// by the mutex below.
-unsafe impl Send for Arena {}
-
 static ARENA: Mutex<Arena> = Mutex::new(Arena {
-    next: ptr::null_mut(),
-    end: ptr::null_mut(),
     chunks: Vec::new(),
+    current: 0,
+    slots: 0,
+    reserved: 0,
     guard_failures: 0,
     mprotect_guards: 0,
     use_madv_guard: true,
     madv_guard_verified: false,
 });
 
-/// Allocates a fresh stack of `size` usable bytes (already normalised by
-/// [`normalize_size`]). Returns `None` when the OS refuses address space.
-pub fn alloc(size: usize) -> Option<Stack> {
-    let slot = GUARD_SIZE + size;
-    let mut a = ARENA.lock();
-    if a.next.is_null() || (a.end as usize - a.next as usize) < slot {
-        let slots = (CHUNK_BYTES / slot).max(16);
-        let bytes = slots * slot;
+impl Arena {
+    /// Maps one more chunk for stacks of `size`; false when the OS refuses.
+    fn map_chunk(&mut self, size: usize) -> bool {
+        let slot = GUARD_SIZE + size;
+        let capacity = (CHUNK_BYTES / slot).max(16);
+        let bytes = capacity * slot;
+        if self.chunks.try_reserve(1).is_err() {
+            return false;
+        }
         // SAFETY: anonymous private mapping; no existing memory is affected.
         let p = unsafe {
             libc::mmap(
@@ -187,24 +200,51 @@ pub fn alloc(size: usize) -> Option<Stack> {
             )
         };
         if p == libc::MAP_FAILED {
-            return None;
+            return false;
         }
-        if a.chunks.try_reserve(1).is_err() {
-            // SAFETY: the mapping just made, not yet handed out.
-            unsafe { libc::munmap(p, bytes) };
-            return None;
-        }
-        a.chunks.push(Chunk { base: p as usize, bytes, carved: 0 });
-        a.next = p as *mut u8;
-        // SAFETY: p..p+bytes is the mapping just made.
-        a.end = unsafe { a.next.add(bytes) };
+        self.chunks.push(Chunk { base: p as usize, bytes, used: 0, carved: 0, capacity });
+        self.slots += capacity;
+        true
     }
-    let base = a.next;
-    // SAFETY: base + slot <= end, checked above.
-    a.next = unsafe { base.add(slot) };
-    if let Some(c) = a.chunks.last_mut() {
-        c.carved += 1;
+}
+
+/// Reserves up to `n` stack slots of `size` for goroutines about to be spawned, mapping
+/// chunks ahead as needed; returns how many (0: the address space is exhausted). While a
+/// goroutine lives it holds one reservation, so there are never more live goroutines
+/// than slots: a goroutine starting finds an idle stack somewhere or a slot to carve.
+/// Stacks are still taken lazily, at first run, so queued goroutines cost no stack
+/// memory (fork/join trees queue thousands).
+pub fn reserve(n: usize, size: usize) -> usize {
+    let mut a = ARENA.lock();
+    while a.reserved + n > a.slots && a.map_chunk(size) {}
+    let granted = n.min(a.slots - a.reserved);
+    a.reserved += granted;
+    granted
+}
+
+/// Gives back `n` reservations (goroutines that ended).
+pub fn unreserve(n: usize) {
+    let mut a = ARENA.lock();
+    debug_assert!(a.reserved >= n);
+    a.reserved -= n.min(a.reserved);
+}
+
+/// Allocates a fresh stack of `size` usable bytes (already normalised by
+/// [`normalize_size`]). Returns `None` when the OS refuses address space.
+pub fn alloc(size: usize) -> Option<Stack> {
+    let slot = GUARD_SIZE + size;
+    let mut a = ARENA.lock();
+    while a.current < a.chunks.len() && a.chunks[a.current].bytes - a.chunks[a.current].used < slot {
+        a.current += 1;
     }
+    if a.current == a.chunks.len() && !a.map_chunk(size) {
+        return None;
+    }
+    let cur = a.current;
+    let c = &mut a.chunks[cur];
+    let base = (c.base + c.used) as *mut u8;
+    c.used += slot;
+    c.carved += 1;
     let guarded = install_guard(&mut a, base);
     drop(a);
     // SAFETY: the guard is the first GUARD_SIZE bytes of the slot, the rest is usable.
@@ -387,27 +427,34 @@ impl StackPool {
             }
             std::mem::take(&mut l.released)
         };
-        // Complete chunks only: the current one is still being carved.
-        let complete: Vec<Chunk> = {
-            let a = ARENA.lock();
-            let n = a.chunks.len().saturating_sub(1);
-            a.chunks[..n].to_vec()
-        };
+        // Fully carved chunks only: the others still give out slots.
+        let complete: Vec<Chunk> = ARENA.lock().chunks.iter().filter(|c| c.carved == c.capacity).copied().collect();
         released.sort_unstable_by_key(|s| s.lo as usize);
         let los: Vec<usize> = released.iter().map(|s| s.lo as usize).collect();
-        let doomed = wholly_idle_chunks(complete, &los, RETAIN_STACKS);
+        let mut doomed = wholly_idle_chunks(complete, &los, RETAIN_STACKS);
         let mut unmapped = 0;
         if !doomed.is_empty() {
+            {
+                // Reservations count on slots: a chunk goes only while the rest covers them.
+                let mut a = ARENA.lock();
+                let mut slots = a.slots;
+                doomed.retain(|c| {
+                    let keep = slots - c.capacity >= a.reserved;
+                    if keep {
+                        slots -= c.capacity;
+                    }
+                    keep
+                });
+                a.slots = slots;
+                a.chunks.retain(|c| doomed.binary_search_by_key(&c.base, |d| d.base).is_err());
+                a.current = a.chunks.iter().position(|c| c.carved < c.capacity).unwrap_or(a.chunks.len());
+            }
             // Keep the stacks outside the doomed chunks (`doomed` is sorted by base).
             let in_doomed = |lo: usize| {
                 let i = doomed.partition_point(|c| c.base + c.bytes <= lo);
                 i < doomed.len() && doomed[i].base <= lo
             };
             released.retain(|s| !in_doomed(s.lo as usize));
-            {
-                let mut a = ARENA.lock();
-                a.chunks.retain(|c| doomed.binary_search_by_key(&c.base, |d| d.base).is_err());
-            }
             for c in &doomed {
                 // SAFETY: the chunk is a whole mapping of ours, and every slot carved from
                 // it is a released stack that we just dropped from the pool: nothing
@@ -540,7 +587,7 @@ mod tests {
 
     #[test]
     fn only_chunks_idle_in_full_are_unmapped_beyond_the_retained() {
-        let chunk = |base: usize, carved: usize| Chunk { base, bytes: 0x1000, carved };
+        let chunk = |base: usize, carved: usize| Chunk { base, bytes: 0x1000, used: 0x1000, carved, capacity: carved };
         // Chunk A (0x10000): 3 slots, all idle. B (0x20000): 2 slots, one in use.
         // C (0x30000): 2 slots, all idle.
         let los = [0x10000, 0x10400, 0x10800, 0x20000, 0x30000, 0x30800];
@@ -549,6 +596,22 @@ mod tests {
         // Keeping 2: A goes (3 stacks left), C would leave 1.
         assert_eq!(wholly_idle_chunks(all.clone(), &los, 2), vec![chunk(0x10000, 3)]);
         assert_eq!(wholly_idle_chunks(all, &los, 6), vec![]);
+    }
+
+    #[test]
+    fn reservations_map_chunks_ahead_and_stay_covered() {
+        // More than a chunk holds: the arena maps ahead, and every reservation has a slot.
+        let size = normalize_size(1 << 20);
+        let per_chunk = (CHUNK_BYTES / (GUARD_SIZE + size)).max(16);
+        assert_eq!(reserve(3 * per_chunk, size), 3 * per_chunk);
+        {
+            // Other tests may hold reservations too; ours are among them.
+            let a = ARENA.lock();
+            assert!(a.reserved >= 3 * per_chunk && a.reserved <= a.slots);
+        }
+        unreserve(3 * per_chunk);
+        let a = ARENA.lock();
+        assert!(a.reserved <= a.slots);
     }
 
     #[test]

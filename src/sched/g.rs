@@ -36,9 +36,10 @@ pub enum Entry {
 /// goroutines alive at once: that many descriptors (at most 192 bytes each, plus 16
 /// bytes of list entries in `allgs` and a free list), reused by later spawns; their
 /// pages are never given back (a stale pointer may still read `sleep_seq`/`status`). A
-/// G gets its stack when it is spawned (so running out of address space is the
-/// spawner's error) and gives it back when it ends; the scavenger returns idle stacks'
-/// memory to the OS (`mem::scavenge`).
+/// G reserves a stack slot when spawned (so running out of address space is the
+/// spawner's error), gets its stack when it first runs and gives it back when it ends,
+/// so goroutines that are queued but have not started cost no stack memory; the
+/// scavenger returns idle stacks' memory to the OS (`mem::scavenge`).
 pub struct G {
     /// Saved stack pointer while not running. Written by the context switch out of this G,
     /// read by the switch into it; the status protocol orders the two.

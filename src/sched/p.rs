@@ -65,6 +65,9 @@ pub struct P {
     /// Set by the scavenger: the owner moves `stack_cache` to the global pool at its next
     /// scheduling round (`proc::flush_stack_cache`), where idle stacks get released.
     pub stack_flush: AtomicBool,
+    /// Stack slots reserved in the arena for goroutines this P will spawn (a batch taken
+    /// at a time; `proc::reserve_stack`). Owner only.
+    pub stack_reserved: Cell<usize>,
     /// Goroutine id cache, owner only: ids in [goid_next, goid_end) are this P's to hand out.
     pub goid_next: Cell<i64>,
     pub goid_end: Cell<i64>,
@@ -105,6 +108,7 @@ impl P {
             gfree: UnsafeCell::new(Vec::new()),
             stack_cache: UnsafeCell::new(Vec::new()),
             stack_flush: AtomicBool::new(false),
+            stack_reserved: Cell::new(0),
             goid_next: Cell::new(0),
             goid_end: Cell::new(0),
             sysmon_tick: AtomicU64::new(0),

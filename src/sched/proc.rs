@@ -663,38 +663,94 @@ fn prepare_run(m: &M, p: &P, g: *mut G) {
     m.curg.set(g);
     if gr.fresh.get() {
         gr.fresh.set(false);
-        // SAFETY: we own g; spawn gave it its stack.
-        let Some(st) = (unsafe { &*gr.stack.get() }) else { crate::fatal::fatal("a goroutine started without a stack") };
+        // SAFETY: we own g; it has no stack yet (stacks are returned at exit).
+        let slot = unsafe { &mut *gr.stack.get() };
+        let st = slot.insert(stackalloc(p));
         // SAFETY: the stack is ours and unused; init_stack writes below its top.
         unsafe { *gr.sp.get() = arch::init_stack(st.top(), gstart) };
     }
 }
 
-/// A stack for a goroutine being spawned: from the P's cache, the global pool, or fresh;
-/// None when no address space can be had (`gort_go` reports `GORT_ENOMEM`).
-fn stackalloc(p: Option<&P>) -> Option<stack::Stack> {
-    let Some(p) = p else {
-        return stack::STACK_POOL.take_one().or_else(|| stack::alloc(SCHED.stack_size.load(Ordering::Relaxed))).or_else(|| {
-            super::sysmon::flush_stack_caches();
-            stack::STACK_POOL.take_one()
-        });
-    };
+/// A stack for a goroutine about to start: from the P's cache, the global pool, or fresh.
+fn stackalloc(p: &P) -> stack::Stack {
     // SAFETY: we own p.
     let cache = unsafe { &mut *p.stack_cache.get() };
     if let Some(s) = cache.pop() {
-        return Some(s);
+        return s;
     }
     stack::STACK_POOL.take(STACK_CACHE_MAX / 2, cache);
     if let Some(s) = cache.pop() {
-        return Some(s);
+        return s;
     }
-    stack::alloc(SCHED.stack_size.load(Ordering::Relaxed)).or_else(|| {
-        // No address space left: take what idle Ps hold in their caches (busy Ps are
-        // asked to give theirs up, for later attempts).
+    let size = SCHED.stack_size.load(Ordering::Relaxed);
+    if let Some(s) = stack::alloc(size) {
+        return s;
+    }
+    // Every slot is carved. The goroutine holds a reservation, so fewer goroutines live
+    // than there are slots: an idle stack exists, in another P's cache or, for a moment,
+    // with the scavenger. Idle Ps' caches are emptied at once, busy Ps empty theirs at
+    // their next scheduling round (sysmon retakes a P stuck in C code within 10 ms).
+    let since = crate::time::nanotime();
+    loop {
         super::sysmon::flush_stack_caches();
-        stack::STACK_POOL.take_one()
-    })
+        if let Some(s) = stack::STACK_POOL.take_one().or_else(|| stack::alloc(size)) {
+            return s;
+        }
+        if crate::time::nanotime() - since > 60_000_000_000 {
+            crate::fatal::fatal("out of memory: no stack for a goroutine that reserved one");
+        }
+        // SAFETY: plain sleep of this thread.
+        unsafe { libc::usleep(1000) };
+    }
 }
+
+/// Reserves a stack slot for a goroutine being spawned (see `stack::reserve`): from the
+/// P's batch of reservations, else a new batch. False when the address space is
+/// exhausted: `gort_go` reports `GORT_ENOMEM`.
+fn reserve_stack(p: Option<&P>) -> bool {
+    let size = SCHED.stack_size.load(Ordering::Relaxed);
+    let Some(p) = p else {
+        return stack::reserve(1, size) == 1 || {
+            super::sysmon::flush_stack_caches(); // idle Ps give back their reservations
+            stack::reserve(1, size) == 1
+        };
+    };
+    let have = p.stack_reserved.get();
+    if have > 0 {
+        p.stack_reserved.set(have - 1);
+        return true;
+    }
+    let mut got = stack::reserve(STACK_RESERVE_BATCH, size);
+    if got == 0 {
+        super::sysmon::flush_stack_caches();
+        got = stack::reserve(1, size);
+    }
+    if got == 0 {
+        return false;
+    }
+    p.stack_reserved.set(got - 1);
+    true
+}
+
+/// Gives back the reservation of a goroutine that ended (or failed to spawn).
+fn unreserve_stack(p: *const P) {
+    if p.is_null() {
+        stack::unreserve(1);
+        return;
+    }
+    // SAFETY: the caller owns p.
+    let p = unsafe { &*p };
+    let have = p.stack_reserved.get() + 1;
+    if have > 2 * STACK_RESERVE_BATCH {
+        stack::unreserve(STACK_RESERVE_BATCH);
+        p.stack_reserved.set(have - STACK_RESERVE_BATCH);
+    } else {
+        p.stack_reserved.set(have);
+    }
+}
+
+/// Reservations a P takes from the arena at a time (one arena lock per this many spawns).
+const STACK_RESERVE_BATCH: usize = 32;
 
 /// Returns a dead goroutine's stack to the P's cache (or the global pool).
 fn stackfree(p: *const P, s: stack::Stack) {
@@ -720,6 +776,8 @@ pub unsafe fn flush_stack_cache(p: &P) {
     // SAFETY: per the contract.
     let cache = unsafe { &mut *p.stack_cache.get() };
     stack::STACK_POOL.put(cache.drain(..));
+    // Spare reservations too: a spawn elsewhere may be out of address space.
+    stack::unreserve(p.stack_reserved.replace(0));
 }
 
 /// Switches from g0 to `g` and, when it switches back, carries out what it asked for.
@@ -959,6 +1017,7 @@ fn gdestroy(m: &'static M, g: *mut G) {
     if let Some(s) = unsafe { (*gr.stack.get()).take() } {
         stackfree(m.p.get(), s);
     }
+    unreserve_stack(m.p.get());
     gr.status.store(status::DEAD, Ordering::Release);
     count_goroutines(m.p.get(), -1);
     gfput(m.p.get(), g);
@@ -1047,9 +1106,9 @@ fn gfget(p: Option<&P>) -> Option<*mut G> {
 // ---------------------------------------------------------------------------------------
 
 /// Creates a goroutine running `entry`; returns its id, or None when no descriptor or no
-/// stack could be had (nothing is kept then). The stack is taken here, not when the
-/// goroutine first runs, so that running out of address space is the spawner's error
-/// (`GORT_ENOMEM`), not a fatal one later.
+/// stack slot could be had (nothing is kept then). The stack itself is taken when the
+/// goroutine first runs, but its slot is reserved here (`stack::reserve`), so running
+/// out of address space is the spawner's error (`GORT_ENOMEM`), not a fatal one later.
 pub fn spawn(entry: Entry) -> Option<i64> {
     spawn_with_id(entry, None)
 }
@@ -1072,11 +1131,10 @@ fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
     // See `ready`: a new goroutine is counted before it is queued.
     let _foreign = ForeignInside::enter_if(matches!(ctx, Ctx::Foreign));
     let p = ctx.p();
-    let Some((g, st)) = gfget(p).or_else(|| gnew(p)).and_then(|g| match stackalloc(p) {
-        Some(st) => Some((g, st)),
-        None => {
+    let Some(g) = gfget(p).or_else(|| gnew(p)).filter(|&g| {
+        reserve_stack(p) || {
             gfput(p.map_or(ptr::null(), |p| p as *const P), g);
-            None
+            false
         }
     }) else {
         if !nested {
@@ -1086,8 +1144,6 @@ fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
     };
     // SAFETY: g is IDLE/DEAD and ours until queued.
     let gr = unsafe { &*g };
-    // SAFETY: as above; a dead G's stack went back at exit.
-    unsafe { *gr.stack.get() = Some(st) };
     let id = forced_id.unwrap_or_else(|| next_goid(p));
     gr.id.store(id, Ordering::Relaxed);
     // SAFETY: as above.
@@ -1734,6 +1790,7 @@ fn start_the_world(m: Option<&'static M>, newn: usize) {
         // SAFETY: as above.
         let sc = unsafe { &mut *p.stack_cache.get() };
         stack::STACK_POOL.put(sc.drain(..));
+        stack::unreserve(p.stack_reserved.replace(0));
         let w = p.status.load(Ordering::Acquire) & !0xff;
         p.status.store(w | pstate::DEAD, Ordering::Release);
     }

@@ -47,9 +47,11 @@ pub struct StackCaches;
 
 pub static STACK_CACHES: StackCaches = StackCaches;
 
-/// Empties the stack caches of the idle Ps into the global pool and asks the busy ones to
-/// empty theirs. Also the last resort of a spawn that found no stack and no address
-/// space: stacks cached on other Ps are as good as new ones.
+/// Empties the stack caches of the idle Ps into the global pool, returns their spare
+/// stack reservations, and asks the busy ones to do the same. Also the last resort of a
+/// spawn that found no address space (other Ps' spare reservations are as good as new
+/// slots) and of a goroutine starting with every slot carved (the idle stack it is owed
+/// may sit in another P's cache).
 pub fn flush_stack_caches() {
     let mut idle = Vec::new();
     {
@@ -59,6 +61,8 @@ pub fn flush_stack_caches() {
             // scheduler lock (see `StackCaches`).
             let cache = unsafe { &mut *(*p).stack_cache.get() };
             idle.append(cache);
+            // SAFETY: as above.
+            crate::mem::stack::unreserve(unsafe { &*p }.stack_reserved.replace(0));
         }
         for i in 0..gomaxprocs() {
             let p = allp(i);
