@@ -1911,7 +1911,7 @@ fn looks_dead(l: &Locked) -> bool {
     // a channel, spawn): if any exists, we cannot know, so stay silent, as Go does when it
     // runs inside a host program. Ours: the Ms, sysmon, the scavenger, and the thread in
     // gort_main.
-    !thread_count().is_none_or(|n| n > l.mcount + 3)
+    thread_count().is_some_and(|n| n <= l.mcount + 3)
 }
 
 /// Threads in this process (entries of /proc/self/task), if that can be read.
