@@ -34,8 +34,10 @@ pub enum Entry {
 /// pointers to Gs held by timers or wait queues never dangle (they can only be stale,
 /// which sequence numbers detect). What this keeps is bounded by the peak number of
 /// goroutines alive at once: that many descriptors (at most 192 bytes each, plus 16
-/// bytes of list entries in `allgs` and a free list), reused by later spawns; their
-/// pages are never given back (a stale pointer may still read `sleep_seq`/`status`). A
+/// bytes of list entries in `allgs` and a free list, plus the defer/protect buffers of
+/// those that used them, at most 64 entries each: `PanicState::reset`), reused by later
+/// spawns; their pages are never given back (a stale pointer may still read
+/// `sleep_seq`/`status`). A
 /// G reserves a stack slot when spawned (so running out of address space is the
 /// spawner's error), gets its stack when it first runs and gives it back when it ends,
 /// so goroutines that are queued but have not started cost no stack memory; the
