@@ -37,7 +37,9 @@
 //! # Rules every source follows
 //! - Never split a mapping: `MADV_DONTNEED` on whole pages, `munmap` only of whole
 //!   mappings, no `mprotect` (each split costs a VMA against `vm.max_map_count`, the limit
-//!   Boehm's and mimalloc's unmapping ran into).
+//!   Boehm's and mimalloc's unmapping ran into). The kernel may merge neighbouring
+//!   mappings of ours into one VMA; unmapping one of them then leaves two, which is never
+//!   more VMAs than mappings alive.
 //! - Never hold a lock the hot paths need while making system calls: take the idle items
 //!   out under the lock, release them outside it, put them back.
 //! - Guard regions survive: `MADV_DONTNEED` is applied to usable memory only.
