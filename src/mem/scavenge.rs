@@ -25,7 +25,8 @@
 //! The GC's heap will add itself to the list the same way.
 //!
 //! # When
-//! A background thread (`gort-scavenge`) runs a round every [`ROUND_NS`] while some
+//! A background thread (`gort-scavenge`, started the first time a source calls [`wake`])
+//! runs a round every [`ROUND_NS`] while some
 //! source says it still holds something to release ([`IdleSource::pending`]), and sleeps
 //! otherwise until a source calls [`wake`] (the stack pool does when stacks arrive in it,
 //! which is its slow path: per-P caches absorb the common case). So an idle program costs
@@ -99,20 +100,39 @@ static RELEASED_TOTAL: AtomicU64 = AtomicU64::new(0);
 static UNMAPPED_TOTAL: AtomicU64 = AtomicU64::new(0);
 static ROUNDS: AtomicU64 = AtomicU64::new(0);
 
-/// Starts the scavenger thread (once, with the scheduler).
-pub fn start() {
+/// Whether the scavenger thread has been started.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Starts the scavenger thread, the first time a source has something for it: a program
+/// that never frees much never has the thread (and valgrind runs are not slowed by it).
+/// If the thread cannot be created (out of memory), the next wake-up tries again:
+/// scavenging is best effort.
+fn start() {
     extern "C" fn body(_: *mut libc::c_void) -> *mut libc::c_void {
         run()
     }
-    if let Err(e) = crate::sched::proc::spawn_thread("gort-scavenge", 256 * 1024, body, std::ptr::null_mut()) {
-        crate::fatal::fatal(&format!("cannot start the scavenger thread: {e}"));
+    if STARTED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    if crate::sched::proc::spawn_thread("gort-scavenge", 256 * 1024, body, std::ptr::null_mut()).is_err() {
+        STARTED.store(false, Ordering::Release);
     }
 }
 
+/// True once the scavenger thread exists (deadlock detection counts the runtime's own
+/// threads).
+pub fn thread_started() -> bool {
+    STARTED.load(Ordering::Acquire)
+}
+
 /// Tells the scavenger that a source has new idle memory. Cheap when it is already
-/// ticking (one load).
+/// ticking (two loads).
 #[inline]
 pub fn wake() {
+    if !STARTED.load(Ordering::Relaxed) {
+        start(); // it looks at the sources when it starts
+        return;
+    }
     if PARKED.load(Ordering::SeqCst) && PARKED.swap(false, Ordering::SeqCst) {
         NOTE.wakeup();
     }

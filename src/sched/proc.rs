@@ -1909,9 +1909,10 @@ fn looks_dead(l: &Locked) -> bool {
     }
     // A thread of the host program that gort does not own may still call in later (send on
     // a channel, spawn): if any exists, we cannot know, so stay silent, as Go does when it
-    // runs inside a host program. Ours: the Ms, sysmon, the scavenger, and the thread in
-    // gort_main.
-    thread_count().is_some_and(|n| n <= l.mcount + 3)
+    // runs inside a host program. Ours: the Ms, sysmon, the scavenger once started, and
+    // the thread in gort_main.
+    let ours = l.mcount + 2 + usize::from(crate::mem::scavenge::thread_started());
+    thread_count().is_some_and(|n| n <= ours)
 }
 
 /// Threads in this process (entries of /proc/self/task), if that can be read.

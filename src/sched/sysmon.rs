@@ -9,8 +9,8 @@
 //! - wakes an M when a timer is overdue and nobody is waiting for it;
 //! - prints `GORT_DEBUG=schedtrace=MS` lines.
 //!
-//! It also starts the scavenger thread (`mem::scavenge`), and this module is the
-//! scavenger's source for the stacks in per-P caches ([`STACK_CACHES`]).
+//! This module is also the scavenger's (`mem::scavenge`) source for the stacks in per-P
+//! caches ([`STACK_CACHES`]).
 //! When every P is idle and nothing is blocked it sleeps until a P is taken again, so an
 //! idle runtime uses no CPU.
 //!
@@ -33,7 +33,6 @@ pub fn start() {
     if let Err(e) = proc::spawn_thread("gort-sysmon", 256 * 1024, body, std::ptr::null_mut()) {
         crate::fatal::fatal(&format!("cannot start the sysmon thread: {e}"));
     }
-    crate::mem::scavenge::start();
 }
 
 /// The per-P stack caches as a source of idle memory. A P's cache is owner-only, so the
