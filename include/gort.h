@@ -190,11 +190,16 @@ int gort_init(const struct gort_config *cfg);
 // host program).
 // Goroutines still running when it returns keep running.
 // `GORT_EINVAL`: `fn` is NULL, or the caller is itself a goroutine. `GORT_EBUSY`: another
-// `gort_main` is running.
+// `gort_main` is running. `GORT_ENOMEM`: no stack could be had, as for `gort_go`.
 int gort_main(int (*f)(void *arg), void *arg);
 
 // Starts a goroutine running `fn(arg)`. Callable from goroutines and from any thread.
-// Returns 0, `GORT_EINVAL` if `fn` is NULL, or `GORT_ENOMEM` if no stack could be had.
+// Returns 0, `GORT_EINVAL` if `fn` is NULL, or `GORT_ENOMEM` if no stack or goroutine
+// descriptor could be had (the address space is exhausted, e.g. under `ulimit -v`). The
+// stack's address space is reserved here, not when the goroutine first runs, so the
+// failure is reported now: then nothing was started or kept, the goroutines already
+// running are unaffected, and a later call succeeds once memory is available again
+// (stacks of goroutines that ended are reused first).
 int gort_go(void (*f)(void *arg), void *arg);
 
 // Yields the processor: the P runs the goroutine the caller just readied or started, if
@@ -409,7 +414,10 @@ struct gort_timer *gort_timer_new(int64_t ns);
 // Go's `time.AfterFunc`. `gort_timer_reset` arms it again (each firing starts one
 // goroutine); `gort_timer_stop` returns 1 if it prevented `fn` from starting;
 // `gort_timer_chan` returns NULL. Free it with `gort_timer_free` (a goroutine already
-// started keeps running). NULL with errno EINVAL if `fn` is NULL.
+// started keeps running). NULL with errno EINVAL if `fn` is NULL. The goroutine is
+// created when the timer fires, where no caller can be told of a failure: if no stack
+// can be had then, that is a fatal error (Go's runtime throws too); `gort_go` is the
+// call that reports `GORT_ENOMEM`.
 struct gort_timer *gort_after_func(int64_t ns, void (*f)(void *arg), void *arg);
 
 // The timer's channel: receives one `int64_t` (the deadline, `gort_now()` clock) per

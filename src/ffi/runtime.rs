@@ -65,7 +65,7 @@ unsafe impl Send for SendPtr {}
 /// host program).
 /// Goroutines still running when it returns keep running.
 /// `GORT_EINVAL`: `fn` is NULL, or the caller is itself a goroutine. `GORT_EBUSY`: another
-/// `gort_main` is running.
+/// `gort_main` is running. `GORT_ENOMEM`: no stack could be had, as for `gort_go`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_main(f: Option<unsafe extern "C" fn(arg: *mut c_void) -> c_int>, arg: *mut c_void) -> c_int {
     guard!("gort_main", {
@@ -86,7 +86,12 @@ pub extern "C" fn gort_main(f: Option<unsafe extern "C" fn(arg: *mut c_void) -> 
 }
 
 /// Starts a goroutine running `fn(arg)`. Callable from goroutines and from any thread.
-/// Returns 0, `GORT_EINVAL` if `fn` is NULL, or `GORT_ENOMEM` if no stack could be had.
+/// Returns 0, `GORT_EINVAL` if `fn` is NULL, or `GORT_ENOMEM` if no stack or goroutine
+/// descriptor could be had (the address space is exhausted, e.g. under `ulimit -v`). The
+/// stack's address space is reserved here, not when the goroutine first runs, so the
+/// failure is reported now: then nothing was started or kept, the goroutines already
+/// running are unaffected, and a later call succeeds once memory is available again
+/// (stacks of goroutines that ended are reused first).
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_go(f: Option<unsafe extern "C" fn(arg: *mut c_void)>, arg: *mut c_void) -> c_int {
     guard!("gort_go", {

@@ -157,7 +157,10 @@ impl CallArg {
 /// Go's `time.AfterFunc`. `gort_timer_reset` arms it again (each firing starts one
 /// goroutine); `gort_timer_stop` returns 1 if it prevented `fn` from starting;
 /// `gort_timer_chan` returns NULL. Free it with `gort_timer_free` (a goroutine already
-/// started keeps running). NULL with errno EINVAL if `fn` is NULL.
+/// started keeps running). NULL with errno EINVAL if `fn` is NULL. The goroutine is
+/// created when the timer fires, where no caller can be told of a failure: if no stack
+/// can be had then, that is a fatal error (Go's runtime throws too); `gort_go` is the
+/// call that reports `GORT_ENOMEM`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_after_func(
     ns: i64,

@@ -3,7 +3,10 @@
 //!
 //! - [`stack`]: stack slots carved from large `MAP_NORESERVE` chunks, guard pages installed
 //!   with `MADV_GUARD_INSTALL` so a million stacks cost a thousand mappings, not a million.
+//! - [`scavenge`]: the scavenger, a background thread that gives memory idle in the pools
+//!   (stacks now, the heap later) back to the OS; sources of idle memory plug into it.
 //! - [`valgrind`]: client requests so valgrind knows about those stacks.
 
+pub mod scavenge;
 pub mod stack;
 pub mod valgrind;

@@ -30,8 +30,35 @@
 //!
 //! # Memory cost
 //! Only touched pages are resident (lazily committed by the kernel). A parked goroutine
-//! that used little stack costs one or two pages. Slots are never returned to the OS: a
-//! dead goroutine keeps its stack for the next `gort_go` (see `sched::g`).
+//! that used little stack costs one or two pages. A dead goroutine's stack goes to its
+//! P's cache, then to the global [`STACK_POOL`], for the next `gort_go`.
+//!
+//! # Reservations
+//! A goroutine takes its stack when it first runs (queued goroutines cost no stack), but
+//! `gort_go` must report running out of address space at once. So a spawn *reserves* a
+//! slot ([`reserve`]) and the goroutine keeps the reservation until it ends; the arena
+//! maps chunks ahead so that reservations never exceed the slots mapped. Then a starting
+//! goroutine always finds an idle stack or a slot to carve. Ps take reservations in
+//! batches (`sched::proc::reserve_stack`), so the arena lock is not on every spawn.
+//!
+//! # Giving memory back
+//! The pool is an idle-memory source of the scavenger (`mem::scavenge`). Its stacks are
+//! kept in two lists: *dirty* ones (freed with their pages still resident), reused first
+//! because they cost no page faults, and *released* ones, whose usable pages went back to
+//! the OS with `MADV_DONTNEED` (the guard and the address space stay: guard markers
+//! survive it, and it never splits a mapping). Each scavenger round releases the dirty
+//! stacks nobody took during the previous round: a low-water mark of the dirty list,
+//! lowered by every take, says which (the pool is a stack, so the bottom is the oldest).
+//!
+//! Released stacks cost no memory, only address space and a pool entry (24 bytes). Beyond
+//! [`RETAIN_STACKS`] of them, a round unmaps every fully carved chunk whose stacks are
+//! *all* released in the pool, whole, as long as the remaining slots still cover the
+//! reservations: `munmap` of a whole chunk never adds mappings (the kernel may have
+//! merged neighbouring chunks into one VMA, which then becomes two, never more than the
+//! chunks alive), and a chunk holding even one stack in use (or in a P cache) stays. So after a burst the pool shrinks back
+//! to the chunks still partly in use plus at most [`RETAIN_STACKS`] stacks. Under valgrind
+//! (stack registrations) and ASan (shadow of the old frames) chunks are never unmapped;
+//! releasing pages is safe under both.
 
 use parking_lot::Mutex;
 use std::ptr;
@@ -111,10 +138,28 @@ impl Stack {
     }
 }
 
+/// A mapping stacks are carved from, front to back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Chunk {
+    base: usize,
+    bytes: usize,
+    /// Bytes carved so far.
+    used: usize,
+    /// Slots carved so far (every one is a [`Stack`] somewhere: in use, cached, pooled).
+    carved: usize,
+    /// Slots of the size it was mapped for (what reservations count on).
+    capacity: usize,
+}
+
 struct Arena {
-    /// Next unused slot in the current chunk, and the chunk's end.
-    next: *mut u8,
-    end: *mut u8,
+    /// Every mapped chunk; `chunks[current..]` may still have room (chunks mapped ahead
+    /// for reservations wait behind the one being carved).
+    chunks: Vec<Chunk>,
+    current: usize,
+    /// Slots of all mapped chunks, and how many of them are reserved (see [`reserve`]):
+    /// `reserved <= slots` always.
+    slots: usize,
+    reserved: usize,
     guard_failures: usize,
     mprotect_guards: usize,
     use_madv_guard: bool,
@@ -123,27 +168,26 @@ struct Arena {
     madv_guard_verified: bool,
 }
 
-// SAFETY: the raw pointers describe address space owned by the arena; access is serialised
-// by the mutex below.
-unsafe impl Send for Arena {}
-
 static ARENA: Mutex<Arena> = Mutex::new(Arena {
-    next: ptr::null_mut(),
-    end: ptr::null_mut(),
+    chunks: Vec::new(),
+    current: 0,
+    slots: 0,
+    reserved: 0,
     guard_failures: 0,
     mprotect_guards: 0,
     use_madv_guard: true,
     madv_guard_verified: false,
 });
 
-/// Allocates a fresh stack of `size` usable bytes (already normalised by
-/// [`normalize_size`]). Returns `None` when the OS refuses address space.
-pub fn alloc(size: usize) -> Option<Stack> {
-    let slot = GUARD_SIZE + size;
-    let mut a = ARENA.lock();
-    if a.next.is_null() || (a.end as usize - a.next as usize) < slot {
-        let slots = (CHUNK_BYTES / slot).max(16);
-        let bytes = slots * slot;
+impl Arena {
+    /// Maps one more chunk for stacks of `size`; false when the OS refuses.
+    fn map_chunk(&mut self, size: usize) -> bool {
+        let slot = GUARD_SIZE + size;
+        let capacity = (CHUNK_BYTES / slot).max(16);
+        let bytes = capacity * slot;
+        if self.chunks.try_reserve(1).is_err() {
+            return false;
+        }
         // SAFETY: anonymous private mapping; no existing memory is affected.
         let p = unsafe {
             libc::mmap(
@@ -156,15 +200,51 @@ pub fn alloc(size: usize) -> Option<Stack> {
             )
         };
         if p == libc::MAP_FAILED {
-            return None;
+            return false;
         }
-        a.next = p as *mut u8;
-        // SAFETY: p..p+bytes is the mapping just made.
-        a.end = unsafe { a.next.add(bytes) };
+        self.chunks.push(Chunk { base: p as usize, bytes, used: 0, carved: 0, capacity });
+        self.slots += capacity;
+        true
     }
-    let base = a.next;
-    // SAFETY: base + slot <= end, checked above.
-    a.next = unsafe { base.add(slot) };
+}
+
+/// Reserves up to `n` stack slots of `size` for goroutines about to be spawned, mapping
+/// chunks ahead as needed; returns how many (0: the address space is exhausted). While a
+/// goroutine lives it holds one reservation, so there are never more live goroutines
+/// than slots: a goroutine starting finds an idle stack somewhere or a slot to carve.
+/// Stacks are still taken lazily, at first run, so queued goroutines cost no stack
+/// memory (fork/join trees queue thousands).
+pub fn reserve(n: usize, size: usize) -> usize {
+    let mut a = ARENA.lock();
+    while a.reserved + n > a.slots && a.map_chunk(size) {}
+    let granted = n.min(a.slots - a.reserved);
+    a.reserved += granted;
+    granted
+}
+
+/// Gives back `n` reservations (goroutines that ended).
+pub fn unreserve(n: usize) {
+    let mut a = ARENA.lock();
+    debug_assert!(a.reserved >= n);
+    a.reserved -= n.min(a.reserved);
+}
+
+/// Allocates a fresh stack of `size` usable bytes (already normalised by
+/// [`normalize_size`]). Returns `None` when the OS refuses address space.
+pub fn alloc(size: usize) -> Option<Stack> {
+    let slot = GUARD_SIZE + size;
+    let mut a = ARENA.lock();
+    while a.current < a.chunks.len() && a.chunks[a.current].bytes - a.chunks[a.current].used < slot {
+        a.current += 1;
+    }
+    if a.current == a.chunks.len() && !a.map_chunk(size) {
+        return None;
+    }
+    let cur = a.current;
+    let c = &mut a.chunks[cur];
+    let base = (c.base + c.used) as *mut u8;
+    c.used += slot;
+    c.carved += 1;
     let guarded = install_guard(&mut a, base);
     drop(a);
     // SAFETY: the guard is the first GUARD_SIZE bytes of the slot, the rest is usable.
@@ -227,19 +307,220 @@ pub fn hardware_guards_available() -> bool {
     a.use_madv_guard || a.mprotect_guards < MPROTECT_GUARD_BUDGET
 }
 
-/// Releases the physical pages of a stack's usable region except the top page, keeping the
-/// address space and guard. Used for stacks of goroutines that sit unused for long.
-pub fn release_pages(stack: &Stack) {
-    let page = page_size();
-    let len = stack.size() - page;
-    // SAFETY: [lo, hi - page) is this stack's memory and the stack is not in use by any
-    // goroutine (the caller owns it). The guard markers survive MADV_DONTNEED.
+/// Gives the physical pages of a stack's whole usable region back to the OS, keeping the
+/// address space and the guard (which is not in the range). The stack must be unused.
+/// Returns the bytes released.
+pub fn release_pages(stack: &Stack) -> usize {
+    let len = stack.size();
+    // SAFETY: [lo, hi) is this stack's memory, whole pages, and no goroutine runs on it
+    // (the caller owns the idle stack). MADV_DONTNEED keeps the mapping (no split) and
+    // zero-fills on the next touch; the guard below `lo` is outside the range.
     unsafe {
         libc::madvise(stack.lo as *mut libc::c_void, len, libc::MADV_DONTNEED);
         if !stack.guarded {
             (stack.lo as *mut u64).write(CANARY);
         }
     }
+    len
+}
+
+/// Released stacks kept in the pool before whole idle chunks are unmapped: a program that
+/// bursts repeatedly reuses them without new mappings, at no memory cost.
+pub const RETAIN_STACKS: usize = 1024;
+
+/// Stacks released per lock round: the pool lock is never held over system calls, and
+/// spawns can take released stacks while a long release is still going on.
+const RELEASE_BATCH: usize = 1024;
+
+/// Idle stacks shared by all Ps (beyond their caches). See "Giving memory back".
+pub struct StackPool {
+    inner: Mutex<PoolLists>,
+}
+
+struct PoolLists {
+    /// Freed stacks whose pages may be resident; taken from the end first.
+    dirty: Vec<Stack>,
+    /// `dirty[..untouched]` has not been taken since the last scavenger round: those
+    /// stacks have been idle for a whole round.
+    untouched: usize,
+    /// Stacks whose pages were released.
+    released: Vec<Stack>,
+    /// Stacks were released since the last trim: a new trim may find a whole idle chunk.
+    trim_due: bool,
+}
+
+pub static STACK_POOL: StackPool = StackPool::new();
+
+impl StackPool {
+    pub const fn new() -> StackPool {
+        StackPool { inner: Mutex::new(PoolLists { dirty: Vec::new(), untouched: 0, released: Vec::new(), trim_due: false }) }
+    }
+
+    /// Adds freed stacks (pages possibly resident) and tells the scavenger if any came.
+    pub fn put(&self, stacks: impl IntoIterator<Item = Stack>) {
+        let mut l = self.inner.lock();
+        let before = l.dirty.len();
+        l.dirty.extend(stacks);
+        let added = l.dirty.len() > before;
+        drop(l);
+        if added {
+            super::scavenge::wake();
+        }
+    }
+
+    /// Moves up to `n` stacks into `into`, dirty ones (no page faults) first.
+    pub fn take(&self, n: usize, into: &mut Vec<Stack>) {
+        let mut l = self.inner.lock();
+        let from_dirty = l.dirty.len().min(n);
+        let at = l.dirty.len() - from_dirty;
+        into.extend(l.dirty.drain(at..));
+        l.untouched = l.untouched.min(at);
+        let from_released = l.released.len().min(n - from_dirty);
+        let at = l.released.len() - from_released;
+        into.extend(l.released.drain(at..));
+    }
+
+    /// One stack, if the pool has any.
+    pub fn take_one(&self) -> Option<Stack> {
+        let mut l = self.inner.lock();
+        if let Some(s) = l.dirty.pop() {
+            l.untouched = l.untouched.min(l.dirty.len());
+            return Some(s);
+        }
+        l.released.pop()
+    }
+
+    /// Releases the pages of the stacks idle for a whole round. Returns the bytes.
+    fn release_idle(&self) -> usize {
+        let mut idle = {
+            let mut l = self.inner.lock();
+            let n = l.untouched.min(l.dirty.len());
+            let rest = l.dirty.split_off(n);
+            let idle = std::mem::replace(&mut l.dirty, rest);
+            l.untouched = l.dirty.len();
+            idle
+        };
+        let mut bytes = 0;
+        while !idle.is_empty() {
+            let at = idle.len().saturating_sub(RELEASE_BATCH);
+            for s in &idle[at..] {
+                bytes += release_pages(s);
+            }
+            let mut l = self.inner.lock();
+            l.released.extend(idle.drain(at..));
+            l.trim_due = true;
+        }
+        bytes
+    }
+
+    /// Unmaps whole chunks whose every stack is released in the pool, keeping at least
+    /// [`RETAIN_STACKS`] released stacks. Returns the bytes unmapped.
+    fn trim(&self) -> usize {
+        let mut released = {
+            let mut l = self.inner.lock();
+            if !l.trim_due || l.released.len() <= RETAIN_STACKS {
+                return 0;
+            }
+            l.trim_due = false;
+            if super::valgrind::running_on_valgrind() || cfg!(feature = "asan") {
+                return 0;
+            }
+            std::mem::take(&mut l.released)
+        };
+        // Fully carved chunks only: the others still give out slots.
+        let complete: Vec<Chunk> = ARENA.lock().chunks.iter().filter(|c| c.carved == c.capacity).copied().collect();
+        released.sort_unstable_by_key(|s| s.lo as usize);
+        let los: Vec<usize> = released.iter().map(|s| s.lo as usize).collect();
+        let mut doomed = wholly_idle_chunks(complete, &los, RETAIN_STACKS);
+        let mut unmapped = 0;
+        if !doomed.is_empty() {
+            {
+                // Reservations count on slots: a chunk goes only while the rest covers them.
+                let mut a = ARENA.lock();
+                let mut slots = a.slots;
+                doomed.retain(|c| {
+                    let keep = slots - c.capacity >= a.reserved;
+                    if keep {
+                        slots -= c.capacity;
+                    }
+                    keep
+                });
+                a.slots = slots;
+                a.chunks.retain(|c| doomed.binary_search_by_key(&c.base, |d| d.base).is_err());
+                a.current = a.chunks.iter().position(|c| c.carved < c.capacity).unwrap_or(a.chunks.len());
+            }
+            // Keep the stacks outside the doomed chunks (`doomed` is sorted by base).
+            let in_doomed = |lo: usize| {
+                let i = doomed.partition_point(|c| c.base + c.bytes <= lo);
+                i < doomed.len() && doomed[i].base <= lo
+            };
+            released.retain(|s| !in_doomed(s.lo as usize));
+            for c in &doomed {
+                // SAFETY: the chunk is a whole mapping of ours, and every slot carved from
+                // it is a released stack that we just dropped from the pool: nothing
+                // refers to its memory any more, and the arena no longer carves from it.
+                unsafe { libc::munmap(c.base as *mut libc::c_void, c.bytes) };
+                unmapped += c.bytes;
+            }
+        }
+        let mut l = self.inner.lock();
+        released.append(&mut l.released);
+        l.released = released;
+        if l.released.capacity() > 2 * l.released.len() + RELEASE_BATCH {
+            l.released.shrink_to_fit();
+        }
+        if l.dirty.capacity() > 2 * l.dirty.len() + RELEASE_BATCH {
+            l.dirty.shrink_to_fit();
+        }
+        unmapped
+    }
+
+    /// Stacks in the pool (dirty, released).
+    #[allow(dead_code)]
+    pub fn len(&self) -> (usize, usize) {
+        let l = self.inner.lock();
+        (l.dirty.len(), l.released.len())
+    }
+}
+
+impl Default for StackPool {
+    fn default() -> Self {
+        StackPool::new()
+    }
+}
+
+impl super::scavenge::IdleSource for StackPool {
+    fn scavenge(&self) -> super::scavenge::Released {
+        let released = self.release_idle();
+        let unmapped = self.trim();
+        super::scavenge::Released { released, unmapped }
+    }
+
+    fn pending(&self) -> bool {
+        let l = self.inner.lock();
+        !l.dirty.is_empty() || (l.trim_due && l.released.len() > RETAIN_STACKS)
+    }
+}
+
+/// The complete chunks all of whose carved slots appear in `idle_los` (the sorted `lo`
+/// addresses of idle stacks), as long as at least `retain` idle stacks stay outside them;
+/// sorted by base.
+fn wholly_idle_chunks(mut complete: Vec<Chunk>, idle_los: &[usize], retain: usize) -> Vec<Chunk> {
+    complete.sort_unstable_by_key(|c| c.base);
+    let mut left = idle_los.len();
+    let mut doomed = Vec::new();
+    for c in complete {
+        if left < retain + c.carved {
+            continue;
+        }
+        let from = idle_los.partition_point(|&lo| lo < c.base);
+        let to = idle_los.partition_point(|&lo| lo < c.base + c.bytes);
+        if to - from == c.carved && c.carved > 0 {
+            left -= c.carved;
+            doomed.push(c);
+        }
+    }
+    doomed
 }
 
 #[cfg(test)]
@@ -266,6 +547,71 @@ mod tests {
         unsafe { std::ptr::write_bytes(a.lo().add(8), 0xAB, size - 8) };
         release_pages(&a);
         assert!(a.canary_intact());
+    }
+
+    #[test]
+    fn released_pages_read_zero_and_keep_the_guard() {
+        let size = normalize_size(64 * 1024);
+        let s = alloc(size).unwrap();
+        unsafe { std::ptr::write_bytes(s.lo().add(8), 0xCD, size - 8) };
+        assert_eq!(release_pages(&s), size);
+        assert!(s.canary_intact());
+        // The pages are gone (read back as zero), the guard still faults.
+        assert_eq!(unsafe { s.lo().add(size / 2).read_volatile() }, 0);
+        assert!(guard_is_effective(unsafe { s.lo().sub(GUARD_SIZE) }));
+        unsafe { s.lo().add(8).write_volatile(1) };
+    }
+
+    #[test]
+    fn pool_releases_only_what_sat_idle_for_a_round() {
+        let pool = StackPool::new();
+        let size = normalize_size(32 * 1024);
+        pool.put((0..4).map(|_| alloc(size).unwrap()));
+        assert_eq!(pool.release_idle(), 0, "just freed: not idle for a whole round yet");
+        // Two taken and given back during the round: they are in use, the other two idle.
+        let mut two = Vec::new();
+        pool.take(2, &mut two);
+        assert_eq!(two.len(), 2);
+        pool.put(two);
+        assert_eq!(pool.release_idle(), 2 * size);
+        assert_eq!(pool.len(), (2, 2));
+        assert_eq!(pool.release_idle(), 2 * size);
+        assert_eq!(pool.len(), (0, 4));
+        // Dirty stacks go first; released ones still serve.
+        pool.put(std::iter::once(alloc(size).unwrap()));
+        let mut got = Vec::new();
+        pool.take(3, &mut got);
+        assert_eq!(pool.len(), (0, 2));
+        assert!(pool.take_one().is_some() && pool.take_one().is_some() && pool.take_one().is_none());
+    }
+
+    #[test]
+    fn only_chunks_idle_in_full_are_unmapped_beyond_the_retained() {
+        let chunk = |base: usize, carved: usize| Chunk { base, bytes: 0x1000, used: 0x1000, carved, capacity: carved };
+        // Chunk A (0x10000): 3 slots, all idle. B (0x20000): 2 slots, one in use.
+        // C (0x30000): 2 slots, all idle.
+        let los = [0x10000, 0x10400, 0x10800, 0x20000, 0x30000, 0x30800];
+        let all = vec![chunk(0x30000, 2), chunk(0x10000, 3), chunk(0x20000, 2)];
+        assert_eq!(wholly_idle_chunks(all.clone(), &los, 0), vec![chunk(0x10000, 3), chunk(0x30000, 2)]);
+        // Keeping 2: A goes (3 stacks left), C would leave 1.
+        assert_eq!(wholly_idle_chunks(all.clone(), &los, 2), vec![chunk(0x10000, 3)]);
+        assert_eq!(wholly_idle_chunks(all, &los, 6), vec![]);
+    }
+
+    #[test]
+    fn reservations_map_chunks_ahead_and_stay_covered() {
+        // More than a chunk holds: the arena maps ahead, and every reservation has a slot.
+        let size = normalize_size(1 << 20);
+        let per_chunk = (CHUNK_BYTES / (GUARD_SIZE + size)).max(16);
+        assert_eq!(reserve(3 * per_chunk, size), 3 * per_chunk);
+        {
+            // Other tests may hold reservations too; ours are among them.
+            let a = ARENA.lock();
+            assert!(a.reserved >= 3 * per_chunk && a.reserved <= a.slots);
+        }
+        unreserve(3 * per_chunk);
+        let a = ARENA.lock();
+        assert!(a.reserved <= a.slots);
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct PanicState {
     last_msg: Option<CString>,
 }
 
+/// Defer and protect entries whose buffers a recycled goroutine keeps (see `reset`).
+const KEEP_ON_RESET: usize = 64;
+
 impl Default for PanicState {
     fn default() -> Self {
         PanicState::new()
@@ -67,6 +70,14 @@ impl PanicState {
 
     /// Forgets everything (the goroutine ended).
     pub fn reset(&mut self) {
+        // A recycled goroutine keeps small buffers for the next one, but not what a one-off
+        // deep chain of defers or protects grew: dead descriptors are kept for good.
+        if self.frames.capacity() > KEEP_ON_RESET {
+            self.frames = Vec::new();
+        }
+        if self.defers.capacity() > KEEP_ON_RESET {
+            self.defers = Vec::new();
+        }
         self.frames.clear();
         self.defers.clear();
         self.panicking = None;
@@ -252,6 +263,19 @@ pub fn run_all_defers() {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn reset_keeps_small_buffers_and_drops_grown_ones() {
+        let mut ps = PanicState::new();
+        ps.defers.reserve(8);
+        let small = ps.defers.capacity();
+        ps.reset();
+        assert_eq!(ps.defers.capacity(), small);
+        ps.defers.reserve(10 * KEEP_ON_RESET);
+        ps.frames.reserve(10 * KEEP_ON_RESET);
+        ps.reset();
+        assert!(ps.defers.capacity() <= KEEP_ON_RESET && ps.frames.capacity() <= KEEP_ON_RESET);
+    }
 
     static ORDER: AtomicUsize = AtomicUsize::new(0);
 

@@ -32,8 +32,16 @@ pub enum Entry {
 
 /// A goroutine descriptor. Descriptors are never freed: a dead G goes to a free list, so
 /// pointers to Gs held by timers or wait queues never dangle (they can only be stale,
-/// which sequence numbers detect). A G gets a stack when it first runs and gives it back
-/// when it ends, so goroutines that are queued but have not started cost no stack memory.
+/// which sequence numbers detect). What this keeps is bounded by the peak number of
+/// goroutines alive at once: that many descriptors (at most 192 bytes each, plus 16
+/// bytes of list entries in `allgs` and a free list, plus the defer/protect buffers of
+/// those that used them, at most 64 entries each: `PanicState::reset`), reused by later
+/// spawns; their pages are never given back (a stale pointer may still read
+/// `sleep_seq`/`status`). A
+/// G reserves a stack slot when spawned (so running out of address space is the
+/// spawner's error), gets its stack when it first runs and gives it back when it ends,
+/// so goroutines that are queued but have not started cost no stack memory; the
+/// scavenger returns idle stacks' memory to the OS (`mem::scavenge`).
 pub struct G {
     /// Saved stack pointer while not running. Written by the context switch out of this G,
     /// read by the switch into it; the status protocol orders the two.
@@ -81,10 +89,6 @@ unsafe impl Sync for G {}
 unsafe impl Send for G {}
 
 impl G {
-    pub fn new() -> Box<G> {
-        Box::new(G::value())
-    }
-
     /// A new descriptor by value (for [`alloc_batch`], which writes it in place).
     fn value() -> G {
         G {
@@ -138,7 +142,8 @@ struct GArena {
 
 static G_ARENA: parking_lot::Mutex<GArena> = parking_lot::Mutex::new(GArena { next: 0, end: 0 });
 
-/// `n` new descriptors, IDLE, each written in place. The caller registers them in `allgs`.
+/// Up to `n` new descriptors, IDLE, each written in place; fewer (maybe none) when out
+/// of memory. The caller registers them in `allgs`.
 pub fn alloc_batch(n: usize) -> Vec<GPtr> {
     let layout = std::alloc::Layout::new::<G>();
     let stride = layout.size().next_multiple_of(layout.align());
@@ -159,7 +164,14 @@ pub fn alloc_batch(n: usize) -> Vec<GPtr> {
             };
             if p == libc::MAP_FAILED {
                 // Out of address space for a chunk: the heap may still have room.
-                out.push(GPtr(Box::into_raw(G::new())));
+                // SAFETY: G has a non-zero size.
+                let g = unsafe { std::alloc::alloc(layout) } as *mut G;
+                if g.is_null() {
+                    break; // out of memory: fewer descriptors (maybe none)
+                }
+                // SAFETY: fresh memory for one G, never freed (like a leaked Box).
+                unsafe { g.write(G::value()) };
+                out.push(GPtr(g));
                 continue;
             }
             super::asan::register_root_region(p as *const u8, G_CHUNK_BYTES);

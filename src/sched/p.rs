@@ -71,6 +71,12 @@ pub struct P {
     /// Free Gs (without stacks) and free stacks, owner only.
     pub gfree: UnsafeCell<Vec<GPtr>>,
     pub stack_cache: UnsafeCell<Vec<Stack>>,
+    /// Set by the scavenger: the owner moves `stack_cache` to the global pool at its next
+    /// scheduling round (`proc::flush_stack_cache`), where idle stacks get released.
+    pub stack_flush: AtomicBool,
+    /// Stack slots reserved in the arena for goroutines this P will spawn (a batch taken
+    /// at a time; `proc::reserve_stack`). Owner only.
+    pub stack_reserved: Cell<usize>,
     /// Goroutine id cache, owner only: ids in [goid_next, goid_end) are this P's to hand out.
     pub goid_next: Cell<i64>,
     pub goid_end: Cell<i64>,
@@ -115,6 +121,8 @@ impl P {
             timer_nudge: AtomicBool::new(false),
             gfree: UnsafeCell::new(Vec::new()),
             stack_cache: UnsafeCell::new(Vec::new()),
+            stack_flush: AtomicBool::new(false),
+            stack_reserved: Cell::new(0),
             goid_next: Cell::new(0),
             goid_end: Cell::new(0),
             sysmon_tick: AtomicU64::new(0),

@@ -66,9 +66,8 @@ pub struct Sched {
     pub ngoroutine: CachePadded<AtomicI64>,
     pub goid_gen: AtomicI64,
     pub stack_size: AtomicUsize,
-    /// Free Gs and free stacks beyond the per-P caches.
+    /// Free Gs beyond the per-P caches (free stacks: `mem::stack::STACK_POOL`).
     pub gfree: Mutex<Vec<GPtr>>,
-    pub stack_pool: Mutex<Vec<stack::Stack>>,
     /// Every G ever allocated (for dumps).
     pub allgs: Mutex<Vec<GPtr>>,
     pub sysmon_note: Note,
@@ -112,7 +111,6 @@ pub static SCHED: Sched = Sched {
     goid_gen: AtomicI64::new(1),
     stack_size: AtomicUsize::new(stack::DEFAULT_STACK_SIZE),
     gfree: Mutex::new(Vec::new()),
-    stack_pool: Mutex::new(Vec::new()),
     allgs: Mutex::new(Vec::new()),
     sysmon_note: Note::new(),
     sysmon_idle: AtomicBool::new(false),
@@ -686,33 +684,106 @@ fn stackalloc(p: &P) -> stack::Stack {
     if let Some(s) = cache.pop() {
         return s;
     }
-    {
-        let mut pool = SCHED.stack_pool.lock();
-        let n = pool.len().min(STACK_CACHE_MAX / 2);
-        let at = pool.len() - n;
-        cache.extend(pool.drain(at..));
-    }
+    stack::STACK_POOL.take(STACK_CACHE_MAX / 2, cache);
     if let Some(s) = cache.pop() {
         return s;
     }
-    match stack::alloc(SCHED.stack_size.load(Ordering::Relaxed)) {
-        Some(s) => s,
-        None => crate::fatal::fatal("out of memory: cannot reserve a goroutine stack"),
+    let size = SCHED.stack_size.load(Ordering::Relaxed);
+    if let Some(s) = stack::alloc(size) {
+        return s;
+    }
+    // Every slot is carved. The goroutine holds a reservation, so fewer goroutines live
+    // than there are slots: an idle stack exists, in another P's cache or, for a moment,
+    // with the scavenger. Idle Ps' caches are emptied at once, busy Ps empty theirs at
+    // their next scheduling round (sysmon retakes a P stuck in C code within 10 ms).
+    let since = crate::time::nanotime();
+    loop {
+        super::sysmon::flush_stack_caches();
+        if let Some(s) = stack::STACK_POOL.take_one().or_else(|| stack::alloc(size)) {
+            return s;
+        }
+        if crate::time::nanotime() - since > 60_000_000_000 {
+            crate::fatal::fatal("out of memory: no stack for a goroutine that reserved one");
+        }
+        // SAFETY: plain sleep of this thread.
+        unsafe { libc::usleep(1000) };
     }
 }
+
+/// Reserves a stack slot for a goroutine being spawned (see `stack::reserve`): from the
+/// P's batch of reservations, else a new batch. False when the address space is
+/// exhausted: `gort_go` reports `GORT_ENOMEM`.
+fn reserve_stack(p: Option<&P>) -> bool {
+    let size = SCHED.stack_size.load(Ordering::Relaxed);
+    let Some(p) = p else {
+        return stack::reserve(1, size) == 1 || {
+            super::sysmon::flush_stack_caches(); // idle Ps give back their reservations
+            stack::reserve(1, size) == 1
+        };
+    };
+    let have = p.stack_reserved.get();
+    if have > 0 {
+        p.stack_reserved.set(have - 1);
+        return true;
+    }
+    let mut got = stack::reserve(STACK_RESERVE_BATCH, size);
+    if got == 0 {
+        super::sysmon::flush_stack_caches();
+        got = stack::reserve(1, size);
+    }
+    if got == 0 {
+        return false;
+    }
+    p.stack_reserved.set(got - 1);
+    true
+}
+
+/// Gives back the reservation of a goroutine that ended (or failed to spawn).
+fn unreserve_stack(p: *const P) {
+    if p.is_null() {
+        stack::unreserve(1);
+        return;
+    }
+    // SAFETY: the caller owns p.
+    let p = unsafe { &*p };
+    let have = p.stack_reserved.get() + 1;
+    if have > 2 * STACK_RESERVE_BATCH {
+        stack::unreserve(STACK_RESERVE_BATCH);
+        p.stack_reserved.set(have - STACK_RESERVE_BATCH);
+    } else {
+        p.stack_reserved.set(have);
+    }
+}
+
+/// Reservations a P takes from the arena at a time (one arena lock per this many spawns).
+const STACK_RESERVE_BATCH: usize = 32;
 
 /// Returns a dead goroutine's stack to the P's cache (or the global pool).
 fn stackfree(p: *const P, s: stack::Stack) {
     if p.is_null() {
-        SCHED.stack_pool.lock().push(s);
+        stack::STACK_POOL.put(std::iter::once(s));
         return;
     }
     // SAFETY: we own p.
     let cache = unsafe { &mut *(*p).stack_cache.get() };
     cache.push(s);
     if cache.len() > STACK_CACHE_MAX {
-        SCHED.stack_pool.lock().extend(cache.drain(STACK_CACHE_MAX / 2..));
+        stack::STACK_POOL.put(cache.drain(STACK_CACHE_MAX / 2..));
     }
+}
+
+/// Moves the P's cached stacks to the global pool, where the scavenger can release them
+/// once idle (it asks for this through `P::stack_flush`).
+///
+/// # Safety
+/// The caller owns `p` (RUNNING, or taken off the idle list under the scheduler lock).
+pub unsafe fn flush_stack_cache(p: &P) {
+    p.stack_flush.store(false, Ordering::Relaxed);
+    // SAFETY: per the contract.
+    let cache = unsafe { &mut *p.stack_cache.get() };
+    stack::STACK_POOL.put(cache.drain(..));
+    // Spare reservations too: a spawn elsewhere may be out of address space.
+    stack::unreserve(p.stack_reserved.replace(0));
 }
 
 /// Switches from g0 to `g` and, when it switches back, carries out what it asked for.
@@ -998,6 +1069,7 @@ fn gdestroy(m: &'static M, g: *mut G) {
     if let Some(s) = unsafe { (*gr.stack.get()).take() } {
         stackfree(m.p.get(), s);
     }
+    unreserve_stack(m.p.get());
     gr.status.store(status::DEAD, Ordering::Release);
     count_goroutines(m.p.get(), -1);
     gfput(m.p.get(), g);
@@ -1047,16 +1119,23 @@ fn gfput(p: *const P, g: *mut G) {
 
 /// A new descriptor, when no free one is left. With a P, a whole batch is made at once
 /// (one lock of `allgs` and of the descriptor arena for many goroutines) and the rest goes
-/// to the P's free list.
-fn gnew(p: Option<&P>) -> *mut G {
-    let mut batch = super::g::alloc_batch(if p.is_some() { GFREE_LOCAL_MAX / 2 } else { 1 });
-    SCHED.allgs.lock().extend_from_slice(&batch);
-    let g = batch.pop().expect("a batch holds at least one G").0;
+/// to the P's free list. None when out of memory.
+fn gnew(p: Option<&P>) -> Option<*mut G> {
+    let want = if p.is_some() { GFREE_LOCAL_MAX / 2 } else { 1 };
+    let mut batch = {
+        let mut all = SCHED.allgs.lock();
+        // Room in `allgs` first: descriptors, once made, are never freed.
+        all.try_reserve(want).ok()?;
+        let batch = super::g::alloc_batch(want);
+        all.extend_from_slice(&batch);
+        batch
+    };
+    let g = batch.pop()?.0;
     if let Some(p) = p {
         // SAFETY: we own p; its gfree is owner-only (and empty: gfget just failed).
         unsafe { &mut *p.gfree.get() }.extend(batch);
     }
-    g
+    Some(g)
 }
 
 fn gfget(p: Option<&P>) -> Option<*mut G> {
@@ -1078,8 +1157,10 @@ fn gfget(p: Option<&P>) -> Option<*mut G> {
 // Spawning
 // ---------------------------------------------------------------------------------------
 
-/// Creates a goroutine running `entry`; returns its id, or None when no descriptor could
-/// be allocated. Its stack is taken when it first runs.
+/// Creates a goroutine running `entry`; returns its id, or None when no descriptor or no
+/// stack slot could be had (nothing is kept then). The stack itself is taken when the
+/// goroutine first runs, but its slot is reserved here (`stack::reserve`), so running
+/// out of address space is the spawner's error (`GORT_ENOMEM`), not a fatal one later.
 pub fn spawn(entry: Entry) -> Option<i64> {
     spawn_with_id(entry, None)
 }
@@ -1102,9 +1183,16 @@ fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
     // See `ready`: a new goroutine is counted before it is queued.
     let _foreign = ForeignInside::enter_if(matches!(ctx, Ctx::Foreign));
     let p = ctx.p();
-    let g = match gfget(p) {
-        Some(g) => g,
-        None => gnew(p),
+    let Some(g) = gfget(p).or_else(|| gnew(p)).filter(|&g| {
+        reserve_stack(p) || {
+            gfput(p.map_or(ptr::null(), |p| p as *const P), g);
+            false
+        }
+    }) else {
+        if !nested {
+            leave(&ctx);
+        }
+        return None;
     };
     // SAFETY: g is IDLE/DEAD and ours until queued.
     let gr = unsafe { &*g };
@@ -1190,6 +1278,10 @@ fn find_runnable(m: &'static M) -> (*mut G, bool) {
             continue;
         }
         p.check_timers();
+        if p.stack_flush.load(Ordering::Relaxed) {
+            // SAFETY: we own p.
+            unsafe { flush_stack_cache(p) };
+        }
         // Fairness: now and then the global queue goes first, so a stream of local work
         // cannot starve it.
         if global_queue_turn(p) {
@@ -1753,7 +1845,8 @@ fn start_the_world(m: Option<&'static M>, newn: usize) {
         SCHED.gfree.lock().extend(gl.drain(..));
         // SAFETY: as above.
         let sc = unsafe { &mut *p.stack_cache.get() };
-        SCHED.stack_pool.lock().extend(sc.drain(..));
+        stack::STACK_POOL.put(sc.drain(..));
+        stack::unreserve(p.stack_reserved.replace(0));
         let w = p.status.load(Ordering::Acquire) & !0xff;
         p.status.store(w | pstate::DEAD, Ordering::Release);
     }
@@ -1872,8 +1965,10 @@ fn looks_dead(l: &Locked) -> bool {
     }
     // A thread of the host program that gort does not own may still call in later (send on
     // a channel, spawn): if any exists, we cannot know, so stay silent, as Go does when it
-    // runs inside a host program. Ours: the Ms, sysmon, and the thread in gort_main.
-    !thread_count().is_none_or(|n| n > l.mcount + 2)
+    // runs inside a host program. Ours: the Ms, sysmon, the scavenger once started, and
+    // the thread in gort_main.
+    let ours = l.mcount + 2 + usize::from(crate::mem::scavenge::thread_started());
+    thread_count().is_some_and(|n| n <= ours)
 }
 
 /// Threads in this process (entries of /proc/self/task), if that can be read.

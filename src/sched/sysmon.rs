@@ -11,13 +11,17 @@
 //!   ([`watch_slices`]): goroutines that hand the P to each other through `runnext` never
 //!   stay in user code long enough to be retaken, yet must not keep it for ever;
 //! - prints `GORT_DEBUG=schedtrace=MS` lines.
+//!
+//! This module is also the scavenger's (`mem::scavenge`) source for the stacks in per-P
+//! caches ([`STACK_CACHES`]).
 //! When every P is idle and nothing is blocked it sleeps until a P is taken again, so an
 //! idle runtime uses no CPU.
 //!
 //! Without signals we cannot interrupt C code, so "preemption" means giving the other
 //! goroutines a new thread to run on, not stopping the loop.
 
-use super::p::pstate;
+use super::p::{P, pstate};
+use crate::mem::scavenge::{IdleSource, Released};
 use super::proc::{self, FORCE_PREEMPT_NS, SCHED, allp, gomaxprocs};
 use crate::time::nanotime;
 use std::sync::atomic::Ordering;
@@ -31,6 +35,55 @@ pub fn start() {
     }
     if let Err(e) = proc::spawn_thread("gort-sysmon", 256 * 1024, body, std::ptr::null_mut()) {
         crate::fatal::fatal(&format!("cannot start the sysmon thread: {e}"));
+    }
+}
+
+/// The per-P stack caches as a source of idle memory. A P's cache is owner-only, so the
+/// scavenger empties into the global pool only the caches of idle Ps (an idle P is owned
+/// by whoever holds the scheduler lock; during a stop-the-world the idle list is empty,
+/// the stopper owns the stopped Ps) and flags the others, whose owners empty their caches
+/// at their next scheduling round (`P::stack_flush`). The pool, the next source, then
+/// releases what stays unused. A cache refilled after the scavenger went to sleep keeps
+/// at most `STACK_CACHE_MAX` stacks per P until the next burst wakes it.
+pub struct StackCaches;
+
+pub static STACK_CACHES: StackCaches = StackCaches;
+
+/// Empties the stack caches of the idle Ps into the global pool, returns their spare
+/// stack reservations, and asks the busy ones to do the same. Also the last resort of a
+/// spawn that found no address space (other Ps' spare reservations are as good as new
+/// slots) and of a goroutine starting with every slot carved (the idle stack it is owed
+/// may sit in another P's cache).
+pub fn flush_stack_caches() {
+    let mut idle = Vec::new();
+    {
+        let l = SCHED.lock.lock();
+        for &p in &l.pidle {
+            // SAFETY: Ps are never freed, and an idle P's cache is ours while we hold the
+            // scheduler lock (see `StackCaches`).
+            let cache = unsafe { &mut *(*p).stack_cache.get() };
+            idle.append(cache);
+            // SAFETY: as above.
+            crate::mem::stack::unreserve(unsafe { &*p }.stack_reserved.replace(0));
+        }
+        for i in 0..gomaxprocs() {
+            let p = allp(i);
+            if !l.pidle.contains(&(p as *const P)) {
+                p.stack_flush.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    crate::mem::stack::STACK_POOL.put(idle);
+}
+
+impl IdleSource for StackCaches {
+    fn scavenge(&self) -> Released {
+        flush_stack_caches();
+        Released::default()
+    }
+
+    fn pending(&self) -> bool {
+        false // what it moves shows up as pending in the pool
     }
 }
 
