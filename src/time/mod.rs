@@ -29,6 +29,7 @@
 pub mod timer;
 
 use crate::sched::g::{G, GPtr};
+use crate::sched::protocol::timerwait;
 use parking_lot::Mutex;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -182,7 +183,7 @@ impl TimerHeap {
         h.entries.push(TimerEntry { when, seq, order, target });
         let garbage = if h.entries.len() >= h.sweep_at { Self::sweep(&mut h) } else { Vec::new() };
         let top = h.entries.peek().map_or(i64::MAX, |e| e.when);
-        self.timer0.store(top, Ordering::SeqCst);
+        timerwait::publish_timer0(&self.timer0, top);
         drop(h);
         // Stale entries are dropped with the heap unlocked: a shared target's last
         // reference may go with them, and its destructor (a user timer releasing its
@@ -230,7 +231,7 @@ impl TimerHeap {
                 due.push(h.entries.pop().expect("peeked"));
             }
             let next = h.entries.peek().map_or(i64::MAX, |e| e.when);
-            self.timer0.store(next, Ordering::SeqCst);
+            timerwait::publish_timer0(&self.timer0, next);
             next
         };
         for e in due {
@@ -242,7 +243,7 @@ impl TimerHeap {
     /// Moves every entry into `dst` (used when a P is destroyed by `gort_gomaxprocs`).
     pub fn drain_into(&self, dst: &TimerHeap) {
         let v: Vec<TimerEntry> = std::mem::take(&mut self.heap.lock().entries).into_vec();
-        self.timer0.store(i64::MAX, Ordering::SeqCst);
+        timerwait::publish_timer0(&self.timer0, i64::MAX);
         for e in v {
             if e.is_live() {
                 dst.push(e.when, e.seq, e.target);
