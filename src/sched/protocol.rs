@@ -21,7 +21,9 @@
 //! lost wake-ups that cannot happen. So the models' atomics put a SeqCst fence before and
 //! after every operation whose ordering is `SeqCst`, which is at least as strong as a
 //! SeqCst access and which loom does model; operations with weaker orderings get no
-//! fence. A weakened ordering in the code below thus weakens the model too.
+//! fence. A weakened ordering in the code below thus weakens the model too, but only
+//! where no neighbouring SeqCst operation's fence still covers it: the models catch one
+//! side of a Dekker pair losing SeqCst, not always a single access.
 
 use std::sync::atomic::Ordering;
 
@@ -517,6 +519,49 @@ mod loom_models {
         });
     }
 
+    /// The P status word with two takers: M1's goroutine enters a blocking region
+    /// (SYSCALL), leaves it (USER) and re-enters the runtime (RUNNING), while sysmon and
+    /// a stop-the-world each look at the P once and try to take it (to IDLE and STOPPED).
+    /// At most one of them wins, and M1 keeps the P exactly when neither did.
+    #[test]
+    fn loom_pstatus_retake_vs_stop_the_world() {
+        loom::model(|| {
+            let p = Arc::new(ModelP { status: AtomicU64::new(pstate::IDLE), owned: UnsafeCell::new(0) });
+            let w = pstatus::acquire(&p.status);
+            let mut w = pstatus::set(&p.status, w, pstate::USER);
+            let takers: Vec<_> = [pstate::IDLE, pstate::STOPPED]
+                .into_iter()
+                .map(|to| {
+                    let p = p.clone();
+                    loom::thread::spawn(move || {
+                        let seen = p.status.load(Ordering::Acquire);
+                        let took = pstatus::take(&p.status, seen, to);
+                        if took {
+                            touch(&p); // the taker owns the P now
+                        }
+                        took
+                    })
+                })
+                .collect();
+            let mut still_ours = true;
+            for state in [pstate::SYSCALL, pstate::USER, pstate::RUNNING] {
+                match pstatus::owner_cas(&p.status, w, state) {
+                    Some(nw) => w = nw,
+                    None => {
+                        still_ours = false;
+                        break;
+                    }
+                }
+            }
+            if still_ours {
+                touch(&p);
+            }
+            let wins = takers.into_iter().map(|t| usize::from(t.join().unwrap())).sum::<usize>();
+            assert!(wins <= 1, "sysmon and stop-the-world both took the P");
+            assert_eq!(still_ours, wins == 0, "M1 kept a taken P, or lost one nobody took");
+        });
+    }
+
     /// Spinning: the last spinning M finds nothing (the global queue is empty under the
     /// scheduler lock), puts its P on the idle list, stops spinning and re-checks, while a
     /// thread queues a G on the global queue and calls `wakep`. Either the spinner's
@@ -530,7 +575,8 @@ mod loom_models {
             let npidle = Arc::new(AtomicUsize::new(0));
             let nmspinning = Arc::new(AtomicUsize::new(1));
             let queuer = {
-                let (queue, runq_len, npidle, nmspinning) = (queue.clone(), runq_len.clone(), npidle.clone(), nmspinning.clone());
+                let (queue, runq_len, npidle, nmspinning) =
+                    (queue.clone(), runq_len.clone(), npidle.clone(), nmspinning.clone());
                 loom::thread::spawn(move || {
                     {
                         let mut q = queue.lock().unwrap();
@@ -567,7 +613,10 @@ mod loom_models {
                 assert!(found, "the re-check saw a G that is not there");
             }
             let woke = queuer.join().unwrap();
-            assert!(found || woke, "lost wake-up: a G queued while the last spinner went idle, and nobody started an M");
+            assert!(
+                found || woke,
+                "lost wake-up: a G queued while the last spinner went idle, and nobody started an M"
+            );
         });
     }
 
@@ -587,7 +636,8 @@ mod loom_models {
                 let note = Arc::new(AtomicBool::new(false));
                 const WHEN: i64 = 5;
                 let adder = {
-                    let (timer0, wait_until, role, note) = (timer0.clone(), wait_until.clone(), role.clone(), note.clone());
+                    let (timer0, wait_until, role, note) =
+                        (timer0.clone(), wait_until.clone(), role.clone(), note.clone());
                     loom::thread::spawn(move || {
                         // The push, under the heap lock (the only pusher here).
                         timerwait::publish_timer0(&*timer0, WHEN.min(initial));
