@@ -6,11 +6,14 @@
 // - P status: goroutines in blocking regions and long user-code loops have their Ps
 //   retaken by sysmon and handed on, while they re-enter the runtime; everything they
 //   count adds up;
-// - spinning/wakep: a foreign thread readies a goroutine just as the Ms go idle; a lost
-//   wake-up would hang the round (and the TIMEOUT fails the test);
-// - timer waiter: while the waiter M sleeps until a far deadline, a goroutine started
-//   from a foreign thread sleeps 1 ms and then wakes the far sleeper; a missed earlier
-//   deadline would make the far sleeper time out (after 5 s, a margin no load explains).
+// - spinning/wakep: a foreign thread readies a goroutine just as the Ms go idle, while
+//   every goroutine is parked (no P in user code for sysmon to retake and hand on): a
+//   lost wake-up would hang the round for good (and the TIMEOUT fails the test);
+// - timer waiter: while the waiter M sleeps until a far deadline and every other M is
+//   idle, a foreign thread arms a 1 ms timer (gort_after_func) whose goroutine wakes the
+//   far sleeper; nothing but the kick of the waiter can fire it early, so a missed
+//   earlier deadline makes the far sleeper time out (after 5 s, a margin no load
+//   explains). Odd rounds start a goroutine that sleeps 1 ms instead.
 // VALGRIND: yes
 // TIMEOUT: 300
 #include "check.h"
@@ -121,8 +124,8 @@ static void check_retake(void) {
 
 // --- spinning: a G readied from outside as the Ms go idle ------------------------------
 
-enum { WAKE_ROUNDS = 300 };
-static struct gort_chan *to_g, *from_g;
+enum { WAKE_ROUNDS = 3000 };
+static struct gort_chan *to_g, *from_g, *waker_done;
 
 static void echo(void *arg) {
     (void)arg;
@@ -137,25 +140,34 @@ static void *foreign_waker(void *arg) {
     (void)arg;
     for (int i = 0; i < WAKE_ROUNDS; i++) {
         // Vary the moment: right as the Ms give up their Ps and stop spinning, or later.
-        if (i % 3) usleep((unsigned)(i % 7) * 20);
+        if (i % 4 == 1) usleep((unsigned)(i % 7) * 10);
+        for (volatile int spin = 0; spin < (i % 5) * 200; spin++) {
+        }
         CHECK_EQ(gort_chan_send(to_g, &i), 0);
         int v = -1;
         CHECK_EQ(gort_chan_recv(from_g, &v), 1);
         CHECK_EQ(v, i);
     }
+    int done = 1;
+    CHECK_EQ(gort_chan_send(waker_done, &done), 0);
     return NULL;
 }
 
 static void check_wakeups(void) {
     to_g = gort_chan_make(sizeof(int), 0);
     from_g = gort_chan_make(sizeof(int), 0);
-    CHECK(to_g && from_g);
+    waker_done = gort_chan_make(sizeof(int), 0);
+    CHECK(to_g && from_g && waker_done);
     CHECK_EQ(gort_go(echo, NULL), 0);
     pthread_t t;
     CHECK_EQ(pthread_create(&t, NULL, foreign_waker, NULL), 0);
+    // Park (not block the thread in pthread_join): the P goes idle like the others.
+    int done = 0;
+    CHECK_EQ(gort_chan_recv(waker_done, &done), 1);
     CHECK_EQ(pthread_join(t, NULL), 0);
     gort_chan_release(to_g);
     gort_chan_release(from_g);
+    gort_chan_release(waker_done);
 }
 
 // --- timer waiter: an earlier timer while the waiter sleeps for a later one ------------
@@ -163,16 +175,25 @@ static void check_wakeups(void) {
 enum { TIMER_ROUNDS = 40 };
 static struct gort_chan *far_ch;
 
-static void near_sleeper(void *arg) {
+static void near_fired(void *arg) {
     (void)arg;
-    gort_sleep(1000000); // 1 ms: earlier than the waiter's deadline
     int v = 1;
     CHECK_EQ(gort_chan_send(far_ch, &v), 0);
 }
 
+static void near_sleeper(void *arg) {
+    gort_sleep(1000000); // 1 ms: earlier than the waiter's deadline
+    near_fired(arg);
+}
+
 static void *foreign_starter(void *arg) {
-    (void)arg;
     usleep(2000); // let the far sleeper's M become the timer waiter
+    if ((intptr_t)arg % 2 == 0) {
+        // A timer on a heap with no M awake: only the waiter's kick fires it in time.
+        gort_timer *t = gort_after_func(1000000, near_fired, NULL);
+        CHECK(t != NULL);
+        return t;
+    }
     CHECK_EQ(gort_go(near_sleeper, NULL), 0);
     return NULL;
 }
@@ -182,13 +203,15 @@ static void check_timer_waiter(void) {
     CHECK(far_ch);
     for (int r = 0; r < TIMER_ROUNDS; r++) {
         pthread_t t;
-        CHECK_EQ(pthread_create(&t, NULL, foreign_starter, NULL), 0);
+        CHECK_EQ(pthread_create(&t, NULL, foreign_starter, (void *)(intptr_t)r), 0);
         int v = 0;
         // Far deadline: with every other M idle, this M's sleep makes one the waiter
         // until 5 s from now; the near sleeper's 1 ms timer must kick it.
         CHECK_EQ(gort_chan_recv_until(far_ch, &v, gort_deadline_in(5000000000LL)), 1);
         CHECK_EQ(v, 1);
-        CHECK_EQ(pthread_join(t, NULL), 0);
+        void *timer = NULL;
+        CHECK_EQ(pthread_join(t, &timer), 0);
+        gort_timer_free(timer);
     }
     gort_chan_release(far_ch);
 }
