@@ -620,6 +620,64 @@ mod loom_models {
         });
     }
 
+    /// Both protocols at once: a foreign thread adds a timer while the only M that could
+    /// serve it is the last spinner, going idle. The adder finds no waiter and calls
+    /// `wakep`, which sees the spinner still counted and starts nobody; the spinner stops
+    /// spinning, finds no queued G, and in `stopm` takes the waiter role only if it sees
+    /// a timer. The Dekker pair on `nmspinning` (adder: heap, then `nmspinning`; spinner:
+    /// `nmspinning`, then heap) makes it see the new timer then, or the adder start an M.
+    #[test]
+    fn loom_timer_added_while_last_spinner_idles() {
+        loom::model(|| {
+            let timer0 = Arc::new(AtomicI64::new(i64::MAX));
+            let wait_until = Arc::new(AtomicI64::new(i64::MAX));
+            let role = Arc::new(AtomicPtr::<ModelM>::new(ptr::null_mut()));
+            let npidle = Arc::new(AtomicUsize::new(0));
+            let nmspinning = Arc::new(AtomicUsize::new(1));
+            let runq_len = Arc::new(AtomicUsize::new(0));
+            let note = Arc::new(AtomicBool::new(false));
+            const WHEN: i64 = 5;
+            let adder = {
+                let (timer0, wait_until, role, npidle, nmspinning, note) = (
+                    timer0.clone(),
+                    wait_until.clone(),
+                    role.clone(),
+                    npidle.clone(),
+                    nmspinning.clone(),
+                    note.clone(),
+                );
+                loom::thread::spawn(move || {
+                    timerwait::publish_timer0(&*timer0, WHEN);
+                    if !timerwait::must_kick(&*wait_until, WHEN) {
+                        return false;
+                    }
+                    match timerwait::waiter_to_kick(&*role) {
+                        Some(_) => {
+                            note.store(true, Ordering::Release);
+                            false
+                        }
+                        None => spin::claim_wakeup(&*npidle, &*nmspinning),
+                    }
+                })
+            };
+            // find_runnable's end: the P goes on the idle list (under the scheduler lock),
+            // then the spinner stops spinning and re-checks the queues.
+            seq(Ordering::SeqCst, || npidle.fetch_add(1, Ordering::SeqCst));
+            let work = spin::stop_spinning_and_recheck(&*nmspinning, || spin::global_work(&*runq_len));
+            assert!(!work);
+            // stopm.
+            let mut me = ModelM;
+            let earliest = || timerwait::earliest(std::iter::once(&*timer0));
+            let took = timerwait::take_role(&*role, &mut me as *mut ModelM, earliest, || false);
+            let deadline = if took { timerwait::publish_deadline(&*wait_until, earliest) } else { i64::MAX };
+            let started_m = adder.join().unwrap();
+            assert!(
+                (took && (deadline <= WHEN || note.load(Ordering::Acquire))) || started_m,
+                "lost timer: the last spinner went to sleep without it and the adder started no M"
+            );
+        });
+    }
+
     /// The timer waiter: an idle M takes the waiter role and publishes its deadline while
     /// another thread adds a timer earlier than any (on a heap holding one later timer,
     /// or an empty one). Either the waiter's deadline is no later than the new timer, or
