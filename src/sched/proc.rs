@@ -1139,7 +1139,7 @@ fn find_runnable(m: &'static M) -> *mut G {
         if let Some(g) = unsafe { p.runq_get() } {
             return g;
         }
-        if spin::global_work(&SCHED.runq_len) {
+        if SCHED.runq_len.load(Ordering::SeqCst) > 0 {
             let mut l = SCHED.lock.lock();
             if let Some(g) = globrunq_get(&mut l, p, 0) {
                 return g;
