@@ -77,6 +77,7 @@ pub mod m;
 pub mod note;
 pub mod p;
 pub mod proc;
+pub(crate) mod protocol;
 pub mod signals;
 pub mod sysmon;
 pub mod waiter;

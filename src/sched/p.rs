@@ -1,6 +1,7 @@
 //! Processors (P): the right to run goroutines, with a local run queue and timers.
 
 use super::g::{G, GPtr};
+use super::protocol::runnext;
 use crate::mem::stack::Stack;
 use crate::time::TimerHeap;
 use crossbeam_deque::{Steal, Stealer, Worker};
@@ -169,19 +170,14 @@ impl P {
     /// The caller must own the P.
     pub unsafe fn runq_put(&self, g: *mut G, next: bool) {
         let g = if next {
-            // Only the owner puts into `runnext` (thieves only take a non-null G out), so
-            // an empty slot stays empty until we fill it: a store does, no swap needed.
-            // (Like a push on the local queue, which is a Release store too: a spinning M
-            // that misses it is harmless, the G is on a P whose M is running.)
-            if self.runnext.load(Ordering::Relaxed).is_null() {
-                self.runnext.store(g, Ordering::Release);
-                return;
+            // Only the owner puts into `runnext`, so an empty slot is filled with a store
+            // (`protocol::runnext::put`). Like a push on the local queue, that is a
+            // Release store, not a StoreLoad barrier: a spinning M that misses it is
+            // harmless, the G is on a P whose M is running.
+            match runnext::put(&self.runnext, g) {
+                None => return,
+                Some(old) => old,
             }
-            let old = self.runnext.swap(g, Ordering::AcqRel);
-            if old.is_null() {
-                return;
-            }
-            old
         } else {
             g
         };
@@ -271,21 +267,10 @@ impl P {
     /// Takes `runnext`, if set. The caller must own the P.
     #[inline]
     pub(crate) fn take_runnext(&self) -> Option<*mut G> {
-        let n = self.runnext.load(Ordering::Relaxed);
-        if n.is_null() {
-            return None;
-        }
         // With one P there is no thief (thieves steal only from the other Ps, and
         // gomaxprocs changes only while every P is stopped, so it cannot change while
         // we hold this one RUNNING): the owner takes runnext with a store, not a CAS.
-        if super::proc::gomaxprocs() == 1 {
-            self.runnext.store(ptr::null_mut(), Ordering::Relaxed);
-            return Some(n);
-        }
-        if self.runnext.compare_exchange(n, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-            return Some(n);
-        }
-        None
+        runnext::take_owner(&self.runnext, || super::proc::gomaxprocs() == 1)
     }
 
     /// The oldest queued G, taken from the thieves' end (it races with them like one).
@@ -330,18 +315,15 @@ impl P {
                 Steal::Empty => break,
             }
         }
-        if !take_runnext || self.runnext.load(Ordering::Acquire).is_null() {
+        if !take_runnext {
             return None;
         }
-        if matches!(self.state(), pstate::RUNNING | pstate::USER) {
-            // SAFETY: usleep has no preconditions; an early return (a signal) is harmless.
-            unsafe { libc::usleep(3) };
-        }
-        let n = self.runnext.load(Ordering::Acquire);
-        if !n.is_null() && self.runnext.compare_exchange(n, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-            return Some(n);
-        }
-        None
+        runnext::steal(&self.runnext, || {
+            if matches!(self.state(), pstate::RUNNING | pstate::USER) {
+                // SAFETY: usleep has no preconditions; an early return (a signal) is harmless.
+                unsafe { libc::usleep(3) };
+            }
+        })
     }
 }
 

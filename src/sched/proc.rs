@@ -5,6 +5,7 @@ use super::g::{Entry, G, GPtr, status};
 use super::m::{Action, M, current_m, set_current_m};
 use super::note::Note;
 use super::p::{GFREE_LOCAL_MAX, P, STACK_CACHE_MAX, pstate};
+use super::protocol::{pstatus, spin, timerwait};
 use crate::arch;
 use crate::mem::stack;
 use crate::time::{TimerTarget, nanotime};
@@ -176,9 +177,7 @@ fn ensure_p(i: usize) -> &'static P {
 /// Makes `m` the owner of `p` in the RUNNING state. The caller must have exclusive
 /// rights to `p` (just taken from the idle list, or handed over through `nextp`).
 pub fn acquirep(m: &M, p: &P) {
-    let old = p.status.load(Ordering::Acquire);
-    let w = (((old >> 8) + 1) << 8) | pstate::RUNNING;
-    p.status.store(w, Ordering::Release);
+    let w = pstatus::acquire(&*p.status);
     m.p.set(p);
     m.p_word.set(w);
     super::sysmon::wake_if_idle();
@@ -190,8 +189,7 @@ pub fn releasep(m: &M) -> &'static P {
     assert!(!p.is_null(), "releasep without a P");
     // SAFETY: Ps are 'static.
     let p: &'static P = unsafe { &*p };
-    let w = m.p_word.get() & !0xff;
-    p.status.store(w | pstate::IDLE, Ordering::Release);
+    pstatus::set(&*p.status, m.p_word.get(), pstate::IDLE);
     m.p.set(ptr::null());
     m.p_word.set(0);
     p
@@ -263,11 +261,9 @@ pub fn enter() -> Ctx {
 fn enter_goroutine(m: &'static M, g: *mut G) -> Ctx {
     let p = m.p.get();
     if !p.is_null() {
-        let w = m.p_word.get();
-        let nw = (w & !0xff) | pstate::RUNNING;
         // SAFETY: Ps are 'static.
         let pr = unsafe { &*p };
-        if pr.status.compare_exchange(w, nw, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if let Some(nw) = pstatus::owner_cas(&*pr.status, m.p_word.get(), pstate::RUNNING) {
             m.p_word.set(nw);
             return Ctx::Goroutine(m, g);
         }
@@ -290,9 +286,8 @@ pub fn leave(ctx: &Ctx) {
     if let Ctx::Goroutine(m, _) = ctx {
         let p = m.p.get();
         if !p.is_null() {
-            let w = (m.p_word.get() & !0xff) | pstate::USER;
             // SAFETY: Ps are 'static; we own this one (RUNNING).
-            unsafe { &*p }.status.store(w, Ordering::Release);
+            let w = pstatus::set(&*unsafe { &*p }.status, m.p_word.get(), pstate::USER);
             m.p_word.set(w);
         }
     }
@@ -333,14 +328,14 @@ pub fn current_g() -> *mut G {
 
 pub fn globrunq_put(l: &mut Locked, g: *mut G) {
     l.runq.push_back(GPtr(g));
-    SCHED.runq_len.store(l.runq.len(), Ordering::SeqCst);
+    spin::publish_global_len(&SCHED.runq_len, l.runq.len());
 }
 
 /// Queues a batch at the global queue's tail, in order (a P's local queue overflowing).
 pub fn globrunq_put_batch(batch: Vec<GPtr>) {
     let mut l = SCHED.lock.lock();
     l.runq.extend(batch);
-    SCHED.runq_len.store(l.runq.len(), Ordering::SeqCst);
+    spin::publish_global_len(&SCHED.runq_len, l.runq.len());
 }
 
 pub fn globrunq_put_locked(g: *mut G) {
@@ -368,7 +363,7 @@ fn globrunq_get(l: &mut Locked, p: &P, max: usize) -> Option<*mut G> {
             unsafe { p.runq_put(x.0, false) };
         }
     }
-    SCHED.runq_len.store(l.runq.len(), Ordering::SeqCst);
+    spin::publish_global_len(&SCHED.runq_len, l.runq.len());
     g
 }
 
@@ -487,15 +482,9 @@ pub fn status_name(s: u32) -> &'static str {
 /// new work appears; the spinning M either finds it or hands the search on, so work is
 /// never left queued while a P is idle (no lost wake-ups).
 pub fn wakep() {
-    if SCHED.npidle.load(Ordering::SeqCst) == 0 {
-        return;
+    if spin::claim_wakeup(&*SCHED.npidle, &*SCHED.nmspinning) {
+        startm(None, true);
     }
-    if SCHED.nmspinning.load(Ordering::SeqCst) != 0
-        || SCHED.nmspinning.compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed).is_err()
-    {
-        return;
-    }
-    startm(None, true);
 }
 
 /// Runs `p` (or an idle P) on an idle or new M. With `spinning`, the caller has already
@@ -619,7 +608,7 @@ fn mstart(m: &'static M) {
 
 fn reset_spinning(m: &M) {
     m.spinning.set(false);
-    if SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst) == 1 {
+    if spin::found_work(&*SCHED.nmspinning) {
         // We were the last spinner and found work: there may be more; hand the search on.
         wakep();
     }
@@ -1335,10 +1324,9 @@ fn find_runnable(m: &'static M) -> (*mut G, bool) {
         drop(l);
         if m.spinning.get() {
             m.spinning.set(false);
-            SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
             // Re-check after dropping the spinning count: work queued meanwhile by someone
             // who saw us spinning (and so did not wake anybody) must not be stranded.
-            if work_anywhere() {
+            if spin::stop_spinning_and_recheck(&*SCHED.nmspinning, work_anywhere) {
                 let mut l = SCHED.lock.lock();
                 if let Some(p) = pidleget(&mut l) {
                     drop(l);
@@ -1354,7 +1342,7 @@ fn find_runnable(m: &'static M) -> (*mut G, bool) {
 }
 
 fn work_anywhere() -> bool {
-    if SCHED.runq_len.load(Ordering::SeqCst) > 0 {
+    if spin::global_work(&SCHED.runq_len) {
         return true;
     }
     (0..gomaxprocs()).any(|i| !allp(i).runq_empty())
@@ -1388,7 +1376,7 @@ fn steal_work(m: &M, p: &'static P, n: usize) -> Option<*mut G> {
 
 /// Earliest timer deadline on any live P.
 pub fn earliest_timer() -> i64 {
-    (0..gomaxprocs()).map(|i| allp(i).timers.timer0.load(Ordering::SeqCst)).min().unwrap_or(i64::MAX)
+    timerwait::earliest((0..gomaxprocs()).map(|i| &allp(i).timers.timer0))
 }
 
 /// Parks the M (which holds no P) until somebody hands it a P. One idle M at a time is
@@ -1401,10 +1389,7 @@ fn stopm(m: &'static M) {
             m.idle.store(true, Ordering::Release);
             l.midle.push(m);
             l.nmidle += 1;
-            if SCHED.timer_waiter.load(Ordering::SeqCst).is_null()
-                && (earliest_timer() != i64::MAX || crate::netpoll::has_waiters())
-            {
-                SCHED.timer_waiter.store(m as *const M as *mut M, Ordering::SeqCst);
+            if timerwait::take_role(&SCHED.timer_waiter, m as *const M as *mut M, earliest_timer, crate::netpoll::has_waiters) {
                 waiter = true;
             }
             if !waiter {
@@ -1417,13 +1402,7 @@ fn stopm(m: &'static M) {
         loop {
             if waiter {
                 // Dekker with add_timer: publish our deadline, then re-read the heaps.
-                loop {
-                    let next = earliest_timer();
-                    SCHED.timer_wait_until.store(next, Ordering::SeqCst);
-                    if earliest_timer() >= next {
-                        break;
-                    }
-                }
+                timerwait::publish_deadline(&SCHED.timer_wait_until, earliest_timer);
             }
             let until = SCHED.timer_wait_until.load(Ordering::SeqCst);
             let timeout = if waiter && until != i64::MAX { Some(until - nanotime()) } else { None };
@@ -1514,17 +1493,15 @@ fn leave_waiter_role(m: &M) {
 
 /// Called after a timer was added with deadline `when`: makes sure some M will wake by then.
 pub fn timer_added(when: i64) {
-    if when >= SCHED.timer_wait_until.load(Ordering::SeqCst) {
-        return;
+    if timerwait::must_kick(&SCHED.timer_wait_until, when) {
+        kick_waiter();
     }
-    kick_waiter();
 }
 
 /// Wakes the timer/poll waiter so it re-evaluates its sleep, or starts an M if there is
 /// none (which becomes the waiter if nothing else is to do).
 fn kick_waiter() {
-    let w = SCHED.timer_waiter.load(Ordering::SeqCst);
-    if !w.is_null() {
+    if let Some(w) = timerwait::waiter_to_kick(&SCHED.timer_waiter) {
         // SAFETY: Ms are never freed; a kick to an M that stopped waiting is harmless.
         unsafe { &*w }.note.wakeup();
         // It may be sleeping in epoll_wait rather than on its note.
@@ -1722,9 +1699,7 @@ pub fn blocking_enter() {
     // SAFETY: Ps are 'static.
     let pr = unsafe { &*p };
     pr.syscalltick.store(pr.syscalltick.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-    let w = m.p_word.get();
-    let nw = (w & !0xff) | pstate::SYSCALL;
-    if pr.status.compare_exchange(w, nw, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+    if let Some(nw) = pstatus::owner_cas(&*pr.status, m.p_word.get(), pstate::SYSCALL) {
         m.p_word.set(nw);
     } else {
         m.p.set(ptr::null());
@@ -1743,10 +1718,8 @@ pub fn blocking_exit() {
     SCHED.nsyscall.fetch_sub(1, Ordering::SeqCst);
     let p = m.p.get();
     if !p.is_null() {
-        let w = m.p_word.get();
-        let nw = (w & !0xff) | pstate::USER;
         // SAFETY: Ps are 'static.
-        if unsafe { &*p }.status.compare_exchange(w, nw, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if let Some(nw) = pstatus::owner_cas(&*unsafe { &*p }.status, m.p_word.get(), pstate::USER) {
             m.p_word.set(nw);
             return;
         }
@@ -1799,10 +1772,7 @@ fn stop_the_world(m: Option<&'static M>) -> parking_lot::MutexGuard<'static, ()>
         for i in 0..n {
             let p = allp(i);
             let s = p.status.load(Ordering::Acquire);
-            let st = s & 0xff;
-            if (st == pstate::USER || st == pstate::SYSCALL)
-                && p.status.compare_exchange(s, (s & !0xff) | pstate::STOPPED, Ordering::AcqRel, Ordering::Relaxed).is_ok()
-            {
+            if pstatus::take(&*p.status, s, pstate::STOPPED) {
                 let mut l = SCHED.lock.lock();
                 l.stop_wait -= 1;
             }

@@ -21,6 +21,7 @@
 //! goroutines a new thread to run on, not stopping the loop.
 
 use super::p::{P, pstate};
+use super::protocol::pstatus;
 use crate::mem::scavenge::{IdleSource, Released};
 use super::proc::{self, FORCE_PREEMPT_NS, SCHED, allp, gomaxprocs};
 use crate::time::nanotime;
@@ -191,7 +192,7 @@ fn retake(now: i64) -> usize {
                 || SCHED.nmspinning.load(Ordering::SeqCst) + SCHED.npidle.load(Ordering::SeqCst) == 0;
             held >= FORCE_PREEMPT_NS || (held >= SYSCALL_GRACE_NS && others_could_use_it)
         };
-        if take && p.status.compare_exchange(s, (s & !0xff) | pstate::IDLE, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if take && pstatus::take(&*p.status, s, pstate::IDLE) {
             n += 1;
             proc::handoffp(p);
         }

@@ -31,6 +31,7 @@
 pub mod timer;
 
 use crate::sched::g::{G, GPtr};
+use crate::sched::protocol::timerwait;
 use parking_lot::Mutex;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -225,7 +226,7 @@ impl TimerHeap {
     /// Updates the lock-free mirrors of `h` (lock held).
     fn publish(&self, h: &Heap) {
         self.len.store(h.entries.len(), Ordering::Relaxed);
-        self.timer0.store(h.entries.peek().map_or(i64::MAX, |e| e.when), Ordering::SeqCst);
+        timerwait::publish_timer0(&self.timer0, h.entries.peek().map_or(i64::MAX, |e| e.when));
     }
 
     /// Adds an entry; returns true when it became the earliest of this heap.
@@ -238,7 +239,7 @@ impl TimerHeap {
         let garbage = if h.entries.len() >= h.sweep_at { self.sweep(&mut h) } else { Vec::new() };
         let top = h.entries.peek().map_or(i64::MAX, |e| e.when);
         self.len.store(h.entries.len(), Ordering::Relaxed);
-        self.timer0.store(top, Ordering::SeqCst);
+        timerwait::publish_timer0(&self.timer0, top);
         drop(h);
         // Stale entries are dropped with the heap unlocked: a shared target's last
         // reference may go with them, and its destructor (a user timer releasing its
@@ -305,7 +306,7 @@ impl TimerHeap {
     pub fn drain_into(&self, dst: &'static TimerHeap) {
         let v: Vec<TimerEntry> = std::mem::take(&mut self.heap.lock().entries).into_vec();
         self.len.store(0, Ordering::Relaxed);
-        self.timer0.store(i64::MAX, Ordering::SeqCst);
+        timerwait::publish_timer0(&self.timer0, i64::MAX);
         for e in v {
             if e.is_live() {
                 let shared = match &e.target {
