@@ -225,10 +225,13 @@ void gort_unlock_os_thread(void);
 // Call before a foreign call that may block the thread (a blocking read, a database
 // client, sleep): if it blocks for long while other goroutines wait, the processor is
 // handed to another thread. Pair with `gort_blocking_exit`; make no other gort calls in
-// between. Like cgo's entersyscall. No-op outside goroutines.
+// between. Like cgo's entersyscall. No-op outside goroutines. Regions do not nest: a
+// `gort_blocking_enter` inside one is a fatal error (as a bad call is a `throw` in Go's
+// entersyscall: the scheduler's accounting would be wrong from then on).
 void gort_blocking_enter(void);
 
-// Ends a `gort_blocking_enter` region; may wait for a free processor.
+// Ends a `gort_blocking_enter` region; may wait for a free processor. In a goroutine that
+// is not in a region it is a fatal error.
 void gort_blocking_exit(void);
 
 // Makes a channel of elements of `elem_size` bytes (0 allowed) with a buffer of `cap`
@@ -290,7 +293,8 @@ int gort_select(struct gort_case *cases, size_t n, int64_t deadline);
 // Locks `m`, parking the goroutine (or blocking the thread) while another holds it.
 void gort_mutex_lock(struct gort_mutex *m);
 
-// Locks `m` if it is free right now: 1 if it did, 0 if not.
+// Locks `m` if it is free right now: 1 if it did, 0 if not, `GORT_EINVAL` if `m` is
+// NULL (so test for `== 1`).
 int gort_mutex_trylock(struct gort_mutex *m);
 
 // Unlocks `m`. Any goroutine or thread may unlock a locked mutex (as in Go); unlocking
@@ -308,6 +312,16 @@ void gort_rwmutex_lock(struct gort_rwmutex *m);
 
 // Unlocks a write-locked `m` (fatal error if it is not write-locked).
 void gort_rwmutex_unlock(struct gort_rwmutex *m);
+
+// Read-locks `m` if that needs no waiting (Go's `TryRLock`): 1 if it did, 0 if a writer
+// holds `m` or waits for it, `GORT_EINVAL` if `m` is NULL. Undo with
+// `gort_rwmutex_runlock`.
+int gort_rwmutex_tryrlock(struct gort_rwmutex *rw);
+
+// Write-locks `m` if that needs no waiting (Go's `TryLock`): 1 if it did, 0 if a reader
+// or writer holds `m` or a writer waits for it, `GORT_EINVAL` if `m` is NULL. Undo with
+// `gort_rwmutex_unlock`.
+int gort_rwmutex_trylock(struct gort_rwmutex *rw);
 
 // Atomically unlocks `m` and waits for a signal, then locks `m` again before returning.
 // As in Go, wake-ups come only from signal/broadcast, but re-check your condition in a
@@ -331,6 +345,14 @@ void gort_waitgroup_done(struct gort_waitgroup *wg);
 // Waits until the counter is zero (at once if it is).
 void gort_waitgroup_wait(struct gort_waitgroup *wg);
 
+// Go's `WaitGroup.Go` (Go 1.25): adds 1 to the counter and runs `fn(arg)` in a new
+// goroutine, which calls `gort_waitgroup_done(wg)` when `fn` returns or ends its goroutine
+// with `gort_goexit` (after `fn`'s own deferred calls). If `fn` panics and nothing
+// recovers, the counter is left alone, as in Go: the panic ends the program, and a waiter
+// must not run on meanwhile. Returns as `gort_go`: 0, `GORT_ENOMEM` (then the counter is
+// as before), or `GORT_EINVAL` if `wg` or `fn` is NULL.
+int gort_waitgroup_go(struct gort_waitgroup *wg, void (*f)(void *arg), void *arg);
+
 // Calls `fn(arg)` if no call through `o` has happened yet; every caller returns only
 // once that call has finished. If `fn` panics, `o` counts as done and the panic goes on.
 void gort_once_do(struct gort_once *o, void (*f)(void *arg), void *arg);
@@ -350,7 +372,8 @@ void gort_sema_release(struct gort_sema *s, int64_t n);
 // Monotonic time in nanoseconds (CLOCK_MONOTONIC). All deadlines use this clock.
 int64_t gort_now(void);
 
-// `gort_now() + ns`, saturating instead of overflowing.
+// `gort_now() + ns`, saturating instead of overflowing; never negative, so never
+// `GORT_FOREVER`: a sum below 0 gives 0, a deadline that has passed.
 int64_t gort_deadline_in(int64_t ns);
 
 // Sleeps for `ns` nanoseconds (parks the goroutine; blocks a foreign thread). Returns
@@ -388,7 +411,8 @@ struct gort_timer *gort_after_func(int64_t ns, void (*f)(void *arg), void *arg);
 // The timer's channel: receives one `int64_t` (the `gort_now()` time at firing) per
 // firing. Borrowed: valid until `gort_timer_free`; do not release, close or send on it.
 // As in Go 1.23+, `gort_chan_len`/`gort_chan_cap` report 0 on it. NULL for a
-// `gort_after_func` timer, or when `t` is NULL.
+// `gort_after_func` timer (errno untouched: Go's `AfterFunc` timer has no channel
+// either), and NULL with errno EINVAL when `t` is NULL.
 struct gort_chan *gort_timer_chan(struct gort_timer *t);
 
 // Stops the timer (Go 1.23+ `Timer.Stop`): returns 1 if that prevented a value from being
@@ -418,14 +442,15 @@ void gort_timer_free(struct gort_timer *t);
 struct gort_ticker *gort_ticker_new(int64_t period);
 
 // The ticker's channel. Borrowed: valid until `gort_ticker_free`; do not release, close
-// or send on it. `gort_chan_len`/`gort_chan_cap` report 0 on it (Go 1.23+). NULL when `t`
-// is NULL.
+// or send on it. `gort_chan_len`/`gort_chan_cap` report 0 on it (Go 1.23+). NULL with
+// errno EINVAL when `t` is NULL.
 struct gort_chan *gort_ticker_chan(struct gort_ticker *t);
 
 // Restarts the ticker with `period`, first tick `period` from now (Go 1.23+
 // `Ticker.Reset`): no tick of the old schedule is received after it returns. A stopped
 // ticker starts again. `period <= 0` is a gort panic, "non-positive interval for
-// Ticker.Reset" (Go's). A NULL `t` does nothing and sets errno EINVAL.
+// Ticker.Reset" (Go's); so is a NULL `t` ("gort_ticker_reset: nil ticker"), as a nil
+// `*Ticker` is in Go.
 void gort_ticker_reset(struct gort_ticker *t, int64_t period);
 
 // Stops and frees the ticker (no tick is received afterwards); its channel goes with it,

@@ -172,6 +172,16 @@ pub fn defer(f: CFn, arg: *mut c_void) {
     s.defers.push(Defer { f, arg });
 }
 
+/// Whether the caller's goroutine (or thread) is running the deferred calls of a panic
+/// that has not been recovered yet.
+pub fn panicking() -> bool {
+    match state_if_any() {
+        // SAFETY: our own state; only read.
+        Some(st) => unsafe { (*st).panicking.is_some() },
+        None => false,
+    }
+}
+
 /// `gort_panic`.
 pub fn panic(msg: *const c_char) -> ! {
     let owned = if msg.is_null() {
