@@ -12,6 +12,30 @@
  *    on a thread the runtime does not own. The runtime starts lazily on first use.
  *  - C code in a goroutine may resume on another OS thread after any call that can block
  *    or yield: see the note at gort_lock_os_thread about errno and thread-locals.
+ *
+ * Caller mistakes (README.md, "Errors, panics and fatal errors"). The return type says how a
+ * bad argument is reported:
+ *  - int / ssize_t functions return GORT_EINVAL for a bad argument they can see (a NULL
+ *    object, function or buffer, a size, count or flag out of range, a malformed address)
+ *    and GORT_EBADF for an fd that is not open; nothing else happens.
+ *  - pointer functions return NULL and set errno (EINVAL; ENOMEM when memory ran out).
+ *  - void functions raise a gort panic (Go's panic: recoverable with gort_protect, else
+ *    "panic: MSG" and exit status 2) naming the function and the argument, as Go panics on
+ *    a nil pointer: "gort_mutex_lock: nil mutex". Exception: gort_chan_retain,
+ *    gort_chan_release, gort_timer_free and gort_ticker_free ignore NULL, as free(3) does.
+ *  Where Go gives nil a meaning, gort keeps it: a NULL channel blocks for ever (until the
+ *  deadline), has length and capacity 0, and closing it panics. Go's run-time panics stay
+ *  gort panics with Go's message whatever the return type: send on or close of a closed
+ *  channel, a negative WaitGroup counter, a non-positive Ticker.Reset period. What Go makes
+ *  a fatal `throw` is a fatal error ("fatal error: MSG", exit status 2, not recoverable):
+ *  unlocking an unlocked mutex or RWMutex (also through gort_cond_wait), freeing a channel
+ *  goroutines are blocked on, gort_goexit outside a goroutine, gort_blocking_exit outside
+ *  a blocking region or gort_blocking_enter inside one, all goroutines asleep, stack
+ *  overflow.
+ *  No deadline is a mistake: GORT_FOREVER waits for ever, anything else <= gort_now()
+ *  (down to INT64_MIN) does not wait, anything later (up to INT64_MAX) is waited for.
+ *  A pointer that is not NULL but does not point to a live object of the right type is
+ *  undefined behaviour, as in C.
  */
 
 #ifndef GORT_H
@@ -199,7 +223,7 @@ int64_t gort_goid(void);
 int gort_num_goroutine(void);
 
 // Sets the number of processors to `n` and returns the previous setting; `n <= 0` only
-// queries. Takes effect immediately (the world is stopped briefly to resize).
+// queries, and an `n` above 1024 means 1024. Takes effect immediately (the world is stopped briefly to resize).
 int gort_gomaxprocs(int n);
 
 // The number of CPUs the process may run on (its affinity mask).
@@ -323,7 +347,8 @@ int gort_rwmutex_tryrlock(struct gort_rwmutex *rw);
 // `gort_rwmutex_unlock`.
 int gort_rwmutex_trylock(struct gort_rwmutex *rw);
 
-// Atomically unlocks `m` and waits for a signal, then locks `m` again before returning.
+// Atomically unlocks `m` (which the caller must hold: an unlocked one is a fatal error,
+// as in Go) and waits for a signal, then locks `m` again before returning.
 // As in Go, wake-ups come only from signal/broadcast, but re-check your condition in a
 // loop: another waiter may have changed it first.
 void gort_cond_wait(struct gort_cond *c, struct gort_mutex *m);
@@ -336,7 +361,8 @@ void gort_cond_broadcast(struct gort_cond *c);
 
 // Adds `delta` (may be negative) to the counter; at zero, every waiter is released.
 // Panics (Go's messages): `sync: negative WaitGroup counter`, and
-// `sync: WaitGroup misuse: Add called concurrently with Wait`.
+// `sync: WaitGroup misuse: Add called concurrently with Wait`; also
+// `sync: WaitGroup delta out of range` for a `delta` outside 32 bits.
 void gort_waitgroup_add(struct gort_waitgroup *wg, int64_t delta);
 
 // `gort_waitgroup_add(wg, -1)`.
@@ -473,13 +499,15 @@ int gort_fd_wait(int fd, int events, int64_t deadline);
 // Reads up to `n` bytes into `buf`: returns how many (≥ 1), 0 at end of file, or a
 // `GORT_E*` code (`GORT_EAGAIN` when nothing is there and the deadline had passed on
 // entry, `GORT_ETIMEDOUT` when it passes during the call, `GORT_EBADF`,
-// `GORT_ECONNRESET`, …). Parks the goroutine (blocks a foreign
+// `GORT_ECONNRESET`, `GORT_EINVAL` for a NULL `buf` with `n > 0` or `n > SSIZE_MAX`, …).
+// Parks the goroutine (blocks a foreign
 // thread) while nothing is available. The fd is switched to non-blocking mode on first
 // use. Close fds used with gort through `gort_close`.
 ptrdiff_t gort_read(int fd, void *buf, size_t n, int64_t deadline);
 
 // Writes all `n` bytes of `buf` and returns `n`, or a `GORT_E*` code (`GORT_EPIPE`,
-// `GORT_ECONNRESET`, `GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, …); after an error
+// `GORT_ECONNRESET`, `GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, `GORT_EINVAL` for a
+// NULL `buf` with `n > 0` or `n > SSIZE_MAX`, …); after an error
 // part of the data may have been written. `GORT_EAGAIN` only when the fd was full and the
 // deadline had passed on entry; a deadline that passes once the call is under way (even
 // while it is still copying) is `GORT_ETIMEDOUT`. Parks while the fd is full. Never raises
@@ -539,18 +567,20 @@ int gort_local_port(int fd);
 //
 // On a dual-stack socket, IPv4 senders appear as v4-mapped IPv6 addresses
 // (`::ffff:127.0.0.1`); replying to them works, and so does `gort_sendto` with an IPv4
-// `sockaddr_in`.
+// `sockaddr_in`. `GORT_EINVAL` for NULL or a malformed address.
 int gort_udp_bind(const char *addr);
 
 // A UDP socket connected to `addr` (`"host:port"`; names resolved as in
 // `gort_tcp_dial`): exchange datagrams with that peer through `gort_read`/`gort_write`
 // (one datagram per call) or `gort_sendto` with `to` NULL. Connecting a datagram socket
-// never waits. Returns the fd or a `GORT_E*` code.
+// never waits. Returns the fd or a `GORT_E*` code (`GORT_EINVAL` for NULL or a malformed
+// address, `GORT_ENOHOST`, …).
 int gort_udp_dial(const char *addr);
 
 // Receives one datagram into `buf` (a datagram longer than `n` is truncated to `n`, the
 // rest discarded, as with `recvfrom(2)`) and returns its length, or a `GORT_E*` code
-// (`GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, …). Parks while nothing has arrived.
+// (`GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, `GORT_EINVAL` for a NULL `buf` with
+// `n > 0` or `n > SSIZE_MAX`, …). Parks while nothing has arrived.
 //
 // `from` (may be NULL) receives the sender's address: pass a `struct sockaddr_storage`.
 // `fromlen` (may be NULL) holds the size of `from` on entry (NULL: `from` is taken to

@@ -161,7 +161,8 @@ pub extern "C" fn gort_rwmutex_trylock(rw: *mut gort_rwmutex) -> c_int {
     })
 }
 
-/// Atomically unlocks `m` and waits for a signal, then locks `m` again before returning.
+/// Atomically unlocks `m` (which the caller must hold: an unlocked one is a fatal error,
+/// as in Go) and waits for a signal, then locks `m` again before returning.
 /// As in Go, wake-ups come only from signal/broadcast, but re-check your condition in a
 /// loop: another waiter may have changed it first.
 #[unsafe(no_mangle)]
@@ -186,7 +187,8 @@ pub extern "C" fn gort_cond_broadcast(c: *mut gort_cond) {
 
 /// Adds `delta` (may be negative) to the counter; at zero, every waiter is released.
 /// Panics (Go's messages): `sync: negative WaitGroup counter`, and
-/// `sync: WaitGroup misuse: Add called concurrently with Wait`.
+/// `sync: WaitGroup misuse: Add called concurrently with Wait`; also
+/// `sync: WaitGroup delta out of range` for a `delta` outside 32 bits.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_waitgroup_add(wg: *mut gort_waitgroup, delta: i64) {
     guard!("gort_waitgroup_add", { core::<_, WaitGroup>(wg, "gort_waitgroup_add").add(delta) })
