@@ -135,8 +135,8 @@ pub extern "C" fn gort_rwmutex_unlock(m: *mut gort_rwmutex) {
     guard!("gort_rwmutex_unlock", { core::<_, RwMutex>(m, "gort_rwmutex_unlock").unlock() })
 }
 
-/// Read-locks `m` if that needs no waiting (Go's `TryRLock`): 1 if it did, 0 if a writer
-/// holds `m` or waits for it, `GORT_EINVAL` if `m` is NULL. Undo with
+/// Read-locks `rw` if that needs no waiting (Go's `TryRLock`): 1 if it did, 0 if a writer
+/// holds `rw` or waits for it, `GORT_EINVAL` if `rw` is NULL. Undo with
 /// `gort_rwmutex_runlock`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_rwmutex_tryrlock(rw: *mut gort_rwmutex) -> c_int {
@@ -148,8 +148,8 @@ pub extern "C" fn gort_rwmutex_tryrlock(rw: *mut gort_rwmutex) -> c_int {
     })
 }
 
-/// Write-locks `m` if that needs no waiting (Go's `TryLock`): 1 if it did, 0 if a reader
-/// or writer holds `m` or a writer waits for it, `GORT_EINVAL` if `m` is NULL. Undo with
+/// Write-locks `rw` if that needs no waiting (Go's `TryLock`): 1 if it did, 0 if a reader
+/// or writer holds `rw` or a writer waits for it, `GORT_EINVAL` if `rw` is NULL. Undo with
 /// `gort_rwmutex_unlock`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_rwmutex_trylock(rw: *mut gort_rwmutex) -> c_int {

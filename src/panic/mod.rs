@@ -279,6 +279,30 @@ mod tests {
         defer(record, 4 as *mut c_void);
     }
 
+    static SAW_PANICKING: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn record_panicking(_: *mut c_void) {
+        SAW_PANICKING.store(1 + usize::from(panicking()), Ordering::SeqCst);
+    }
+    unsafe extern "C" fn defer_then_panic(_: *mut c_void) {
+        defer(record_panicking, ptr::null_mut());
+        panic(c"boom".as_ptr());
+    }
+    unsafe extern "C" fn defer_then_return(_: *mut c_void) {
+        defer(record_panicking, ptr::null_mut());
+    }
+
+    #[test]
+    fn panicking_only_while_a_panic_runs_defers() {
+        let mut msg: *const c_char = ptr::null();
+        assert!(!panicking());
+        assert_eq!(protect(defer_then_panic, ptr::null_mut(), &mut msg), 1);
+        assert_eq!(SAW_PANICKING.load(Ordering::SeqCst), 2);
+        assert!(!panicking(), "a recovered panic is over");
+        assert_eq!(protect(defer_then_return, ptr::null_mut(), &mut msg), 0);
+        assert_eq!(SAW_PANICKING.load(Ordering::SeqCst), 1);
+    }
+
     #[test]
     fn protect_catches_and_runs_defers_lifo() {
         ORDER.store(0, Ordering::SeqCst);

@@ -219,6 +219,32 @@ mod algo {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::RwMutex;
+
+    /// The tries on the runtime's instance, on a plain thread: readers share, a writer
+    /// excludes, and a failed try leaves nothing behind.
+    #[test]
+    fn tries() {
+        let rw = RwMutex::new();
+        assert!(rw.try_lock());
+        assert!(!rw.try_lock());
+        assert!(!rw.try_rlock());
+        rw.unlock();
+        assert!(rw.try_rlock());
+        assert!(rw.try_rlock());
+        assert!(!rw.try_lock());
+        rw.runlock();
+        rw.runlock();
+        rw.lock();
+        rw.unlock();
+        assert!(rw.try_lock());
+        rw.unlock();
+        assert_eq!(rw.reader_count.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+}
+
 /// loom model of the RWMutex algorithm (`--cfg loom`, ctest `cargo-loom`): the code
 /// above over loom counters, the semaphore model, and a binary semaphore as the writers'
 /// mutex (the Mutex has its own model).
