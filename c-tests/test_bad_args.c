@@ -25,6 +25,9 @@
 
 static const int64_t MS = 1000000;
 static const int64_t HOUR = 3600LL * 1000000000LL;
+/* A wait that must time out: long enough that its deadline cannot pass before the call
+   starts on a loaded machine (then the answer would rightly be GORT_EAGAIN). */
+static const int64_t TIMEOUT = 20 * 1000000LL;
 
 /* --- fixtures, made in make_fixtures() and freed in free_fixtures() --------------------- */
 static gort_chan *ch_int;     /* int elements, capacity 1, empty */
@@ -103,7 +106,7 @@ FN(send_null_elem, return gort_chan_send(ch_int, NULL);)
 FN(send_until_null_elem, return gort_chan_send_until(ch_int, NULL, GORT_FOREVER);)
 FN(send_until_nil_past, int v = 1; return gort_chan_send_until(NULL, &v, INT64_MIN);)
 FN(send_until_nil_minus2, int v = 1; return gort_chan_send_until(NULL, &v, -2);)
-FN(send_until_nil_soon, int v = 1; return gort_chan_send_until(NULL, &v, gort_deadline_in(MS));)
+FN(send_until_nil_soon, int v = 1; return gort_chan_send_until(NULL, &v, gort_deadline_in(TIMEOUT));)
 static long long send_until_room_past(void) { /* a send that need not wait is no mistake */
     int v = 5;
     int r = gort_chan_send_until(ch_int, &v, INT64_MIN);
@@ -137,15 +140,17 @@ FN(close_nil, return gort_chan_close(NULL);)
 FN(close_closed, return gort_chan_close(ch_closed);)
 FN(len_nil, return (long long)gort_chan_len(NULL);)
 FN(cap_nil, return (long long)gort_chan_cap(NULL);)
+static atomic_int about_to_block;
 static void block_on_chan(void *arg) {
     int v;
+    atomic_store(&about_to_block, 1);
     gort_chan_recv(arg, &v);
 }
 static long long release_busy(void) {
     gort_chan *c = gort_chan_make(sizeof(int), 0);
     CHECK_EQ(gort_go(block_on_chan, c), 0);
-    while (gort_num_goroutine() < 2) gort_gosched();
-    gort_sleep(20 * MS); /* let it block */
+    while (!atomic_load(&about_to_block)) gort_sleep(MS);
+    gort_sleep(20 * MS); /* from the flag to parked is a few instructions */
     gort_chan_release(c);
     return 0;
 }
@@ -166,7 +171,7 @@ FN(select_dir_3, return select_dir(3);)
 FN(select_dir_neg, return select_dir(-1);)
 FN(select_send_null_elem, return select_dir(GORT_SEND);) /* elem NULL, elem_size 4 */
 FN(select_none_past, return gort_select(NULL, 0, INT64_MIN);)
-FN(select_none_soon, return gort_select(NULL, 0, gort_deadline_in(MS));)
+FN(select_none_soon, return gort_select(NULL, 0, gort_deadline_in(TIMEOUT));)
 static long long select_nil_chans(void) {
     memset(cases, 0, sizeof cases);
     cases[0].dir = GORT_RECV;
@@ -261,7 +266,7 @@ static long long after_max(void) {
     int64_t v;
     gort_chan *c = gort_after(INT64_MAX);
     CHECK(c != NULL);
-    int r = gort_chan_recv_until(c, &v, gort_deadline_in(5 * MS));
+    int r = gort_chan_recv_until(c, &v, gort_deadline_in(TIMEOUT));
     gort_chan_release(c);
     return r;
 }
@@ -302,7 +307,7 @@ static long long ticker_new_max(void) {
     int64_t v;
     gort_ticker *t = gort_ticker_new(INT64_MAX);
     CHECK(t != NULL);
-    int r = gort_chan_recv_until(gort_ticker_chan(t), &v, gort_deadline_in(5 * MS));
+    int r = gort_chan_recv_until(gort_ticker_chan(t), &v, gort_deadline_in(TIMEOUT));
     gort_ticker_free(t);
     return r;
 }
@@ -409,7 +414,7 @@ static const struct row rows[] = {
     {"gort_chan_send_until", "NULL elem", RET, E(GORT_EINVAL), NULL, send_until_null_elem},
     {"gort_chan_send_until", "NULL channel, INT64_MIN", RET, E(GORT_EAGAIN), NULL, send_until_nil_past},
     {"gort_chan_send_until", "NULL channel, deadline -2", RET, E(GORT_EAGAIN), NULL, send_until_nil_minus2},
-    {"gort_chan_send_until", "NULL channel, 1 ms", RET, E(GORT_ETIMEDOUT), NULL, send_until_nil_soon},
+    {"gort_chan_send_until", "NULL channel, 20 ms", RET, E(GORT_ETIMEDOUT), NULL, send_until_nil_soon},
     {"gort_chan_send_until", "INT64_MIN with room: sends", RET, 0, NULL, send_until_room_past},
     {"gort_chan_send_until", "closed channel", PANICS, 0, "send on closed channel", send_until_closed},
     {"gort_chan_recv", "NULL out: discards", RET, 1, NULL, recv_discard},
@@ -430,7 +435,7 @@ static const struct row rows[] = {
     {"gort_select", "dir -1", RET, E(GORT_EINVAL), NULL, select_dir_neg},
     {"gort_select", "send case, NULL elem", RET, E(GORT_EINVAL), NULL, select_send_null_elem},
     {"gort_select", "no cases, INT64_MIN", RET, E(GORT_EAGAIN), NULL, select_none_past},
-    {"gort_select", "no cases, 1 ms", RET, E(GORT_ETIMEDOUT), NULL, select_none_soon},
+    {"gort_select", "no cases, 20 ms", RET, E(GORT_ETIMEDOUT), NULL, select_none_soon},
     {"gort_select", "only NULL channels", RET, E(GORT_EAGAIN), NULL, select_nil_chans},
     {"gort_select", "send on a closed channel", PANICS, 0, "send on closed channel", select_send_closed},
 

@@ -337,13 +337,13 @@ void gort_rwmutex_lock(struct gort_rwmutex *m);
 // Unlocks a write-locked `m` (fatal error if it is not write-locked).
 void gort_rwmutex_unlock(struct gort_rwmutex *m);
 
-// Read-locks `m` if that needs no waiting (Go's `TryRLock`): 1 if it did, 0 if a writer
-// holds `m` or waits for it, `GORT_EINVAL` if `m` is NULL. Undo with
+// Read-locks `rw` if that needs no waiting (Go's `TryRLock`): 1 if it did, 0 if a writer
+// holds `rw` or waits for it, `GORT_EINVAL` if `rw` is NULL. Undo with
 // `gort_rwmutex_runlock`.
 int gort_rwmutex_tryrlock(struct gort_rwmutex *rw);
 
-// Write-locks `m` if that needs no waiting (Go's `TryLock`): 1 if it did, 0 if a reader
-// or writer holds `m` or a writer waits for it, `GORT_EINVAL` if `m` is NULL. Undo with
+// Write-locks `rw` if that needs no waiting (Go's `TryLock`): 1 if it did, 0 if a reader
+// or writer holds `rw` or a writer waits for it, `GORT_EINVAL` if `rw` is NULL. Undo with
 // `gort_rwmutex_unlock`.
 int gort_rwmutex_trylock(struct gort_rwmutex *rw);
 

@@ -318,3 +318,38 @@ pub extern "C" fn gort_sema_release(s: *mut gort_sema, n: i64) {
         sema.release(n)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ptr;
+
+    unsafe extern "C" fn defer_done_then_panic(wg: *mut c_void) {
+        crate::panic::defer(group_job_done, wg);
+        crate::panic::panic_msg(c"fn panicked".to_owned());
+    }
+    unsafe extern "C" fn defer_done_then_return(wg: *mut c_void) {
+        crate::panic::defer(group_job_done, wg);
+    }
+    unsafe extern "C" fn take_one(wg: *mut c_void) {
+        // SAFETY: the test passes its live WaitGroup.
+        unsafe { &*(wg as *const WaitGroup) }.add(-1);
+    }
+
+    /// `gort_waitgroup_go`'s deferred done does nothing while a panic runs the defers (the
+    /// counter stays 1: taking one succeeds) and is a done otherwise (the counter is 0:
+    /// taking one is the negative-counter panic). The C test of the panic case cannot see
+    /// this: the panicking goroutine exits before a woken waiter could run.
+    #[test]
+    fn group_job_done_skips_only_a_panic() {
+        let wg = WaitGroup::new();
+        let p = &wg as *const WaitGroup as *mut c_void;
+        let mut msg = ptr::null();
+        wg.add(1);
+        assert_eq!(crate::panic::protect(defer_done_then_panic, p, &mut msg), 1);
+        assert_eq!(crate::panic::protect(take_one, p, &mut msg), 0);
+        wg.add(1);
+        assert_eq!(crate::panic::protect(defer_done_then_return, p, &mut msg), 0);
+        assert_eq!(crate::panic::protect(take_one, p, &mut msg), 1);
+    }
+}
