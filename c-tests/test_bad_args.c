@@ -557,7 +557,7 @@ static const struct row rows[] = {
     {"gort_unix_dial", "NULL", RET, E(GORT_EINVAL), NULL, unix_dial_null},
     {"gort_unix_dial", "path of 299 bytes", RET, E(GORT_EINVAL), NULL, unix_dial_long},
 
-    {"gort_panic", "NULL message", PANICS, 0, "nil", panic_null},
+    {"gort_panic", "NULL message", PANICS, 0, "panic called with nil argument", panic_null},
     {"gort_protect", "NULL fn", RET, E(GORT_EINVAL), NULL, protect_null},
     {"gort_defer", "NULL fn", PANICS, 0, "gort_defer: nil function", defer_null},
 };

@@ -627,7 +627,7 @@ int gort_unix_listen(const char *path, int backlog);
 // listening, `-EAGAIN` the listener's backlog is full, `GORT_EINVAL`, …).
 int gort_unix_dial(const char *path, int64_t deadline);
 
-// Panics with `msg` (copied; NULL reads as "nil"). Deferred calls of the innermost
+// Panics with `msg` (copied; NULL gives Go's "panic called with nil argument"). Deferred calls of the innermost
 // `gort_protect` run, last registered first, and that `gort_protect` returns 1. With no
 // `gort_protect` active, the goroutine's deferred calls run and the process prints
 // `panic: MSG` and `goroutine N [running]:` to stderr and exits with status 2.

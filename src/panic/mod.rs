@@ -185,7 +185,8 @@ pub fn panicking() -> bool {
 /// `gort_panic`.
 pub fn panic(msg: *const c_char) -> ! {
     let owned = if msg.is_null() {
-        c"nil".to_owned()
+        // Go 1.21+'s message for panic(nil).
+        c"panic called with nil argument".to_owned()
     } else {
         // SAFETY: the caller passes a NUL-terminated string (checked non-null).
         unsafe { CStr::from_ptr(msg) }.to_owned()
