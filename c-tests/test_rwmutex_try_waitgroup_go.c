@@ -79,16 +79,22 @@ static atomic_llong writes;   /* successful write locks, blocking or tried */
 static atomic_llong try_fails;
 static gort_waitgroup stress_wg;
 
-static void write_section(void) {
+/* Some sections yield while holding the lock, so that others find it taken: tries fail,
+   blocking lockers park, readers queue behind waiting writers. */
+static void write_section(uint32_t x) {
     CHECK_EQ(atomic_fetch_add(&writers_in, 1), 0);
+    CHECK_EQ(atomic_load(&readers_in), 0);
+    if (x % 8 == 0) gort_gosched();
     CHECK_EQ(atomic_load(&readers_in), 0);
     guarded++;
     atomic_fetch_add(&writes, 1);
     CHECK_EQ(atomic_fetch_sub(&writers_in, 1), 1);
 }
 
-static void read_section(void) {
+static void read_section(uint32_t x) {
     atomic_fetch_add(&readers_in, 1);
+    CHECK_EQ(atomic_load(&writers_in), 0);
+    if (x % 8 == 0) gort_gosched();
     CHECK_EQ(atomic_load(&writers_in), 0);
     atomic_fetch_sub(&readers_in, 1);
 }
@@ -102,17 +108,17 @@ static void stress_worker(void *arg) {
         switch (x % 4) {
         case 0:
             gort_rwmutex_lock(&stress_rw);
-            write_section();
+            write_section(x >> 8);
             gort_rwmutex_unlock(&stress_rw);
             break;
         case 1:
             gort_rwmutex_rlock(&stress_rw);
-            read_section();
+            read_section(x >> 8);
             gort_rwmutex_runlock(&stress_rw);
             break;
         case 2:
             if (gort_rwmutex_trylock(&stress_rw) == 1) {
-                write_section();
+                write_section(x >> 8);
                 gort_rwmutex_unlock(&stress_rw);
             } else {
                 atomic_fetch_add(&try_fails, 1);
@@ -120,7 +126,7 @@ static void stress_worker(void *arg) {
             break;
         default:
             if (gort_rwmutex_tryrlock(&stress_rw) == 1) {
-                read_section();
+                read_section(x >> 8);
                 gort_rwmutex_runlock(&stress_rw);
             } else {
                 atomic_fetch_add(&try_fails, 1);
