@@ -14,6 +14,30 @@
  *    or yield: see the note at gort_lock_os_thread about errno and thread-locals.
  *  - fork: once the runtime has started, a forked child may only exec or _exit; any gort
  *    call there is a fatal error (see gort_init).
+ *
+ * Caller mistakes (README.md, "Errors, panics and fatal errors"). The return type says how a
+ * bad argument is reported:
+ *  - int / ssize_t functions return GORT_EINVAL for a bad argument they can see (a NULL
+ *    object, function or buffer, a size, count or flag out of range, a malformed address)
+ *    and GORT_EBADF for an fd that is not open; nothing else happens.
+ *  - pointer functions return NULL and set errno (EINVAL; ENOMEM when memory ran out).
+ *  - void functions raise a gort panic (Go's panic: recoverable with gort_protect, else
+ *    "panic: MSG" and exit status 2) naming the function and the argument, as Go panics on
+ *    a nil pointer: "gort_mutex_lock: nil mutex". Exception: gort_chan_retain,
+ *    gort_chan_release, gort_timer_free and gort_ticker_free ignore NULL, as free(3) does.
+ *  Where Go gives nil a meaning, gort keeps it: a NULL channel blocks for ever (until the
+ *  deadline), has length and capacity 0, and closing it panics. Go's run-time panics stay
+ *  gort panics with Go's message whatever the return type: send on or close of a closed
+ *  channel, a negative WaitGroup counter, a non-positive Ticker.Reset period. What Go makes
+ *  a fatal `throw` is a fatal error ("fatal error: MSG", exit status 2, not recoverable):
+ *  unlocking an unlocked mutex or RWMutex (also through gort_cond_wait), freeing a channel
+ *  goroutines are blocked on, gort_goexit outside a goroutine, gort_blocking_exit outside
+ *  a blocking region or gort_blocking_enter inside one, all goroutines asleep, stack
+ *  overflow.
+ *  No deadline is a mistake: GORT_FOREVER waits for ever, anything else <= gort_now()
+ *  (down to INT64_MIN) does not wait, anything later (up to INT64_MAX) is waited for.
+ *  A pointer that is not NULL but does not point to a live object of the right type is
+ *  undefined behaviour, as in C.
  */
 
 #ifndef GORT_H
@@ -220,7 +244,7 @@ int64_t gort_goid(void);
 int gort_num_goroutine(void);
 
 // Sets the number of processors to `n` and returns the previous setting; `n <= 0` only
-// queries. Takes effect immediately (the world is stopped briefly to resize).
+// queries, and an `n` above 1024 means 1024. Takes effect immediately (the world is stopped briefly to resize).
 int gort_gomaxprocs(int n);
 
 // The number of CPUs the process may run on (its affinity mask).
@@ -246,10 +270,13 @@ void gort_unlock_os_thread(void);
 // Call before a foreign call that may block the thread (a blocking read, a database
 // client, sleep): if it blocks for long while other goroutines wait, the processor is
 // handed to another thread. Pair with `gort_blocking_exit`; make no other gort calls in
-// between. Like cgo's entersyscall. No-op outside goroutines.
+// between. Like cgo's entersyscall. No-op outside goroutines. Regions do not nest: a
+// `gort_blocking_enter` inside one is a fatal error (as a bad call is a `throw` in Go's
+// entersyscall: the scheduler's accounting would be wrong from then on).
 void gort_blocking_enter(void);
 
-// Ends a `gort_blocking_enter` region; may wait for a free processor.
+// Ends a `gort_blocking_enter` region; may wait for a free processor. In a goroutine that
+// is not in a region it is a fatal error.
 void gort_blocking_exit(void);
 
 // Makes a channel of elements of `elem_size` bytes (0 allowed) with a buffer of `cap`
@@ -314,7 +341,8 @@ int gort_select(struct gort_case *cases, size_t n, int64_t deadline);
 // Locks `m`, parking the goroutine (or blocking the thread) while another holds it.
 void gort_mutex_lock(struct gort_mutex *m);
 
-// Locks `m` if it is free right now: 1 if it did, 0 if not.
+// Locks `m` if it is free right now: 1 if it did, 0 if not, `GORT_EINVAL` if `m` is
+// NULL (so test for `== 1`).
 int gort_mutex_trylock(struct gort_mutex *m);
 
 // Unlocks `m`. Any goroutine or thread may unlock a locked mutex (as in Go); unlocking
@@ -333,7 +361,18 @@ void gort_rwmutex_lock(struct gort_rwmutex *m);
 // Unlocks a write-locked `m` (fatal error if it is not write-locked).
 void gort_rwmutex_unlock(struct gort_rwmutex *m);
 
-// Atomically unlocks `m` and waits for a signal, then locks `m` again before returning.
+// Read-locks `rw` if that needs no waiting (Go's `TryRLock`): 1 if it did, 0 if a writer
+// holds `rw` or waits for it, `GORT_EINVAL` if `rw` is NULL. Undo with
+// `gort_rwmutex_runlock`.
+int gort_rwmutex_tryrlock(struct gort_rwmutex *rw);
+
+// Write-locks `rw` if that needs no waiting (Go's `TryLock`): 1 if it did, 0 if a reader
+// or writer holds `rw` or a writer waits for it, `GORT_EINVAL` if `rw` is NULL. Undo with
+// `gort_rwmutex_unlock`.
+int gort_rwmutex_trylock(struct gort_rwmutex *rw);
+
+// Atomically unlocks `m` (which the caller must hold: an unlocked one is a fatal error,
+// as in Go) and waits for a signal, then locks `m` again before returning.
 // As in Go, wake-ups come only from signal/broadcast, but re-check your condition in a
 // loop: another waiter may have changed it first.
 void gort_cond_wait(struct gort_cond *c, struct gort_mutex *m);
@@ -347,7 +386,8 @@ void gort_cond_broadcast(struct gort_cond *c);
 // Adds `delta` (may be negative) to the counter; at zero, every waiter is released.
 // Panics (Go's messages): `sync: negative WaitGroup counter` (also when the counter
 // would pass `INT32_MAX`; that add is undone), and
-// `sync: WaitGroup misuse: Add called concurrently with Wait`.
+// `sync: WaitGroup misuse: Add called concurrently with Wait`; also
+// `sync: WaitGroup delta out of range` for a `delta` outside 32 bits.
 void gort_waitgroup_add(struct gort_waitgroup *wg, int64_t delta);
 
 // `gort_waitgroup_add(wg, -1)`.
@@ -355,6 +395,14 @@ void gort_waitgroup_done(struct gort_waitgroup *wg);
 
 // Waits until the counter is zero (at once if it is).
 void gort_waitgroup_wait(struct gort_waitgroup *wg);
+
+// Go's `WaitGroup.Go` (Go 1.25): adds 1 to the counter and runs `fn(arg)` in a new
+// goroutine, which calls `gort_waitgroup_done(wg)` when `fn` returns or ends its goroutine
+// with `gort_goexit` (after `fn`'s own deferred calls). If `fn` panics and nothing
+// recovers, the counter is left alone, as in Go: the panic ends the program, and a waiter
+// must not run on meanwhile. Returns as `gort_go`: 0, `GORT_ENOMEM` (then the counter is
+// as before), or `GORT_EINVAL` if `wg` or `fn` is NULL.
+int gort_waitgroup_go(struct gort_waitgroup *wg, void (*f)(void *arg), void *arg);
 
 // Calls `fn(arg)` if no call through `o` has happened yet; every caller returns only
 // once that call has finished. If `fn` panics, `o` counts as done and the panic goes on.
@@ -377,7 +425,8 @@ void gort_sema_release(struct gort_sema *s, int64_t n);
 // Monotonic time in nanoseconds (CLOCK_MONOTONIC). All deadlines use this clock.
 int64_t gort_now(void);
 
-// `gort_now() + ns`, saturating instead of overflowing.
+// `gort_now() + ns`, saturating instead of overflowing; never negative, so never
+// `GORT_FOREVER`: a sum below 0 gives 0, a deadline that has passed.
 int64_t gort_deadline_in(int64_t ns);
 
 // Sleeps for `ns` nanoseconds (parks the goroutine; blocks a foreign thread). Returns
@@ -423,7 +472,8 @@ struct gort_timer *gort_after_func(int64_t ns, void (*f)(void *arg), void *arg);
 // The timer's channel: receives one `int64_t` (the deadline, `gort_now()` clock) per
 // firing. Borrowed: valid until `gort_timer_free`; do not release, close or send on it.
 // As in Go 1.23+, `gort_chan_len`/`gort_chan_cap` report 0 on it. NULL for a
-// `gort_after_func` timer, or when `t` is NULL.
+// `gort_after_func` timer (errno untouched: Go's `AfterFunc` timer has no channel
+// either), and NULL with errno EINVAL when `t` is NULL.
 struct gort_chan *gort_timer_chan(struct gort_timer *t);
 
 // Stops the timer (Go 1.23+ `Timer.Stop`): returns 1 if that prevented a value from being
@@ -454,20 +504,21 @@ void gort_timer_free(struct gort_timer *t);
 struct gort_ticker *gort_ticker_new(int64_t period);
 
 // The ticker's channel. Borrowed: valid until `gort_ticker_free`; do not release, close
-// or send on it. `gort_chan_len`/`gort_chan_cap` report 0 on it (Go 1.23+). NULL when `t`
-// is NULL.
+// or send on it. `gort_chan_len`/`gort_chan_cap` report 0 on it (Go 1.23+). NULL with
+// errno EINVAL when `t` is NULL.
 struct gort_chan *gort_ticker_chan(struct gort_ticker *t);
 
 // Restarts the ticker with `period`, first tick `period` from now (Go 1.23+
 // `Ticker.Reset`): no tick of the old schedule is received after it returns. A stopped
 // ticker starts again. `period <= 0` is a gort panic, "non-positive interval for
-// Ticker.Reset" (Go's). A NULL `t` does nothing and sets errno EINVAL.
+// Ticker.Reset" (Go's); so is a NULL `t` ("gort_ticker_reset: nil ticker"), as a nil
+// `*Ticker` is in Go.
 void gort_ticker_reset(struct gort_ticker *t, int64_t period);
 
 // Stops the ticker without freeing it (Go's `Ticker.Stop`): no tick is received after it
 // returns, not even one that came due before and was never received (Go 1.23+);
 // `gort_ticker_reset` starts it again. Stopping a stopped ticker does nothing. A NULL `t`
-// does nothing and sets errno EINVAL.
+// is a gort panic ("gort_ticker_stop: nil ticker"), as a nil `*Ticker` is in Go.
 void gort_ticker_stop(struct gort_ticker *t);
 
 // Stops and frees the ticker, stopped or not (no tick is received afterwards, and nothing
@@ -491,13 +542,15 @@ int gort_fd_wait(int fd, int events, int64_t deadline);
 // Reads up to `n` bytes into `buf`: returns how many (≥ 1), 0 at end of file, or a
 // `GORT_E*` code (`GORT_EAGAIN` when nothing is there and the deadline had passed on
 // entry, `GORT_ETIMEDOUT` when it passes during the call, `GORT_EBADF`,
-// `GORT_ECONNRESET`, …). Parks the goroutine (blocks a foreign
+// `GORT_ECONNRESET`, `GORT_EINVAL` for a NULL `buf` with `n > 0` or `n > SSIZE_MAX`, …).
+// Parks the goroutine (blocks a foreign
 // thread) while nothing is available. The fd is switched to non-blocking mode on first
 // use. Close fds used with gort through `gort_close`.
 ptrdiff_t gort_read(int fd, void *buf, size_t n, int64_t deadline);
 
 // Writes all `n` bytes of `buf` and returns `n`, or a `GORT_E*` code (`GORT_EPIPE`,
-// `GORT_ECONNRESET`, `GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, …); after an error
+// `GORT_ECONNRESET`, `GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, `GORT_EINVAL` for a
+// NULL `buf` with `n > 0` or `n > SSIZE_MAX`, …); after an error
 // part of the data may have been written. `GORT_EAGAIN` only when the fd was full and the
 // deadline had passed on entry; a deadline that passes once the call is under way (even
 // while it is still copying) is `GORT_ETIMEDOUT`. Parks while the fd is full. Never raises
@@ -557,18 +610,20 @@ int gort_local_port(int fd);
 //
 // On a dual-stack socket, IPv4 senders appear as v4-mapped IPv6 addresses
 // (`::ffff:127.0.0.1`); replying to them works, and so does `gort_sendto` with an IPv4
-// `sockaddr_in`.
+// `sockaddr_in`. `GORT_EINVAL` for NULL or a malformed address.
 int gort_udp_bind(const char *addr);
 
 // A UDP socket connected to `addr` (`"host:port"`; names resolved as in
 // `gort_tcp_dial`): exchange datagrams with that peer through `gort_read`/`gort_write`
 // (one datagram per call) or `gort_sendto` with `to` NULL. Connecting a datagram socket
-// never waits. Returns the fd or a `GORT_E*` code.
+// never waits. Returns the fd or a `GORT_E*` code (`GORT_EINVAL` for NULL or a malformed
+// address, `GORT_ENOHOST`, …).
 int gort_udp_dial(const char *addr);
 
 // Receives one datagram into `buf` (a datagram longer than `n` is truncated to `n`, the
 // rest discarded, as with `recvfrom(2)`) and returns its length, or a `GORT_E*` code
-// (`GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, …). Parks while nothing has arrived.
+// (`GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, `GORT_EINVAL` for a NULL `buf` with
+// `n > 0` or `n > SSIZE_MAX`, …). Parks while nothing has arrived.
 //
 // `from` (may be NULL) receives the sender's address: pass a `struct sockaddr_storage`.
 // `fromlen` (may be NULL) holds the size of `from` on entry (NULL: `from` is taken to
@@ -615,7 +670,7 @@ int gort_unix_listen(const char *path, int backlog);
 // listening, `-EAGAIN` the listener's backlog is full, `GORT_EINVAL`, …).
 int gort_unix_dial(const char *path, int64_t deadline);
 
-// Panics with `msg` (copied; NULL reads as "nil"). Deferred calls of the innermost
+// Panics with `msg` (copied; NULL gives Go's "panic called with nil argument"). Deferred calls of the innermost
 // `gort_protect` run, last registered first, and that `gort_protect` returns 1. With no
 // `gort_protect` active, the goroutine's deferred calls run and the process prints
 // `panic: MSG` and `goroutine N [running]:` to stderr and exits with status 2.

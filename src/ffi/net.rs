@@ -57,17 +57,17 @@ pub extern "C" fn gort_fd_wait(fd: c_int, events: c_int, deadline: i64) -> c_int
 /// Reads up to `n` bytes into `buf`: returns how many (≥ 1), 0 at end of file, or a
 /// `GORT_E*` code (`GORT_EAGAIN` when nothing is there and the deadline had passed on
 /// entry, `GORT_ETIMEDOUT` when it passes during the call, `GORT_EBADF`,
-/// `GORT_ECONNRESET`, …). Parks the goroutine (blocks a foreign
+/// `GORT_ECONNRESET`, `GORT_EINVAL` for a NULL `buf` with `n > 0` or `n > SSIZE_MAX`, …).
+/// Parks the goroutine (blocks a foreign
 /// thread) while nothing is available. The fd is switched to non-blocking mode on first
 /// use. Close fds used with gort through `gort_close`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_read(fd: c_int, buf: *mut c_void, n: usize, deadline: i64) -> isize {
     guard!("gort_read", {
-        if buf.is_null() && n > 0 {
+        if (buf.is_null() && n > 0) || n > isize::MAX as usize {
             return GORT_EINVAL as isize;
         }
         crate::runtime::ensure_init();
-        let n = n.min(isize::MAX as usize);
         let slice: &mut [u8] = if n == 0 {
             &mut []
         } else {
@@ -82,7 +82,8 @@ pub extern "C" fn gort_read(fd: c_int, buf: *mut c_void, n: usize, deadline: i64
 }
 
 /// Writes all `n` bytes of `buf` and returns `n`, or a `GORT_E*` code (`GORT_EPIPE`,
-/// `GORT_ECONNRESET`, `GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, …); after an error
+/// `GORT_ECONNRESET`, `GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, `GORT_EINVAL` for a
+/// NULL `buf` with `n > 0` or `n > SSIZE_MAX`, …); after an error
 /// part of the data may have been written. `GORT_EAGAIN` only when the fd was full and the
 /// deadline had passed on entry; a deadline that passes once the call is under way (even
 /// while it is still copying) is `GORT_ETIMEDOUT`. Parks while the fd is full. Never raises
@@ -227,7 +228,7 @@ pub extern "C" fn gort_local_port(fd: c_int) -> c_int {
 ///
 /// On a dual-stack socket, IPv4 senders appear as v4-mapped IPv6 addresses
 /// (`::ffff:127.0.0.1`); replying to them works, and so does `gort_sendto` with an IPv4
-/// `sockaddr_in`.
+/// `sockaddr_in`. `GORT_EINVAL` for NULL or a malformed address.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_udp_bind(addr: *const c_char) -> c_int {
     guard!("gort_udp_bind", {
@@ -240,7 +241,8 @@ pub extern "C" fn gort_udp_bind(addr: *const c_char) -> c_int {
 /// A UDP socket connected to `addr` (`"host:port"`; names resolved as in
 /// `gort_tcp_dial`): exchange datagrams with that peer through `gort_read`/`gort_write`
 /// (one datagram per call) or `gort_sendto` with `to` NULL. Connecting a datagram socket
-/// never waits. Returns the fd or a `GORT_E*` code.
+/// never waits. Returns the fd or a `GORT_E*` code (`GORT_EINVAL` for NULL or a malformed
+/// address, `GORT_ENOHOST`, …).
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_udp_dial(addr: *const c_char) -> c_int {
     guard!("gort_udp_dial", {
@@ -252,7 +254,8 @@ pub extern "C" fn gort_udp_dial(addr: *const c_char) -> c_int {
 
 /// Receives one datagram into `buf` (a datagram longer than `n` is truncated to `n`, the
 /// rest discarded, as with `recvfrom(2)`) and returns its length, or a `GORT_E*` code
-/// (`GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, …). Parks while nothing has arrived.
+/// (`GORT_ETIMEDOUT`, `GORT_EAGAIN`, `GORT_EBADF`, `GORT_EINVAL` for a NULL `buf` with
+/// `n > 0` or `n > SSIZE_MAX`, …). Parks while nothing has arrived.
 ///
 /// `from` (may be NULL) receives the sender's address: pass a `struct sockaddr_storage`.
 /// `fromlen` (may be NULL) holds the size of `from` on entry (NULL: `from` is taken to
@@ -268,11 +271,10 @@ pub extern "C" fn gort_recvfrom(
     deadline: i64,
 ) -> isize {
     guard!("gort_recvfrom", {
-        if buf.is_null() && n > 0 {
+        if (buf.is_null() && n > 0) || n > isize::MAX as usize {
             return GORT_EINVAL as isize;
         }
         crate::runtime::ensure_init();
-        let n = n.min(isize::MAX as usize);
         let slice: &mut [u8] = if n == 0 {
             &mut []
         } else {

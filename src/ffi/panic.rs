@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
-/// Panics with `msg` (copied; NULL reads as "nil"). Deferred calls of the innermost
+/// Panics with `msg` (copied; NULL gives Go's "panic called with nil argument"). Deferred calls of the innermost
 /// `gort_protect` run, last registered first, and that `gort_protect` returns 1. With no
 /// `gort_protect` active, the goroutine's deferred calls run and the process prints
 /// `panic: MSG` and `goroutine N [running]:` to stderr and exits with status 2.

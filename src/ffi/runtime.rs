@@ -133,7 +133,7 @@ pub extern "C" fn gort_num_goroutine() -> c_int {
 }
 
 /// Sets the number of processors to `n` and returns the previous setting; `n <= 0` only
-/// queries. Takes effect immediately (the world is stopped briefly to resize).
+/// queries, and an `n` above 1024 means 1024. Takes effect immediately (the world is stopped briefly to resize).
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_gomaxprocs(n: c_int) -> c_int {
     guard!("gort_gomaxprocs", {
@@ -177,13 +177,16 @@ pub extern "C" fn gort_unlock_os_thread() {
 /// Call before a foreign call that may block the thread (a blocking read, a database
 /// client, sleep): if it blocks for long while other goroutines wait, the processor is
 /// handed to another thread. Pair with `gort_blocking_exit`; make no other gort calls in
-/// between. Like cgo's entersyscall. No-op outside goroutines.
+/// between. Like cgo's entersyscall. No-op outside goroutines. Regions do not nest: a
+/// `gort_blocking_enter` inside one is a fatal error (as a bad call is a `throw` in Go's
+/// entersyscall: the scheduler's accounting would be wrong from then on).
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_blocking_enter() {
     guard!("gort_blocking_enter", { sched::proc::blocking_enter() })
 }
 
-/// Ends a `gort_blocking_enter` region; may wait for a free processor.
+/// Ends a `gort_blocking_enter` region; may wait for a free processor. In a goroutine that
+/// is not in a region it is a fatal error.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_blocking_exit() {
     guard!("gort_blocking_exit", { sched::proc::blocking_exit() })

@@ -17,10 +17,11 @@ pub extern "C" fn gort_now() -> i64 {
     guard!("gort_now", { nanotime() })
 }
 
-/// `gort_now() + ns`, saturating instead of overflowing.
+/// `gort_now() + ns`, saturating instead of overflowing; never negative, so never
+/// `GORT_FOREVER`: a sum below 0 gives 0, a deadline that has passed.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_deadline_in(ns: i64) -> i64 {
-    guard!("gort_deadline_in", { nanotime().saturating_add(ns) })
+    guard!("gort_deadline_in", { nanotime().saturating_add(ns).max(0) })
 }
 
 /// Sleeps for `ns` nanoseconds (parks the goroutine; blocks a foreign thread). Returns
@@ -181,11 +182,16 @@ pub extern "C" fn gort_after_func(
 /// The timer's channel: receives one `int64_t` (the deadline, `gort_now()` clock) per
 /// firing. Borrowed: valid until `gort_timer_free`; do not release, close or send on it.
 /// As in Go 1.23+, `gort_chan_len`/`gort_chan_cap` report 0 on it. NULL for a
-/// `gort_after_func` timer, or when `t` is NULL.
+/// `gort_after_func` timer (errno untouched: Go's `AfterFunc` timer has no channel
+/// either), and NULL with errno EINVAL when `t` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_timer_chan(t: *mut gort_timer) -> *mut gort_chan {
     guard!("gort_timer_chan", {
-        as_timer(t).and_then(|t| t.chan()).map_or(ptr::null_mut(), |c| c as *mut gort_chan)
+        let Some(t) = as_timer(t) else {
+            set_errno(GORT_EINVAL);
+            return ptr::null_mut();
+        };
+        t.chan().map_or(ptr::null_mut(), |c| c as *mut gort_chan)
     })
 }
 
@@ -259,23 +265,29 @@ pub extern "C" fn gort_ticker_new(period: i64) -> *mut gort_ticker {
 }
 
 /// The ticker's channel. Borrowed: valid until `gort_ticker_free`; do not release, close
-/// or send on it. `gort_chan_len`/`gort_chan_cap` report 0 on it (Go 1.23+). NULL when `t`
-/// is NULL.
+/// or send on it. `gort_chan_len`/`gort_chan_cap` report 0 on it (Go 1.23+). NULL with
+/// errno EINVAL when `t` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_ticker_chan(t: *mut gort_ticker) -> *mut gort_chan {
-    guard!("gort_ticker_chan", { as_ticker(t).map_or(ptr::null_mut(), |t| t.chan() as *mut gort_chan) })
+    guard!("gort_ticker_chan", {
+        let Some(t) = as_ticker(t) else {
+            set_errno(GORT_EINVAL);
+            return ptr::null_mut();
+        };
+        t.chan() as *mut gort_chan
+    })
 }
 
 /// Restarts the ticker with `period`, first tick `period` from now (Go 1.23+
 /// `Ticker.Reset`): no tick of the old schedule is received after it returns. A stopped
 /// ticker starts again. `period <= 0` is a gort panic, "non-positive interval for
-/// Ticker.Reset" (Go's). A NULL `t` does nothing and sets errno EINVAL.
+/// Ticker.Reset" (Go's); so is a NULL `t` ("gort_ticker_reset: nil ticker"), as a nil
+/// `*Ticker` is in Go.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_ticker_reset(t: *mut gort_ticker, period: i64) {
     guard!("gort_ticker_reset", {
         let Some(t) = as_ticker(t) else {
-            set_errno(GORT_EINVAL);
-            return;
+            crate::panic::panic_msg(c"gort_ticker_reset: nil ticker".to_owned());
         };
         if t.reset(period).is_err() {
             crate::panic::panic_msg(c"non-positive interval for Ticker.Reset".to_owned());
@@ -286,14 +298,14 @@ pub extern "C" fn gort_ticker_reset(t: *mut gort_ticker, period: i64) {
 /// Stops the ticker without freeing it (Go's `Ticker.Stop`): no tick is received after it
 /// returns, not even one that came due before and was never received (Go 1.23+);
 /// `gort_ticker_reset` starts it again. Stopping a stopped ticker does nothing. A NULL `t`
-/// does nothing and sets errno EINVAL.
+/// is a gort panic ("gort_ticker_stop: nil ticker"), as a nil `*Ticker` is in Go.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_ticker_stop(t: *mut gort_ticker) {
     guard!("gort_ticker_stop", {
-        match as_ticker(t) {
-            Some(t) => t.stop(),
-            None => set_errno(GORT_EINVAL),
-        }
+        let Some(t) = as_ticker(t) else {
+            crate::panic::panic_msg(c"gort_ticker_stop: nil ticker".to_owned());
+        };
+        t.stop();
     })
 }
 

@@ -183,10 +183,21 @@ pub fn defer(f: CFn, arg: *mut c_void) {
     s.defers.push(Defer { f, arg });
 }
 
+/// Whether the caller's goroutine (or thread) is running the deferred calls of a panic
+/// that has not been recovered yet.
+pub fn panicking() -> bool {
+    match state_if_any() {
+        // SAFETY: our own state; only read.
+        Some(st) => unsafe { (*st).panicking.is_some() },
+        None => false,
+    }
+}
+
 /// `gort_panic`.
 pub fn panic(msg: *const c_char) -> ! {
     let owned = if msg.is_null() {
-        c"nil".to_owned()
+        // Go 1.21+'s message for panic(nil).
+        c"panic called with nil argument".to_owned()
     } else {
         // SAFETY: the caller passes a NUL-terminated string (checked non-null).
         unsafe { CStr::from_ptr(msg) }.to_owned()
@@ -291,6 +302,30 @@ mod tests {
     unsafe extern "C" fn body_returns(_: *mut c_void) {
         defer(record, 3 as *mut c_void);
         defer(record, 4 as *mut c_void);
+    }
+
+    static SAW_PANICKING: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn record_panicking(_: *mut c_void) {
+        SAW_PANICKING.store(1 + usize::from(panicking()), Ordering::SeqCst);
+    }
+    unsafe extern "C" fn defer_then_panic(_: *mut c_void) {
+        defer(record_panicking, ptr::null_mut());
+        panic(c"boom".as_ptr());
+    }
+    unsafe extern "C" fn defer_then_return(_: *mut c_void) {
+        defer(record_panicking, ptr::null_mut());
+    }
+
+    #[test]
+    fn panicking_only_while_a_panic_runs_defers() {
+        let mut msg: *const c_char = ptr::null();
+        assert!(!panicking());
+        assert_eq!(protect(defer_then_panic, ptr::null_mut(), &mut msg), 1);
+        assert_eq!(SAW_PANICKING.load(Ordering::SeqCst), 2);
+        assert!(!panicking(), "a recovered panic is over");
+        assert_eq!(protect(defer_then_return, ptr::null_mut(), &mut msg), 0);
+        assert_eq!(SAW_PANICKING.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -1691,6 +1691,9 @@ pub fn blocking_enter() {
     }
     // SAFETY: Ms are never freed.
     let m = unsafe { &*m };
+    if !m.p.get().is_null() && m.p_word.get() & 0xff == pstate::SYSCALL {
+        crate::fatal::fatal("gort_blocking_enter inside a blocking region (regions do not nest)");
+    }
     SCHED.nsyscall.fetch_add(1, Ordering::SeqCst);
     let p = m.p.get();
     if p.is_null() {
@@ -1715,6 +1718,12 @@ pub fn blocking_exit() {
     }
     // SAFETY: Ms are never freed.
     let m = unsafe { &*m };
+    // Outside a region the goroutine's M holds its P in USER state (even if sysmon took it
+    // meanwhile: m.p is stale then, not null). Going on would unbalance nsyscall, which
+    // deadlock detection trusts: a throw, as Go's exitsyscall makes of a bad call.
+    if !m.p.get().is_null() && m.p_word.get() & 0xff != pstate::SYSCALL {
+        crate::fatal::fatal("gort_blocking_exit without gort_blocking_enter (regions do not nest)");
+    }
     SCHED.nsyscall.fetch_sub(1, Ordering::SeqCst);
     let p = m.p.get();
     if !p.is_null() {

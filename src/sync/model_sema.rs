@@ -59,6 +59,17 @@ impl Sema {
         }
     }
 
+    /// Takes a free unit if there is one now, never sleeping (a `try_lock` of a binary
+    /// semaphore used as a lock).
+    pub(crate) fn try_acquire(&self) -> bool {
+        let mut st = self.st.lock().unwrap();
+        if st.count > 0 {
+            st.count -= 1;
+            return true;
+        }
+        false
+    }
+
     pub(crate) fn release(&self, handoff: bool) {
         let mut st = self.st.lock().unwrap();
         st.count += 1;

@@ -58,6 +58,16 @@ impl RwMutex {
     pub fn unlock(&self) {
         algo::unlock(self);
     }
+
+    /// Go's `TryRLock`: read-locks if no writer holds or waits for the lock.
+    pub fn try_rlock(&self) -> bool {
+        algo::try_rlock(self)
+    }
+
+    /// Go's `TryLock`: write-locks if nobody holds the lock and no writer waits for it.
+    pub fn try_lock(&self) -> bool {
+        algo::try_lock(self)
+    }
 }
 
 /// The runtime's [`algo::Env`]: the RWMutex's own words, the semaphore table, its Mutex.
@@ -65,6 +75,14 @@ impl algo::Env for RwMutex {
     #[inline]
     fn readers_add(&self, d: i32, o: Ordering) -> i32 {
         self.reader_count.fetch_add(d, o)
+    }
+    #[inline]
+    fn readers_load(&self, o: Ordering) -> i32 {
+        self.reader_count.load(o)
+    }
+    #[inline]
+    fn readers_cas(&self, cur: i32, new: i32, o: Ordering) -> Result<i32, i32> {
+        self.reader_count.compare_exchange(cur, new, o, Ordering::Relaxed)
     }
     #[inline]
     fn departing_add(&self, d: i32, o: Ordering) -> i32 {
@@ -88,6 +106,9 @@ impl algo::Env for RwMutex {
     fn writers_unlock(&self) {
         self.w.unlock();
     }
+    fn writers_try_lock(&self) -> bool {
+        self.w.try_lock()
+    }
     fn misuse(&self, msg: &str) -> ! {
         crate::fatal::fatal_with_dump(msg)
     }
@@ -102,6 +123,10 @@ mod algo {
     pub(super) trait Env {
         /// `fetch_add` on the reader count.
         fn readers_add(&self, d: i32, o: Ordering) -> i32;
+        /// Loads the reader count.
+        fn readers_load(&self, o: Ordering) -> i32;
+        /// `compare_exchange` on the reader count (`o` on success, Relaxed on failure).
+        fn readers_cas(&self, cur: i32, new: i32, o: Ordering) -> Result<i32, i32>;
         /// `fetch_add` on the count of departing readers a pending writer waits for.
         fn departing_add(&self, d: i32, o: Ordering) -> i32;
         fn reader_sleep(&self);
@@ -111,6 +136,8 @@ mod algo {
         /// The mutex that serialises writers.
         fn writers_lock(&self);
         fn writers_unlock(&self);
+        /// Takes the writers' mutex only if it is free now.
+        fn writers_try_lock(&self) -> bool;
         fn misuse(&self, msg: &str) -> !;
     }
 
@@ -150,6 +177,36 @@ mod algo {
         }
     }
 
+    /// Go's `TryRLock`: a reader may enter while the count is not negative (no writer
+    /// pending or in); a CAS instead of `rlock`'s add, so failing leaves no trace.
+    pub(super) fn try_rlock(e: &impl Env) -> bool {
+        let mut c = e.readers_load(Ordering::Relaxed);
+        loop {
+            if c < 0 {
+                return false;
+            }
+            // Acquire: pairs with the Release of the previous writer's unlock, as in rlock.
+            match e.readers_cas(c, c + 1, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(cur) => c = cur,
+            }
+        }
+    }
+
+    /// Go's `TryLock`: the writers' mutex if free, then announce the writer only if no
+    /// reader is in (a writer that had to wait for readers would not be a try).
+    pub(super) fn try_lock(e: &impl Env) -> bool {
+        if !e.writers_try_lock() {
+            return false;
+        }
+        // AcqRel as in lock: acquires the departed readers' and writer's releases.
+        if e.readers_cas(0, -MAX_READERS, Ordering::AcqRel).is_err() {
+            e.writers_unlock();
+            return false;
+        }
+        true
+    }
+
     pub(super) fn unlock(e: &impl Env) {
         let r = e.readers_add(MAX_READERS, Ordering::Release) + MAX_READERS;
         if r >= MAX_READERS {
@@ -159,6 +216,32 @@ mod algo {
             e.reader_wake();
         }
         e.writers_unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RwMutex;
+
+    /// The tries on the runtime's instance, on a plain thread: readers share, a writer
+    /// excludes, and a failed try leaves nothing behind.
+    #[test]
+    fn tries() {
+        let rw = RwMutex::new();
+        assert!(rw.try_lock());
+        assert!(!rw.try_lock());
+        assert!(!rw.try_rlock());
+        rw.unlock();
+        assert!(rw.try_rlock());
+        assert!(rw.try_rlock());
+        assert!(!rw.try_lock());
+        rw.runlock();
+        rw.runlock();
+        rw.lock();
+        rw.unlock();
+        assert!(rw.try_lock());
+        rw.unlock();
+        assert_eq!(rw.reader_count.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 }
 
@@ -192,6 +275,12 @@ mod loom_models {
         fn readers_add(&self, d: i32, o: Ordering) -> i32 {
             self.readers.fetch_add(d, o)
         }
+        fn readers_load(&self, o: Ordering) -> i32 {
+            self.readers.load(o)
+        }
+        fn readers_cas(&self, cur: i32, new: i32, o: Ordering) -> Result<i32, i32> {
+            self.readers.compare_exchange(cur, new, o, Ordering::Relaxed)
+        }
         fn departing_add(&self, d: i32, o: Ordering) -> i32 {
             self.departing.fetch_add(d, o)
         }
@@ -213,9 +302,76 @@ mod loom_models {
         fn writers_unlock(&self) {
             self.writers.release(false)
         }
+        fn writers_try_lock(&self) -> bool {
+            self.writers.try_acquire()
+        }
         fn misuse(&self, msg: &str) -> ! {
             panic!("{msg}")
         }
+    }
+
+    fn model_env() -> Arc<ModelEnv> {
+        Arc::new(ModelEnv {
+            readers: AtomicI32::new(0),
+            departing: AtomicI32::new(0),
+            reader_sem: Sema::new(0),
+            writer_sem: Sema::new(0),
+            writers: Sema::new(1),
+            data: UnsafeCell::new(0),
+        })
+    }
+
+    /// TryLock and TryRLock beside a blocking writer and reader: whatever succeeds is
+    /// ordered with everything else (loom reports an unordered access to `data`), every
+    /// successful try is counted, a failed try leaves no trace, and all is clean at the end.
+    #[test]
+    fn loom_rwmutex_try_variants() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(2);
+        b.check(|| {
+            let e = model_env();
+            let try_writer = {
+                let e = e.clone();
+                loom::thread::spawn(move || {
+                    if !algo::try_lock(&*e) {
+                        return 0;
+                    }
+                    // SAFETY: written under the write lock (what the model checks).
+                    e.data.with_mut(|d| unsafe { *d += 1 });
+                    algo::unlock(&*e);
+                    1
+                })
+            };
+            let try_reader = {
+                let e = e.clone();
+                loom::thread::spawn(move || {
+                    if algo::try_rlock(&*e) {
+                        // SAFETY: read under the read lock (what the model checks).
+                        let v = e.data.with(|d| unsafe { *d });
+                        assert!(v <= 2);
+                        algo::runlock(&*e);
+                    }
+                })
+            };
+            algo::lock(&*e);
+            // SAFETY: written under the write lock (what the model checks).
+            e.data.with_mut(|d| unsafe { *d += 1 });
+            algo::unlock(&*e);
+            algo::rlock(&*e);
+            // SAFETY: read under the read lock.
+            let seen = e.data.with(|d| unsafe { *d });
+            assert!((1..=2).contains(&seen));
+            algo::runlock(&*e);
+            let tried = try_writer.join().unwrap();
+            try_reader.join().unwrap();
+            // SAFETY: every thread has been joined.
+            assert_eq!(e.data.with(|d| unsafe { *d }), 1 + tried);
+            assert_eq!(e.readers.load(Ordering::Relaxed), 0);
+            assert_eq!(e.departing.load(Ordering::Relaxed), 0);
+            e.reader_sem.assert_clean(0);
+            e.writer_sem.assert_clean(0);
+            e.writers.assert_clean(1);
+        });
     }
 
     /// Two readers and two writers: a reader never overlaps a writer, writers never
