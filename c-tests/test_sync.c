@@ -125,41 +125,49 @@ static void check_rwmutex_exclusion(void) {
  * takes it while the previous one still holds it, so the count of readers inside never
  * drops to zero by itself. If new readers could overtake a waiting writer, the writer would
  * wait until the relay ends; with Go's rule the next reader queues behind the writer, the
- * current one gives up waiting for it and leaves, and the writer gets in — long before
- * the relay's last hop. */
-enum { RELAY_HOPS = 1000 };
+ * current one gives up waiting for it and leaves, and the writer gets in. The relay runs
+ * until the writer is in, for at most RELAY_MAX_HOPS hops after the writer started: far
+ * more than any scheduling delay of the writer can account for (on a loaded machine the
+ * writer's thread can be off its CPU for a while; a fixed relay once ended first). */
+enum { RELAY_MAX_HOPS = 100000 };
 static gort_rwmutex prw;
-static atomic_int hops, writer_in_at_hop, writer_started, next_in;
+static atomic_int hops, writer_in_at_hop, writer_start_hop, next_in, relay_live;
 static void relay_reader(void *arg) {
     (void)arg;
     gort_rwmutex_rlock(&prw);
     atomic_store(&next_in, 1);
     int h = atomic_fetch_add(&hops, 1) + 1;
-    if (h < RELAY_HOPS) {
+    int start = atomic_load(&writer_start_hop);
+    if (atomic_load(&writer_in_at_hop) < 0 && (start < 0 || h - start < RELAY_MAX_HOPS)) {
         atomic_store(&next_in, 0);
-        gort_go(relay_reader, NULL);
+        atomic_fetch_add(&relay_live, 1);
+        CHECK_EQ(gort_go(relay_reader, NULL), 0);
         /* Hold on until the next reader is in, or give up after a while (it is queued
          * behind the writer): liveness only, nothing is asserted about time. */
         for (int i = 0; i < 20 && !atomic_load(&next_in); i++) gort_sleep(MS / 10);
     }
     gort_rwmutex_runlock(&prw);
+    atomic_fetch_sub(&relay_live, 1);
 }
 static void relay_writer(void *arg) {
     (void)arg;
-    atomic_store(&writer_started, 1);
+    atomic_store(&writer_start_hop, atomic_load(&hops));
     gort_rwmutex_lock(&prw);
     atomic_store(&writer_in_at_hop, atomic_load(&hops));
     gort_rwmutex_unlock(&prw);
 }
 static void check_pending_writer_blocks_readers(void) {
     atomic_store(&writer_in_at_hop, -1);
-    gort_go(relay_reader, NULL);
+    atomic_store(&writer_start_hop, -1);
+    atomic_store(&relay_live, 1);
+    CHECK_EQ(gort_go(relay_reader, NULL), 0);
     while (atomic_load(&hops) < 3) gort_sleep(MS / 10);
-    gort_go(relay_writer, NULL);
-    while (atomic_load(&writer_in_at_hop) < 0) gort_sleep(MS);
-    CHECK(atomic_load(&writer_in_at_hop) < RELAY_HOPS);
-    while (atomic_load(&hops) < RELAY_HOPS) gort_sleep(MS); /* let the relay finish */
-    gort_sleep(5 * MS);
+    CHECK_EQ(gort_go(relay_writer, NULL), 0);
+    while (atomic_load(&writer_in_at_hop) < 0 && atomic_load(&relay_live) > 0) gort_sleep(MS);
+    while (atomic_load(&relay_live) > 0) gort_sleep(MS); /* let the relay finish */
+    /* The writer got in while the relay still ran (it ends at RELAY_MAX_HOPS otherwise). */
+    CHECK(atomic_load(&writer_in_at_hop) >= 0);
+    CHECK(atomic_load(&writer_in_at_hop) - atomic_load(&writer_start_hop) < RELAY_MAX_HOPS);
 }
 
 /* --- cond ---------------------------------------------------------------------------------- */
