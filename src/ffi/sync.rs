@@ -62,6 +62,33 @@ fn core<'a, C, T>(p: *mut C, func: &str) -> &'a T {
 }
 
 /// Locks `m`, parking the goroutine (or blocking the thread) while another holds it.
+///
+/// Example:
+///
+/// ```c
+/// #include <gort.h>
+///
+/// static gort_mutex mu = GORT_MUTEX_INIT;
+/// static gort_waitgroup wg = GORT_WAITGROUP_INIT;
+/// static long counter;            // protected by mu
+///
+/// static void add(void *arg) {
+///     (void)arg;
+///     for (int i = 0; i < 1000; i++) {
+///         gort_mutex_lock(&mu);
+///         counter++;
+///         gort_mutex_unlock(&mu);
+///     }
+///     gort_waitgroup_done(&wg);
+/// }
+///
+/// int main(void) {
+///     gort_waitgroup_add(&wg, 10);
+///     for (int i = 0; i < 10; i++) gort_go(add, NULL);
+///     gort_waitgroup_wait(&wg);
+///     return counter == 10000 ? 0 : 1;
+/// }
+/// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_mutex_lock(m: *mut gort_mutex) {
     guard!("gort_mutex_lock", { core::<_, Mutex>(m, "gort_mutex_lock").lock() })
@@ -147,8 +174,8 @@ pub extern "C" fn gort_waitgroup_wait(wg: *mut gort_waitgroup) {
     guard!("gort_waitgroup_wait", { core::<_, WaitGroup>(wg, "gort_waitgroup_wait").wait() })
 }
 
-/// Calls `fn(arg)` if no call through `o` has happened yet; every caller returns only
-/// once that call has finished. If `fn` panics, `o` counts as done and the panic goes on.
+/// Calls `f(arg)` if no call through `o` has happened yet; every caller returns only
+/// once that call has finished. If `f` panics, `o` counts as done and the panic goes on.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_once_do(o: *mut gort_once, f: Option<unsafe extern "C" fn(arg: *mut c_void)>, arg: *mut c_void) {
     guard!("gort_once_do", {
