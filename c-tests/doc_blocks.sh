@@ -9,7 +9,7 @@
 #   doc_blocks.sh check-index INDEX FILE...      fails if FILE's blocks are not INDEX's
 #
 # What counts as a block, and how it becomes a program:
-#   README.md (Markdown): every fence opened by a line "```c" at the start of a line.
+#   README.md (Markdown): every fence opened by a line "```c" (indented or not).
 #     - A block that defines main() is a complete program: compiled as it is.
 #     - Any other block (a fragment) must come right after (blank lines allowed) an HTML
 #       comment that gives it a complete program to live in, invisible on a rendered page:
@@ -121,17 +121,20 @@ scan() {
             }
             next
         }
-        # Markdown.
+        # Markdown. A fence may be indented (in a list): its indentation is taken off the
+        # lines of the block.
         if (inblock) {
-            if (line ~ /^```[ \t]*$/) {
+            if (line ~ /^[ \t]*```[ \t]*$/) {
                 inblock = 0; finish(n)
                 next
             }
+            if (substr(line, 1, length(indent)) == indent)
+                line = substr(line, length(indent) + 1)
             text[n, ++nlines[n]] = line
             next
         }
         if (other) {
-            if (line ~ /^```[ \t]*$/)
+            if (line ~ /^[ \t]*```[ \t]*$/)
                 other = 0
             next
         }
@@ -149,8 +152,10 @@ scan() {
             inwrap = 1; wn = 0; wstart = NR
             next
         }
-        if (line ~ /^```c([ \t].*)?$/) {
+        if (line ~ /^[ \t]*```c([ \t].*)?$/) {
             n++; fence[n] = NR; nlines[n] = 0; wrapn[n] = 0; inblock = 1
+            indent = line
+            sub(/```.*$/, "", indent)
             if (pendwrap) {
                 wrapn[n] = wn
                 for (j = 1; j <= wn; j++) { wline[n, j] = wl[j]; wtext[n, j] = wt[j] }
@@ -158,7 +163,7 @@ scan() {
             }
             next
         }
-        if (line ~ /^```/) {
+        if (line ~ /^[ \t]*```/) {
             other = 1
             next
         }
