@@ -17,7 +17,7 @@
 #           ...C code, with a line holding only DOC_TEST_BLOCK where the block goes...
 #           -->
 #       A fragment without one fails its test, naming its line.
-#     Blocks are named readme-1, readme-2, ... in order.
+#     Blocks are named after the file and numbered in order: readme-1, readme-2, ...
 #   gort.h (generated from the `///` docs of src/ffi/*.rs): an example is a doc comment
 #     block "// ```c" ... "// ```"; each must be a complete program. Named after the
 #     function it documents (doc-gort_main; a second example there: gort_main-2).
@@ -47,14 +47,14 @@ scan() {
                 return 1
         return 0
     }
-    function finish(b,    base, k) {
+    function finish(b,    base) {
         if (header) {
             base = name[b]
             count[base]++
             if (count[base] > 1)
                 name[b] = base "-" count[base]
         } else {
-            name[b] = "readme-" b
+            name[b] = stem "-" b
         }
         if (is_program(b))
             kind[b] = "program"
@@ -64,10 +64,10 @@ scan() {
             kind[b] = "fragment"
     }
     function emit(b,    i, j, w) {
-        if (kind[b] == "fragment")
-            fail(fence[b], "this ```c block has no main() and no <!-- doc-test: wrap ... --> comment before it: make it a complete program or give it one (see c-tests/doc_blocks.sh)")
         if (header && kind[b] != "program")
             fail(fence[b], "an example in the header must be a complete program (with main)")
+        if (kind[b] == "fragment")
+            fail(fence[b], "this ```c block has no main() and no <!-- doc-test: wrap ... --> comment before it: make it a complete program or give it one (see c-tests/doc_blocks.sh)")
         if (kind[b] == "program") {
             printf "#line %d \"%s\"\n", fence[b] + 1, path > out
             for (i = 1; i <= nlines[b]; i++)
@@ -93,6 +93,9 @@ scan() {
     }
     BEGIN {
         header = (path ~ /\.h$/)
+        k = split(path, parts, "/")
+        stem = tolower(parts[k])
+        sub(/\.[^.]*$/, "", stem)
         n = 0; inblock = 0; other = 0; inwrap = 0; pendwrap = 0; needname = 0
     }
     {
