@@ -231,7 +231,8 @@ run)
     # CONFIG sets DOC_CC, DOC_CFLAGS, DOC_LIBS, DOC_ASAN_LIBS, DOC_VALGRIND.
     . "$config"
     mkdir -p "$dir"
-    src="$dir/$name.c"
+    # Per mode: the variants of one block may run at the same time.
+    src="$dir/$name-$mode.c"
     exe="$dir/$name-$mode"
     rm -f "$src" "$exe"
     status=0
