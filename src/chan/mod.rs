@@ -1,4 +1,4 @@
-//! Channels: Go's `chan`, for elements of any fixed size, and `select` ([`select`]).
+//! Channels: Go's `chan`, for elements of any fixed size, and `select` ([`mod@select`]).
 //!
 //! # Structure
 //! A [`Chan`] is a lock, a ring buffer of `cap` elements of `elem_size` bytes, and two FIFO
