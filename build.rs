@@ -24,7 +24,7 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|x| x == "rs") && !p.ends_with("mod.rs"))
         .collect();
     files.sort();
-    // Sections in API.md order; anything else after them.
+    // The header's sections in the README's order; anything else after them.
     const ORDER: [&str; 8] = ["error", "runtime", "chan", "select", "sync", "time", "net", "panic"];
     files.sort_by_key(|p| {
         let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");

@@ -1,6 +1,6 @@
 /*
  * gort: Go's runtime as a C library. Goroutines on an M:N work-stealing scheduler,
- * channels and select, goroutine-aware sync, timers, a netpoller, a GC'd heap.
+ * channels and select, goroutine-aware sync, timers, a netpoller; a GC'd heap is planned.
  *
  * Conventions (see README.md):
  *  - functions that can fail return >= 0 on success, a negative GORT_E* code on failure;
@@ -126,8 +126,9 @@ typedef struct gort_config {
   // Usable stack bytes per goroutine (16 KiB .. 1 GiB; only touched pages cost memory).
   // 0: `GORT_STACK_SIZE` (bytes, or with a k/m/g suffix), else 256 KiB.
   size_t stack_size;
-  // GC target percentage, like GOGC. 0: `GORT_GC` ("off" or a number), else 100;
-  // negative: GC off.
+  // GC target percentage, like GOGC, for the planned garbage collector: read and
+  // checked, but it has no effect until the GC lands. 0: `GORT_GC` ("off" or a
+  // number), else 100; negative: GC off.
   int gc_percent;
 } gort_config;
 
@@ -205,7 +206,7 @@ const char *gort_strerror(int code);
 // hang instead.
 int gort_init(const struct gort_config *cfg);
 
-// Runs `fn(arg)` as the main goroutine and blocks the calling thread until it returns;
+// Runs `f(arg)` as the main goroutine and blocks the calling thread until it returns;
 // returns its value. While it runs, a program whose goroutines are all blocked for good
 // dies with `fatal error: all goroutines are asleep - deadlock!` and a goroutine dump
 // (exit status 2). "For good" means: no timer pending, no blocking call in progress, and
@@ -213,12 +214,35 @@ int gort_init(const struct gort_config *cfg);
 // thread might still send on a channel, so then gort stays silent, as Go does inside a
 // host program).
 // Goroutines still running when it returns keep running.
-// `GORT_EINVAL`: `fn` is NULL, or the caller is itself a goroutine. `GORT_EBUSY`: another
+// `GORT_EINVAL`: `f` is NULL, or the caller is itself a goroutine. `GORT_EBUSY`: another
 // `gort_main` is running. `GORT_ENOMEM`: no stack could be had, as for `gort_go`.
+//
+// Example:
+//
+// ```c
+// #include <gort.h>
+// #include <stdio.h>
+//
+// static void hello(void *arg) {
+//     printf("hello from goroutine %lld\n", (long long)gort_goid());
+//     gort_waitgroup_done(arg);
+// }
+//
+// static int main_goroutine(void *arg) {
+//     (void)arg;
+//     gort_waitgroup wg = GORT_WAITGROUP_INIT;
+//     gort_waitgroup_add(&wg, 3);
+//     for (int i = 0; i < 3; i++) gort_go(hello, &wg);
+//     gort_waitgroup_wait(&wg);   // wg is on this stack: wait before returning
+//     return 0;
+// }
+//
+// int main(void) { return gort_main(main_goroutine, NULL); }
+// ```
 int gort_main(int (*f)(void *arg), void *arg);
 
-// Starts a goroutine running `fn(arg)`. Callable from goroutines and from any thread.
-// Returns 0, `GORT_EINVAL` if `fn` is NULL, or `GORT_ENOMEM` if no stack or goroutine
+// Starts a goroutine running `f(arg)`. Callable from goroutines and from any thread.
+// Returns 0, `GORT_EINVAL` if `f` is NULL, or `GORT_ENOMEM` if no stack or goroutine
 // descriptor could be had (the address space is exhausted, e.g. under `ulimit -v`). The
 // stack's address space is reserved here, not when the goroutine first runs, so the
 // failure is reported now: then nothing was started or kept, the goroutines already
@@ -282,6 +306,27 @@ void gort_blocking_exit(void);
 // Makes a channel of elements of `elem_size` bytes (0 allowed) with a buffer of `cap`
 // elements (0: unbuffered). Returns NULL with errno EINVAL if `elem_size * cap` overflows,
 // or ENOMEM. The caller owns one reference (`gort_chan_release`).
+//
+// Example:
+//
+// ```c
+// #include <gort.h>
+//
+// static void produce(void *arg) {
+//     gort_chan *ch = arg;
+//     for (int i = 1; i <= 3; i++) gort_chan_send(ch, &i);
+//     gort_chan_close(ch);        // its last use of ch
+// }
+//
+// int main(void) {                // a plain thread: the calls block it
+//     gort_chan *ch = gort_chan_make(sizeof(int), 0);
+//     gort_go(produce, ch);
+//     int sum = 0;
+//     for (int n; gort_chan_recv(ch, &n) == 1;) sum += n;  // 0: closed and drained
+//     gort_chan_release(ch);      // after the close: nobody uses ch any more
+//     return sum == 6 ? 0 : 1;
+// }
+// ```
 struct gort_chan *gort_chan_make(size_t elem_size, size_t cap);
 
 // Adds a reference. NULL is ignored.
@@ -336,9 +381,60 @@ size_t gort_chan_cap(const struct gort_chan *c);
 //
 // A select that blocked with several cases on one channel completes a uniformly random
 // one of them when that channel becomes ready, as in Go.
+//
+// Example:
+//
+// ```c
+// #include <gort.h>
+//
+// // Sends v on out unless quit is closed first; gives up after 100 ms.
+// static int send_or_quit(gort_chan *out, gort_chan *quit, int v) {
+//     gort_case cs[2] = {{.chan = out, .dir = GORT_SEND, .elem = &v},
+//                        {.chan = quit, .dir = GORT_RECV}};
+//     return gort_select(cs, 2, gort_deadline_in(100 * 1000000));
+// }
+//
+// int main(void) {
+//     gort_chan *out = gort_chan_make(sizeof(int), 1), *quit = gort_chan_make(0, 0);
+//     int first = send_or_quit(out, quit, 1);   // 0: buffered
+//     int second = send_or_quit(out, quit, 2);  // GORT_ETIMEDOUT: full, nobody receives
+//     gort_chan_close(quit);
+//     int third = send_or_quit(out, quit, 3);   // 1: quit is closed
+//     gort_chan_release(out);
+//     gort_chan_release(quit);
+//     return first == 0 && second == GORT_ETIMEDOUT && third == 1 ? 0 : 1;
+// }
+// ```
 int gort_select(struct gort_case *cases, size_t n, int64_t deadline);
 
 // Locks `m`, parking the goroutine (or blocking the thread) while another holds it.
+//
+// Example:
+//
+// ```c
+// #include <gort.h>
+//
+// static gort_mutex mu = GORT_MUTEX_INIT;
+// static gort_waitgroup wg = GORT_WAITGROUP_INIT;
+// static long counter;            // protected by mu
+//
+// static void add(void *arg) {
+//     (void)arg;
+//     for (int i = 0; i < 1000; i++) {
+//         gort_mutex_lock(&mu);
+//         counter++;
+//         gort_mutex_unlock(&mu);
+//     }
+//     gort_waitgroup_done(&wg);
+// }
+//
+// int main(void) {
+//     gort_waitgroup_add(&wg, 10);
+//     for (int i = 0; i < 10; i++) gort_go(add, NULL);
+//     gort_waitgroup_wait(&wg);
+//     return counter == 10000 ? 0 : 1;
+// }
+// ```
 void gort_mutex_lock(struct gort_mutex *m);
 
 // Locks `m` if it is free right now: 1 if it did, 0 if not, `GORT_EINVAL` if `m` is
@@ -396,16 +492,16 @@ void gort_waitgroup_done(struct gort_waitgroup *wg);
 // Waits until the counter is zero (at once if it is).
 void gort_waitgroup_wait(struct gort_waitgroup *wg);
 
-// Go's `WaitGroup.Go` (Go 1.25): adds 1 to the counter and runs `fn(arg)` in a new
-// goroutine, which calls `gort_waitgroup_done(wg)` when `fn` returns or ends its goroutine
-// with `gort_goexit` (after `fn`'s own deferred calls). If `fn` panics and nothing
+// Go's `WaitGroup.Go` (Go 1.25): adds 1 to the counter and runs `f(arg)` in a new
+// goroutine, which calls `gort_waitgroup_done(wg)` when `f` returns or ends its goroutine
+// with `gort_goexit` (after `f`'s own deferred calls). If `f` panics and nothing
 // recovers, the counter is left alone, as in Go: the panic ends the program, and a waiter
 // must not run on meanwhile. Returns as `gort_go`: 0, `GORT_ENOMEM` (then the counter is
-// as before), or `GORT_EINVAL` if `wg` or `fn` is NULL.
+// as before), or `GORT_EINVAL` if `wg` or `f` is NULL.
 int gort_waitgroup_go(struct gort_waitgroup *wg, void (*f)(void *arg), void *arg);
 
-// Calls `fn(arg)` if no call through `o` has happened yet; every caller returns only
-// once that call has finished. If `fn` panics, `o` counts as done and the panic goes on.
+// Calls `f(arg)` if no call through `o` has happened yet; every caller returns only
+// once that call has finished. If `f` panics, `o` counts as done and the panic goes on.
 void gort_once_do(struct gort_once *o, void (*f)(void *arg), void *arg);
 
 // Sets the count of `s` (not while it is in use). Panics for a negative count.
@@ -450,6 +546,27 @@ int gort_sleep_until(int64_t deadline);
 // channel (Go 1.23+): `gort_chan_len` and `gort_chan_cap` report 0, and a receive that
 // starts after the deadline gets the value even if the scheduler has not fired the timer
 // yet. Only receive from it. NULL with errno ENOMEM if out of memory.
+//
+// Example:
+//
+// ```c
+// #include <gort.h>
+// #include <stdio.h>
+//
+// int main(void) {
+//     gort_chan *results = gort_chan_make(sizeof(int), 1);  // nobody sends: we time out
+//     gort_chan *timeout = gort_after(50 * 1000000);        // 50 ms; ours to release
+//     int v;
+//     int64_t at;
+//     gort_case cs[2] = {{.chan = results, .dir = GORT_RECV, .elem = &v},
+//                        {.chan = timeout, .dir = GORT_RECV, .elem = &at}};
+//     int which = gort_select(cs, 2, GORT_FOREVER);
+//     if (which == 1) puts("timed out");
+//     gort_chan_release(timeout);
+//     gort_chan_release(results);
+//     return which == 1 ? 0 : 1;
+// }
+// ```
 struct gort_chan *gort_after(int64_t ns);
 
 // A timer that sends one `int64_t` (its deadline on the `gort_now()` clock, as Go sends)
@@ -457,13 +574,29 @@ struct gort_chan *gort_after(int64_t ns);
 // Go 1.23+ semantics: after `gort_timer_stop` or `gort_timer_reset` returns, no value of
 // the old schedule is ever received. Free it with `gort_timer_free`. NULL with errno
 // ENOMEM if out of memory.
+//
+// Example:
+//
+// ```c
+// #include <gort.h>
+//
+// int main(void) {
+//     int64_t start = gort_now(), fired;
+//     gort_timer *t = gort_timer_new(20 * 1000000);             // fires in 20 ms
+//     gort_chan_recv(gort_timer_chan(t), &fired);               // waits for it
+//     int pending = gort_timer_reset(t, 3600LL * 1000000000);   // 0: it had fired
+//     int stopped = gort_timer_stop(t);                         // 1: stopped in time
+//     gort_timer_free(t);
+//     return fired - start >= 20 * 1000000 && pending == 0 && stopped == 1 ? 0 : 1;
+// }
+// ```
 struct gort_timer *gort_timer_new(int64_t ns);
 
-// A timer that runs `fn(arg)` in a new goroutine, `ns` from now (`ns <= 0`: at once);
+// A timer that runs `f(arg)` in a new goroutine, `ns` from now (`ns <= 0`: at once);
 // Go's `time.AfterFunc`. `gort_timer_reset` arms it again (each firing starts one
-// goroutine); `gort_timer_stop` returns 1 if it prevented `fn` from starting;
+// goroutine); `gort_timer_stop` returns 1 if it prevented `f` from starting;
 // `gort_timer_chan` returns NULL. Free it with `gort_timer_free` (a goroutine already
-// started keeps running). NULL with errno EINVAL if `fn` is NULL. The goroutine is
+// started keeps running). NULL with errno EINVAL if `f` is NULL. The goroutine is
 // created when the timer fires, where no caller can be told of a failure: if no stack
 // can be had then, that is a fatal error (Go's runtime throws too); `gort_go` is the
 // call that reports `GORT_ENOMEM`.
@@ -501,6 +634,20 @@ void gort_timer_free(struct gort_timer *t);
 // original schedule: ticks that find the previous one unreceived are dropped. Stop it
 // with `gort_ticker_stop`, free it with `gort_ticker_free`. Go panics for `period <= 0`;
 // here that returns NULL with errno EINVAL (ENOMEM if out of memory).
+//
+// Example:
+//
+// ```c
+// #include <gort.h>
+//
+// int main(void) {
+//     int64_t start = gort_now(), tick = 0;
+//     gort_ticker *tk = gort_ticker_new(10 * 1000000);          // every 10 ms
+//     for (int i = 0; i < 3; i++) gort_chan_recv(gort_ticker_chan(tk), &tick);
+//     gort_ticker_free(tk);
+//     return tick - start >= 30 * 1000000 ? 0 : 1;             // the third tick or later
+// }
+// ```
 struct gort_ticker *gort_ticker_new(int64_t period);
 
 // The ticker's channel. Borrowed: valid until `gort_ticker_free`; do not release, close
@@ -546,6 +693,32 @@ int gort_fd_wait(int fd, int events, int64_t deadline);
 // Parks the goroutine (blocks a foreign
 // thread) while nothing is available. The fd is switched to non-blocking mode on first
 // use. Close fds used with gort through `gort_close`.
+//
+// Example:
+//
+// ```c
+// #include <gort.h>
+// #include <string.h>
+// #include <unistd.h>
+//
+// static void writer(void *arg) {
+//     int fd = *(int *)arg;
+//     gort_write(fd, "ping", 4, GORT_FOREVER);
+//     gort_close(fd);             // the reader sees end of file
+// }
+//
+// int main(void) {
+//     int p[2];
+//     if (pipe(p) != 0) return 1;
+//     gort_go(writer, &p[1]);
+//     char buf[16];
+//     size_t got = 0;
+//     for (ptrdiff_t n; (n = gort_read(p[0], buf + got, sizeof buf - got, GORT_FOREVER)) > 0;)
+//         got += (size_t)n;
+//     gort_close(p[0]);
+//     return got == 4 && memcmp(buf, "ping", 4) == 0 ? 0 : 1;
+// }
+// ```
 ptrdiff_t gort_read(int fd, void *buf, size_t n, int64_t deadline);
 
 // Writes all `n` bytes of `buf` and returns `n`, or a `GORT_E*` code (`GORT_EPIPE`,
@@ -573,6 +746,38 @@ int gort_close(int fd);
 //
 // Errors: `GORT_EINVAL` for NULL or a malformed address (`"nonsense"`, `":99999"`),
 // `GORT_ENOHOST` for a name that does not resolve, `-EADDRINUSE`, `-EACCES`, `-EMFILE`, …
+//
+// Example:
+//
+// ```c
+// #include <gort.h>
+// #include <stdio.h>
+// #include <string.h>
+//
+// static void echo(void *arg) {   // serves one connection
+//     int c = gort_accept(*(int *)arg, GORT_FOREVER);
+//     char buf[64];
+//     for (ptrdiff_t n; c >= 0 && (n = gort_read(c, buf, sizeof buf, GORT_FOREVER)) > 0;)
+//         gort_write(c, buf, (size_t)n, GORT_FOREVER);
+//     if (c >= 0) gort_close(c);
+// }
+//
+// int main(void) {
+//     int ln = gort_tcp_listen("127.0.0.1:0", 0);   // port 0: the kernel picks one
+//     if (ln < 0) return 1;
+//     char addr[32], buf[5];
+//     snprintf(addr, sizeof addr, "127.0.0.1:%d", gort_local_port(ln));
+//     gort_go(echo, &ln);
+//     int c = gort_tcp_dial(addr, gort_deadline_in(5000000000));
+//     if (c < 0 || gort_write(c, "hello", 5, GORT_FOREVER) != 5) return 1;
+//     size_t got = 0;
+//     for (ptrdiff_t n; got < 5 && (n = gort_read(c, buf + got, 5 - got, GORT_FOREVER)) > 0;)
+//         got += (size_t)n;
+//     gort_close(c);
+//     gort_close(ln);
+//     return got == 5 && memcmp(buf, "hello", 5) == 0 ? 0 : 1;
+// }
+// ```
 int gort_tcp_listen(const char *addr, int backlog);
 
 // Connects to the TCP address `addr` (`"host:port"`, `"[::1]:80"`, `":80"` for the
@@ -677,15 +882,38 @@ int gort_unix_dial(const char *path, int64_t deadline);
 // Frames between the `gort_protect` and the panic are abandoned as by `longjmp`.
 void gort_panic(const char *msg) __attribute__((noreturn));
 
-// Runs `fn(arg)`. Returns 0 if it returned, 1 if it panicked; then, if `panic_msg` is not
+// Runs `f(arg)`. Returns 0 if it returned, 1 if it panicked; then, if `panic_msg` is not
 // NULL, `*panic_msg` points to the message (valid until this goroutine or thread recovers
-// another panic or ends). Deferred calls registered inside run when `fn` ends, either
-// way. `GORT_EINVAL` if `fn` is NULL. Works on any thread.
+// another panic or ends). Deferred calls registered inside run when `f` ends, either
+// way. `GORT_EINVAL` if `f` is NULL. Works on any thread.
+//
+// Example:
+//
+// ```c
+// #include <gort.h>
+// #include <stdio.h>
+//
+// static void unlock(void *m) { gort_mutex_unlock(m); }
+//
+// static void risky(void *arg) {
+//     gort_mutex_lock(arg);
+//     gort_defer(unlock, arg);    // runs however risky ends
+//     gort_panic("something broke");
+// }
+//
+// int main(void) {
+//     gort_mutex m = GORT_MUTEX_INIT;
+//     const char *msg = NULL;
+//     int panicked = gort_protect(risky, &m, &msg);      // 1
+//     printf("recovered: %s\n", msg);                    // something broke
+//     return panicked == 1 && gort_mutex_trylock(&m) == 1 ? 0 : 1;  // the defer unlocked m
+// }
+// ```
 int gort_protect(void (*f)(void *arg), void *arg, const char **panic_msg);
 
-// Registers `fn(arg)` to run when the innermost `gort_protect` ends (normally or by a
+// Registers `f(arg)` to run when the innermost `gort_protect` ends (normally or by a
 // panic), or, outside any, when the goroutine ends (also by `gort_goexit` or an
-// unrecovered panic). Runs last-in, first-out. A NULL `fn` is a gort panic. On a thread
+// unrecovered panic). Runs last-in, first-out. A NULL `f` is a gort panic. On a thread
 // the runtime does not own, only inside a `gort_protect` (otherwise a gort panic).
 void gort_defer(void (*f)(void *arg), void *arg);
 

@@ -2,18 +2,22 @@
 //!
 //! Layers, bottom up (see ARCHITECTURE.md for the map):
 //! - [`arch`]: the context switch (hand-written assembly, x86_64 and aarch64).
-//! - [`mem`]: goroutine stacks (and later the GC heap) taken from the OS.
+//! - [`mem`]: goroutine stacks (and, once the planned GC lands, its heap) taken from the OS.
 //! - [`sched`]: the G-M-P scheduler, sysmon, park/ready.
 //! - [`time`]: the monotonic clock, per-P timer heaps, sleep.
 //! - [`chan`]: channels and select.
 //! - [`netpoll`]: epoll, poll descriptors, goroutine-parking fd I/O.
 //! - [`net`]: TCP, UDP and Unix sockets on the netpoller; address parsing, resolution.
 //! - [`sync`]: Mutex, RWMutex, Cond, WaitGroup, Once, Sema on one semaphore table.
-//! - [`panic`]: panic, protect and defer for C.
+//! - [`mod@panic`]: panic, protect and defer for C.
 //! - [`runtime`]: configuration and start-up.
-//! - `ffi`: the C API, one file per section of API.md; nothing below it knows about C.
+//! - `ffi`: the C API (`include/gort.h` is generated from it), one file per section of
+//!   the header; nothing below it knows about C.
 
 #![deny(unsafe_op_in_unsafe_fn)]
+// These docs are for gort's maintainers (C users read gort.h): they link to private items
+// on purpose, and `cargo doc --document-private-items` renders those links.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod arch;
 pub mod chan;

@@ -38,6 +38,27 @@ fn blocked_code(b: Blocked) -> c_int {
 /// Makes a channel of elements of `elem_size` bytes (0 allowed) with a buffer of `cap`
 /// elements (0: unbuffered). Returns NULL with errno EINVAL if `elem_size * cap` overflows,
 /// or ENOMEM. The caller owns one reference (`gort_chan_release`).
+///
+/// Example:
+///
+/// ```c
+/// #include <gort.h>
+///
+/// static void produce(void *arg) {
+///     gort_chan *ch = arg;
+///     for (int i = 1; i <= 3; i++) gort_chan_send(ch, &i);
+///     gort_chan_close(ch);        // its last use of ch
+/// }
+///
+/// int main(void) {                // a plain thread: the calls block it
+///     gort_chan *ch = gort_chan_make(sizeof(int), 0);
+///     gort_go(produce, ch);
+///     int sum = 0;
+///     for (int n; gort_chan_recv(ch, &n) == 1;) sum += n;  // 0: closed and drained
+///     gort_chan_release(ch);      // after the close: nobody uses ch any more
+///     return sum == 6 ? 0 : 1;
+/// }
+/// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_chan_make(elem_size: usize, cap: usize) -> *mut gort_chan {
     guard!("gort_chan_make", {

@@ -1,5 +1,5 @@
-//! The C API. One file per section of API.md; each export checks its arguments, maps
-//! errors to `GORT_E*` codes and runs its body inside [`guard!`], so that a Rust panic (a
+//! The C API. One file per section of gort.h; each export checks its arguments, maps
+//! errors to `GORT_E*` codes and runs its body inside `guard!`, so that a Rust panic (a
 //! bug in gort, never the caller's fault) becomes a clean `fatal error` instead of
 //! undefined behaviour at the C boundary. Nothing below this layer knows about C.
 

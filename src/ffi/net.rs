@@ -61,6 +61,32 @@ pub extern "C" fn gort_fd_wait(fd: c_int, events: c_int, deadline: i64) -> c_int
 /// Parks the goroutine (blocks a foreign
 /// thread) while nothing is available. The fd is switched to non-blocking mode on first
 /// use. Close fds used with gort through `gort_close`.
+///
+/// Example:
+///
+/// ```c
+/// #include <gort.h>
+/// #include <string.h>
+/// #include <unistd.h>
+///
+/// static void writer(void *arg) {
+///     int fd = *(int *)arg;
+///     gort_write(fd, "ping", 4, GORT_FOREVER);
+///     gort_close(fd);             // the reader sees end of file
+/// }
+///
+/// int main(void) {
+///     int p[2];
+///     if (pipe(p) != 0) return 1;
+///     gort_go(writer, &p[1]);
+///     char buf[16];
+///     size_t got = 0;
+///     for (ptrdiff_t n; (n = gort_read(p[0], buf + got, sizeof buf - got, GORT_FOREVER)) > 0;)
+///         got += (size_t)n;
+///     gort_close(p[0]);
+///     return got == 4 && memcmp(buf, "ping", 4) == 0 ? 0 : 1;
+/// }
+/// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_read(fd: c_int, buf: *mut c_void, n: usize, deadline: i64) -> isize {
     guard!("gort_read", {
@@ -163,6 +189,38 @@ fn fd_or_code(r: Result<i32, Error>) -> c_int {
 ///
 /// Errors: `GORT_EINVAL` for NULL or a malformed address (`"nonsense"`, `":99999"`),
 /// `GORT_ENOHOST` for a name that does not resolve, `-EADDRINUSE`, `-EACCES`, `-EMFILE`, …
+///
+/// Example:
+///
+/// ```c
+/// #include <gort.h>
+/// #include <stdio.h>
+/// #include <string.h>
+///
+/// static void echo(void *arg) {   // serves one connection
+///     int c = gort_accept(*(int *)arg, GORT_FOREVER);
+///     char buf[64];
+///     for (ptrdiff_t n; c >= 0 && (n = gort_read(c, buf, sizeof buf, GORT_FOREVER)) > 0;)
+///         gort_write(c, buf, (size_t)n, GORT_FOREVER);
+///     if (c >= 0) gort_close(c);
+/// }
+///
+/// int main(void) {
+///     int ln = gort_tcp_listen("127.0.0.1:0", 0);   // port 0: the kernel picks one
+///     if (ln < 0) return 1;
+///     char addr[32], buf[5];
+///     snprintf(addr, sizeof addr, "127.0.0.1:%d", gort_local_port(ln));
+///     gort_go(echo, &ln);
+///     int c = gort_tcp_dial(addr, gort_deadline_in(5000000000));
+///     if (c < 0 || gort_write(c, "hello", 5, GORT_FOREVER) != 5) return 1;
+///     size_t got = 0;
+///     for (ptrdiff_t n; got < 5 && (n = gort_read(c, buf + got, 5 - got, GORT_FOREVER)) > 0;)
+///         got += (size_t)n;
+///     gort_close(c);
+///     gort_close(ln);
+///     return got == 5 && memcmp(buf, "hello", 5) == 0 ? 0 : 1;
+/// }
+/// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_tcp_listen(addr: *const c_char, backlog: c_int) -> c_int {
     guard!("gort_tcp_listen", {

@@ -12,10 +12,33 @@ pub extern "C" fn gort_panic(msg: *const c_char) -> ! {
     guard!("gort_panic", { crate::panic::panic(msg) })
 }
 
-/// Runs `fn(arg)`. Returns 0 if it returned, 1 if it panicked; then, if `panic_msg` is not
+/// Runs `f(arg)`. Returns 0 if it returned, 1 if it panicked; then, if `panic_msg` is not
 /// NULL, `*panic_msg` points to the message (valid until this goroutine or thread recovers
-/// another panic or ends). Deferred calls registered inside run when `fn` ends, either
-/// way. `GORT_EINVAL` if `fn` is NULL. Works on any thread.
+/// another panic or ends). Deferred calls registered inside run when `f` ends, either
+/// way. `GORT_EINVAL` if `f` is NULL. Works on any thread.
+///
+/// Example:
+///
+/// ```c
+/// #include <gort.h>
+/// #include <stdio.h>
+///
+/// static void unlock(void *m) { gort_mutex_unlock(m); }
+///
+/// static void risky(void *arg) {
+///     gort_mutex_lock(arg);
+///     gort_defer(unlock, arg);    // runs however risky ends
+///     gort_panic("something broke");
+/// }
+///
+/// int main(void) {
+///     gort_mutex m = GORT_MUTEX_INIT;
+///     const char *msg = NULL;
+///     int panicked = gort_protect(risky, &m, &msg);      // 1
+///     printf("recovered: %s\n", msg);                    // something broke
+///     return panicked == 1 && gort_mutex_trylock(&m) == 1 ? 0 : 1;  // the defer unlocked m
+/// }
+/// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_protect(f: Option<unsafe extern "C" fn(arg: *mut c_void)>, arg: *mut c_void, panic_msg: *mut *const c_char) -> c_int {
     guard!("gort_protect", {
@@ -24,9 +47,9 @@ pub extern "C" fn gort_protect(f: Option<unsafe extern "C" fn(arg: *mut c_void)>
     })
 }
 
-/// Registers `fn(arg)` to run when the innermost `gort_protect` ends (normally or by a
+/// Registers `f(arg)` to run when the innermost `gort_protect` ends (normally or by a
 /// panic), or, outside any, when the goroutine ends (also by `gort_goexit` or an
-/// unrecovered panic). Runs last-in, first-out. A NULL `fn` is a gort panic. On a thread
+/// unrecovered panic). Runs last-in, first-out. A NULL `f` is a gort panic. On a thread
 /// the runtime does not own, only inside a `gort_protect` (otherwise a gort panic).
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_defer(f: Option<unsafe extern "C" fn(arg: *mut c_void)>, arg: *mut c_void) {

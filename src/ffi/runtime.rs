@@ -15,8 +15,9 @@ pub struct gort_config {
     /// Usable stack bytes per goroutine (16 KiB .. 1 GiB; only touched pages cost memory).
     /// 0: `GORT_STACK_SIZE` (bytes, or with a k/m/g suffix), else 256 KiB.
     pub stack_size: usize,
-    /// GC target percentage, like GOGC. 0: `GORT_GC` ("off" or a number), else 100;
-    /// negative: GC off.
+    /// GC target percentage, like GOGC, for the planned garbage collector: read and
+    /// checked, but it has no effect until the GC lands. 0: `GORT_GC` ("off" or a
+    /// number), else 100; negative: GC off.
     pub gc_percent: c_int,
 }
 
@@ -56,7 +57,7 @@ struct SendPtr(*mut c_void);
 // another thread exactly as gort_go documents.
 unsafe impl Send for SendPtr {}
 
-/// Runs `fn(arg)` as the main goroutine and blocks the calling thread until it returns;
+/// Runs `f(arg)` as the main goroutine and blocks the calling thread until it returns;
 /// returns its value. While it runs, a program whose goroutines are all blocked for good
 /// dies with `fatal error: all goroutines are asleep - deadlock!` and a goroutine dump
 /// (exit status 2). "For good" means: no timer pending, no blocking call in progress, and
@@ -64,8 +65,31 @@ unsafe impl Send for SendPtr {}
 /// thread might still send on a channel, so then gort stays silent, as Go does inside a
 /// host program).
 /// Goroutines still running when it returns keep running.
-/// `GORT_EINVAL`: `fn` is NULL, or the caller is itself a goroutine. `GORT_EBUSY`: another
+/// `GORT_EINVAL`: `f` is NULL, or the caller is itself a goroutine. `GORT_EBUSY`: another
 /// `gort_main` is running. `GORT_ENOMEM`: no stack could be had, as for `gort_go`.
+///
+/// Example:
+///
+/// ```c
+/// #include <gort.h>
+/// #include <stdio.h>
+///
+/// static void hello(void *arg) {
+///     printf("hello from goroutine %lld\n", (long long)gort_goid());
+///     gort_waitgroup_done(arg);
+/// }
+///
+/// static int main_goroutine(void *arg) {
+///     (void)arg;
+///     gort_waitgroup wg = GORT_WAITGROUP_INIT;
+///     gort_waitgroup_add(&wg, 3);
+///     for (int i = 0; i < 3; i++) gort_go(hello, &wg);
+///     gort_waitgroup_wait(&wg);   // wg is on this stack: wait before returning
+///     return 0;
+/// }
+///
+/// int main(void) { return gort_main(main_goroutine, NULL); }
+/// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_main(f: Option<unsafe extern "C" fn(arg: *mut c_void) -> c_int>, arg: *mut c_void) -> c_int {
     guard!("gort_main", {
@@ -85,8 +109,8 @@ pub extern "C" fn gort_main(f: Option<unsafe extern "C" fn(arg: *mut c_void) -> 
     })
 }
 
-/// Starts a goroutine running `fn(arg)`. Callable from goroutines and from any thread.
-/// Returns 0, `GORT_EINVAL` if `fn` is NULL, or `GORT_ENOMEM` if no stack or goroutine
+/// Starts a goroutine running `f(arg)`. Callable from goroutines and from any thread.
+/// Returns 0, `GORT_EINVAL` if `f` is NULL, or `GORT_ENOMEM` if no stack or goroutine
 /// descriptor could be had (the address space is exhausted, e.g. under `ulimit -v`). The
 /// stack's address space is reserved here, not when the goroutine first runs, so the
 /// failure is reported now: then nothing was started or kept, the goroutines already

@@ -51,6 +51,30 @@ const _: () = {
 ///
 /// A select that blocked with several cases on one channel completes a uniformly random
 /// one of them when that channel becomes ready, as in Go.
+///
+/// Example:
+///
+/// ```c
+/// #include <gort.h>
+///
+/// // Sends v on out unless quit is closed first; gives up after 100 ms.
+/// static int send_or_quit(gort_chan *out, gort_chan *quit, int v) {
+///     gort_case cs[2] = {{.chan = out, .dir = GORT_SEND, .elem = &v},
+///                        {.chan = quit, .dir = GORT_RECV}};
+///     return gort_select(cs, 2, gort_deadline_in(100 * 1000000));
+/// }
+///
+/// int main(void) {
+///     gort_chan *out = gort_chan_make(sizeof(int), 1), *quit = gort_chan_make(0, 0);
+///     int first = send_or_quit(out, quit, 1);   // 0: buffered
+///     int second = send_or_quit(out, quit, 2);  // GORT_ETIMEDOUT: full, nobody receives
+///     gort_chan_close(quit);
+///     int third = send_or_quit(out, quit, 3);   // 1: quit is closed
+///     gort_chan_release(out);
+///     gort_chan_release(quit);
+///     return first == 0 && second == GORT_ETIMEDOUT && third == 1 ? 0 : 1;
+/// }
+/// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_select(cases: *mut gort_case, n: usize, deadline: i64) -> c_int {
     guard!("gort_select", {

@@ -87,6 +87,33 @@ fn core<'a, C: Noun, T>(p: *mut C, func: &str) -> &'a T {
 }
 
 /// Locks `m`, parking the goroutine (or blocking the thread) while another holds it.
+///
+/// Example:
+///
+/// ```c
+/// #include <gort.h>
+///
+/// static gort_mutex mu = GORT_MUTEX_INIT;
+/// static gort_waitgroup wg = GORT_WAITGROUP_INIT;
+/// static long counter;            // protected by mu
+///
+/// static void add(void *arg) {
+///     (void)arg;
+///     for (int i = 0; i < 1000; i++) {
+///         gort_mutex_lock(&mu);
+///         counter++;
+///         gort_mutex_unlock(&mu);
+///     }
+///     gort_waitgroup_done(&wg);
+/// }
+///
+/// int main(void) {
+///     gort_waitgroup_add(&wg, 10);
+///     for (int i = 0; i < 10; i++) gort_go(add, NULL);
+///     gort_waitgroup_wait(&wg);
+///     return counter == 10000 ? 0 : 1;
+/// }
+/// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_mutex_lock(m: *mut gort_mutex) {
     guard!("gort_mutex_lock", { core::<_, Mutex>(m, "gort_mutex_lock").lock() })
@@ -207,12 +234,12 @@ pub extern "C" fn gort_waitgroup_wait(wg: *mut gort_waitgroup) {
     guard!("gort_waitgroup_wait", { core::<_, WaitGroup>(wg, "gort_waitgroup_wait").wait() })
 }
 
-/// Go's `WaitGroup.Go` (Go 1.25): adds 1 to the counter and runs `fn(arg)` in a new
-/// goroutine, which calls `gort_waitgroup_done(wg)` when `fn` returns or ends its goroutine
-/// with `gort_goexit` (after `fn`'s own deferred calls). If `fn` panics and nothing
+/// Go's `WaitGroup.Go` (Go 1.25): adds 1 to the counter and runs `f(arg)` in a new
+/// goroutine, which calls `gort_waitgroup_done(wg)` when `f` returns or ends its goroutine
+/// with `gort_goexit` (after `f`'s own deferred calls). If `f` panics and nothing
 /// recovers, the counter is left alone, as in Go: the panic ends the program, and a waiter
 /// must not run on meanwhile. Returns as `gort_go`: 0, `GORT_ENOMEM` (then the counter is
-/// as before), or `GORT_EINVAL` if `wg` or `fn` is NULL.
+/// as before), or `GORT_EINVAL` if `wg` or `f` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_waitgroup_go(wg: *mut gort_waitgroup, f: Option<unsafe extern "C" fn(arg: *mut c_void)>, arg: *mut c_void) -> c_int {
     guard!("gort_waitgroup_go", {
@@ -242,13 +269,13 @@ struct GroupJob {
     arg: *mut c_void,
 }
 
-/// The goroutine of a `gort_waitgroup_go`. A C entry, not a Rust closure: `fn` may leave
+/// The goroutine of a `gort_waitgroup_go`. A C entry, not a Rust closure: `f` may leave
 /// by `gort_goexit` or a panic, abandoning this frame, so nothing here may own heap
 /// memory across the call.
 unsafe extern "C" fn run_group_job(job: *mut c_void) {
     // SAFETY: boxed by gort_waitgroup_go for this goroutine alone; freed here.
     let job = *unsafe { Box::from_raw(job as *mut GroupJob) };
-    // Registered first, so it runs last: after fn's own deferred calls. It runs when the
+    // Registered first, so it runs last: after f's own deferred calls. It runs when the
     // goroutine ends, normally or by gort_goexit (and by a panic, where it does nothing).
     crate::panic::defer(group_job_done, job.wg);
     // SAFETY: the caller of gort_waitgroup_go promised f is callable with arg.
@@ -264,8 +291,8 @@ unsafe extern "C" fn group_job_done(wg: *mut c_void) {
     core::<_, WaitGroup>(wg as *mut gort_waitgroup, "gort_waitgroup_go").done()
 }
 
-/// Calls `fn(arg)` if no call through `o` has happened yet; every caller returns only
-/// once that call has finished. If `fn` panics, `o` counts as done and the panic goes on.
+/// Calls `f(arg)` if no call through `o` has happened yet; every caller returns only
+/// once that call has finished. If `f` panics, `o` counts as done and the panic goes on.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_once_do(o: *mut gort_once, f: Option<unsafe extern "C" fn(arg: *mut c_void)>, arg: *mut c_void) {
     guard!("gort_once_do", {

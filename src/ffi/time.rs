@@ -107,6 +107,27 @@ fn as_ticker<'a>(t: *mut gort_ticker) -> Option<&'a Ticker> {
 /// channel (Go 1.23+): `gort_chan_len` and `gort_chan_cap` report 0, and a receive that
 /// starts after the deadline gets the value even if the scheduler has not fired the timer
 /// yet. Only receive from it. NULL with errno ENOMEM if out of memory.
+///
+/// Example:
+///
+/// ```c
+/// #include <gort.h>
+/// #include <stdio.h>
+///
+/// int main(void) {
+///     gort_chan *results = gort_chan_make(sizeof(int), 1);  // nobody sends: we time out
+///     gort_chan *timeout = gort_after(50 * 1000000);        // 50 ms; ours to release
+///     int v;
+///     int64_t at;
+///     gort_case cs[2] = {{.chan = results, .dir = GORT_RECV, .elem = &v},
+///                        {.chan = timeout, .dir = GORT_RECV, .elem = &at}};
+///     int which = gort_select(cs, 2, GORT_FOREVER);
+///     if (which == 1) puts("timed out");
+///     gort_chan_release(timeout);
+///     gort_chan_release(results);
+///     return which == 1 ? 0 : 1;
+/// }
+/// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_after(ns: i64) -> *mut gort_chan {
     guard!("gort_after", {
@@ -125,6 +146,22 @@ pub extern "C" fn gort_after(ns: i64) -> *mut gort_chan {
 /// Go 1.23+ semantics: after `gort_timer_stop` or `gort_timer_reset` returns, no value of
 /// the old schedule is ever received. Free it with `gort_timer_free`. NULL with errno
 /// ENOMEM if out of memory.
+///
+/// Example:
+///
+/// ```c
+/// #include <gort.h>
+///
+/// int main(void) {
+///     int64_t start = gort_now(), fired;
+///     gort_timer *t = gort_timer_new(20 * 1000000);             // fires in 20 ms
+///     gort_chan_recv(gort_timer_chan(t), &fired);               // waits for it
+///     int pending = gort_timer_reset(t, 3600LL * 1000000000);   // 0: it had fired
+///     int stopped = gort_timer_stop(t);                         // 1: stopped in time
+///     gort_timer_free(t);
+///     return fired - start >= 20 * 1000000 && pending == 0 && stopped == 1 ? 0 : 1;
+/// }
+/// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_timer_new(ns: i64) -> *mut gort_timer {
     guard!("gort_timer_new", {
@@ -154,11 +191,11 @@ impl CallArg {
     }
 }
 
-/// A timer that runs `fn(arg)` in a new goroutine, `ns` from now (`ns <= 0`: at once);
+/// A timer that runs `f(arg)` in a new goroutine, `ns` from now (`ns <= 0`: at once);
 /// Go's `time.AfterFunc`. `gort_timer_reset` arms it again (each firing starts one
-/// goroutine); `gort_timer_stop` returns 1 if it prevented `fn` from starting;
+/// goroutine); `gort_timer_stop` returns 1 if it prevented `f` from starting;
 /// `gort_timer_chan` returns NULL. Free it with `gort_timer_free` (a goroutine already
-/// started keeps running). NULL with errno EINVAL if `fn` is NULL. The goroutine is
+/// started keeps running). NULL with errno EINVAL if `f` is NULL. The goroutine is
 /// created when the timer fires, where no caller can be told of a failure: if no stack
 /// can be had then, that is a fatal error (Go's runtime throws too); `gort_go` is the
 /// call that reports `GORT_ENOMEM`.
@@ -247,6 +284,20 @@ pub extern "C" fn gort_timer_free(t: *mut gort_timer) {
 /// original schedule: ticks that find the previous one unreceived are dropped. Stop it
 /// with `gort_ticker_stop`, free it with `gort_ticker_free`. Go panics for `period <= 0`;
 /// here that returns NULL with errno EINVAL (ENOMEM if out of memory).
+///
+/// Example:
+///
+/// ```c
+/// #include <gort.h>
+///
+/// int main(void) {
+///     int64_t start = gort_now(), tick = 0;
+///     gort_ticker *tk = gort_ticker_new(10 * 1000000);          // every 10 ms
+///     for (int i = 0; i < 3; i++) gort_chan_recv(gort_ticker_chan(tk), &tick);
+///     gort_ticker_free(tk);
+///     return tick - start >= 30 * 1000000 ? 0 : 1;             // the third tick or later
+/// }
+/// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_ticker_new(period: i64) -> *mut gort_ticker {
     guard!("gort_ticker_new", {

@@ -615,7 +615,7 @@ pub fn wait(fd: i32, mode: Mode, deadline: i64, refresh: bool) -> Result<(), Err
 
 /// True if a call with this deadline may block (its deadline is ahead, or it has none):
 /// a [`Error::WouldBlock`] it meets later (the deadline passed between two waits, or
-/// while it copied data) is then a time-out, not a "would block" (API.md: a deadline
+/// while it copied data) is then a time-out, not a "would block" (gort.h's convention: a deadline
 /// already passed on entry means non-blocking; one that passes during the call expires).
 pub fn may_block(deadline: i64) -> bool {
     deadline == NO_DEADLINE || deadline > crate::time::nanotime()

@@ -19,6 +19,7 @@ unsafe extern "C" {
     fn __sanitizer_finish_switch_fiber(fake_stack_save: *mut c_void, bottom_old: *mut *const c_void, size_old: *mut usize);
     fn __asan_handle_no_return();
     fn __lsan_register_root_region(p: *const c_void, size: usize);
+    fn __asan_loadN(addr: usize, size: usize);
 }
 
 /// Before a switch to the stack `[bottom, bottom + size)`. `save` receives this context's
@@ -55,6 +56,21 @@ pub fn register_root_region(p: *const u8, size: usize) {
     // SAFETY: the region is mapped and stays mapped for the life of the process.
     unsafe {
         __lsan_register_root_region(p as *const c_void, size)
+    };
+    #[cfg(not(feature = "asan"))]
+    let _ = (p, size);
+}
+
+/// Reports an ASan error (heap-use-after-free, with the stacks of the free and of this
+/// use) if `[p, p + size)` is not addressable, as an instrumented load would. gort's Rust
+/// code is not instrumented, so objects C hands back to it (channels) are checked this way:
+/// otherwise a released channel's memory, kept in ASan's quarantine, is read silently.
+#[inline(always)]
+pub fn check_addressable(p: *const u8, size: usize) {
+    #[cfg(feature = "asan")]
+    // SAFETY: __asan_loadN only reads ASan's shadow memory for the range, never the range.
+    unsafe {
+        __asan_loadN(p as usize, size)
     };
     #[cfg(not(feature = "asan"))]
     let _ = (p, size);

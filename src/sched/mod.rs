@@ -14,7 +14,7 @@
 //!    puts it in `runnext`: it runs next on this P, inheriting the time slice, while the
 //!    previous `runnext` moves to the queue's newest end. If a P is idle and nobody is spinning,
 //!    `wakep` starts an M spinning so the new work can be stolen (see below).
-//! 2. An M's loop ([`proc::find_runnable`]) fires due timers, then takes work from: the
+//! 2. An M's loop (`proc::find_runnable`) fires due timers, then takes work from: the
 //!    global queue one time in 61 (fairness), `runnext`, the local queue (newest first, so
 //!    fork/join trees run depth-first; the oldest on yields and one round in 61: see
 //!    `P::runq_get`), the global queue, and finally other Ps by stealing the older half of
