@@ -1,7 +1,7 @@
 //! Unrecoverable errors: Go's `fatal error: ...` and `panic: ...` crashes, exit status 2.
 
 /// Writes all of `b` to stderr with write(2) (no locks, no allocation).
-pub fn write_stderr(mut b: &[u8]) {
+pub(crate) fn write_stderr(mut b: &[u8]) {
     while !b.is_empty() {
         // SAFETY: b is a valid buffer.
         let n = unsafe { libc::write(2, b.as_ptr() as *const libc::c_void, b.len()) };
@@ -16,7 +16,7 @@ pub fn write_stderr(mut b: &[u8]) {
 }
 
 /// Formats `v` in decimal into `out`; returns the length.
-pub fn fmt_i64(v: i64, out: &mut [u8]) -> usize {
+pub(crate) fn fmt_i64(v: i64, out: &mut [u8]) -> usize {
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
     let neg = v < 0;
@@ -43,31 +43,31 @@ pub fn fmt_i64(v: i64, out: &mut [u8]) -> usize {
 
 /// A message assembled without allocating, for paths that must stay async-signal-safe
 /// (signal handlers, a forked child). Text past the capacity is dropped.
-pub struct StackMsg {
+pub(crate) struct StackMsg {
     buf: [u8; 512],
     len: usize,
 }
 
 impl StackMsg {
-    pub const fn new() -> StackMsg {
+    pub(crate) const fn new() -> StackMsg {
         StackMsg { buf: [0; 512], len: 0 }
     }
 
-    pub fn push(&mut self, b: &[u8]) -> &mut StackMsg {
+    pub(crate) fn push(&mut self, b: &[u8]) -> &mut StackMsg {
         let n = b.len().min(self.buf.len() - self.len);
         self.buf[self.len..self.len + n].copy_from_slice(&b[..n]);
         self.len += n;
         self
     }
 
-    pub fn push_dec(&mut self, v: i64) -> &mut StackMsg {
+    pub(crate) fn push_dec(&mut self, v: i64) -> &mut StackMsg {
         let mut tmp = [0u8; 20];
         let n = fmt_i64(v, &mut tmp);
         self.push(&tmp[..n])
     }
 
     /// `0x` and `v` in lower-case hex, as Go prints addresses.
-    pub fn push_hex(&mut self, v: u64) -> &mut StackMsg {
+    pub(crate) fn push_hex(&mut self, v: u64) -> &mut StackMsg {
         let mut tmp = [0u8; 18];
         let mut i = tmp.len();
         let mut u = v;
@@ -85,7 +85,7 @@ impl StackMsg {
         self.push(&tmp[i..])
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
 }
@@ -97,7 +97,7 @@ impl Default for StackMsg {
 }
 
 /// Flushes C stdio (what the program printed so far should not be lost) and exits 2.
-pub fn exit2() -> ! {
+pub(crate) fn exit2() -> ! {
     // SAFETY: fflush(NULL) flushes every open output stream; _exit ends the process.
     unsafe {
         libc::fflush(std::ptr::null_mut());
@@ -106,13 +106,13 @@ pub fn exit2() -> ! {
 }
 
 /// `fatal error: MSG` and exit 2.
-pub fn fatal(msg: &str) -> ! {
+pub(crate) fn fatal(msg: &str) -> ! {
     write_stderr(format!("fatal error: {msg}\n").as_bytes());
     exit2()
 }
 
 /// `fatal error: MSG`, a dump of every goroutine, and exit 2.
-pub fn fatal_with_dump(msg: &str) -> ! {
+pub(crate) fn fatal_with_dump(msg: &str) -> ! {
     let mut s = format!("fatal error: {msg}\n");
     crate::sched::dump_goroutines(&mut s, crate::sched::current_g());
     write_stderr(s.as_bytes());
@@ -120,7 +120,7 @@ pub fn fatal_with_dump(msg: &str) -> ! {
 }
 
 /// A Rust panic reached an exported function: a bug in gort, never the caller's fault.
-pub fn internal_panic(func: &str) -> ! {
+pub(crate) fn internal_panic(func: &str) -> ! {
     fatal(&format!("gort internal error: Rust panic in {func}"))
 }
 

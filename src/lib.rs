@@ -15,20 +15,21 @@
 //!   the header; nothing below it knows about C.
 
 #![deny(unsafe_op_in_unsafe_fn)]
+#![deny(unreachable_pub)]
 // These docs are for gort's maintainers (C users read gort.h): they link to private items
 // on purpose, and `cargo doc --document-private-items` renders those links.
 #![allow(rustdoc::private_intra_doc_links)]
 
-pub mod arch;
-pub mod chan;
-pub mod fatal;
-pub mod mem;
-pub mod net;
-pub mod netpoll;
-pub mod panic;
-pub mod runtime;
-pub mod sched;
-pub mod sync;
-pub mod time;
+mod arch;
+mod chan;
+mod fatal;
+mod mem;
+mod net;
+mod netpoll;
+mod panic;
+mod runtime;
+mod sched;
+mod sync;
+mod time;
 
 mod ffi;

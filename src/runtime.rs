@@ -22,10 +22,12 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// Settings fixed at start-up.
 #[derive(Clone, Debug)]
-pub struct Config {
+pub(crate) struct Config {
     pub maxprocs: usize,
     pub stack_size: usize,
-    /// GOGC-like percentage; negative disables (used by the GC).
+    /// GOGC-like percentage; negative disables. Parsed and validated now; read by the
+    /// garbage collector, which is planned.
+    #[allow(dead_code, reason = "read by the planned garbage collector")]
     pub gc_percent: i32,
     /// `GORT_DEBUG=schedtrace=MS`.
     pub schedtrace_ms: i64,
@@ -33,14 +35,14 @@ pub struct Config {
 
 /// What the caller of `gort_init` asked for (0 = default, as in `gort_config`).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Request {
+pub(crate) struct Request {
     pub maxprocs: i32,
     pub stack_size: usize,
     pub gc_percent: i32,
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum InitError {
+pub(crate) enum InitError {
     AlreadyStarted,
     Invalid(&'static str),
 }
@@ -70,7 +72,7 @@ fn works_in_forked_child(func: &str) -> bool {
 /// Called first by every export: in the child of a `fork` of a running runtime, `func`
 /// is a fatal error (see the module notes). One relaxed load otherwise.
 #[inline(always)]
-pub fn refuse_in_forked_child(func: &'static str) {
+pub(crate) fn refuse_in_forked_child(func: &'static str) {
     if IN_FORKED_CHILD.0.load(Ordering::Relaxed) && !works_in_forked_child(func) {
         forked_child_fatal(func)
     }
@@ -81,7 +83,7 @@ pub fn refuse_in_forked_child(func: &'static str) {
 /// stdio buffers it inherited would print the parent's pending output a second time.
 #[cold]
 #[inline(never)]
-pub fn forked_child_fatal(func: &str) -> ! {
+pub(crate) fn forked_child_fatal(func: &str) -> ! {
     crate::fatal::write_stderr(b"fatal error: gort used in a forked child (");
     crate::fatal::write_stderr(func.as_bytes());
     crate::fatal::write_stderr(b"); after fork only exec or _exit are supported\n");
@@ -92,28 +94,25 @@ pub fn forked_child_fatal(func: &str) -> ! {
 /// True in the child of a `fork` of a running runtime (for paths that do not pass
 /// through an export, such as a goroutine returning).
 #[inline]
-pub fn in_forked_child() -> bool {
+pub(crate) fn in_forked_child() -> bool {
     IN_FORKED_CHILD.0.load(Ordering::Relaxed)
 }
 
-pub fn config() -> &'static Config {
+pub(crate) fn config() -> &'static Config {
     ensure_init();
     CONFIG.get().expect("initialised")
 }
 
 #[inline]
-pub fn ensure_init() {
+pub(crate) fn ensure_init() {
     if !STARTED.load(Ordering::Acquire) {
         let _ = init(None);
     }
 }
 
-pub fn started() -> bool {
-    STARTED.load(Ordering::Acquire)
-}
 
 /// Starts the runtime with `req` (None: defaults and environment).
-pub fn init(req: Option<Request>) -> Result<(), InitError> {
+pub(crate) fn init(req: Option<Request>) -> Result<(), InitError> {
     let _g = INIT_LOCK.lock();
     if STARTED.load(Ordering::Acquire) {
         return Err(InitError::AlreadyStarted);
@@ -132,7 +131,7 @@ pub fn init(req: Option<Request>) -> Result<(), InitError> {
 }
 
 /// Combines an explicit request, the environment and defaults.
-pub fn resolve(req: Request, env: impl Fn(&str) -> Option<String>) -> Result<Config, InitError> {
+pub(crate) fn resolve(req: Request, env: impl Fn(&str) -> Option<String>) -> Result<Config, InitError> {
     if req.maxprocs < 0 {
         return Err(InitError::Invalid("maxprocs < 0"));
     }
@@ -171,7 +170,7 @@ pub fn resolve(req: Request, env: impl Fn(&str) -> Option<String>) -> Result<Con
 }
 
 /// "65536", "64k", "1M", "1g" (case-insensitive).
-pub fn parse_size(s: &str) -> Option<usize> {
+pub(crate) fn parse_size(s: &str) -> Option<usize> {
     let s = s.trim();
     let (num, mul) = match s.chars().last()?.to_ascii_lowercase() {
         'k' => (&s[..s.len() - 1], 1usize << 10),
@@ -183,7 +182,7 @@ pub fn parse_size(s: &str) -> Option<usize> {
 }
 
 /// CPUs this process may run on (the affinity mask), like Go's `runtime.NumCPU`.
-pub fn num_cpu() -> usize {
+pub(crate) fn num_cpu() -> usize {
     // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -200,7 +199,7 @@ pub fn num_cpu() -> usize {
 
 /// Why `run_main` could not run.
 #[derive(Debug, PartialEq, Eq)]
-pub enum MainError {
+pub(crate) enum MainError {
     InGoroutine,
     Busy,
     NoMemory,
@@ -210,7 +209,7 @@ static MAIN_BUSY: AtomicBool = AtomicBool::new(false);
 
 /// `gort_main`: runs `f` as the main goroutine and blocks the calling thread until it
 /// returns. Deadlock detection is on while it runs.
-pub fn run_main(f: Box<dyn FnOnce() -> i32 + Send>) -> Result<i32, MainError> {
+pub(crate) fn run_main(f: Box<dyn FnOnce() -> i32 + Send>) -> Result<i32, MainError> {
     ensure_init();
     if sched::in_goroutine() {
         return Err(MainError::InGoroutine);

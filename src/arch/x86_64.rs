@@ -15,7 +15,7 @@ const INITIAL_X87CW: u32 = 0x037F;
 /// `to` must be a stack pointer produced by a previous `switch` on that stack (and not
 /// resumed since) or by [`init_stack`]; `from` must be valid for a write.
 #[unsafe(naked)]
-pub unsafe extern "C" fn switch(from: *mut *mut u8, to: *mut u8, arg: usize) -> usize {
+pub(crate) unsafe extern "C" fn switch(from: *mut *mut u8, to: *mut u8, arg: usize) -> usize {
     naked_asm!(
         "push rbp",
         "push rbx",
@@ -64,7 +64,7 @@ unsafe extern "C" fn trampoline() -> ! {
 ///
 /// # Safety
 /// `top` must be the 16-byte-aligned end of a writable region of at least 128 bytes.
-pub unsafe fn init_stack(top: *mut u8, entry: EntryFn) -> *mut u8 {
+pub(crate) unsafe fn init_stack(top: *mut u8, entry: EntryFn) -> *mut u8 {
     debug_assert_eq!(top as usize % 16, 0);
     // Layout popped by `switch`, lowest address first:
     // [mxcsr|x87cw] r15 r14 r13 r12 rbx rbp retaddr   (8 words), then `top`.
@@ -92,7 +92,7 @@ pub unsafe fn init_stack(top: *mut u8, entry: EntryFn) -> *mut u8 {
 /// `f` must be safe to call with `arg`; `slot` must stay valid while `f` runs; a jump to
 /// `*slot` must happen on this same stack while this call is still active.
 #[unsafe(naked)]
-pub unsafe extern "C" fn protect_call(slot: *mut *mut u8, f: unsafe extern "C" fn(*mut core::ffi::c_void), arg: *mut core::ffi::c_void) -> usize {
+pub(crate) unsafe extern "C" fn protect_call(slot: *mut *mut u8, f: unsafe extern "C" fn(*mut core::ffi::c_void), arg: *mut core::ffi::c_void) -> usize {
     naked_asm!(
         "push rbp",
         "push rbx",

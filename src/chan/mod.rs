@@ -53,8 +53,8 @@
 mod select;
 mod waitq;
 
-pub use select::{Case, SelectError, Dir, select};
-pub use waitq::{Sudog, WaitQ};
+pub(crate) use select::{Case, SelectError, Dir, select};
+pub(crate) use waitq::{Sudog, WaitQ};
 
 use crate::sched::{NO_DEADLINE, Waiter, Woken};
 use parking_lot::RawMutex;
@@ -67,7 +67,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The timer behind a timer channel, called at the start of every receive on it. The
 /// channel owns it.
-pub trait TimerHook: Send + Sync {
+pub(crate) trait TimerHook: Send + Sync {
     /// Fires the timer now if its deadline has passed (it sends on the channel, so it is
     /// called without the channel lock).
     fn run_if_due(&self);
@@ -82,7 +82,7 @@ pub trait TimerHook: Send + Sync {
 
 /// Returned by [`Chan::before_recv`] for a receive that may block on a timer channel:
 /// tells the timer when the receive is over.
-pub struct TimerWait(Option<Arc<dyn TimerHook>>);
+pub(crate) struct TimerWait(Option<Arc<dyn TimerHook>>);
 
 impl Drop for TimerWait {
     fn drop(&mut self) {
@@ -101,7 +101,7 @@ struct State {
     sendq: WaitQ,
 }
 
-pub struct Chan {
+pub(crate) struct Chan {
     lock: RawMutex,
     /// Protected by `lock`.
     state: UnsafeCell<State>,
@@ -125,7 +125,7 @@ unsafe impl Send for Chan {}
 
 /// Why a channel could not be made.
 #[derive(Debug, PartialEq, Eq)]
-pub enum MakeError {
+pub(crate) enum MakeError {
     /// `elem_size * cap` overflows or exceeds the address space.
     TooLarge,
     NoMemory,
@@ -133,7 +133,7 @@ pub enum MakeError {
 
 /// Why a send or receive with a deadline did not complete.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum Blocked {
+pub(crate) enum Blocked {
     /// The deadline had passed on entry and the operation would have blocked.
     WouldBlock,
     /// The deadline passed while waiting.
@@ -144,14 +144,14 @@ const MAX_BUF: usize = isize::MAX as usize / 2;
 
 impl Chan {
     /// Makes a channel with one reference.
-    pub fn make(elem_size: usize, cap: usize) -> Result<*mut Chan, MakeError> {
+    pub(crate) fn make(elem_size: usize, cap: usize) -> Result<*mut Chan, MakeError> {
         Self::make_with(elem_size, cap, None)
     }
 
     /// Makes a timer channel (see the module docs): a one-element buffer that reports
     /// `len` and `cap` 0, and `hook` called before every receive and detached before the
     /// channel is freed.
-    pub fn make_timer(elem_size: usize, hook: Arc<dyn TimerHook>) -> Result<*mut Chan, MakeError> {
+    pub(crate) fn make_timer(elem_size: usize, hook: Arc<dyn TimerHook>) -> Result<*mut Chan, MakeError> {
         Self::make_with(elem_size, 1, Some(hook))
     }
 
@@ -195,17 +195,17 @@ impl Chan {
     }
 
     /// The buffer capacity; 0 for a timer channel (Go 1.23: its buffer is internal).
-    pub fn cap(&self) -> usize {
+    pub(crate) fn cap(&self) -> usize {
         if self.timer.is_some() { 0 } else { self.cap }
     }
 
-    pub fn elem_size(&self) -> usize {
+    pub(crate) fn elem_size(&self) -> usize {
         self.elem_size
     }
 
     /// Elements buffered; 0 for a timer channel (Go 1.23: a fired, unreceived value is
     /// not "in" the channel, it is what the next receive gets).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         if self.timer.is_some() { 0 } else { self.len.load(Ordering::Relaxed) }
     }
 
@@ -239,7 +239,8 @@ impl Chan {
         crate::sched::asan::check_addressable(this, std::mem::size_of::<Chan>());
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
@@ -249,7 +250,7 @@ impl Chan {
         self.timer.clone()
     }
 
-    pub fn retain(&self) {
+    pub(crate) fn retain(&self) {
         self.check_live();
         self.refs.fetch_add(1, Ordering::Relaxed);
     }
@@ -258,7 +259,7 @@ impl Chan {
     ///
     /// # Safety
     /// `c` was made by [`Chan::make`] and the caller owns one reference.
-    pub unsafe fn release(c: *mut Chan) {
+    pub(crate) unsafe fn release(c: *mut Chan) {
         // SAFETY: the caller owns a reference, so c is alive.
         let ch = unsafe { &*c };
         ch.check_live();
@@ -432,7 +433,7 @@ fn expired(deadline: i64) -> bool {
 }
 
 /// Blocks forever (operations on a NULL channel without a deadline).
-pub fn block_forever(reason: &'static str) -> ! {
+pub(crate) fn block_forever(reason: &'static str) -> ! {
     if crate::sched::in_goroutine() {
         loop {
             crate::sched::park(reason, None, 0);
@@ -446,7 +447,7 @@ pub fn block_forever(reason: &'static str) -> ! {
 }
 
 /// An operation on a NULL channel with a deadline: waits for the deadline.
-pub fn block_until(reason: &'static str, deadline: i64) -> Blocked {
+pub(crate) fn block_until(reason: &'static str, deadline: i64) -> Blocked {
     if deadline == NO_DEADLINE {
         block_forever(reason);
     }
@@ -476,7 +477,7 @@ fn unlink_after_timeout(c: &Chan, s: &mut Sudog, from_sendq: bool) {
 ///
 /// # Safety
 /// `c` is a live channel; `elem` points to elem_size readable bytes (or is null for size 0).
-pub unsafe fn send(c: &Chan, elem: *const u8, deadline: i64) -> Result<(), Blocked> {
+pub(crate) unsafe fn send(c: &Chan, elem: *const u8, deadline: i64) -> Result<(), Blocked> {
     let st = c.locked();
     if st.closed {
         c.unlock();
@@ -516,7 +517,7 @@ pub unsafe fn send(c: &Chan, elem: *const u8, deadline: i64) -> Result<(), Block
 ///
 /// # Safety
 /// `c` is a live channel; `out` is null or points to elem_size writable bytes.
-pub unsafe fn recv(c: &Chan, out: *mut u8, deadline: i64) -> Result<bool, Blocked> {
+pub(crate) unsafe fn recv(c: &Chan, out: *mut u8, deadline: i64) -> Result<bool, Blocked> {
     // (0 is the usual "don't block"; any other past deadline only costs a heap push.)
     let _timer = c.before_recv(deadline != 0);
     let st = c.locked();
@@ -557,7 +558,7 @@ pub unsafe fn recv(c: &Chan, out: *mut u8, deadline: i64) -> Result<bool, Blocke
 ///
 /// # Safety
 /// `c` is a live channel; `elem` points to elem_size readable bytes (or is null for size 0).
-pub unsafe fn try_send(c: &Chan, elem: *const u8) -> bool {
+pub(crate) unsafe fn try_send(c: &Chan, elem: *const u8) -> bool {
     let st = c.locked();
     if st.closed {
         c.unlock();
@@ -578,7 +579,7 @@ pub unsafe fn try_send(c: &Chan, elem: *const u8) -> bool {
 
 /// Discards one element if one can be received right now (no timer hook, no blocking):
 /// true if one was. False when there is none or the channel is closed and drained.
-pub fn drain_one(c: &Chan) -> bool {
+pub(crate) fn drain_one(c: &Chan) -> bool {
     let st = c.locked();
     let r = c.try_recv_locked(st, ptr::null_mut());
     c.unlock();
@@ -596,7 +597,7 @@ pub fn drain_one(c: &Chan) -> bool {
 
 /// Closes the channel: receivers drain the buffer then see "closed"; blocked senders
 /// panic. Closing a closed channel is a gort panic.
-pub fn close(c: &Chan) {
+pub(crate) fn close(c: &Chan) {
     let st = c.locked();
     if st.closed {
         c.unlock();
@@ -662,7 +663,7 @@ mod tests {
         unsafe { send(ch, &v as *const u64 as *const u8, 0) }.unwrap();
         assert_eq!(unsafe { send(ch, &v as *const u64 as *const u8, 0) }, Err(Blocked::WouldBlock));
         assert_eq!(unsafe { send(ch, &v as *const u64 as *const u8, crate::time::nanotime() + 2_000_000) }, Err(Blocked::TimedOut));
-        assert!(ch.is_empty() == false && ch.len() == 1);
+        assert!(!ch.is_empty() && ch.len() == 1);
         unsafe { Chan::release(c) };
     }
 

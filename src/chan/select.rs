@@ -28,15 +28,15 @@ use parking_lot::lock_api::RawMutex as _;
 use std::ptr;
 
 /// Case directions (the values of `GORT_SEND` and `GORT_RECV`).
-pub struct Dir;
+pub(crate) struct Dir;
 impl Dir {
-    pub const SEND: i32 = 1;
-    pub const RECV: i32 = 2;
+    pub(crate) const SEND: i32 = 1;
+    pub(crate) const RECV: i32 = 2;
 }
 
 /// One case; the layout of the C `gort_case` (the FFI layer checks `dir`).
 #[repr(C)]
-pub struct Case {
+pub(crate) struct Case {
     /// Null: the case is switched off.
     pub chan: *const Chan,
     /// [`Dir::SEND`] or [`Dir::RECV`].
@@ -48,7 +48,7 @@ pub struct Case {
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum SelectError {
+pub(crate) enum SelectError {
     /// Nothing was ready and the deadline had passed on entry.
     WouldBlock,
     /// The deadline passed while waiting.
@@ -129,7 +129,7 @@ fn lock_all(cases: &[Case], order: &[u32]) {
 /// # Safety
 /// Every non-null `chan` is a live channel the caller holds a reference to; every `elem`
 /// is valid for the channel's element size (null allowed for receives and for size 0).
-pub unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, SelectError> {
+pub(crate) unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, SelectError> {
     let n = cases.len();
     let mut poll_small = [0u32; SMALL];
     let mut lock_small = [0u32; SMALL];

@@ -6,7 +6,7 @@ use std::ptr;
 /// A blocked send or receive (one per case for a select). Lives on the waiter's stack
 /// while it is queued; every field but `waiter` is protected by the lock of the channel
 /// whose queue it is in (or was last in).
-pub struct Sudog {
+pub(crate) struct Sudog {
     pub waiter: Waiter,
     /// Send: the element to send. Receive: where to put it (null: discard).
     pub elem: *mut u8,
@@ -27,35 +27,35 @@ pub struct Sudog {
 
 impl Sudog {
     /// A record of a wait that may have others (a select's cases) or a deadline.
-    pub fn new(waiter: Waiter, elem: *mut u8) -> Sudog {
+    pub(crate) fn new(waiter: Waiter, elem: *mut u8) -> Sudog {
         Sudog { waiter, elem, success: false, fired: false, queued: false, sole: false, next: ptr::null_mut(), prev: ptr::null_mut() }
     }
 
     /// The only record of a wait without a deadline (see `sole`).
-    pub fn sole(waiter: Waiter, elem: *mut u8) -> Sudog {
+    pub(crate) fn sole(waiter: Waiter, elem: *mut u8) -> Sudog {
         Sudog { sole: true, ..Sudog::new(waiter, elem) }
     }
 }
 
 /// An intrusive FIFO of sudogs. Invariant: `queued` is true exactly for the members.
-pub struct WaitQ {
+pub(crate) struct WaitQ {
     head: *mut Sudog,
     tail: *mut Sudog,
 }
 
 impl WaitQ {
-    pub const fn new() -> WaitQ {
+    pub(crate) const fn new() -> WaitQ {
         WaitQ { head: ptr::null_mut(), tail: ptr::null_mut() }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.head.is_null()
     }
 
     /// # Safety
     /// `s` is valid, in no queue, and stays valid while queued; the caller holds the
     /// channel lock.
-    pub unsafe fn push(&mut self, s: *mut Sudog) {
+    pub(crate) unsafe fn push(&mut self, s: *mut Sudog) {
         // SAFETY: per the contract; members are valid.
         unsafe {
             (*s).next = ptr::null_mut();
@@ -74,7 +74,7 @@ impl WaitQ {
     ///
     /// # Safety
     /// `s` is in this queue; the caller holds the channel lock.
-    pub unsafe fn remove(&mut self, s: *mut Sudog) {
+    pub(crate) unsafe fn remove(&mut self, s: *mut Sudog) {
         // SAFETY: s and its neighbours are members, hence valid.
         unsafe {
             debug_assert!((*s).queued);
@@ -101,7 +101,7 @@ impl WaitQ {
     ///
     /// # Safety
     /// The caller holds the channel lock.
-    pub unsafe fn dequeue(&mut self) -> Option<*mut Sudog> {
+    pub(crate) unsafe fn dequeue(&mut self) -> Option<*mut Sudog> {
         loop {
             let s = self.head;
             if s.is_null() {

@@ -4,6 +4,8 @@
 //! undefined behaviour at the C boundary. Nothing below this layer knows about C.
 
 #![allow(non_camel_case_types)]
+// The exports are `pub` for cbindgen and the linker, though the module is private.
+#![allow(unreachable_pub)]
 
 /// Panic boundary for every export: `guard!("gort_x", { body })`. It also refuses, as a
 /// fatal error, any call in the child of a `fork` of a running runtime (see `runtime`).

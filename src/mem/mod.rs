@@ -7,6 +7,6 @@
 //!   (stacks now, the heap later) back to the OS; sources of idle memory plug into it.
 //! - [`valgrind`]: client requests so valgrind knows about those stacks.
 
-pub mod scavenge;
-pub mod stack;
-pub mod valgrind;
+pub(crate) mod scavenge;
+pub(crate) mod stack;
+pub(crate) mod valgrind;

@@ -56,10 +56,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// A round every half second while something is pending: stacks idle for a whole round
 /// (0.5-1 s) are released.
-pub const ROUND_NS: i64 = 500_000_000;
+pub(crate) const ROUND_NS: i64 = 500_000_000;
 
 /// Something that holds memory for reuse and can give back what sits idle.
-pub trait IdleSource: Sync {
+pub(crate) trait IdleSource: Sync {
     /// Releases what has been idle since the previous round. Called from the scavenger
     /// thread only, never concurrently with itself.
     fn scavenge(&self) -> Released;
@@ -70,7 +70,7 @@ pub trait IdleSource: Sync {
 
 /// What one round of one source did.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
-pub struct Released {
+pub(crate) struct Released {
     /// Bytes of address range whose pages were given back (at most that much was
     /// resident; the address space is kept).
     pub released: usize,
@@ -121,14 +121,14 @@ fn start() {
 
 /// True once the scavenger thread exists (deadlock detection counts the runtime's own
 /// threads).
-pub fn thread_started() -> bool {
+pub(crate) fn thread_started() -> bool {
     STARTED.load(Ordering::Acquire)
 }
 
 /// Tells the scavenger that a source has new idle memory. Cheap when it is already
 /// ticking (two loads).
 #[inline]
-pub fn wake() {
+pub(crate) fn wake() {
     if !STARTED.load(Ordering::Relaxed) {
         start(); // it looks at the sources when it starts
         return;
@@ -162,7 +162,7 @@ fn run() -> ! {
 }
 
 /// One round over every source. Returns what it released.
-pub fn round() -> Released {
+pub(crate) fn round() -> Released {
     let mut total = Released::default();
     for s in sources() {
         total += s.scavenge();
@@ -190,6 +190,6 @@ fn trim_malloc() {
 
 /// `(rounds, bytes released, bytes unmapped)` since start.
 #[allow(dead_code)]
-pub fn totals() -> (u64, u64, u64) {
+pub(crate) fn totals() -> (u64, u64, u64) {
     (ROUNDS.load(Ordering::Relaxed), RELEASED_TOTAL.load(Ordering::Relaxed), UNMAPPED_TOTAL.load(Ordering::Relaxed))
 }

@@ -65,13 +65,13 @@ use std::ptr;
 
 /// Default usable stack size: 256 KiB of address space, of which only touched pages cost
 /// memory. Go starts at 2 KiB and grows; C code cannot be moved, so we reserve up front.
-pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+pub(crate) const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// Smallest stack we accept: the runtime's own frames need a few KiB.
-pub const MIN_STACK_SIZE: usize = 16 * 1024;
+pub(crate) const MIN_STACK_SIZE: usize = 16 * 1024;
 /// Largest stack we accept (1 GiB, like Go's maximum).
-pub const MAX_STACK_SIZE: usize = 1 << 30;
+pub(crate) const MAX_STACK_SIZE: usize = 1 << 30;
 /// Guard region below every stack.
-pub const GUARD_SIZE: usize = 64 * 1024;
+pub(crate) const GUARD_SIZE: usize = 64 * 1024;
 /// Chunks are about this big (address space, not memory).
 const CHUNK_BYTES: usize = 256 << 20;
 /// `mprotect` guards allowed on kernels without `MADV_GUARD_INSTALL`: each costs one
@@ -79,16 +79,16 @@ const CHUNK_BYTES: usize = 256 << 20;
 const MPROTECT_GUARD_BUDGET: usize = 16_384;
 const MADV_GUARD_INSTALL: libc::c_int = 102;
 /// Written at the lowest usable word of every stack.
-pub const CANARY: u64 = 0x676f_7274_5f73_746b; // "gort_stk"
+pub(crate) const CANARY: u64 = 0x676f_7274_5f73_746b; // "gort_stk"
 
-pub fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if p > 0 { p as usize } else { 4096 }
 }
 
 /// Rounds a requested stack size into the supported range and to whole pages.
-pub fn normalize_size(requested: usize) -> usize {
+pub(crate) fn normalize_size(requested: usize) -> usize {
     let page = page_size();
     let s = requested.clamp(MIN_STACK_SIZE, MAX_STACK_SIZE);
     s.div_ceil(page) * page
@@ -96,7 +96,7 @@ pub fn normalize_size(requested: usize) -> usize {
 
 /// A goroutine stack: `[lo, hi)` is usable, `[lo - GUARD_SIZE, lo)` is the guard.
 #[derive(Debug)]
-pub struct Stack {
+pub(crate) struct Stack {
     lo: *mut u8,
     hi: *mut u8,
     /// False when no hardware guard could be installed: then a canary word at `lo` is
@@ -111,29 +111,30 @@ unsafe impl Send for Stack {}
 
 impl Stack {
     /// The initial stack pointer (16-byte aligned end of the usable region).
-    pub fn top(&self) -> *mut u8 {
+    pub(crate) fn top(&self) -> *mut u8 {
         self.hi
     }
-    pub fn lo(&self) -> *mut u8 {
+    pub(crate) fn lo(&self) -> *mut u8 {
         self.lo
     }
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.hi as usize - self.lo as usize
     }
     /// True when `addr` lies in this stack's guard region.
-    pub fn guard_contains(&self, addr: usize) -> bool {
+    pub(crate) fn guard_contains(&self, addr: usize) -> bool {
         let lo = self.lo as usize;
         addr < lo && addr >= lo - GUARD_SIZE
     }
     /// False when something wrote over the lowest usable word: the stack overflowed
     /// (or C code scribbled there).
     #[inline]
-    pub fn canary_intact(&self) -> bool {
+    pub(crate) fn canary_intact(&self) -> bool {
         // SAFETY: `lo` is the first usable, mapped, 8-aligned word of the stack.
         self.guarded || unsafe { (self.lo as *const u64).read_volatile() == CANARY }
     }
 
-    pub fn guarded(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn guarded(&self) -> bool {
         self.guarded
     }
 }
@@ -214,7 +215,7 @@ impl Arena {
 /// than slots: a goroutine starting finds an idle stack somewhere or a slot to carve.
 /// Stacks are still taken lazily, at first run, so queued goroutines cost no stack
 /// memory (fork/join trees queue thousands).
-pub fn reserve(n: usize, size: usize) -> usize {
+pub(crate) fn reserve(n: usize, size: usize) -> usize {
     let mut a = ARENA.lock();
     while a.reserved + n > a.slots && a.map_chunk(size) {}
     let granted = n.min(a.slots - a.reserved);
@@ -223,7 +224,7 @@ pub fn reserve(n: usize, size: usize) -> usize {
 }
 
 /// Gives back `n` reservations (goroutines that ended).
-pub fn unreserve(n: usize) {
+pub(crate) fn unreserve(n: usize) {
     let mut a = ARENA.lock();
     debug_assert!(a.reserved >= n);
     a.reserved -= n.min(a.reserved);
@@ -231,7 +232,7 @@ pub fn unreserve(n: usize) {
 
 /// Allocates a fresh stack of `size` usable bytes (already normalised by
 /// [`normalize_size`]). Returns `None` when the OS refuses address space.
-pub fn alloc(size: usize) -> Option<Stack> {
+pub(crate) fn alloc(size: usize) -> Option<Stack> {
     let slot = GUARD_SIZE + size;
     let mut a = ARENA.lock();
     while a.current < a.chunks.len() && a.chunks[a.current].bytes - a.chunks[a.current].used < slot {
@@ -300,17 +301,10 @@ fn guard_is_effective(base: *mut u8) -> bool {
     n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
 }
 
-/// Whether new stacks get hardware guard regions (false only on old kernels past the
-/// mprotect budget). Reported by tests and `GORT_DEBUG`.
-pub fn hardware_guards_available() -> bool {
-    let a = ARENA.lock();
-    a.use_madv_guard || a.mprotect_guards < MPROTECT_GUARD_BUDGET
-}
-
 /// Gives the physical pages of a stack's whole usable region back to the OS, keeping the
 /// address space and the guard (which is not in the range). The stack must be unused.
 /// Returns the bytes released.
-pub fn release_pages(stack: &Stack) -> usize {
+pub(crate) fn release_pages(stack: &Stack) -> usize {
     let len = stack.size();
     // SAFETY: [lo, hi) is this stack's memory, whole pages, and no goroutine runs on it
     // (the caller owns the idle stack). MADV_DONTNEED keeps the mapping (no split) and
@@ -326,14 +320,14 @@ pub fn release_pages(stack: &Stack) -> usize {
 
 /// Released stacks kept in the pool before whole idle chunks are unmapped: a program that
 /// bursts repeatedly reuses them without new mappings, at no memory cost.
-pub const RETAIN_STACKS: usize = 1024;
+pub(crate) const RETAIN_STACKS: usize = 1024;
 
 /// Stacks released per lock round: the pool lock is never held over system calls, and
 /// spawns can take released stacks while a long release is still going on.
 const RELEASE_BATCH: usize = 1024;
 
 /// Idle stacks shared by all Ps (beyond their caches). See "Giving memory back".
-pub struct StackPool {
+pub(crate) struct StackPool {
     inner: Mutex<PoolLists>,
 }
 
@@ -349,15 +343,15 @@ struct PoolLists {
     trim_due: bool,
 }
 
-pub static STACK_POOL: StackPool = StackPool::new();
+pub(crate) static STACK_POOL: StackPool = StackPool::new();
 
 impl StackPool {
-    pub const fn new() -> StackPool {
+    pub(crate) const fn new() -> StackPool {
         StackPool { inner: Mutex::new(PoolLists { dirty: Vec::new(), untouched: 0, released: Vec::new(), trim_due: false }) }
     }
 
     /// Adds freed stacks (pages possibly resident) and tells the scavenger if any came.
-    pub fn put(&self, stacks: impl IntoIterator<Item = Stack>) {
+    pub(crate) fn put(&self, stacks: impl IntoIterator<Item = Stack>) {
         let mut l = self.inner.lock();
         let before = l.dirty.len();
         l.dirty.extend(stacks);
@@ -369,7 +363,7 @@ impl StackPool {
     }
 
     /// Moves up to `n` stacks into `into`, dirty ones (no page faults) first.
-    pub fn take(&self, n: usize, into: &mut Vec<Stack>) {
+    pub(crate) fn take(&self, n: usize, into: &mut Vec<Stack>) {
         let mut l = self.inner.lock();
         let from_dirty = l.dirty.len().min(n);
         let at = l.dirty.len() - from_dirty;
@@ -381,7 +375,7 @@ impl StackPool {
     }
 
     /// One stack, if the pool has any.
-    pub fn take_one(&self) -> Option<Stack> {
+    pub(crate) fn take_one(&self) -> Option<Stack> {
         let mut l = self.inner.lock();
         if let Some(s) = l.dirty.pop() {
             l.untouched = l.untouched.min(l.dirty.len());
@@ -477,7 +471,7 @@ impl StackPool {
 
     /// Stacks in the pool (dirty, released).
     #[allow(dead_code)]
-    pub fn len(&self) -> (usize, usize) {
+    pub(crate) fn len(&self) -> (usize, usize) {
         let l = self.inner.lock();
         (l.dirty.len(), l.released.len())
     }

@@ -41,17 +41,17 @@ fn client_request(default: usize, args: &[usize; 6]) -> usize {
 
 /// Tells valgrind that `[lo, hi)` is a stack, so switching onto it is not mistaken for a
 /// huge stack-pointer move. Returns valgrind's id for the stack (0 outside valgrind).
-pub fn stack_register(lo: *const u8, hi: *const u8) -> usize {
+pub(crate) fn stack_register(lo: *const u8, hi: *const u8) -> usize {
     client_request(0, &[STACK_REGISTER, lo as usize, hi as usize, 0, 0, 0])
 }
 
 /// Forgets a stack registered with [`stack_register`].
 #[allow(dead_code)]
-pub fn stack_deregister(id: usize) {
+pub(crate) fn stack_deregister(id: usize) {
     client_request(0, &[STACK_DEREGISTER, id, 0, 0, 0, 0]);
 }
 
 /// Nonzero when running under valgrind.
-pub fn running_on_valgrind() -> bool {
+pub(crate) fn running_on_valgrind() -> bool {
     client_request(0, &[RUNNING_ON_VALGRIND, 0, 0, 0, 0, 0]) != 0
 }

@@ -8,11 +8,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 
 /// The errno reported when a host name does not resolve (`ENXIO`, "no such device or
 /// address"): no socket call gort makes returns it, so it is unambiguous.
-pub const NO_HOST: i32 = libc::ENXIO;
+pub(crate) const NO_HOST: i32 = libc::ENXIO;
 
 /// The host part of an address string.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Host<'a> {
+pub(crate) enum Host<'a> {
     /// `":8080"`: every interface when listening, the local system when dialing.
     Empty,
     /// A numeric address (IPv6 with its zone's interface index, 0 for none).
@@ -23,14 +23,14 @@ pub enum Host<'a> {
 
 /// A parsed `host:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostPort<'a> {
+pub(crate) struct HostPort<'a> {
     pub host: Host<'a>,
     pub port: u16,
 }
 
 /// Parses `host:port`, `[ipv6]:port`, `[ipv6%zone]:port` or `:port`. The port is decimal,
 /// 0 to 65535 (empty means 0, as in Go); names must look like DNS names.
-pub fn parse(s: &str) -> Result<HostPort<'_>, i32> {
+pub(crate) fn parse(s: &str) -> Result<HostPort<'_>, i32> {
     let colon = s.rfind(':').ok_or(libc::EINVAL)?;
     let (h, p) = (&s[..colon], &s[colon + 1..]);
     let port = parse_port(p)?;
@@ -109,7 +109,7 @@ fn is_host_name(h: &str) -> bool {
 
 /// A socket address in the kernel's form.
 #[derive(Clone, Copy)]
-pub struct RawAddr {
+pub(crate) struct RawAddr {
     pub storage: libc::sockaddr_storage,
     pub len: libc::socklen_t,
 }
@@ -121,24 +121,24 @@ impl std::fmt::Debug for RawAddr {
 }
 
 impl RawAddr {
-    pub fn zeroed() -> RawAddr {
+    pub(crate) fn zeroed() -> RawAddr {
         // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
         RawAddr { storage: unsafe { std::mem::zeroed() }, len: std::mem::size_of::<libc::sockaddr_storage>() as _ }
     }
 
-    pub fn family(&self) -> i32 {
+    pub(crate) fn family(&self) -> i32 {
         self.storage.ss_family as i32
     }
 
-    pub fn as_ptr(&self) -> *const libc::sockaddr {
+    pub(crate) fn as_ptr(&self) -> *const libc::sockaddr {
         &self.storage as *const libc::sockaddr_storage as *const libc::sockaddr
     }
 
-    pub fn as_mut_ptr(&mut self) -> *mut libc::sockaddr {
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut libc::sockaddr {
         &mut self.storage as *mut libc::sockaddr_storage as *mut libc::sockaddr
     }
 
-    pub fn from_socket_addr(sa: &SocketAddr) -> RawAddr {
+    pub(crate) fn from_socket_addr(sa: &SocketAddr) -> RawAddr {
         let mut r = RawAddr::zeroed();
         match sa {
             SocketAddr::V4(a) => {
@@ -164,7 +164,7 @@ impl RawAddr {
     }
 
     /// The IP address and port, for `AF_INET`/`AF_INET6` addresses.
-    pub fn to_socket_addr(&self) -> Option<SocketAddr> {
+    pub(crate) fn socket_addr(&self) -> Option<SocketAddr> {
         match self.family() {
             libc::AF_INET if self.len as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
                 // SAFETY: the family and length say the storage holds a sockaddr_in.
@@ -189,7 +189,7 @@ impl RawAddr {
 
     /// A Unix socket address: a file system path, or `@name` for Linux's abstract
     /// namespace (no file; the name disappears with the last socket bound to it).
-    pub fn unix(path: &str) -> Result<RawAddr, i32> {
+    pub(crate) fn unix(path: &str) -> Result<RawAddr, i32> {
         let mut r = RawAddr::zeroed();
         // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_un.
         let sun = unsafe { &mut *(r.as_mut_ptr() as *mut libc::sockaddr_un) };
@@ -218,7 +218,7 @@ impl RawAddr {
 /// `socktype`. An empty host gives `empty` (the caller decides what it means).
 /// Name lookups block in `getaddrinfo`, so they run inside a blocking region: the
 /// goroutine's P is handed to another thread if the lookup takes a while.
-pub fn resolve(host: &Host<'_>, port: u16, socktype: i32, empty: IpAddr) -> Result<Vec<SocketAddr>, i32> {
+pub(crate) fn resolve(host: &Host<'_>, port: u16, socktype: i32, empty: IpAddr) -> Result<Vec<SocketAddr>, i32> {
     match *host {
         Host::Empty => Ok(vec![SocketAddr::new(empty, port)]),
         Host::Ip(IpAddr::V6(ip), scope) => Ok(vec![SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope))]),
@@ -259,7 +259,7 @@ fn lookup(name: &str, port: u16, socktype: i32) -> Result<Vec<SocketAddr>, i32> 
                 std::ptr::copy_nonoverlapping(ai.ai_addr as *const u8, r.as_mut_ptr() as *mut u8, ai.ai_addrlen as usize)
             };
             r.len = ai.ai_addrlen;
-            if let Some(mut sa) = r.to_socket_addr() {
+            if let Some(mut sa) = r.socket_addr() {
                 sa.set_port(port);
                 if !out.contains(&sa) {
                     out.push(sa);
@@ -301,7 +301,7 @@ mod tests {
         for s in ["127.0.0.1:80", "[::1]:443", "[fe80::1%3]:9"] {
             let hp = parse(s).unwrap();
             let sa = resolve(&hp.host, hp.port, libc::SOCK_STREAM, IpAddr::V4(Ipv4Addr::LOCALHOST)).unwrap()[0];
-            assert_eq!(RawAddr::from_socket_addr(&sa).to_socket_addr(), Some(sa));
+            assert_eq!(RawAddr::from_socket_addr(&sa).socket_addr(), Some(sa));
         }
     }
 

@@ -57,8 +57,8 @@
 //! - Blocking sockets with a thread per blocked call: the point of the netpoller is that
 //!   ten thousand idle connections cost ten thousand parked goroutines, not threads.
 
-pub mod addr;
+pub(crate) mod addr;
 mod socket;
 
-pub use addr::{NO_HOST, RawAddr};
-pub use socket::{accept, local_port, parse_numeric, recvfrom, sendto, tcp_dial, tcp_listen, udp_bind, udp_dial, unix_dial, unix_listen};
+pub(crate) use addr::{NO_HOST, RawAddr};
+pub(crate) use socket::{accept, local_port, parse_numeric, recvfrom, sendto, tcp_dial, tcp_listen, udp_bind, udp_dial, unix_dial, unix_listen};

@@ -12,11 +12,11 @@ fn errno() -> i32 {
 /// A socket gort created and registered with the netpoller. Dropping it closes the fd
 /// through [`netpoll::close`] (so a failed listen or dial cleans up on every path);
 /// [`Sock::into_fd`] hands it to the caller instead.
-pub struct Sock(i32);
+pub(super) struct Sock(i32);
 
 impl Sock {
     /// A non-blocking, close-on-exec socket, adopted by the netpoller at once.
-    pub fn new(family: i32, socktype: i32) -> Result<Sock, Error> {
+    pub(super) fn new(family: i32, socktype: i32) -> Result<Sock, Error> {
         // SAFETY: plain system call.
         let fd = unsafe { libc::socket(family, socktype | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
@@ -25,11 +25,11 @@ impl Sock {
         adopt_or_close(fd).map(Sock)
     }
 
-    pub fn fd(&self) -> i32 {
+    pub(super) fn fd(&self) -> i32 {
         self.0
     }
 
-    pub fn into_fd(self) -> i32 {
+    pub(super) fn into_fd(self) -> i32 {
         let fd = self.0;
         std::mem::forget(self);
         fd
@@ -172,20 +172,20 @@ fn bound_str(addr: &str, socktype: i32) -> Result<Sock, Error> {
 }
 
 /// A TCP listener on `addr`; `backlog <= 0` asks for the system's maximum.
-pub fn tcp_listen(addr: &str, backlog: i32) -> Result<i32, Error> {
+pub(crate) fn tcp_listen(addr: &str, backlog: i32) -> Result<i32, Error> {
     let s = bound_str(addr, libc::SOCK_STREAM)?;
     listen(&s, backlog)?;
     Ok(s.into_fd())
 }
 
 /// A UDP socket bound to `addr`.
-pub fn udp_bind(addr: &str) -> Result<i32, Error> {
+pub(crate) fn udp_bind(addr: &str) -> Result<i32, Error> {
     Ok(bound_str(addr, libc::SOCK_DGRAM)?.into_fd())
 }
 
 /// A Unix stream listener at `path` (`@name`: abstract namespace). An existing file at
 /// `path` gives `EADDRINUSE`; the file stays after the listener is closed.
-pub fn unix_listen(path: &str, backlog: i32) -> Result<i32, Error> {
+pub(crate) fn unix_listen(path: &str, backlog: i32) -> Result<i32, Error> {
     let a = RawAddr::unix(path).map_err(Error::Os)?;
     let s = Sock::new(libc::AF_UNIX, libc::SOCK_STREAM)?;
     bind(&s, &a)?;
@@ -287,7 +287,7 @@ fn dial_targets(addr: &str, socktype: i32, deadline: i64) -> Result<Vec<SocketAd
 }
 
 /// A TCP connection to `addr` (`host:port`, `[ipv6]:port`, `:port`).
-pub fn tcp_dial(addr: &str, deadline: i64) -> Result<i32, Error> {
+pub(crate) fn tcp_dial(addr: &str, deadline: i64) -> Result<i32, Error> {
     // Whether the call may block is decided on entry: a deadline that passes during
     // the lookup makes the connect a time-out, not a non-blocking attempt.
     let blocking = may_block(deadline);
@@ -296,7 +296,7 @@ pub fn tcp_dial(addr: &str, deadline: i64) -> Result<i32, Error> {
 }
 
 /// A connected UDP socket (its peer fixed; read and write datagrams on it).
-pub fn udp_dial(addr: &str) -> Result<i32, Error> {
+pub(crate) fn udp_dial(addr: &str) -> Result<i32, Error> {
     let targets = dial_targets(addr, libc::SOCK_DGRAM, NO_DEADLINE)?;
     // A datagram connect only sets the peer: it never waits.
     dial_addrs(&targets, libc::SOCK_DGRAM, NO_DEADLINE, true)
@@ -304,7 +304,7 @@ pub fn udp_dial(addr: &str) -> Result<i32, Error> {
 
 /// A connection to the Unix stream listener at `path` (`@name`: abstract namespace).
 /// A listener whose backlog is full gives `EAGAIN` (the kernel's answer for Unix sockets).
-pub fn unix_dial(path: &str, deadline: i64) -> Result<i32, Error> {
+pub(crate) fn unix_dial(path: &str, deadline: i64) -> Result<i32, Error> {
     let a = RawAddr::unix(path).map_err(Error::Os)?;
     Ok(connect(&a, libc::SOCK_STREAM, deadline, may_block(deadline))?.into_fd())
 }
@@ -315,7 +315,7 @@ pub fn unix_dial(path: &str, deadline: i64) -> Result<i32, Error> {
 
 /// Waits for and accepts a connection on a TCP or Unix listener. The new socket is
 /// non-blocking, close-on-exec, registered, and (TCP) has Nagle off.
-pub fn accept(fd: i32, deadline: i64) -> Result<i32, Error> {
+pub(crate) fn accept(fd: i32, deadline: i64) -> Result<i32, Error> {
     let r = FdRef::acquire(fd)?;
     let blocking = may_block(deadline);
     loop {
@@ -343,7 +343,7 @@ pub fn accept(fd: i32, deadline: i64) -> Result<i32, Error> {
 }
 
 /// The local port of a bound TCP or UDP socket (`EINVAL` for other families).
-pub fn local_port(fd: i32) -> Result<u16, Error> {
+pub(crate) fn local_port(fd: i32) -> Result<u16, Error> {
     let r = FdRef::acquire(fd)?;
     let mut a = RawAddr::zeroed();
     // SAFETY: out-pointers to a sockaddr_storage and its length.
@@ -353,12 +353,12 @@ pub fn local_port(fd: i32) -> Result<u16, Error> {
             e => Error::Os(e),
         });
     }
-    a.to_socket_addr().map(|sa| sa.port()).ok_or(Error::Os(libc::EINVAL))
+    a.socket_addr().map(|sa| sa.port()).ok_or(Error::Os(libc::EINVAL))
 }
 
 /// Receives one datagram (truncated to `buf.len()`) and its sender's address (length 0
 /// on a connected stream socket). Parks while nothing has arrived.
-pub fn recvfrom(fd: i32, buf: &mut [u8], deadline: i64) -> Result<(usize, RawAddr), Error> {
+pub(crate) fn recvfrom(fd: i32, buf: &mut [u8], deadline: i64) -> Result<(usize, RawAddr), Error> {
     let r = FdRef::acquire(fd)?;
     let blocking = may_block(deadline);
     loop {
@@ -382,7 +382,7 @@ pub fn recvfrom(fd: i32, buf: &mut [u8], deadline: i64) -> Result<(usize, RawAdd
 
 /// Sends one datagram to `to` (None: the connected peer). Returns what the kernel took
 /// (all of it for a datagram). Never raises SIGPIPE.
-pub fn sendto(fd: i32, buf: &[u8], to: Option<&RawAddr>, deadline: i64) -> Result<usize, Error> {
+pub(crate) fn sendto(fd: i32, buf: &[u8], to: Option<&RawAddr>, deadline: i64) -> Result<usize, Error> {
     let r = FdRef::acquire(fd)?;
     let blocking = may_block(deadline);
     let (ap, alen) = match to {
@@ -408,7 +408,7 @@ pub fn sendto(fd: i32, buf: &[u8], to: Option<&RawAddr>, deadline: i64) -> Resul
 }
 
 /// A numeric `host:port` as a socket address (`:port` is 127.0.0.1); no lookups.
-pub fn parse_numeric(addr: &str) -> Result<RawAddr, Error> {
+pub(crate) fn parse_numeric(addr: &str) -> Result<RawAddr, Error> {
     let hp = addr::parse(addr).map_err(Error::Os)?;
     if matches!(hp.host, Host::Name(_)) {
         return Err(Error::Os(libc::EINVAL));

@@ -7,14 +7,14 @@ use std::sync::atomic::Ordering;
 
 /// A reference on the descriptor of an fd number for the duration of one operation: the
 /// fd is not closed (and its number not reused) until every reference is dropped.
-pub struct FdRef {
+pub(crate) struct FdRef {
     pd: &'static PollDesc,
 }
 
 impl FdRef {
     /// Takes a reference, or `Closed` if `gort_close` has begun on this fd (or the number
     /// is out of range).
-    pub fn acquire(fd: i32) -> Result<FdRef, Error> {
+    pub(crate) fn acquire(fd: i32) -> Result<FdRef, Error> {
         let pd = desc(fd).ok_or(Error::Closed)?;
         if refs::acquire(&pd.refs) {
             return Ok(FdRef { pd });
@@ -26,11 +26,11 @@ impl FdRef {
         if refs::acquire(&pd.refs) { Ok(FdRef { pd }) } else { Err(Error::Closed) }
     }
 
-    pub fn fd(&self) -> i32 {
+    pub(crate) fn fd(&self) -> i32 {
         self.pd.fd
     }
 
-    pub fn desc(&self) -> &'static PollDesc {
+    pub(crate) fn desc(&self) -> &'static PollDesc {
         self.pd
     }
 }
@@ -77,7 +77,7 @@ fn release(pd: &'static PollDesc) -> i32 {
 /// `gort_close`: wakes every goroutine blocked on `fd` with `Closed`, then closes it once
 /// the last operation in flight has let go. Returns 0 or a negated errno (`-EBADF` for an
 /// fd that is not open or already being closed).
-pub fn close(fd: i32) -> i32 {
+pub(crate) fn close(fd: i32) -> i32 {
     let Some(pd) = desc(fd) else { return -libc::EBADF };
     if !refs::begin_close(&pd.refs) {
         return -libc::EBADF;
@@ -88,7 +88,7 @@ pub fn close(fd: i32) -> i32 {
 
 /// Reads up to `buf.len()` bytes, parking while nothing is available. `Ok(0)` at end of
 /// file (or for an empty `buf`).
-pub fn read(fd: i32, buf: &mut [u8], deadline: i64) -> Result<usize, Error> {
+pub(crate) fn read(fd: i32, buf: &mut [u8], deadline: i64) -> Result<usize, Error> {
     let r = FdRef::acquire(fd)?;
     let mode = io_mode(r.desc())?;
     let blocking = may_block(deadline);
@@ -117,7 +117,7 @@ pub fn read(fd: i32, buf: &mut [u8], deadline: i64) -> Result<usize, Error> {
 /// Writes all of `buf`, parking while the fd is full. On error (or deadline) part of the
 /// data may have been written already. Sockets are written with `MSG_NOSIGNAL` and pipes
 /// with SIGPIPE blocked, so a closed peer gives `EPIPE`, never the signal.
-pub fn write(fd: i32, buf: &[u8], deadline: i64) -> Result<usize, Error> {
+pub(crate) fn write(fd: i32, buf: &[u8], deadline: i64) -> Result<usize, Error> {
     let r = FdRef::acquire(fd)?;
     let mode = io_mode(r.desc())?;
     let blocking = may_block(deadline);

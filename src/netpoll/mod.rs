@@ -67,7 +67,7 @@
 
 mod fd;
 
-pub use fd::{FdRef, close, read, write};
+pub(crate) use fd::{FdRef, close, read, write};
 
 use crate::sched::{NO_DEADLINE, Waiter, Woken};
 use parking_lot::RawMutex;
@@ -79,14 +79,14 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, Ordering};
 
 /// Which side of a descriptor a wait is for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Mode {
+pub(crate) enum Mode {
     Read,
     Write,
 }
 
 /// Why a wait (or an operation built on it) failed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Error {
+pub(crate) enum Error {
     /// The fd was closed with [`close`] (before or during the wait), or is not an fd.
     Closed,
     /// The deadline had passed on entry and the operation would have blocked.
@@ -100,7 +100,7 @@ pub enum Error {
 /// Descriptors per table chunk; `MAX_FDS` numbers in all.
 const CHUNK: usize = 4096;
 const NCHUNKS: usize = 4096;
-pub const MAX_FDS: usize = CHUNK * NCHUNKS;
+pub(crate) const MAX_FDS: usize = CHUNK * NCHUNKS;
 
 /// `PollDesc::refs`: set once the fd is being closed; the rest counts operations in flight.
 const CLOSING: u32 = 1 << 31;
@@ -144,7 +144,7 @@ struct State {
     sides: [Side; 2],
 }
 
-pub struct PollDesc {
+pub(crate) struct PollDesc {
     fd: i32,
     lock: RawMutex,
     /// Protected by `lock`.
@@ -199,7 +199,7 @@ static TABLE: [AtomicPtr<PollDesc>; NCHUNKS] = [const { AtomicPtr::new(ptr::null
 
 /// The descriptor of fd number `fd`, allocating its chunk on first use. None for numbers
 /// out of range (negative or ≥ `MAX_FDS`).
-pub fn desc(fd: i32) -> Option<&'static PollDesc> {
+pub(crate) fn desc(fd: i32) -> Option<&'static PollDesc> {
     if fd < 0 || fd as usize >= MAX_FDS {
         return None;
     }
@@ -252,7 +252,7 @@ struct Poller {
 
 static POLLER: OnceLock<Poller> = OnceLock::new();
 /// Records queued on all descriptors (+ wakers in transit); see the invariants above.
-pub static WAITERS: AtomicI64 = AtomicI64::new(0);
+pub(crate) static WAITERS: AtomicI64 = AtomicI64::new(0);
 /// A break is pending on `breakfd` (coalesces writes).
 static WAKE_SIG: AtomicBool = AtomicBool::new(false);
 /// Threads blocked in a (blocking) `epoll_wait` right now: while one is, a new fd waiter
@@ -287,19 +287,19 @@ fn poller() -> &'static Poller {
 
 /// True once some fd has been waited on (the poll waiter then sleeps in `epoll_wait`).
 #[inline]
-pub fn initialized() -> bool {
+pub(crate) fn initialized() -> bool {
     POLLER.get().is_some()
 }
 
 /// True while some goroutine or thread waits on an fd.
 #[inline]
-pub fn has_waiters() -> bool {
+pub(crate) fn has_waiters() -> bool {
     WAITERS.load(Ordering::SeqCst) > 0
 }
 
 /// Breaks a blocking [`poll`] (now or the next one). Coalesced: one eventfd write until
 /// the poller has read it.
-pub fn wake_poller() {
+pub(crate) fn wake_poller() {
     let Some(p) = POLLER.get() else { return };
     if WAKE_SIG.swap(true, Ordering::SeqCst) {
         return;
@@ -312,16 +312,16 @@ pub fn wake_poller() {
 
 /// Events read by [`poll`], to be handed to [`dispatch`] once the caller may ready
 /// goroutines (the poll waiter first leaves the idle list).
-pub struct Events {
+pub(crate) struct Events {
     buf: [libc::epoll_event; 128],
     n: usize,
 }
 
 impl Events {
-    pub fn new() -> Events {
+    pub(crate) fn new() -> Events {
         Events { buf: [libc::epoll_event { events: 0, u64: 0 }; 128], n: 0 }
     }
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.n == 0
     }
 }
@@ -334,7 +334,7 @@ impl Default for Events {
 
 /// Waits up to `timeout_ns` (None: forever; 0: just looks) for events and stores them in
 /// `ev`. Returns true if it was broken by [`wake_poller`] or got events.
-pub fn poll(timeout_ns: Option<i64>, ev: &mut Events) -> bool {
+pub(crate) fn poll(timeout_ns: Option<i64>, ev: &mut Events) -> bool {
     let p = poller();
     let ms: i32 = match timeout_ns {
         None => -1,
@@ -381,7 +381,7 @@ pub fn poll(timeout_ns: Option<i64>, ev: &mut Events) -> bool {
 /// about to look for work on the P it holds (if any): the first goroutine woken goes to
 /// that P's `runnext` without waking another M to run it (Go's findRunnable runs the first
 /// goroutine netpoll returns itself); the others wake Ms as usual.
-pub fn dispatch(ev: &mut Events) {
+pub(crate) fn dispatch(ev: &mut Events) {
     let mut local = true;
     for i in 0..ev.n {
         let e = ev.buf[i];
@@ -415,7 +415,7 @@ pub fn dispatch(ev: &mut Events) {
 
 /// Polls without blocking and dispatches, if anyone waits on an fd. For Ms looking for
 /// work and for sysmon. Returns true if it woke anybody up (or may have).
-pub fn poll_nonblocking() -> bool {
+pub(crate) fn poll_nonblocking() -> bool {
     if !initialized() || !has_waiters() {
         return false;
     }
@@ -429,12 +429,12 @@ pub fn poll_nonblocking() -> bool {
 
 /// True while some thread is blocked in `epoll_wait` (it will see any new event).
 #[inline]
-pub fn poller_blocked() -> bool {
+pub(crate) fn poller_blocked() -> bool {
     IN_EPOLL.load(Ordering::SeqCst) > 0
 }
 
 /// Nanoseconds since the last poll of any kind (sysmon's "nobody polled" check).
-pub fn since_last_poll(now: i64) -> i64 {
+pub(crate) fn since_last_poll(now: i64) -> i64 {
     now - LAST_POLL.load(Ordering::Relaxed)
 }
 
@@ -582,7 +582,7 @@ pub(crate) fn io_mode(pd: &PollDesc) -> Result<IoMode, Error> {
 
 /// Marks a descriptor as describing a fresh non-blocking fd made by gort (a socket,
 /// an accepted connection) and registers it: the "registered once per fd" path.
-pub fn adopt(fd: i32) -> Result<(), Error> {
+pub(crate) fn adopt(fd: i32) -> Result<(), Error> {
     let pd = desc(fd).ok_or(Error::Os(libc::EINVAL))?;
     let mut l = pd.lock();
     pd.not_socket.store(false, Ordering::Relaxed);
@@ -609,7 +609,7 @@ fn release_desc(arg: usize) {
 /// deadline passes ([`NO_DEADLINE`] for none; a deadline already passed gives
 /// [`Error::WouldBlock`] unless an edge is pending), or the fd is closed. With `refresh`
 /// the registration is re-armed first (see [`register`]). The caller holds an [`FdRef`].
-pub fn wait(fd: i32, mode: Mode, deadline: i64, refresh: bool) -> Result<(), Error> {
+pub(crate) fn wait(fd: i32, mode: Mode, deadline: i64, refresh: bool) -> Result<(), Error> {
     wait_any(fd, 1 << mode as u8, deadline, refresh).map(|_| ())
 }
 
@@ -617,13 +617,13 @@ pub fn wait(fd: i32, mode: Mode, deadline: i64, refresh: bool) -> Result<(), Err
 /// a [`Error::WouldBlock`] it meets later (the deadline passed between two waits, or
 /// while it copied data) is then a time-out, not a "would block" (gort.h's convention: a deadline
 /// already passed on entry means non-blocking; one that passes during the call expires).
-pub fn may_block(deadline: i64) -> bool {
+pub(crate) fn may_block(deadline: i64) -> bool {
     deadline == NO_DEADLINE || deadline > crate::time::nanotime()
 }
 
 /// [`wait`] inside an operation that began with `may_block` = [`may_block`]`(deadline)`:
 /// a deadline that passed during the operation is reported as [`Error::TimedOut`].
-pub fn wait_in_op(fd: i32, mode: Mode, deadline: i64, may_block: bool) -> Result<(), Error> {
+pub(crate) fn wait_in_op(fd: i32, mode: Mode, deadline: i64, may_block: bool) -> Result<(), Error> {
     match wait(fd, mode, deadline, false) {
         Err(Error::WouldBlock) if may_block => Err(Error::TimedOut),
         r => r,
@@ -632,7 +632,7 @@ pub fn wait_in_op(fd: i32, mode: Mode, deadline: i64, may_block: bool) -> Result
 
 /// Like [`wait`] for a set of sides (`1 << Mode::Read as u8 | 1 << Mode::Write as u8`):
 /// returns the sides found ready (at least one).
-pub fn wait_any(fd: i32, sides: u8, deadline: i64, refresh: bool) -> Result<u8, Error> {
+pub(crate) fn wait_any(fd: i32, sides: u8, deadline: i64, refresh: bool) -> Result<u8, Error> {
     debug_assert!(sides != 0 && sides & !3 == 0);
     let pd = desc(fd).ok_or(Error::Closed)?;
     let mut l = pd.lock();
@@ -658,9 +658,9 @@ pub fn wait_any(fd: i32, sides: u8, deadline: i64, refresh: bool) -> Result<u8, 
     // One record per side; the first waker to claim the wait fills in its side's bit.
     let mut recs = [WaitRec { waiter, result: 0 }, WaitRec { waiter, result: 0 }];
     let recp: [*mut WaitRec; 2] = [&mut recs[0], &mut recs[1]];
-    for i in 0..2 {
+    for (i, &rec) in recp.iter().enumerate() {
         if sides & (1 << i) != 0 {
-            l.st().sides[i].waiting.push(recp[i]);
+            l.st().sides[i].waiting.push(rec);
             WAITERS.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -676,9 +676,9 @@ pub fn wait_any(fd: i32, sides: u8, deadline: i64, refresh: bool) -> Result<u8, 
     let woken = waiter.block(reason, wait_gen, deadline, release_desc, raw as usize);
     // Unlink the records still queued (the other side's, or all of them on a timeout).
     let mut l = pd.lock();
-    for i in 0..2 {
+    for (i, &rec) in recp.iter().enumerate() {
         let w = &mut l.st().sides[i].waiting;
-        if let Some(k) = w.iter().position(|&r| r == recp[i]) {
+        if let Some(k) = w.iter().position(|&r| r == rec) {
             w.swap_remove(k);
             WAITERS.fetch_sub(1, Ordering::SeqCst);
         }
@@ -751,13 +751,13 @@ mod tests {
         // SAFETY: writing one byte from a valid buffer.
         assert_eq!(unsafe { libc::write(fds[1], b"x".as_ptr() as *const libc::c_void, 1) }, 1);
         let mut ev = Events::new();
-        assert!(poll(Some(1000_000_000), &mut ev));
+        assert!(poll(Some(1_000_000_000), &mut ev));
         dispatch(&mut ev);
         // The edge arrived with nobody waiting: the flag makes a past deadline succeed.
         assert_eq!(wait(fds[0], Mode::Read, 0, false), Ok(()));
         assert_eq!(wait(fds[0], Mode::Read, 0, false), Err(Error::WouldBlock));
         assert_eq!(close(fds[0]), 0);
-        assert_eq!(wait(fds[0], Mode::Read, 0, false).is_err(), true);
+        assert!(wait(fds[0], Mode::Read, 0, false).is_err());
         assert_eq!(close(fds[1]), 0);
     }
 }

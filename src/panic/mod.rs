@@ -29,7 +29,7 @@
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::ptr;
 
-pub type CFn = unsafe extern "C" fn(*mut c_void);
+pub(crate) type CFn = unsafe extern "C" fn(*mut c_void);
 
 struct Frame {
     /// Where `protect_call` stored the resumable context's stack pointer.
@@ -44,7 +44,7 @@ struct Defer {
 
 /// Defer and protect bookkeeping of one goroutine or foreign thread. Only its owner
 /// touches it.
-pub struct PanicState {
+pub(crate) struct PanicState {
     frames: Vec<Frame>,
     defers: Vec<Defer>,
     /// The panic in flight (while its defers run).
@@ -64,12 +64,12 @@ impl Default for PanicState {
 }
 
 impl PanicState {
-    pub const fn new() -> PanicState {
+    pub(crate) const fn new() -> PanicState {
         PanicState { frames: Vec::new(), defers: Vec::new(), panicking: None, last_msg: None }
     }
 
     /// Forgets everything (the goroutine ended).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         // A recycled goroutine keeps small buffers for the next one, but not what a one-off
         // deep chain of defers or protects grew: dead descriptors are kept for good.
         if self.frames.capacity() > KEEP_ON_RESET {
@@ -113,7 +113,7 @@ fn state_if_any() -> Option<*mut PanicState> {
 }
 
 /// `gort_protect`: 0 if `f` returned, 1 if it panicked (message in `*msg_out`).
-pub fn protect(f: CFn, arg: *mut c_void, msg_out: *mut *const c_char) -> i32 {
+pub(crate) fn protect(f: CFn, arg: *mut c_void, msg_out: *mut *const c_char) -> i32 {
     let st = state();
     let mut slot: *mut u8 = ptr::null_mut();
     // SAFETY: st is our own state (see `state`); no other reference to it is live.
@@ -173,7 +173,7 @@ fn run_defers_above(st: *mut PanicState, base: usize) {
 }
 
 /// `gort_defer`.
-pub fn defer(f: CFn, arg: *mut c_void) {
+pub(crate) fn defer(f: CFn, arg: *mut c_void) {
     let st = state();
     // SAFETY: st is our own state.
     let s = unsafe { &mut *st };
@@ -185,7 +185,7 @@ pub fn defer(f: CFn, arg: *mut c_void) {
 
 /// Whether the caller's goroutine (or thread) is running the deferred calls of a panic
 /// that has not been recovered yet.
-pub fn panicking() -> bool {
+pub(crate) fn panicking() -> bool {
     match state_if_any() {
         // SAFETY: our own state; only read.
         Some(st) => unsafe { (*st).panicking.is_some() },
@@ -194,7 +194,7 @@ pub fn panicking() -> bool {
 }
 
 /// `gort_panic`.
-pub fn panic(msg: *const c_char) -> ! {
+pub(crate) fn panic(msg: *const c_char) -> ! {
     let owned = if msg.is_null() {
         // Go 1.21+'s message for panic(nil).
         c"panic called with nil argument".to_owned()
@@ -207,7 +207,7 @@ pub fn panic(msg: *const c_char) -> ! {
 
 /// Raises a gort panic with an owned message (also used by the runtime for Go's
 /// programming errors, e.g. a send on a closed channel).
-pub fn panic_msg(msg: CString) -> ! {
+pub(crate) fn panic_msg(msg: CString) -> ! {
     let st = state();
     // SAFETY: st is our own state; the borrow ends before anything is called.
     unsafe { (*st).panicking = Some(msg) };
@@ -263,7 +263,7 @@ pub fn panic_msg(msg: CString) -> ! {
 
 /// Runs every pending deferred call of the goroutine (gort_goexit and normal goroutine
 /// end), innermost first. Protect frames are discarded: gort_goexit is not recoverable.
-pub fn run_all_defers() {
+pub(crate) fn run_all_defers() {
     let Some(st) = state_if_any() else { return };
     // SAFETY: our own state.
     unsafe { (*st).frames.clear() };
@@ -295,7 +295,7 @@ mod tests {
         ORDER.store(ORDER.load(Ordering::SeqCst) * 10 + v, Ordering::SeqCst);
     }
     unsafe extern "C" fn body_panics(_: *mut c_void) {
-        defer(record, 1 as *mut c_void);
+        defer(record, std::ptr::dangling_mut::<c_void>());
         defer(record, 2 as *mut c_void);
         panic(c"boom".as_ptr());
     }

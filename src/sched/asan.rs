@@ -25,7 +25,7 @@ unsafe extern "C" {
 /// Before a switch to the stack `[bottom, bottom + size)`. `save` receives this context's
 /// fake-stack handle; pass null when this context will never be resumed (goroutine exit).
 #[inline(always)]
-pub fn start_switch(save: *mut *mut c_void, bottom: *const u8, size: usize) {
+pub(crate) fn start_switch(save: *mut *mut c_void, bottom: *const u8, size: usize) {
     #[cfg(feature = "asan")]
     // SAFETY: the ASan runtime is linked (feature contract); arguments describe the
     // destination stack.
@@ -39,7 +39,7 @@ pub fn start_switch(save: *mut *mut c_void, bottom: *const u8, size: usize) {
 /// First thing after a switch, on the resumed side; `save` is what this context's
 /// `start_switch` stored (null for a fresh context).
 #[inline(always)]
-pub fn finish_switch(save: *mut c_void) {
+pub(crate) fn finish_switch(save: *mut c_void) {
     #[cfg(feature = "asan")]
     // SAFETY: as above.
     unsafe {
@@ -51,7 +51,7 @@ pub fn finish_switch(save: *mut c_void) {
 
 /// Tells LeakSanitizer to scan `[p, p + size)` for pointers: memory we map ourselves (G
 /// descriptors) is not scanned otherwise, and what it points to would look leaked.
-pub fn register_root_region(p: *const u8, size: usize) {
+pub(crate) fn register_root_region(p: *const u8, size: usize) {
     #[cfg(feature = "asan")]
     // SAFETY: the region is mapped and stays mapped for the life of the process.
     unsafe {
@@ -66,7 +66,7 @@ pub fn register_root_region(p: *const u8, size: usize) {
 /// code is not instrumented, so objects C hands back to it (channels) are checked this way:
 /// otherwise a released channel's memory, kept in ASan's quarantine, is read silently.
 #[inline(always)]
-pub fn check_addressable(p: *const u8, size: usize) {
+pub(crate) fn check_addressable(p: *const u8, size: usize) {
     #[cfg(feature = "asan")]
     // SAFETY: __asan_loadN only reads ASan's shadow memory for the range, never the range.
     unsafe {
@@ -78,7 +78,7 @@ pub fn check_addressable(p: *const u8, size: usize) {
 
 /// Before abandoning frames by jumping up the same stack.
 #[inline(always)]
-pub fn handle_no_return() {
+pub(crate) fn handle_no_return() {
     #[cfg(feature = "asan")]
     // SAFETY: as above.
     unsafe {
@@ -87,7 +87,7 @@ pub fn handle_no_return() {
 }
 
 /// Bounds of the calling thread's own stack (the M's g0), for switches back to it.
-pub fn thread_stack_bounds() -> (*const u8, usize) {
+pub(crate) fn thread_stack_bounds() -> (*const u8, usize) {
     // SAFETY: pthread_getattr_np fills `attr` for the calling thread; we destroy it after.
     unsafe {
         let mut attr: libc::pthread_attr_t = std::mem::zeroed();

@@ -8,23 +8,23 @@ use std::ptr;
 use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// Goroutine states. Each says who owns the G (may touch its non-atomic fields).
-pub mod status {
+pub(crate) mod status {
     /// Being created or recycled: owned by the thread that allocated it.
-    pub const IDLE: u32 = 0;
+    pub(crate) const IDLE: u32 = 0;
     /// In a run queue (local, `runnext` or global): owned by that queue; whoever dequeues
     /// it owns it next.
-    pub const RUNNABLE: u32 = 1;
+    pub(crate) const RUNNABLE: u32 = 1;
     /// Executing on an M: owned by that M (and by the goroutine's own code).
-    pub const RUNNING: u32 = 2;
+    pub(crate) const RUNNING: u32 = 2;
     /// Parked: owned by whatever will wake it (a wait queue under its lock, a timer entry
     /// holding the current `sleep_seq`). Only [`crate::sched::ready`] leaves this state.
-    pub const WAITING: u32 = 3;
+    pub(crate) const WAITING: u32 = 3;
     /// Finished, on a free list: owned by that list.
-    pub const DEAD: u32 = 4;
+    pub(crate) const DEAD: u32 = 4;
 }
 
 /// What a goroutine runs.
-pub enum Entry {
+pub(crate) enum Entry {
     None,
     C(unsafe extern "C" fn(*mut c_void), *mut c_void),
     Rust(Box<dyn FnOnce() + Send>),
@@ -42,7 +42,7 @@ pub enum Entry {
 /// spawner's error), gets its stack when it first runs and gives it back when it ends,
 /// so goroutines that are queued but have not started cost no stack memory; the
 /// scavenger returns idle stacks' memory to the OS (`mem::scavenge`).
-pub struct G {
+pub(crate) struct G {
     /// Saved stack pointer while not running. Written by the context switch out of this G,
     /// read by the switch into it; the status protocol orders the two.
     pub sp: UnsafeCell<*mut u8>,
@@ -110,7 +110,7 @@ impl G {
         }
     }
 
-    pub fn id(&self) -> i64 {
+    pub(crate) fn id(&self) -> i64 {
         self.id.load(Ordering::Relaxed)
     }
 
@@ -118,12 +118,12 @@ impl G {
     ///
     /// # Safety
     /// The caller must be the G's owner or the M running it (no concurrent write).
-    pub unsafe fn stack(&self) -> Option<&Stack> {
+    pub(crate) unsafe fn stack(&self) -> Option<&Stack> {
         // SAFETY: per the contract, nobody writes the slot concurrently.
         unsafe { (*self.stack.get()).as_ref() }
     }
 
-    pub fn status(&self) -> u32 {
+    pub(crate) fn status(&self) -> u32 {
         self.status.load(Ordering::Acquire)
     }
 }
@@ -144,7 +144,7 @@ static G_ARENA: parking_lot::Mutex<GArena> = parking_lot::Mutex::new(GArena { ne
 
 /// Up to `n` new descriptors, IDLE, each written in place; fewer (maybe none) when out
 /// of memory. The caller registers them in `allgs`.
-pub fn alloc_batch(n: usize) -> Vec<GPtr> {
+pub(crate) fn alloc_batch(n: usize) -> Vec<GPtr> {
     let layout = std::alloc::Layout::new::<G>();
     let stride = layout.size().next_multiple_of(layout.align());
     let mut out = Vec::with_capacity(n);
@@ -191,7 +191,7 @@ pub fn alloc_batch(n: usize) -> Vec<GPtr> {
 
 /// A G pointer that may cross threads (run queues, timers).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct GPtr(pub *mut G);
+pub(crate) struct GPtr(pub *mut G);
 // SAFETY: Gs are Sync and never freed; ownership is governed by the status protocol.
 unsafe impl Send for GPtr {}
 // SAFETY: as above.
@@ -201,7 +201,7 @@ unsafe impl Sync for GPtr {}
 ///
 /// # Safety
 /// As for [`G::stack`].
-pub unsafe fn stack_bounds(g: *mut G) -> (*const u8, usize) {
+pub(crate) unsafe fn stack_bounds(g: *mut G) -> (*const u8, usize) {
     // SAFETY: per the contract.
     match unsafe { (*g).stack() } {
         Some(s) => (s.lo() as *const u8, s.size()),

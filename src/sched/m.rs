@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr};
 /// What the scheduler (g0) must do with the goroutine that just switched back to it.
 /// Set by the goroutine right before the switch; taken by g0 right after.
 #[derive(Clone, Copy)]
-pub enum Action {
+pub(crate) enum Action {
     None,
     /// Requeue at the tail of the local (or, without a P, the global) run queue.
     Yield,
@@ -23,7 +23,9 @@ pub enum Action {
     Exit,
 }
 
-pub struct M {
+pub(crate) struct M {
+    /// Shown by debuggers (gdb prints the struct); the runtime never reads it.
+    #[allow(dead_code, reason = "for debuggers")]
     pub id: u64,
     /// Saved stack pointer of this M's scheduler context (g0, the thread's own stack).
     /// Only this thread reads and writes it.
@@ -61,7 +63,7 @@ unsafe impl Sync for M {}
 unsafe impl Send for M {}
 
 impl M {
-    pub fn new(id: u64) -> M {
+    pub(crate) fn new(id: u64) -> M {
         M {
             id,
             g0_sp: UnsafeCell::new(ptr::null_mut()),
@@ -91,10 +93,10 @@ thread_local! {
 /// on another thread, so a thread-local address computed before a switch must not be
 /// reused after it (the compiler would happily cache it inside one function).
 #[inline(never)]
-pub fn current_m() -> *const M {
+pub(crate) fn current_m() -> *const M {
     CURRENT_M.with(|c| c.get())
 }
 
-pub fn set_current_m(m: *const M) {
+pub(crate) fn set_current_m(m: *const M) {
     CURRENT_M.with(|c| c.set(m));
 }

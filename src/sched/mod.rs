@@ -71,27 +71,30 @@
 //! - A global run queue only: one lock for every spawn and wake-up.
 //! - One thread per P with no handoff: a blocked C call would stall its whole P.
 
-pub mod asan;
-pub mod g;
-pub mod m;
-pub mod note;
-pub mod p;
-pub mod proc;
+pub(crate) mod asan;
+pub(crate) mod g;
+pub(crate) mod m;
+pub(crate) mod note;
+pub(crate) mod p;
+pub(crate) mod proc;
 pub(crate) mod protocol;
-pub mod signals;
-pub mod sysmon;
-pub mod waiter;
+pub(crate) mod signals;
+pub(crate) mod sysmon;
+pub(crate) mod waiter;
 
-pub use g::{Entry, G, GPtr};
-pub use note::Note;
-pub use waiter::{NO_DEADLINE, Waiter, Woken};
-pub use proc::{
+#[cfg(all(test, not(loom)))]
+mod stress_tests;
+
+pub(crate) use g::{Entry, G};
+pub(crate) use note::Note;
+pub(crate) use waiter::{NO_DEADLINE, Waiter, Woken};
+pub(crate) use proc::{
     MAX_PROCS, SCHED, current_g, dump_goroutines, gomaxprocs, gosched, in_goroutine, park, park_sleep, ready, spawn,
     spawn_main, start,
 };
 
 /// The running goroutine's id, 0 outside goroutines.
-pub fn goid() -> i64 {
+pub(crate) fn goid() -> i64 {
     let g = current_g();
     if g.is_null() {
         0
@@ -102,12 +105,12 @@ pub fn goid() -> i64 {
 }
 
 /// Number of live goroutines.
-pub fn num_goroutine() -> i64 {
+pub(crate) fn num_goroutine() -> i64 {
     proc::num_goroutine()
 }
 
 /// `gort_goexit`: ends the calling goroutine after running all its deferred calls.
-pub fn goexit() -> ! {
+pub(crate) fn goexit() -> ! {
     if !in_goroutine() {
         crate::fatal::fatal("gort_goexit called outside a goroutine");
     }

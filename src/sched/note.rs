@@ -3,18 +3,18 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-pub struct Note {
+pub(crate) struct Note {
     /// 0: clear, 1: signalled. Any thread may signal; only the owner sleeps.
     state: AtomicU32,
 }
 
 impl Note {
-    pub const fn new() -> Note {
+    pub(crate) const fn new() -> Note {
         Note { state: AtomicU32::new(0) }
     }
 
     /// Sets the flag and wakes the sleeper, if any.
-    pub fn wakeup(&self) {
+    pub(crate) fn wakeup(&self) {
         if self.state.swap(1, Ordering::Release) == 0 {
             futex_wake(&self.state);
         }
@@ -22,7 +22,7 @@ impl Note {
 
     /// Sleeps until the flag is set (consuming it) or `timeout_ns` elapses (None = never).
     /// Returns true when woken by the flag.
-    pub fn sleep(&self, timeout_ns: Option<i64>) -> bool {
+    pub(crate) fn sleep(&self, timeout_ns: Option<i64>) -> bool {
         let deadline = timeout_ns.map(|t| crate::time::nanotime().saturating_add(t.max(0)));
         loop {
             if self.state.swap(0, Ordering::Acquire) == 1 {
@@ -51,7 +51,7 @@ impl Default for Note {
 
 /// Blocks while `*word == expected`, for at most `rel_ns` (None = forever). Spurious
 /// returns are allowed; callers re-check.
-pub fn futex_wait(word: &AtomicU32, expected: u32, rel_ns: Option<i64>) {
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, rel_ns: Option<i64>) {
     let ts;
     let tsp = match rel_ns {
         None => std::ptr::null(),
@@ -68,7 +68,7 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, rel_ns: Option<i64>) {
 }
 
 /// Wakes one thread blocked in [`futex_wait`] on `word`.
-pub fn futex_wake(word: &AtomicU32) {
+pub(crate) fn futex_wake(word: &AtomicU32) {
     // SAFETY: FUTEX_WAKE only reads the address as a key.
     unsafe {
         libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);

@@ -12,28 +12,30 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, Ordering};
 
 /// P states, in the low byte of [`P::status`]; the rest of the word is an epoch bumped
 /// each time an M acquires the P, so a stale owner's compare-and-swap always fails.
-pub mod pstate {
+pub(crate) mod pstate {
     /// On the idle list (or being moved on/off it): owned by the scheduler lock.
-    pub const IDLE: u64 = 0;
+    pub(crate) const IDLE: u64 = 0;
     /// Owned by an M that is executing runtime code (scheduler, or a runtime call from a
     /// goroutine). Nobody else touches the P.
-    pub const RUNNING: u64 = 1;
+    pub(crate) const RUNNING: u64 = 1;
     /// Owned by an M whose goroutine is executing user code. sysmon may retake it after
     /// ~10 ms without a scheduling event; the owner re-enters the runtime with a CAS to
     /// RUNNING and learns of the loss when the CAS fails.
-    pub const USER: u64 = 2;
+    pub(crate) const USER: u64 = 2;
     /// Owned by an M inside `gort_blocking_enter`/`exit`: like USER, but retaken sooner.
-    pub const SYSCALL: u64 = 3;
+    pub(crate) const SYSCALL: u64 = 3;
     /// Stopped for stop-the-world (`gort_gomaxprocs`): owned by the stopper.
-    pub const STOPPED: u64 = 4;
+    pub(crate) const STOPPED: u64 = 4;
     /// Beyond the current `gomaxprocs`: unused until it grows again.
-    pub const DEAD: u64 = 5;
+    pub(crate) const DEAD: u64 = 5;
 }
 
 /// Local run queue capacity (Go's 256); beyond it, half goes to the global queue.
-pub const LOCAL_RUNQ_CAP: usize = 256;
+pub(crate) const LOCAL_RUNQ_CAP: usize = 256;
 
-pub struct P {
+pub(crate) struct P {
+    /// Index in `allp`; shown by debuggers, the runtime never reads it.
+    #[allow(dead_code, reason = "for debuggers")]
     pub id: usize,
     /// `epoch << 8 | state` (see [`pstate`]). CAS by owner, sysmon and stop-the-world.
     pub status: CachePadded<AtomicU64>,
@@ -98,13 +100,13 @@ unsafe impl Send for P {}
 
 /// One scheduling round in this many takes the oldest local G instead of the newest (see
 /// [`P::runq_get`]).
-pub const FAIRNESS_ROUND: u64 = 61;
+pub(crate) const FAIRNESS_ROUND: u64 = 61;
 
-pub const GFREE_LOCAL_MAX: usize = 64;
-pub const STACK_CACHE_MAX: usize = 32;
+pub(crate) const GFREE_LOCAL_MAX: usize = 64;
+pub(crate) const STACK_CACHE_MAX: usize = 32;
 
 impl P {
-    pub fn new(id: usize) -> P {
+    pub(crate) fn new(id: usize) -> P {
         let w = Worker::new_lifo();
         let s = w.stealer();
         P {
@@ -138,27 +140,27 @@ impl P {
     /// # Safety
     /// The caller must own the P (RUNNING).
     #[inline]
-    pub unsafe fn count_goroutines(&self, d: i64) {
+    pub(crate) unsafe fn count_goroutines(&self, d: i64) {
         self.ngoroutine.store(self.ngoroutine.load(Ordering::Relaxed) + d, Ordering::Release);
     }
 
     /// Fires due timers (reads the clock only if one could be due). The owner calls it.
     #[inline]
-    pub fn check_timers(&self) {
+    pub(crate) fn check_timers(&self) {
         if self.timer_nudge.load(Ordering::Relaxed) {
             self.timer_nudge.store(false, Ordering::Relaxed);
         }
         self.timers.run_if_due();
     }
 
-    pub fn state(&self) -> u64 {
+    pub(crate) fn state(&self) -> u64 {
         self.status.load(Ordering::Acquire) & 0xff
     }
 
     /// # Safety
     /// The caller must own the P.
     #[allow(clippy::mut_from_ref)]
-    pub unsafe fn runq(&self) -> &Worker<GPtr> {
+    pub(crate) unsafe fn runq(&self) -> &Worker<GPtr> {
         // SAFETY: shared reference to the owner end; only the owner calls this.
         unsafe { &*self.runq.get() }
     }
@@ -168,7 +170,7 @@ impl P {
     ///
     /// # Safety
     /// The caller must own the P.
-    pub unsafe fn runq_put(&self, g: *mut G, next: bool) {
+    pub(crate) unsafe fn runq_put(&self, g: *mut G, next: bool) {
         let g = if next {
             // Only the owner puts into `runnext`, so an empty slot is filled with a store
             // (`protocol::runnext::put`). Like a push on the local queue, that is a
@@ -224,14 +226,14 @@ impl P {
     /// in any work-stealing scheduler.
     ///
     /// Fairness: nothing can be overtaken for ever. A goroutine that yields goes behind
-    /// the others (the yield path takes the oldest, [`P::runq_get_for_yield`]), the
+    /// the others (the yield path takes the oldest, `proc::local_next` with `yielding`), the
     /// fairness round serves the oldest entry regularly, and the global queue keeps its
     /// own round (`proc::global_queue_turn`). What changes from Go is only the order in
     /// which runnable goroutines that nobody yielded to are started.
     ///
     /// # Safety
     /// The caller must own the P.
-    pub unsafe fn runq_get(&self) -> Option<*mut G> {
+    pub(crate) unsafe fn runq_get(&self) -> Option<*mut G> {
         if let Some(g) = self.take_runnext() {
             return Some(g);
         }
@@ -245,23 +247,12 @@ impl P {
     /// # Safety
     /// The caller must own the P.
     #[inline]
-    pub unsafe fn runq_get_queued(&self) -> Option<*mut G> {
+    pub(crate) unsafe fn runq_get_queued(&self) -> Option<*mut G> {
         if self.schedtick.load(Ordering::Relaxed) % FAIRNESS_ROUND == FAIRNESS_ROUND / 2 {
             return self.take_oldest();
         }
         // SAFETY: we own the P.
         unsafe { self.runq().pop().map(|g| g.0) }
-    }
-
-    /// The next G for a goroutine that yields: `runnext`, else the oldest queued G, so
-    /// that goroutines yielding to each other take turns in order (the yielder goes to
-    /// the newest end; taking the newest would hand the P straight back to whoever
-    /// yielded last and starve the rest).
-    ///
-    /// # Safety
-    /// The caller must own the P.
-    pub unsafe fn runq_get_for_yield(&self) -> Option<*mut G> {
-        self.take_runnext().or_else(|| self.take_oldest())
     }
 
     /// Takes `runnext`, if set. The caller must own the P.
@@ -286,11 +277,11 @@ impl P {
     }
 
     /// Whether the P has no queued Gs (racy unless owned; fine for heuristics).
-    pub fn runq_empty(&self) -> bool {
+    pub(crate) fn runq_empty(&self) -> bool {
         self.runnext.load(Ordering::Acquire).is_null() && self.stealer.is_empty()
     }
 
-    pub fn runq_len(&self) -> usize {
+    pub(crate) fn runq_len(&self) -> usize {
         self.stealer.len() + usize::from(!self.runnext.load(Ordering::Acquire).is_null())
     }
 
@@ -306,7 +297,7 @@ impl P {
     ///
     /// # Safety
     /// The caller must own `dst`.
-    pub unsafe fn steal_into(&self, dst: &P, take_runnext: bool) -> Option<*mut G> {
+    pub(crate) unsafe fn steal_into(&self, dst: &P, take_runnext: bool) -> Option<*mut G> {
         loop {
             // SAFETY: the caller owns dst.
             match self.stealer.steal_batch_and_pop(unsafe { dst.runq() }) {

@@ -16,16 +16,16 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicUsize, Ordering};
 
 /// Upper bound on `gomaxprocs`.
-pub const MAX_PROCS: usize = 1024;
+pub(crate) const MAX_PROCS: usize = 1024;
 /// Upper bound on OS threads (like Go's `debug.SetMaxThreads` default).
 const MAX_THREADS: usize = 10_000;
 /// sysmon retakes the P of a goroutine that ran this long without a scheduling event.
-pub const FORCE_PREEMPT_NS: i64 = 10_000_000;
+pub(crate) const FORCE_PREEMPT_NS: i64 = 10_000_000;
 /// Size of the OS stack of every M (the scheduler and timer callbacks run there).
 const M_STACK_SIZE: usize = 512 * 1024;
 
 /// State guarded by the scheduler lock.
-pub struct Locked {
+pub(crate) struct Locked {
     /// Idle Ps and idle Ms.
     pub pidle: Vec<*const P>,
     pub midle: Vec<*const M>,
@@ -43,7 +43,7 @@ pub struct Locked {
 // SAFETY: the raw pointers name Ps and Ms, which are leaked ('static) and Sync.
 unsafe impl Send for Locked {}
 
-pub struct Sched {
+pub(crate) struct Sched {
     pub lock: Mutex<Locked>,
     /// Ps by id; entries are allocated once and never freed. Entries < `gomaxprocs` are live.
     pub allp: [AtomicPtr<P>; MAX_PROCS],
@@ -87,7 +87,7 @@ pub struct Sched {
 // SAFETY: every field is an atomic, a lock, or (Note) internally synchronised.
 unsafe impl Sync for Sched {}
 
-pub static SCHED: Sched = Sched {
+pub(crate) static SCHED: Sched = Sched {
     lock: Mutex::new(Locked {
         pidle: Vec::new(),
         midle: Vec::new(),
@@ -121,20 +121,16 @@ pub static SCHED: Sched = Sched {
     start_time: AtomicI64::new(0),
 };
 
-#[inline]
-pub fn sched() -> &'static Sched {
-    &SCHED
-}
 
 /// The live P with id `i` (< gomaxprocs at the time of the call).
 #[inline]
-pub fn allp(i: usize) -> &'static P {
+pub(crate) fn allp(i: usize) -> &'static P {
     // SAFETY: entries below the high-water mark are set before gomaxprocs exposes them and
     // never freed.
     unsafe { &*SCHED.allp[i].load(Ordering::Acquire) }
 }
 
-pub fn gomaxprocs() -> usize {
+pub(crate) fn gomaxprocs() -> usize {
     SCHED.gomaxprocs.load(Ordering::Acquire)
 }
 
@@ -143,7 +139,7 @@ pub fn gomaxprocs() -> usize {
 // ---------------------------------------------------------------------------------------
 
 /// Creates the first `n` Ps (all idle) and starts sysmon. Called once, from `init`.
-pub fn start(nprocs: usize, stack_size: usize) {
+pub(crate) fn start(nprocs: usize, stack_size: usize) {
     SCHED.stack_size.store(stack_size, Ordering::Relaxed);
     SCHED.start_time.store(nanotime(), Ordering::Relaxed);
     let mut l = SCHED.lock.lock();
@@ -176,7 +172,7 @@ fn ensure_p(i: usize) -> &'static P {
 
 /// Makes `m` the owner of `p` in the RUNNING state. The caller must have exclusive
 /// rights to `p` (just taken from the idle list, or handed over through `nextp`).
-pub fn acquirep(m: &M, p: &P) {
+pub(crate) fn acquirep(m: &M, p: &P) {
     let w = pstatus::acquire(&*p.status);
     m.p.set(p);
     m.p_word.set(w);
@@ -184,7 +180,7 @@ pub fn acquirep(m: &M, p: &P) {
 }
 
 /// Drops `m`'s P, leaving it in the IDLE state but on no list; returns it.
-pub fn releasep(m: &M) -> &'static P {
+pub(crate) fn releasep(m: &M) -> &'static P {
     let p = m.p.get();
     assert!(!p.is_null(), "releasep without a P");
     // SAFETY: Ps are 'static.
@@ -196,7 +192,7 @@ pub fn releasep(m: &M) -> &'static P {
 }
 
 /// Puts an IDLE P on the idle list (or stops it, during stop-the-world).
-pub fn pidleput(l: &mut Locked, p: &'static P) {
+pub(crate) fn pidleput(l: &mut Locked, p: &'static P) {
     if SCHED.gcwaiting.load(Ordering::SeqCst) {
         let w = p.status.load(Ordering::Acquire) & !0xff;
         p.status.store(w | pstate::STOPPED, Ordering::Release);
@@ -210,7 +206,7 @@ pub fn pidleput(l: &mut Locked, p: &'static P) {
     SCHED.npidle.fetch_add(1, Ordering::SeqCst);
 }
 
-pub fn pidleget(l: &mut Locked) -> Option<&'static P> {
+pub(crate) fn pidleget(l: &mut Locked) -> Option<&'static P> {
     let p = l.pidle.pop()?;
     SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
     // SAFETY: Ps are 'static.
@@ -218,7 +214,7 @@ pub fn pidleget(l: &mut Locked) -> Option<&'static P> {
 }
 
 /// The calling context, as seen by a runtime entry point.
-pub enum Ctx {
+pub(crate) enum Ctx {
     /// A thread the runtime does not own.
     Foreign,
     /// An M's scheduler stack (timer callbacks): `m.p` is RUNNING or null.
@@ -230,7 +226,7 @@ pub enum Ctx {
 
 impl Ctx {
     /// The P the caller may use for queue operations, if any.
-    pub fn p(&self) -> Option<&'static P> {
+    pub(crate) fn p(&self) -> Option<&'static P> {
         match self {
             Ctx::Foreign => None,
             // SAFETY: Ps are 'static.
@@ -242,7 +238,7 @@ impl Ctx {
 /// Enters the runtime: in a goroutine, turns its P from USER to RUNNING so sysmon cannot
 /// take it while runtime code uses it. If sysmon took it already, tries to pick up an
 /// idle P (like Go's exitsyscall fast path); otherwise continues without one.
-pub fn enter() -> Ctx {
+pub(crate) fn enter() -> Ctx {
     let m = current_m();
     if m.is_null() {
         return Ctx::Foreign;
@@ -282,7 +278,7 @@ fn enter_goroutine(m: &'static M, g: *mut G) -> Ctx {
 }
 
 /// Leaves the runtime back into goroutine code: the P returns to USER.
-pub fn leave(ctx: &Ctx) {
+pub(crate) fn leave(ctx: &Ctx) {
     if let Ctx::Goroutine(m, _) = ctx {
         let p = m.p.get();
         if !p.is_null() {
@@ -306,14 +302,14 @@ fn runtime_holds_p() -> bool {
 }
 
 /// True when the caller is a goroutine.
-pub fn in_goroutine() -> bool {
+pub(crate) fn in_goroutine() -> bool {
     let m = current_m();
     // SAFETY: Ms are never freed.
     !m.is_null() && !unsafe { &*m }.curg.get().is_null()
 }
 
 /// The running goroutine, or null.
-pub fn current_g() -> *mut G {
+pub(crate) fn current_g() -> *mut G {
     let m = current_m();
     if m.is_null() {
         return ptr::null_mut();
@@ -326,19 +322,19 @@ pub fn current_g() -> *mut G {
 // Run queues
 // ---------------------------------------------------------------------------------------
 
-pub fn globrunq_put(l: &mut Locked, g: *mut G) {
+pub(crate) fn globrunq_put(l: &mut Locked, g: *mut G) {
     l.runq.push_back(GPtr(g));
     spin::publish_global_len(&SCHED.runq_len, l.runq.len());
 }
 
 /// Queues a batch at the global queue's tail, in order (a P's local queue overflowing).
-pub fn globrunq_put_batch(batch: Vec<GPtr>) {
+pub(crate) fn globrunq_put_batch(batch: Vec<GPtr>) {
     let mut l = SCHED.lock.lock();
     l.runq.extend(batch);
     spin::publish_global_len(&SCHED.runq_len, l.runq.len());
 }
 
-pub fn globrunq_put_locked(g: *mut G) {
+pub(crate) fn globrunq_put_locked(g: *mut G) {
     let mut l = SCHED.lock.lock();
     globrunq_put(&mut l, g);
 }
@@ -369,7 +365,7 @@ fn globrunq_get(l: &mut Locked, p: &P, max: usize) -> Option<*mut G> {
 
 /// Makes a WAITING goroutine runnable. Callable from anywhere: a goroutine inside the
 /// runtime, a scheduler stack, the timer waiter, or a foreign thread.
-pub fn ready(g: *mut G) {
+pub(crate) fn ready(g: *mut G) {
     // A thread the runtime does not own counts as "inside gort" while the goroutine is in
     // transit (RUNNABLE but in no queue yet), so deadlock detection cannot fire then.
     let m = current_m();
@@ -414,7 +410,7 @@ pub fn ready(g: *mut G) {
 /// [`ready`] for runtime code that holds its P and is about to look for work on it (the
 /// netpoller's dispatch from `find_runnable` or `stopm`): the goroutine goes to `runnext`
 /// and no other M is woken for it, since this one runs it next. Anywhere else, `ready`.
-pub fn ready_local(g: *mut G) {
+pub(crate) fn ready_local(g: *mut G) {
     let m = current_m();
     if !m.is_null() {
         // SAFETY: Ms are never freed.
@@ -440,10 +436,10 @@ pub fn ready_local(g: *mut G) {
 }
 
 /// Counts a foreign thread in `SCHED.foreign_blocked` for a scope (see `checkdead`).
-pub struct ForeignInside(bool);
+pub(crate) struct ForeignInside(bool);
 
 impl ForeignInside {
-    pub fn enter_if(foreign: bool) -> ForeignInside {
+    pub(crate) fn enter_if(foreign: bool) -> ForeignInside {
         if foreign {
             SCHED.foreign_blocked.fetch_add(1, Ordering::SeqCst);
         }
@@ -463,7 +459,7 @@ impl Drop for ForeignInside {
     }
 }
 
-pub fn status_name(s: u32) -> &'static str {
+pub(crate) fn status_name(s: u32) -> &'static str {
     match s {
         status::IDLE => "idle",
         status::RUNNABLE => "runnable",
@@ -481,7 +477,7 @@ pub fn status_name(s: u32) -> &'static str {
 /// Starts an M spinning if there is an idle P and nobody is spinning yet. Called whenever
 /// new work appears; the spinning M either finds it or hands the search on, so work is
 /// never left queued while a P is idle (no lost wake-ups).
-pub fn wakep() {
+pub(crate) fn wakep() {
     if spin::claim_wakeup(&*SCHED.npidle, &*SCHED.nmspinning) {
         startm(None, true);
     }
@@ -489,7 +485,7 @@ pub fn wakep() {
 
 /// Runs `p` (or an idle P) on an idle or new M. With `spinning`, the caller has already
 /// counted the M in `nmspinning`.
-pub fn startm(p: Option<&'static P>, spinning: bool) {
+pub(crate) fn startm(p: Option<&'static P>, spinning: bool) {
     let mut l = SCHED.lock.lock();
     let p = match p.or_else(|| pidleget(&mut l)) {
         Some(p) => p,
@@ -510,7 +506,7 @@ pub fn startm(p: Option<&'static P>, spinning: bool) {
         // itself (`leave_waiter_role`): were the role cleared here, another M going idle
         // could take it and block in epoll_wait too, and the break meant for this M could
         // wake that one instead, leaving this M asleep with a P nobody runs.
-        let was_waiter = SCHED.timer_waiter.load(Ordering::Acquire) == m as *const M as *mut M;
+        let was_waiter = std::ptr::eq(SCHED.timer_waiter.load(Ordering::Acquire), m);
         drop(l);
         hand_to(m, p, spinning);
         if was_waiter {
@@ -565,7 +561,7 @@ fn newm(id: u64, p: &'static P, spinning: bool) {
 /// Starts a detached OS thread running `body(arg)`. Raw pthreads rather than std::thread:
 /// runtime threads never exit or get joined, and std's join bookkeeping would only be
 /// leaked (and reported by LeakSanitizer).
-pub fn spawn_thread(
+pub(crate) fn spawn_thread(
     name: &str,
     stack_size: usize,
     body: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void,
@@ -632,7 +628,7 @@ fn schedule_loop(m: &'static M) -> ! {
         }
         // SAFETY: Gs are never freed.
         let lm = unsafe { &*g }.locked_m.load(Ordering::Acquire);
-        if !lm.is_null() && lm != m as *const M as *mut M {
+        if !lm.is_null() && !std::ptr::eq(lm, m) {
             // SAFETY: Ms are never freed.
             startlockedm(m, g, unsafe { &*lm });
             continue;
@@ -766,7 +762,7 @@ fn stackfree(p: *const P, s: stack::Stack) {
 ///
 /// # Safety
 /// The caller owns `p` (RUNNING, or taken off the idle list under the scheduler lock).
-pub unsafe fn flush_stack_cache(p: &P) {
+pub(crate) unsafe fn flush_stack_cache(p: &P) {
     p.stack_flush.store(false, Ordering::Relaxed);
     // SAFETY: per the contract.
     let cache = unsafe { &mut *p.stack_cache.get() };
@@ -820,12 +816,11 @@ fn complete(m: &'static M, g: *mut G, action: Action) {
             // unlock (or a later Release) and CASes WAITING → RUNNABLE after that. No
             // Dekker pairs with this store, and SeqCst would cost an `xchg` per park.
             gr.status.store(status::WAITING, Ordering::Release);
-            if let Some(f) = unlock {
-                if !f(g, arg) {
+            if let Some(f) = unlock
+                && !f(g, arg) {
                     gr.status.store(status::RUNNABLE, Ordering::Release);
                     requeue(m, g, true);
                 }
-            }
         }
         Action::Exit => gdestroy(m, g),
         Action::None => crate::fatal::fatal("goroutine switched out without an action"),
@@ -906,7 +901,7 @@ unsafe extern "C" fn gstart(arg: usize) -> ! {
 }
 
 /// Ends the calling goroutine after its deferred calls have run.
-pub fn goexit_final() -> ! {
+pub(crate) fn goexit_final() -> ! {
     if crate::runtime::in_forked_child() {
         // The goroutine that called fork returned in the child: the scheduler's other
         // threads (and the locks they held) do not exist there.
@@ -921,7 +916,7 @@ pub fn goexit_final() -> ! {
 /// the local run queue when there is one (one context switch, no scheduler round), else
 /// to its M's scheduler (g0). Returns when the goroutine is next scheduled (never, for
 /// `Action::Exit`).
-pub fn switch_to_g0(action: Action) {
+pub(crate) fn switch_to_g0(action: Action) {
     let m = current_m();
     // SAFETY: Ms are never freed.
     let g = if m.is_null() { ptr::null_mut() } else { unsafe { &*m }.curg.get() };
@@ -973,7 +968,7 @@ fn global_queue_turn(p: &P) -> bool {
 /// The goroutine to switch to directly, if the fast path applies: we hold a P, nothing
 /// needs the scheduler's attention (locked thread, stop-the-world, the periodic global
 /// queue check), and the local queue is not empty. A yielding goroutine hands over to
-/// the oldest queued G (`P::runq_get_for_yield`), anything else to the newest. Also
+/// the oldest queued G (`local_next` with `yielding`), anything else to the newest. Also
 /// returns whether the G inherits the time slice ([`local_next`]).
 #[inline]
 fn direct_next(m: &M, yielding: bool) -> Option<(*mut G, bool)> {
@@ -1079,7 +1074,7 @@ fn count_goroutines(p: *const P, d: i64) {
 /// goroutine may have started on a P that is gone and end on another). Exact when the
 /// runtime is quiescent (`checkdead`, under the scheduler lock with every P idle);
 /// otherwise a snapshot, as Go's `NumGoroutine` is.
-pub fn num_goroutine() -> i64 {
+pub(crate) fn num_goroutine() -> i64 {
     let mut n = SCHED.ngoroutine.load(Ordering::SeqCst);
     for slot in &SCHED.allp {
         let p = slot.load(Ordering::Acquire);
@@ -1150,14 +1145,14 @@ fn gfget(p: Option<&P>) -> Option<*mut G> {
 /// stack slot could be had (nothing is kept then). The stack itself is taken when the
 /// goroutine first runs, but its slot is reserved here (`stack::reserve`), so running
 /// out of address space is the spawner's error (`GORT_ENOMEM`), not a fatal one later.
-pub fn spawn(entry: Entry) -> Option<i64> {
+pub(crate) fn spawn(entry: Entry) -> Option<i64> {
     spawn_with_id(entry, None)
 }
 
 static MAIN_ID_TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Spawns `gort_main`'s goroutine: the first one gets id 1, like Go's main goroutine.
-pub fn spawn_main(entry: Entry) -> Option<i64> {
+pub(crate) fn spawn_main(entry: Entry) -> Option<i64> {
     let id = if MAIN_ID_TAKEN.swap(true, Ordering::AcqRel) { None } else { Some(1) };
     spawn_with_id(entry, id)
 }
@@ -1375,7 +1370,7 @@ fn steal_work(m: &M, p: &'static P, n: usize) -> Option<*mut G> {
 }
 
 /// Earliest timer deadline on any live P.
-pub fn earliest_timer() -> i64 {
+pub(crate) fn earliest_timer() -> i64 {
     timerwait::earliest((0..gomaxprocs()).map(|i| &allp(i).timers.timer0))
 }
 
@@ -1492,7 +1487,7 @@ fn leave_waiter_role(m: &M) {
 }
 
 /// Called after a timer was added with deadline `when`: makes sure some M will wake by then.
-pub fn timer_added(when: i64) {
+pub(crate) fn timer_added(when: i64) {
     if timerwait::must_kick(&SCHED.timer_wait_until, when) {
         kick_waiter();
     }
@@ -1515,7 +1510,7 @@ fn kick_waiter() {
 /// be polling. The poll waiter, if any, re-evaluates (and switches from its futex to
 /// epoll); otherwise an M is started, finds nothing, and becomes the poll waiter.
 /// Busy Ps poll when they run out of work, and sysmon when nobody polled for 10 ms.
-pub fn netpoll_waiter_added() {
+pub(crate) fn netpoll_waiter_added() {
     // The common case under load: a thread already sleeps in epoll_wait and the kernel
     // will hand it the event (the registration is in place before this call).
     if crate::netpoll::poller_blocked() {
@@ -1533,7 +1528,7 @@ pub fn netpoll_waiter_added() {
 /// Adds a timer entry to the caller's P (or P0 without one) and wakes a waiter if needed.
 /// Returns the heap it went to (Ps are never freed), for a user timer to report the entry
 /// stale there later ([`crate::time::TimerHeap::note_stale`]).
-pub fn add_timer(when: i64, seq: u64, target: TimerTarget) -> &'static crate::time::TimerHeap {
+pub(crate) fn add_timer(when: i64, seq: u64, target: TimerTarget) -> &'static crate::time::TimerHeap {
     let m = current_m();
     // SAFETY: Ms are never freed.
     let p = if m.is_null() { ptr::null() } else { unsafe { &*m }.p.get() };
@@ -1551,7 +1546,7 @@ pub fn add_timer(when: i64, seq: u64, target: TimerTarget) -> &'static crate::ti
 /// Parks the running goroutine. After it has switched out, the scheduler marks it
 /// WAITING and calls `unlock(g, arg)` (typically releasing the lock of the wait queue the
 /// G was put on); if that returns false the park is cancelled. Returns when readied.
-pub fn park(reason: &'static str, unlock: Option<fn(*mut G, usize) -> bool>, arg: usize) {
+pub(crate) fn park(reason: &'static str, unlock: Option<fn(*mut G, usize) -> bool>, arg: usize) {
     let g = current_g();
     assert!(!g.is_null(), "park outside a goroutine");
     // SAFETY: g is the running goroutine.
@@ -1560,7 +1555,7 @@ pub fn park(reason: &'static str, unlock: Option<fn(*mut G, usize) -> bool>, arg
 }
 
 /// Sleeps the running goroutine until `deadline` on a timer.
-pub fn park_sleep(deadline: i64) {
+pub(crate) fn park_sleep(deadline: i64) {
     let g = current_g();
     // SAFETY: g is the running goroutine.
     unsafe { &*g }.sleep_until.set(deadline);
@@ -1578,8 +1573,8 @@ fn arm_sleep(g: *mut G, _: usize) -> bool {
 }
 
 /// `gort_gosched`: hands the P to the oldest runnable goroutine of the local queue (or
-/// `runnext`) and queues the caller behind it (see `P::runq_get_for_yield`).
-pub fn gosched() {
+/// `runnext`) and queues the caller behind it (see `local_next` with `yielding`).
+pub(crate) fn gosched() {
     let m = current_m();
     // SAFETY: Ms are never freed.
     let g = if m.is_null() { ptr::null_mut() } else { unsafe { &*m }.curg.get() };
@@ -1595,7 +1590,7 @@ pub fn gosched() {
 // Locked goroutines (gort_lock_os_thread)
 // ---------------------------------------------------------------------------------------
 
-pub fn lock_os_thread() {
+pub(crate) fn lock_os_thread() {
     let m = current_m();
     let g = current_g();
     if g.is_null() {
@@ -1608,7 +1603,7 @@ pub fn lock_os_thread() {
     m.locked_g.set(g);
 }
 
-pub fn unlock_os_thread() {
+pub(crate) fn unlock_os_thread() {
     let m = current_m();
     let g = current_g();
     if g.is_null() {
@@ -1659,7 +1654,7 @@ fn startlockedm(m: &'static M, g: *mut G, lm: &'static M) {
 }
 
 /// Hands a P whose M is going away (blocked, retaken) to whoever can use it.
-pub fn handoffp(p: &'static P) {
+pub(crate) fn handoffp(p: &'static P) {
     if !p.runq_empty() || SCHED.runq_len.load(Ordering::SeqCst) > 0 {
         startm(Some(p), false);
         return;
@@ -1684,7 +1679,7 @@ pub fn handoffp(p: &'static P) {
 // Blocking calls (gort_blocking_enter / exit)
 // ---------------------------------------------------------------------------------------
 
-pub fn blocking_enter() {
+pub(crate) fn blocking_enter() {
     let m = current_m();
     if m.is_null() || current_g().is_null() {
         return;
@@ -1711,7 +1706,7 @@ pub fn blocking_enter() {
     super::sysmon::wake_if_idle();
 }
 
-pub fn blocking_exit() {
+pub(crate) fn blocking_exit() {
     let m = current_m();
     if m.is_null() || current_g().is_null() {
         return;
@@ -1759,14 +1754,13 @@ fn stop_the_world(m: Option<&'static M>) -> parking_lot::MutexGuard<'static, ()>
         let mut l = SCHED.lock.lock();
         l.stop_wait = n;
         SCHED.gcwaiting.store(true, Ordering::SeqCst);
-        if let Some(m) = m {
-            if !m.p.get().is_null() {
+        if let Some(m) = m
+            && !m.p.get().is_null() {
                 let p = releasep(m);
                 let w = p.status.load(Ordering::Acquire) & !0xff;
                 p.status.store(w | pstate::STOPPED, Ordering::Release);
                 l.stop_wait -= 1;
             }
-        }
         while let Some(p) = l.pidle.pop() {
             SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
             // SAFETY: Ps are 'static.
@@ -1871,7 +1865,7 @@ fn start_the_world(m: Option<&'static M>, newn: usize) {
 }
 
 /// `gort_gomaxprocs`: sets the number of Ps (n > 0) and returns the previous value.
-pub fn set_gomaxprocs(n: usize) -> usize {
+pub(crate) fn set_gomaxprocs(n: usize) -> usize {
     crate::runtime::ensure_init();
     let n = n.clamp(1, MAX_PROCS);
     let ctx = enter();
@@ -1906,13 +1900,13 @@ fn checkdead(l: &Locked) {
 }
 
 /// Set by [`checkdead`]; sysmon re-checks after [`DEADLOCK_CONFIRM_NS`].
-pub static DEADLOCK_SUSPECT: AtomicBool = AtomicBool::new(false);
+pub(crate) static DEADLOCK_SUSPECT: AtomicBool = AtomicBool::new(false);
 /// How long a deadlock must persist before it is reported.
-pub const DEADLOCK_CONFIRM_NS: i64 = 20_000_000;
+pub(crate) const DEADLOCK_CONFIRM_NS: i64 = 20_000_000;
 
 /// sysmon, [`DEADLOCK_CONFIRM_NS`] after a suspicion: reports the deadlock if it is still
 /// there.
-pub fn confirm_deadlock() {
+pub(crate) fn confirm_deadlock() {
     let l = SCHED.lock.lock();
     if !looks_dead(&l) {
         return;
@@ -1956,7 +1950,7 @@ fn thread_count() -> Option<usize> {
 }
 
 /// One line per live goroutine, Go's `goroutine N [state]:` format.
-pub fn dump_goroutines(out: &mut String, current: *mut G) {
+pub(crate) fn dump_goroutines(out: &mut String, current: *mut G) {
     use std::fmt::Write;
     let gs = match SCHED.allgs.try_lock() {
         Some(g) => g.clone(),
@@ -1985,7 +1979,7 @@ pub fn dump_goroutines(out: &mut String, current: *mut G) {
 // ---------------------------------------------------------------------------------------
 
 /// A cheap per-thread xorshift generator (victim order, select).
-pub fn fastrand() -> u32 {
+pub(crate) fn fastrand() -> u32 {
     thread_local! {
         static STATE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
     }
@@ -2003,7 +1997,7 @@ pub fn fastrand() -> u32 {
 }
 
 /// Summary counters for schedtrace and tests.
-pub struct SchedStats {
+pub(crate) struct SchedStats {
     pub gomaxprocs: usize,
     pub idleprocs: usize,
     pub threads: usize,
@@ -2013,7 +2007,7 @@ pub struct SchedStats {
     pub local: Vec<usize>,
 }
 
-pub fn stats() -> SchedStats {
+pub(crate) fn stats() -> SchedStats {
     let l = SCHED.lock.lock();
     let n = gomaxprocs();
     SchedStats {

@@ -205,9 +205,9 @@ pub(crate) mod pstatus {
 }
 
 /// Spinning Ms and wake-ups (Go's protocol). Whoever queues work calls `wakep`, which
-/// starts an M only if a P is idle and nobody spins ([`claim_wakeup`]): a spinner will
+/// starts an M only if a P is idle and nobody spins ([`claim_wakeup`](spin::claim_wakeup)): a spinner will
 /// find the work. A spinner that finds nothing puts its P on the idle list, stops
-/// spinning, and only then re-checks the queues ([`stop_spinning_and_recheck`]). The
+/// spinning, and only then re-checks the queues ([`stop_spinning_and_recheck`](spin::stop_spinning_and_recheck)). The
 /// queuer stores its work, then reads `nmspinning`; the spinner decrements `nmspinning`,
 /// then reads the queues: a Dekker pair, so at least one of them sees the other.
 pub(crate) mod spin {
@@ -255,10 +255,10 @@ pub(crate) mod spin {
 }
 
 /// The timer waiter: one idle M sleeps only until the earliest timer of all Ps. Under
-/// the scheduler lock an idle M takes the role ([`take_role`]) and publishes the deadline
-/// it will sleep until ([`publish_deadline`]); whoever adds a timer stores the heap's
-/// new earliest deadline ([`publish_timer0`]), then compares with the published one
-/// ([`must_kick`]) and, if earlier, wakes the waiter ([`waiter_to_kick`]), or with no
+/// the scheduler lock an idle M takes the role ([`take_role`](timerwait::take_role)) and publishes the deadline
+/// it will sleep until ([`publish_deadline`](timerwait::publish_deadline)); whoever adds a timer stores the heap's
+/// new earliest deadline ([`publish_timer0`](timerwait::publish_timer0)), then compares with the published one
+/// ([`must_kick`](timerwait::must_kick)) and, if earlier, wakes the waiter ([`waiter_to_kick`](timerwait::waiter_to_kick)), or with no
 /// waiter starts an M. The role and the deadline are stored before the heaps are read,
 /// and the heap before the role and deadline are read: a Dekker pair, so either the
 /// waiter's deadline covers the new timer or the adder kicks it.

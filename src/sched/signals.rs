@@ -27,7 +27,7 @@ static INSTALL: Once = Once::new();
 const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
 const ALTSTACK_SIZE: usize = 64 * 1024;
 
-pub fn install() {
+pub(crate) fn install() {
     INSTALL.call_once(|| {
         for (i, &sig) in SIGNALS.iter().enumerate() {
             // SAFETY: plain sigaction calls with valid pointers; OLD is written before the
@@ -45,7 +45,7 @@ pub fn install() {
 }
 
 /// Gives the calling M thread an alternate signal stack.
-pub fn thread_init() {
+pub(crate) fn thread_init() {
     // SAFETY: a fresh anonymous mapping used only as this thread's signal stack; it lives
     // as long as the thread (Ms never exit).
     unsafe {
@@ -157,7 +157,7 @@ fn pc_of(ctx: *mut libc::c_void) -> u64 {
 /// goroutine 5 [running]:
 /// ```
 /// The last line only when the fault struck inside a goroutine.
-pub fn report_fault(sig: libc::c_int, code: libc::c_int, addr: usize, pc: u64, goid: i64) {
+pub(crate) fn report_fault(sig: libc::c_int, code: libc::c_int, addr: usize, pc: u64, goid: i64) {
     let name: &[u8] = if sig == libc::SIGBUS { b"SIGBUS: bus error" } else { b"SIGSEGV: segmentation violation" };
     let mut msg = crate::fatal::StackMsg::new();
     msg.push(b"unexpected fault address ").push_hex(addr as u64).push(b"\nfatal error: fault\n[signal ");
@@ -170,7 +170,7 @@ pub fn report_fault(sig: libc::c_int, code: libc::c_int, addr: usize, pc: u64, g
 }
 
 /// Prints Go's stack-overflow crash and exits 2. Async-signal-safe (no allocation).
-pub fn stack_overflow(goid: i64) -> ! {
+pub(crate) fn stack_overflow(goid: i64) -> ! {
     let mut buf = [0u8; 96];
     let mut n = 0;
     for b in b"fatal error: goroutine " {

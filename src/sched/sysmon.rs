@@ -30,7 +30,7 @@ use std::sync::atomic::Ordering;
 /// A blocking call may keep its P this long while other work waits (Go: one sysmon tick).
 const SYSCALL_GRACE_NS: i64 = 20_000;
 
-pub fn start() {
+pub(crate) fn start() {
     extern "C" fn body(_: *mut libc::c_void) -> *mut libc::c_void {
         run()
     }
@@ -46,16 +46,16 @@ pub fn start() {
 /// at their next scheduling round (`P::stack_flush`). The pool, the next source, then
 /// releases what stays unused. A cache refilled after the scavenger went to sleep keeps
 /// at most `STACK_CACHE_MAX` stacks per P until the next burst wakes it.
-pub struct StackCaches;
+pub(crate) struct StackCaches;
 
-pub static STACK_CACHES: StackCaches = StackCaches;
+pub(crate) static STACK_CACHES: StackCaches = StackCaches;
 
 /// Empties the stack caches of the idle Ps into the global pool, returns their spare
 /// stack reservations, and asks the busy ones to do the same. Also the last resort of a
 /// spawn that found no address space (other Ps' spare reservations are as good as new
 /// slots) and of a goroutine starting with every slot carved (the idle stack it is owed
 /// may sit in another P's cache).
-pub fn flush_stack_caches() {
+pub(crate) fn flush_stack_caches() {
     let mut idle = Vec::new();
     {
         let l = SCHED.lock.lock();
@@ -90,7 +90,7 @@ impl IdleSource for StackCaches {
 
 /// Called whenever a P leaves the idle list: sysmon has something to watch again.
 #[inline]
-pub fn wake_if_idle() {
+pub(crate) fn wake_if_idle() {
     if SCHED.sysmon_idle.load(Ordering::SeqCst) && SCHED.sysmon_idle.swap(false, Ordering::SeqCst) {
         SCHED.sysmon_note.wakeup();
     }

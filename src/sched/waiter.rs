@@ -45,23 +45,25 @@ use super::note::Note;
 use std::sync::atomic::AtomicU64;
 
 /// States of the wait word (low 3 bits).
-pub mod wstate {
-    pub const IDLE: u64 = 0;
-    pub const WAITING: u64 = 1;
-    pub const CLAIMED: u64 = 2;
-    pub const DONE: u64 = 3;
-    pub const TIMEDOUT: u64 = 4;
-    pub const MASK: u64 = 7;
+pub(crate) mod wstate {
+    /// Not waiting: the word's zero state, never compared against (named for the record).
+    #[allow(dead_code, reason = "documents the encoding")]
+    pub(crate) const IDLE: u64 = 0;
+    pub(crate) const WAITING: u64 = 1;
+    pub(crate) const CLAIMED: u64 = 2;
+    pub(crate) const DONE: u64 = 3;
+    pub(crate) const TIMEDOUT: u64 = 4;
+    pub(crate) const MASK: u64 = 7;
 }
 
 /// "No deadline" for [`Waiter::block`].
-pub const NO_DEADLINE: i64 = i64::MAX;
+pub(crate) const NO_DEADLINE: i64 = i64::MAX;
 
 /// A per-thread parking spot for threads the runtime does not own. Never freed: a waker
 /// may still be calling `wakeup` when the woken thread exits. When a thread exits its
 /// parker goes to a free list for the next thread (a late wake-up is then a spurious one
 /// for the new owner, which re-checks its wait word), so parkers stay bounded.
-pub struct ThreadParker {
+pub(crate) struct ThreadParker {
     note: Note,
     word: AtomicU64,
 }
@@ -84,7 +86,7 @@ thread_local! {
 
 /// How a wait ended.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Woken {
+pub(crate) enum Woken {
     /// A waker claimed the wait and filled in one of the records.
     Claimed,
     /// The deadline passed first.
@@ -92,7 +94,7 @@ pub enum Woken {
 }
 
 #[derive(Clone, Copy)]
-pub enum Waiter {
+pub(crate) enum Waiter {
     G(*mut G),
     Thread(&'static ThreadParker),
 }
@@ -111,7 +113,7 @@ struct BlockArgs {
 impl Waiter {
     /// The calling goroutine or thread.
     #[inline]
-    pub fn current() -> Waiter {
+    pub(crate) fn current() -> Waiter {
         let g = super::current_g();
         if !g.is_null() { Waiter::G(g) } else { Waiter::Thread(PARKER.with(|p| p.0)) }
     }
@@ -128,7 +130,7 @@ impl Waiter {
     /// Starts a wait: a new generation in state `WAITING`. Call before publishing records.
     /// Returns the generation.
     #[inline]
-    pub fn begin(self) -> u64 {
+    pub(crate) fn begin(self) -> u64 {
         word::begin(self.word())
     }
 
@@ -136,7 +138,7 @@ impl Waiter {
     /// records: true if the waker now owns the completion (then it must fill in the
     /// record and call [`Waiter::wake`]); false if someone else already does.
     #[inline]
-    pub fn claim(self) -> bool {
+    pub(crate) fn claim(self) -> bool {
         word::claim(self.word())
     }
 
@@ -145,20 +147,20 @@ impl Waiter {
     /// nobody else can move the word, so a plain store replaces the CAS. Still false if
     /// the word is not WAITING (a broken caller), so a misuse stays detectable.
     #[inline]
-    pub fn claim_sole(self) -> bool {
+    pub(crate) fn claim_sole(self) -> bool {
         word::claim_sole(self.word())
     }
 
     /// The first half of [`Waiter::wake`]: marks the claimed wait done (the caller then
     /// readies the goroutine itself).
     #[inline]
-    pub fn complete(self) {
+    pub(crate) fn complete(self) {
         word::complete(self.word());
     }
 
     /// Wakes a waiter whose wait the caller claimed, after filling in its record.
     #[inline]
-    pub fn wake(self) {
+    pub(crate) fn wake(self) {
         word::complete(self.word());
         match self {
             Waiter::G(g) => super::ready(g),
@@ -176,7 +178,7 @@ impl Waiter {
     /// After `TimedOut` the waiter's records may still be queued: the caller removes them
     /// under the queues' locks. After `Claimed` the records other than the one the waker
     /// filled in may also still be queued (a select's other cases).
-    pub fn block(self, reason: &'static str, wait_gen: u64, deadline: i64, release: fn(usize), arg: usize) -> Woken {
+    pub(crate) fn block(self, reason: &'static str, wait_gen: u64, deadline: i64, release: fn(usize), arg: usize) -> Woken {
         match self {
             Waiter::G(g) => {
                 let args = BlockArgs { release, arg, deadline, wait_gen };
@@ -223,7 +225,7 @@ impl Waiter {
     ///
     /// `publish` runs on another stack while `g` is parked; it may read `arg` (which may
     /// point into g's stack) until it has published, and must not touch it afterwards.
-    pub fn park_published(g: *mut G, reason: &'static str, publish: fn(*mut G, usize) -> bool, arg: usize) -> Option<Woken> {
+    pub(crate) fn park_published(g: *mut G, reason: &'static str, publish: fn(*mut G, usize) -> bool, arg: usize) -> Option<Woken> {
         // SAFETY: g is the calling goroutine; Gs are never freed.
         let word = &unsafe { &*g }.wait;
         word::begin(word);
@@ -260,7 +262,7 @@ fn park_commit(g: *mut G, arg: usize) -> bool {
 
 /// Timer action for [`crate::time::TimerTarget::Wait`]: times out wait `wait_gen` of `g` if it
 /// is still unclaimed.
-pub fn fire_wait_timer(g: *mut G, wait_gen: u64) {
+pub(crate) fn fire_wait_timer(g: *mut G, wait_gen: u64) {
     // SAFETY: Gs are never freed.
     if word::time_out(&unsafe { &*g }.wait, wait_gen) {
         super::ready(g);
@@ -268,7 +270,7 @@ pub fn fire_wait_timer(g: *mut G, wait_gen: u64) {
 }
 
 /// True while the timer entry for wait `wait_gen` of `g` can still fire (else it is garbage).
-pub fn wait_timer_live(g: *mut G, wait_gen: u64) -> bool {
+pub(crate) fn wait_timer_live(g: *mut G, wait_gen: u64) -> bool {
     Waiter::still_waiting(g, wait_gen)
 }
 

@@ -11,7 +11,7 @@ use crate::sched::{NO_DEADLINE, Waiter};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 #[repr(C)]
-pub struct Cond {
+pub(crate) struct Cond {
     /// The next ticket to hand out; atomic.
     wait_ticket: AtomicU32,
     /// The next ticket to signal; written under the semtable bucket lock of this Cond.
@@ -30,7 +30,7 @@ impl Default for Cond {
 }
 
 impl Cond {
-    pub const fn new() -> Cond {
+    pub(crate) const fn new() -> Cond {
         Cond { wait_ticket: AtomicU32::new(0), notify: AtomicU32::new(0) }
     }
 
@@ -39,7 +39,7 @@ impl Cond {
     }
 
     /// Unlocks `m`, waits for a signal, locks `m` again.
-    pub fn wait(&self, m: &Mutex) {
+    pub(crate) fn wait(&self, m: &Mutex) {
         let ticket = self.wait_ticket.fetch_add(1, Ordering::SeqCst);
         m.unlock();
         let l = semtable::lock(self.addr());
@@ -53,7 +53,7 @@ impl Cond {
         m.lock();
     }
 
-    pub fn signal(&self) {
+    pub(crate) fn signal(&self) {
         if self.wait_ticket.load(Ordering::SeqCst) == self.notify.load(Ordering::SeqCst) {
             return; // nobody took a ticket since the last signal
         }
@@ -76,7 +76,7 @@ impl Cond {
         }
     }
 
-    pub fn broadcast(&self) {
+    pub(crate) fn broadcast(&self) {
         if self.wait_ticket.load(Ordering::SeqCst) == self.notify.load(Ordering::SeqCst) {
             return;
         }

@@ -34,20 +34,20 @@
 //! - Heap-allocated primitives behind handles: they could not be zero-initialised, and
 //!   every mutex would need a `_free`.
 
-pub mod cond;
+pub(crate) mod cond;
 #[cfg(all(test, loom))]
 mod model_sema;
-pub mod mutex;
-pub mod once;
-pub mod rwmutex;
-pub mod sema;
-pub mod semtable;
+pub(crate) mod mutex;
+pub(crate) mod once;
+pub(crate) mod rwmutex;
+pub(crate) mod sema;
+pub(crate) mod semtable;
 
-pub use cond::Cond;
-pub use mutex::Mutex;
-pub use once::Once;
-pub use rwmutex::RwMutex;
-pub use sema::{AcquireError, Sema};
-pub use waitgroup::WaitGroup;
+pub(crate) use cond::Cond;
+pub(crate) use mutex::Mutex;
+pub(crate) use once::Once;
+pub(crate) use rwmutex::RwMutex;
+pub(crate) use sema::{AcquireError, Sema};
+pub(crate) use waitgroup::WaitGroup;
 
-pub mod waitgroup;
+pub(crate) mod waitgroup;

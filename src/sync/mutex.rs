@@ -26,7 +26,7 @@ const STARVATION_NS: i64 = 1_000_000;
 const SPIN_ROUNDS: u32 = 4;
 
 #[repr(C)]
-pub struct Mutex {
+pub(crate) struct Mutex {
     /// LOCKED | WOKEN | STARVING | waiters << WAITER_SHIFT; atomic.
     state: AtomicI32,
     /// The semaphore waiters sleep on (through the semtable, keyed by its address).
@@ -56,16 +56,16 @@ fn spin() {
 }
 
 impl Mutex {
-    pub const fn new() -> Mutex {
+    pub(crate) const fn new() -> Mutex {
         Mutex { state: AtomicI32::new(0), sema: AtomicU32::new(0) }
     }
 
     #[inline]
-    pub fn lock(&self) {
+    pub(crate) fn lock(&self) {
         algo::lock(&RuntimeEnv(self));
     }
 
-    pub fn try_lock(&self) -> bool {
+    pub(crate) fn try_lock(&self) -> bool {
         let old = self.state.load(Ordering::Relaxed);
         if old & (LOCKED | STARVING) != 0 {
             return false;
@@ -74,7 +74,7 @@ impl Mutex {
     }
 
     #[inline]
-    pub fn unlock(&self) {
+    pub(crate) fn unlock(&self) {
         algo::unlock(&RuntimeEnv(self));
     }
 }

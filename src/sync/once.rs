@@ -12,7 +12,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 #[repr(C)]
-pub struct Once {
+pub(crate) struct Once {
     /// 1 once the function has run (or panicked); atomic.
     done: AtomicU32,
     m: Mutex,
@@ -25,11 +25,11 @@ impl Default for Once {
 }
 
 impl Once {
-    pub const fn new() -> Once {
+    pub(crate) const fn new() -> Once {
         Once { done: AtomicU32::new(0), m: Mutex::new() }
     }
 
-    pub fn call(&self, f: crate::panic::CFn, arg: *mut c_void) {
+    pub(crate) fn call(&self, f: crate::panic::CFn, arg: *mut c_void) {
         if self.done.load(Ordering::Acquire) == 1 {
             return;
         }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 const MAX_READERS: i32 = 1 << 30;
 
 #[repr(C)]
-pub struct RwMutex {
+pub(crate) struct RwMutex {
     /// Held by the writer (or the writer-to-be) for the whole write.
     w: Mutex,
     /// The writer sleeps here until the departing readers are gone.
@@ -33,7 +33,7 @@ impl Default for RwMutex {
 }
 
 impl RwMutex {
-    pub const fn new() -> RwMutex {
+    pub(crate) const fn new() -> RwMutex {
         RwMutex {
             w: Mutex::new(),
             writer_sem: AtomicU32::new(0),
@@ -43,29 +43,29 @@ impl RwMutex {
         }
     }
 
-    pub fn rlock(&self) {
+    pub(crate) fn rlock(&self) {
         algo::rlock(self);
     }
 
-    pub fn runlock(&self) {
+    pub(crate) fn runlock(&self) {
         algo::runlock(self);
     }
 
-    pub fn lock(&self) {
+    pub(crate) fn lock(&self) {
         algo::lock(self);
     }
 
-    pub fn unlock(&self) {
+    pub(crate) fn unlock(&self) {
         algo::unlock(self);
     }
 
     /// Go's `TryRLock`: read-locks if no writer holds or waits for the lock.
-    pub fn try_rlock(&self) -> bool {
+    pub(crate) fn try_rlock(&self) -> bool {
         algo::try_rlock(self)
     }
 
     /// Go's `TryLock`: write-locks if nobody holds the lock and no writer waits for it.
-    pub fn try_lock(&self) -> bool {
+    pub(crate) fn try_lock(&self) -> bool {
         algo::try_lock(self)
     }
 }

@@ -13,14 +13,14 @@ use crate::sched::Waiter;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 #[repr(C)]
-pub struct Sema {
+pub(crate) struct Sema {
     /// Units available (≥ 0); atomic.
     count: AtomicI64,
 }
 
 /// Why an acquire did not get its units.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum AcquireError {
+pub(crate) enum AcquireError {
     /// Not available and the deadline had passed on entry.
     WouldBlock,
     /// The deadline passed while waiting.
@@ -28,11 +28,7 @@ pub enum AcquireError {
 }
 
 impl Sema {
-    pub const fn new(count: i64) -> Sema {
-        Sema { count: AtomicI64::new(count) }
-    }
-
-    pub fn init(&self, count: i64) {
+    pub(crate) fn init(&self, count: i64) {
         self.count.store(count, Ordering::SeqCst);
     }
 
@@ -52,7 +48,7 @@ impl Sema {
     }
 
     /// Takes `n > 0` units, waiting until `deadline` (monotonic ns; `NO_DEADLINE`).
-    pub fn acquire(&self, n: i64, deadline: i64) -> Result<(), AcquireError> {
+    pub(crate) fn acquire(&self, n: i64, deadline: i64) -> Result<(), AcquireError> {
         debug_assert!(n > 0);
         if semtable::bucket(self.addr()).nwait() == 0 && self.try_take(n) {
             return Ok(());
@@ -80,7 +76,7 @@ impl Sema {
 
     /// Adds `n > 0` units and hands them to the waiters at the front while they fit. A
     /// count that would pass `i64::MAX` is a gort panic, with the count unchanged.
-    pub fn release(&self, n: i64) {
+    pub(crate) fn release(&self, n: i64) {
         let mut l = semtable::lock(self.addr());
         // Takers only lower the count (by CAS); raisers hold this lock, so nothing can
         // raise it between the check and the add.

@@ -47,7 +47,7 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    pub fn new(waiter: Waiter, payload: u64) -> Record {
+    pub(crate) fn new(waiter: Waiter, payload: u64) -> Record {
         Record { waiter, payload, granted: false, queued: false, next: ptr::null_mut(), prev: ptr::null_mut() }
     }
 }
@@ -62,7 +62,7 @@ impl Queue {
     fn is_empty(&self) -> bool {
         self.head.is_null()
     }
-    pub fn front(&self) -> Option<&Record> {
+    pub(crate) fn front(&self) -> Option<&Record> {
         // SAFETY: members are valid while queued (the bucket lock is held by our caller).
         unsafe { self.head.as_ref() }
     }
@@ -114,7 +114,7 @@ pub(crate) struct Locked {
 }
 
 impl Bucket {
-    pub fn nwait(&self) -> u32 {
+    pub(crate) fn nwait(&self) -> u32 {
         self.nwait.load(Ordering::SeqCst)
     }
 }
@@ -137,16 +137,16 @@ impl Locked {
     }
 
     /// The queue of this address, if anybody waits on it.
-    pub fn queue(&mut self) -> Option<&Queue> {
+    pub(crate) fn queue(&mut self) -> Option<&Queue> {
         let addr = self.addr;
-        self.queues().get(&addr).map(|q| &*q)
+        self.queues().get(&addr)
     }
 
     /// Queues `r` (at the back, or the front for `lifo`).
     ///
     /// # Safety
     /// `r` is in no queue and stays valid (pinned) until it is unlinked.
-    pub unsafe fn push(&mut self, r: *mut Record, lifo: bool) {
+    pub(crate) unsafe fn push(&mut self, r: *mut Record, lifo: bool) {
         let addr = self.addr;
         let q = self.queues().entry(addr).or_insert(Queue { head: ptr::null_mut(), tail: ptr::null_mut() });
         // SAFETY: per the contract; members are valid under the lock.
@@ -172,7 +172,7 @@ impl Locked {
     ///
     /// # Safety
     /// `r` is valid and, if queued, queued under this address.
-    pub unsafe fn remove(&mut self, r: *mut Record) {
+    pub(crate) unsafe fn remove(&mut self, r: *mut Record) {
         // SAFETY: valid per the contract.
         if !unsafe { (*r).queued } {
             return;
@@ -195,7 +195,7 @@ impl Locked {
 
     /// Pops the first record for which `pick` returns true (scanning from the front),
     /// unlinked. The caller must then claim its waiter.
-    pub fn pop_where(&mut self, mut pick: impl FnMut(&Record) -> bool) -> Option<*mut Record> {
+    pub(crate) fn pop_where(&mut self, mut pick: impl FnMut(&Record) -> bool) -> Option<*mut Record> {
         let addr = self.addr;
         let mut r = self.queues().get(&addr)?.head;
         while !r.is_null() {
@@ -214,7 +214,7 @@ impl Locked {
     /// Pops the front record and claims its waiter; records whose claim fails (their
     /// deadline won) are dropped and the next one is tried. Returns a claimed record: the
     /// caller fills it in and then calls [`wake`].
-    pub fn pop_claimed(&mut self) -> Option<*mut Record> {
+    pub(crate) fn pop_claimed(&mut self) -> Option<*mut Record> {
         while let Some(r) = self.pop_where(|_| true) {
             // SAFETY: just unlinked; valid until its waiter is woken.
             if unsafe { (*r).waiter.claim() } {
@@ -226,7 +226,7 @@ impl Locked {
 
     /// Blocks the calling waiter on `r` (already queued with `w.begin()`'s `wait_gen`);
     /// the bucket lock is released once blocking is safe.
-    pub fn park(mut self, w: Waiter, wait_gen: u64, reason: &'static str, deadline: i64) -> Woken {
+    pub(crate) fn park(mut self, w: Waiter, wait_gen: u64, reason: &'static str, deadline: i64) -> Woken {
         self.held = false;
         w.block(reason, wait_gen, deadline, unlock_bucket, self.b as *const Bucket as usize)
     }

@@ -37,7 +37,7 @@ use crate::sched::{G, NO_DEADLINE, Waiter, Woken};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 #[repr(C)]
-pub struct WaitGroup {
+pub(crate) struct WaitGroup {
     /// counter << 32 | SLOT | table waiters; atomic.
     state: AtomicU64,
     /// The goroutine parked in the slot (`*mut G`), 0 when free. See the module notes.
@@ -130,11 +130,11 @@ fn publish_in_slot(g: *mut G, arg: usize) -> bool {
 }
 
 impl WaitGroup {
-    pub const fn new() -> WaitGroup {
+    pub(crate) const fn new() -> WaitGroup {
         WaitGroup { state: AtomicU64::new(0), slot: AtomicU64::new(0), sema: AtomicU32::new(0) }
     }
 
-    pub fn add(&self, delta: i64) {
+    pub(crate) fn add(&self, delta: i64) {
         if delta < i32::MIN as i64 || delta > i32::MAX as i64 {
             go_panic(c"sync: WaitGroup delta out of range");
         }
@@ -176,11 +176,11 @@ impl WaitGroup {
         }
     }
 
-    pub fn done(&self) {
+    pub(crate) fn done(&self) {
         self.add(-1)
     }
 
-    pub fn wait(&self) {
+    pub(crate) fn wait(&self) {
         let mut state = self.state.load(Ordering::Acquire);
         if state >> 32 == 0 {
             return;

@@ -28,7 +28,7 @@
 //! wheel (cheap inserts, but imprecise deadlines or cascading costs, and Go's semantics are
 //! deadline-precise).
 
-pub mod timer;
+pub(crate) mod timer;
 
 use crate::sched::g::{G, GPtr};
 use crate::sched::protocol::timerwait;
@@ -43,25 +43,25 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 /// `INT64_MAX` ns, a C deadline of `INT64_MAX`) is clamped here instead: a goroutine
 /// waiting for it has a pending timer and is not deadlocked, as in Go, where a goroutine
 /// in `time.Sleep(math.MaxInt64)` is never reported.
-pub const MAX_WHEN: i64 = i64::MAX - 1;
+pub(crate) const MAX_WHEN: i64 = i64::MAX - 1;
 
 /// Nanoseconds on the monotonic clock (CLOCK_MONOTONIC, read through the vDSO).
 #[inline]
-pub fn nanotime() -> i64 {
+pub(crate) fn nanotime() -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
 /// CLOCK_MONOTONIC_COARSE: the same clock as [`nanotime`], updated only at kernel ticks,
 /// read without the cycle counter.
 #[inline]
-pub fn coarse_nanotime() -> i64 {
+pub(crate) fn coarse_nanotime() -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid out-pointer; the clock exists on every Linux since 2.6.32.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
 static COARSE_SLACK: AtomicI64 = AtomicI64::new(0);
@@ -77,7 +77,7 @@ fn coarse_slack() -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid out-pointer.
     let ok = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } == 0;
-    let res = if ok { ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64 } else { 10_000_000 };
+    let res = if ok { ts.tv_sec * 1_000_000_000 + ts.tv_nsec } else { 10_000_000 };
     let s = (2 * res).max(2_000_000);
     COARSE_SLACK.store(s, Ordering::Relaxed);
     s
@@ -86,7 +86,7 @@ fn coarse_slack() -> i64 {
 /// Something a timer can fire into, for targets that outlive a single entry (user timers,
 /// tickers, channel deadlines). `fire` is called at most once per armed sequence number
 /// and must not block.
-pub trait TimerFire: Send + Sync {
+pub(crate) trait TimerFire: Send + Sync {
     /// Runs the timer's action if `seq` is still current.
     fn fire(&self, seq: u64, now: i64);
     /// False when `seq` has been cancelled or superseded (the entry is garbage).
@@ -97,7 +97,7 @@ pub trait TimerFire: Send + Sync {
 }
 
 /// What a heap entry does when it fires.
-pub enum TimerTarget {
+pub(crate) enum TimerTarget {
     /// Wake a goroutine sleeping in [`sleep`]: valid while `G::sleep_seq == seq`.
     Sleep(GPtr),
     /// Time out a goroutine's channel/select/semaphore wait number `seq`
@@ -107,7 +107,7 @@ pub enum TimerTarget {
     Shared(Arc<dyn TimerFire>),
 }
 
-pub struct TimerEntry {
+pub(crate) struct TimerEntry {
     pub when: i64,
     pub seq: u64,
     order: u64,
@@ -170,7 +170,7 @@ static ORDER: AtomicU64 = AtomicU64::new(0);
 /// quarter of the heap (Go's zombie count). The second is what frees a timer dropped while
 /// pending at once instead of at its deadline (a released `gort_after(1h)`), at O(1)
 /// amortised per stale entry.
-pub struct TimerHeap {
+pub(crate) struct TimerHeap {
     heap: Mutex<Heap>,
     pub timer0: AtomicI64,
     /// Entries reported stale since the last sweep. Approximate: a report may arrive after
@@ -197,7 +197,7 @@ impl Default for TimerHeap {
 }
 
 impl TimerHeap {
-    pub fn new() -> TimerHeap {
+    pub(crate) fn new() -> TimerHeap {
         TimerHeap {
             heap: Mutex::new(Heap { entries: BinaryHeap::new(), sweep_at: MIN_SWEEP }),
             timer0: AtomicI64::new(i64::MAX),
@@ -209,7 +209,7 @@ impl TimerHeap {
     /// A user timer's entry in this heap has gone stale (stopped, reset or freed): sweeps
     /// once reported entries are a quarter of the heap or more. Called with that timer's
     /// lock held (lock order timer → heap); the sweep reads other timers' atomics only.
-    pub fn note_stale(&self) {
+    pub(crate) fn note_stale(&self) {
         let zombies = self.zombies.fetch_add(1, Ordering::SeqCst) + 1;
         if zombies.saturating_mul(4) < self.len.load(Ordering::Relaxed) {
             return;
@@ -230,7 +230,7 @@ impl TimerHeap {
     }
 
     /// Adds an entry; returns true when it became the earliest of this heap.
-    pub fn push(&self, when: i64, seq: u64, target: TimerTarget) -> bool {
+    pub(crate) fn push(&self, when: i64, seq: u64, target: TimerTarget) -> bool {
         // An entry always counts as pending (`timer0 != i64::MAX`): see [`MAX_WHEN`].
         let when = when.min(MAX_WHEN);
         let order = ORDER.fetch_add(1, Ordering::Relaxed);
@@ -252,7 +252,7 @@ impl TimerHeap {
     /// a third of a yield, so it is read only when the coarse clock (a few ns, lagging by
     /// at most its resolution) says the earliest timer could be due.
     #[inline]
-    pub fn run_if_due(&self) {
+    pub(crate) fn run_if_due(&self) {
         let t0 = self.timer0.load(Ordering::Relaxed);
         if t0 == i64::MAX || t0 > coarse_nanotime().saturating_add(coarse_slack()) {
             return;
@@ -280,7 +280,7 @@ impl TimerHeap {
 
     /// Fires every entry due at `now`; returns the next deadline (i64::MAX if none).
     /// Callbacks run with the heap unlocked, so they may add timers.
-    pub fn run(&self, now: i64) -> i64 {
+    pub(crate) fn run(&self, now: i64) -> i64 {
         if self.timer0.load(Ordering::Acquire) > now {
             return self.timer0.load(Ordering::Acquire);
         }
@@ -303,7 +303,7 @@ impl TimerHeap {
     }
 
     /// Moves every entry into `dst` (used when a P is destroyed by `gort_gomaxprocs`).
-    pub fn drain_into(&self, dst: &'static TimerHeap) {
+    pub(crate) fn drain_into(&self, dst: &'static TimerHeap) {
         let v: Vec<TimerEntry> = std::mem::take(&mut self.heap.lock().entries).into_vec();
         self.len.store(0, Ordering::Relaxed);
         timerwait::publish_timer0(&self.timer0, i64::MAX);
@@ -322,17 +322,18 @@ impl TimerHeap {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.heap.lock().entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.timer0.load(Ordering::Acquire) == i64::MAX
     }
 }
 
 /// Sleeps the calling goroutine (or thread) for `ns` nanoseconds.
-pub fn sleep(ns: i64) {
+pub(crate) fn sleep(ns: i64) {
     if ns <= 0 {
         crate::sched::gosched();
         return;
@@ -342,7 +343,7 @@ pub fn sleep(ns: i64) {
 
 /// Sleeps until the monotonic clock reaches `deadline`. Returns immediately when it has
 /// already passed.
-pub fn sleep_until(deadline: i64) {
+pub(crate) fn sleep_until(deadline: i64) {
     let deadline = deadline.min(MAX_WHEN);
     if deadline <= nanotime() {
         return;

@@ -100,11 +100,11 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 /// Builds the goroutine an AfterFunc timer starts each time it fires.
-pub type SpawnFn = Box<dyn Fn() -> Entry + Send + Sync>;
+pub(crate) type SpawnFn = Box<dyn Fn() -> Entry + Send + Sync>;
 
 /// Why a ticker could not be made or reset.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum TickerError {
+pub(crate) enum TickerError {
     /// `period <= 0` (Go panics: "non-positive interval for NewTicker").
     NonPositive,
     NoMemory,
@@ -407,7 +407,7 @@ impl TimerHook for Inner {
 
 /// A one-shot timer: Go's `time.Timer`, on a channel ([`Timer::new`]) or starting a
 /// goroutine ([`Timer::after_func`]). Dropping it stops it and frees its channel.
-pub struct Timer {
+pub(crate) struct Timer {
     inner: Arc<Inner>,
     /// None for an AfterFunc timer.
     chan: Option<ChanRef>,
@@ -416,7 +416,7 @@ pub struct Timer {
 impl Timer {
     /// A timer that sends its deadline (`i64`, the [`nanotime`] clock) on its channel
     /// once, `ns` from now (at once for `ns <= 0`).
-    pub fn new(ns: i64) -> Result<Timer, MakeError> {
+    pub(crate) fn new(ns: i64) -> Result<Timer, MakeError> {
         crate::runtime::ensure_init();
         let (inner, chan) = Inner::with_chan(0)?;
         let when = deadline_in(ns);
@@ -425,7 +425,7 @@ impl Timer {
     }
 
     /// A timer that starts a goroutine running `f()`'s entry, `ns` from now.
-    pub fn after_func(ns: i64, f: SpawnFn) -> Timer {
+    pub(crate) fn after_func(ns: i64, f: SpawnFn) -> Timer {
         crate::runtime::ensure_init();
         let inner = Arc::new_cyclic(|me| Inner::new(Action::Spawn(f), me, 0, false));
         let when = deadline_in(ns);
@@ -434,19 +434,19 @@ impl Timer {
     }
 
     /// The channel (borrowed: valid while the timer lives); None for an AfterFunc timer.
-    pub fn chan(&self) -> Option<*mut Chan> {
+    pub(crate) fn chan(&self) -> Option<*mut Chan> {
         self.chan.as_ref().map(ChanRef::as_ptr)
     }
 
     /// Stops the timer. True if that prevented a value from being received (the timer was
     /// pending, or had fired and its value was unreceived) or an AfterFunc from starting.
     /// Afterwards no value of the old schedule is received.
-    pub fn stop(&self) -> bool {
+    pub(crate) fn stop(&self) -> bool {
         self.inner.stop()
     }
 
     /// Re-arms the timer for `ns` from now; returns what [`Timer::stop`] would have.
-    pub fn reset(&self, ns: i64) -> bool {
+    pub(crate) fn reset(&self, ns: i64) -> bool {
         self.inner.reset(deadline_in(ns), 0)
     }
 }
@@ -461,7 +461,7 @@ impl Drop for Timer {
 /// `time.After`: a channel that receives the deadline once, `ns` from now. The caller owns
 /// the returned (only) reference, and the channel owns the timer: releasing it before the
 /// timer fires stops and frees both at once.
-pub fn after(ns: i64) -> Result<*mut Chan, MakeError> {
+pub(crate) fn after(ns: i64) -> Result<*mut Chan, MakeError> {
     crate::runtime::ensure_init();
     let (inner, chan) = Inner::with_chan(0)?;
     let when = deadline_in(ns);
@@ -473,14 +473,14 @@ pub fn after(ns: i64) -> Result<*mut Chan, MakeError> {
 }
 
 /// A ticker: Go's `time.Ticker`. Dropping it stops it and frees its channel.
-pub struct Ticker {
+pub(crate) struct Ticker {
     inner: Arc<Inner>,
     chan: ChanRef,
 }
 
 impl Ticker {
     /// Ticks every `period` ns, the first one `period` from now.
-    pub fn new(period: i64) -> Result<Ticker, TickerError> {
+    pub(crate) fn new(period: i64) -> Result<Ticker, TickerError> {
         if period <= 0 {
             return Err(TickerError::NonPositive);
         }
@@ -492,13 +492,13 @@ impl Ticker {
     }
 
     /// The channel (borrowed: valid while the ticker lives).
-    pub fn chan(&self) -> *mut Chan {
+    pub(crate) fn chan(&self) -> *mut Chan {
         self.chan.as_ptr()
     }
 
     /// Stops the ticker and restarts it with `period`, first tick `period` from now; no tick
     /// of the old schedule is received afterwards. A stopped ticker restarts.
-    pub fn reset(&self, period: i64) -> Result<(), TickerError> {
+    pub(crate) fn reset(&self, period: i64) -> Result<(), TickerError> {
         if period <= 0 {
             return Err(TickerError::NonPositive);
         }
@@ -508,7 +508,7 @@ impl Ticker {
 
     /// Stops the ticker (Go's `Ticker.Stop`); no tick is received afterwards, until a
     /// reset starts it again.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.inner.stop();
     }
 }

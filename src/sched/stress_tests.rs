@@ -1,8 +1,9 @@
-//! Stress tests of the scheduler's internals across all Ps: park/ready hand-offs (the
+//! Stress tests of the scheduler's internals across all Ps (unit tests, since they use the
+//! crate's private API): park/ready hand-offs (the
 //! primitive channels and sync build on), spawning from foreign threads, timer storms,
 //! and resizing gomaxprocs under load. All tests share one runtime (one per process).
 
-use gort::sched::{self, Entry, G};
+use crate::sched::{self, Entry, G};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -140,13 +141,13 @@ fn timer_storm_wakes_everyone_in_deadline_order_per_goroutine() {
     for i in 0..N {
         let (d, bad) = (done.clone(), bad.clone());
         go(move || {
-            let start = gort::time::nanotime();
+            let start = crate::time::nanotime();
             let ns = 100_000 + (i as i64 % 97) * 20_000;
-            gort::time::sleep(ns);
-            if gort::time::nanotime() - start < ns {
+            crate::time::sleep(ns);
+            if crate::time::nanotime() - start < ns {
                 bad.fetch_add(1, Ordering::SeqCst);
             }
-            gort::time::sleep(ns / 2);
+            crate::time::sleep(ns / 2);
             d.fetch_add(1, Ordering::SeqCst);
         });
     }
@@ -166,7 +167,7 @@ fn gomaxprocs_changes_under_load() {
             while stop.load(Ordering::SeqCst) == 0 {
                 progress.fetch_add(1, Ordering::SeqCst);
                 if progress.load(Ordering::Relaxed) % 3 == 0 {
-                    gort::time::sleep(10_000);
+                    crate::time::sleep(10_000);
                 } else {
                     sched::gosched();
                 }
