@@ -91,7 +91,9 @@ pub trait TimerFire: Send + Sync {
     /// False when `seq` has been cancelled or superseded (the entry is garbage).
     fn is_live(&self, seq: u64) -> bool;
     /// Entry `seq` now lives in `heap` (a P going away handed its timers over), for a
-    /// target that reports its stale entries ([`TimerHeap::note_stale`]).
+    /// target that reports its stale entries ([`TimerHeap::note_stale`]). If `seq` went
+    /// stale after the move checked it, the target reports it to `heap` here: its earlier
+    /// report went to the old heap.
     fn moved(&self, _seq: u64, _heap: &'static TimerHeap) {}
 }
 

@@ -360,6 +360,11 @@ impl TimerFire for Inner {
         let mut st = self.state.lock();
         if st.entry == token {
             st.heap = Some(heap);
+        } else {
+            // Retired (or fired) since the move found it live: a retirement was reported
+            // to the old heap, but the entry is in `heap` now. (After a firing this only
+            // counts one zombie too many: an early sweep.)
+            heap.note_stale();
         }
     }
 }
