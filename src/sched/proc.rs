@@ -1534,9 +1534,18 @@ pub(crate) fn add_timer(when: i64, seq: u64, target: TimerTarget) -> &'static cr
     let p = if m.is_null() { ptr::null() } else { unsafe { &*m }.p.get() };
     // SAFETY: Ps are never freed.
     let p: &'static P = if p.is_null() { allp(0) } else { unsafe { &*p } };
-    p.timers.push(when, seq, target);
+    // `m.p` may name a P that `gort_gomaxprocs` destroyed while this goroutine ran C code
+    // (it finds out at its next scheduler call): then P0, which always exists, takes it.
+    let heap = match p.timers.push_unless_closed(when, seq, target) {
+        Ok(_) => &p.timers,
+        Err(target) => {
+            let p0 = allp(0);
+            p0.timers.push(when, seq, target);
+            &p0.timers
+        }
+    };
     timer_added(when);
-    &p.timers
+    heap
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1825,6 +1834,7 @@ fn start_the_world(m: Option<&'static M>, newn: usize) {
     }
     for i in oldn..newn {
         let p = ensure_p(i);
+        p.timers.reopen();
         let w = p.status.load(Ordering::Acquire) & !0xff;
         p.status.store(w | pstate::STOPPED, Ordering::Release);
     }

@@ -92,7 +92,9 @@ pub(crate) trait TimerFire: Send + Sync {
     /// False when `seq` has been cancelled or superseded (the entry is garbage).
     fn is_live(&self, seq: u64) -> bool;
     /// Entry `seq` now lives in `heap` (a P going away handed its timers over), for a
-    /// target that reports its stale entries ([`TimerHeap::note_stale`]).
+    /// target that reports its stale entries ([`TimerHeap::note_stale`]). If `seq` went
+    /// stale after the move checked it, the target reports it to `heap` here: its earlier
+    /// report went to the old heap.
     fn moved(&self, _seq: u64, _heap: &'static TimerHeap) {}
 }
 
@@ -186,6 +188,10 @@ struct Heap {
     /// Size at which the next stale-entry sweep runs: twice the live count found by the
     /// last sweep, so sweeps cost O(1) amortised per push.
     sweep_at: usize,
+    /// The P owning this heap was destroyed by `gort_gomaxprocs` ([`TimerHeap::drain_into`])
+    /// and not brought back ([`TimerHeap::reopen`]): nobody looks at this heap, so
+    /// [`TimerHeap::push_unless_closed`] refuses entries.
+    closed: bool,
 }
 
 const MIN_SWEEP: usize = 256;
@@ -199,7 +205,7 @@ impl Default for TimerHeap {
 impl TimerHeap {
     pub(crate) fn new() -> TimerHeap {
         TimerHeap {
-            heap: Mutex::new(Heap { entries: BinaryHeap::new(), sweep_at: MIN_SWEEP }),
+            heap: Mutex::new(Heap { entries: BinaryHeap::new(), sweep_at: MIN_SWEEP, closed: false }),
             timer0: AtomicI64::new(i64::MAX),
             zombies: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
@@ -231,10 +237,26 @@ impl TimerHeap {
 
     /// Adds an entry; returns true when it became the earliest of this heap.
     pub(crate) fn push(&self, when: i64, seq: u64, target: TimerTarget) -> bool {
+        self.push_locked(self.heap.lock(), when, seq, target)
+    }
+
+    /// [`TimerHeap::push`], unless the heap's P has been destroyed: then the target comes
+    /// back, for the caller to push elsewhere. A thread can still name a destroyed P as its
+    /// own (a goroutine whose P was taken while it ran C code learns it at its next
+    /// scheduler call); an entry pushed there would never fire. Checked under the heap
+    /// lock, which `drain_into` holds to close the heap, so no entry slips in behind it.
+    pub(crate) fn push_unless_closed(&self, when: i64, seq: u64, target: TimerTarget) -> Result<bool, TimerTarget> {
+        let h = self.heap.lock();
+        if h.closed {
+            return Err(target);
+        }
+        Ok(self.push_locked(h, when, seq, target))
+    }
+
+    fn push_locked(&self, mut h: parking_lot::MutexGuard<'_, Heap>, when: i64, seq: u64, target: TimerTarget) -> bool {
         // An entry always counts as pending (`timer0 != i64::MAX`): see [`MAX_WHEN`].
         let when = when.min(MAX_WHEN);
         let order = ORDER.fetch_add(1, Ordering::Relaxed);
-        let mut h = self.heap.lock();
         h.entries.push(TimerEntry { when, seq, order, target });
         let garbage = if h.entries.len() >= h.sweep_at { self.sweep(&mut h) } else { Vec::new() };
         let top = h.entries.peek().map_or(i64::MAX, |e| e.when);
@@ -302,9 +324,14 @@ impl TimerHeap {
         next
     }
 
-    /// Moves every entry into `dst` (used when a P is destroyed by `gort_gomaxprocs`).
+    /// Moves every entry into `dst` (used when a P is destroyed by `gort_gomaxprocs`) and
+    /// closes this heap until [`TimerHeap::reopen`].
     pub(crate) fn drain_into(&self, dst: &'static TimerHeap) {
-        let v: Vec<TimerEntry> = std::mem::take(&mut self.heap.lock().entries).into_vec();
+        let v: Vec<TimerEntry> = {
+            let mut h = self.heap.lock();
+            h.closed = true;
+            std::mem::take(&mut h.entries).into_vec()
+        };
         self.len.store(0, Ordering::Relaxed);
         timerwait::publish_timer0(&self.timer0, i64::MAX);
         for e in v {
@@ -320,6 +347,11 @@ impl TimerHeap {
                 }
             }
         }
+    }
+
+    /// Accepts entries again: the heap's P is back (`gort_gomaxprocs` grew).
+    pub(crate) fn reopen(&self) {
+        self.heap.lock().closed = false;
     }
 
     #[cfg(test)]
@@ -398,6 +430,21 @@ mod tests {
         c.seq.store(10, Ordering::SeqCst); // cancel everything older than 10
         assert_eq!(h.run(100), i64::MAX);
         assert_eq!(c.fired.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_drained_heap_refuses_entries_until_reopened() {
+        static DST: std::sync::LazyLock<TimerHeap> = std::sync::LazyLock::new(TimerHeap::new);
+        let h = TimerHeap::new();
+        let c = Arc::new(Counter { seq: AtomicU64::new(0), fired: AtomicUsize::new(0), order: Mutex::new(vec![]) });
+        assert_eq!(h.push_unless_closed(5, 0, TimerTarget::Shared(c.clone())).ok(), Some(true));
+        h.drain_into(&DST);
+        assert_eq!((h.len(), DST.len()), (0, 1));
+        assert!(h.push_unless_closed(5, 0, TimerTarget::Shared(c.clone())).is_err(), "closed: nobody would fire it");
+        assert!(h.is_empty());
+        h.reopen();
+        assert!(h.push_unless_closed(5, 0, TimerTarget::Shared(c.clone())).is_ok());
+        assert_eq!(h.len(), 1);
     }
 
     #[test]

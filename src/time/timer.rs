@@ -360,6 +360,11 @@ impl TimerFire for Inner {
         let mut st = self.state.lock();
         if st.entry == token {
             st.heap = Some(heap);
+        } else {
+            // Retired (or fired) since the move found it live: a retirement was reported
+            // to the old heap, but the entry is in `heap` now. (After a firing this only
+            // counts one zombie too many: an early sweep.)
+            heap.note_stale();
         }
     }
 }
@@ -793,5 +798,27 @@ mod tests {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert_eq!(RUNS.load(Ordering::SeqCst), expected.load(Ordering::SeqCst));
+    }
+    #[test]
+    fn an_entry_retired_while_it_moves_is_reported_where_it_went() {
+        // `TimerHeap::drain_into` (a P going away) checks an entry is live, pushes it on
+        // the new heap, then tells the timer (`moved`). A stop in between reports the
+        // entry to the old heap, which no longer holds it: the new heap must hear of it,
+        // or a freed timer's entry stays there until its deadline (and keeps deadlock
+        // detection quiet meanwhile).
+        let dst: &'static TimerHeap = Box::leak(Box::new(TimerHeap::new()));
+        let t = Timer::after_func(3_600_000 * MS, Box::new(|| Entry::Rust(Box::new(|| {}))));
+        let (when, token) = {
+            let st = t.inner.state.lock();
+            (st.when, st.entry)
+        };
+        assert_ne!(token, 0, "an AfterFunc timer is on a heap once armed");
+        let me: Arc<dyn TimerFire> = t.inner.clone();
+        dst.push(when, token, TimerTarget::Shared(me));
+        // The stop comes between the push and `moved`.
+        assert!(t.stop());
+        TimerFire::moved(&*t.inner, token, dst);
+        assert_eq!(dst.len(), 0, "the only entry of the heap is stale and was reported there");
+        assert!(dst.is_empty());
     }
 }
