@@ -386,6 +386,10 @@ static void test_eintr(void) {
     atomic_store(&stop_signalling, 0);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, signaller, NULL) == 0);
+    /* The storm must be on before the I/O starts: on a loaded machine the new thread may
+     * not run at all while the clients do their work. The signaller signals itself too,
+     * so a first caught signal means it is running. */
+    while (atomic_load(&signals_caught) == 0) gort_sleep(MS);
 
     server s;
     server_start(&s, gort_tcp_listen("127.0.0.1:0", 0));
