@@ -405,11 +405,11 @@ static void test_eintr(void) {
     atomic_store(&stop_signalling, 1);
     CHECK(pthread_join(th, NULL) == 0);
     /* A tgkill'd signal is only queued: its thread takes it the next time it runs in user
-     * space, which on a loaded machine can be after the handler is back to SIG_DFL, and
-     * SIG_DFL does not discard it, so it would kill the process later. SIG_IGN discards
-     * every pending instance, on every thread, atomically; nobody sends any more. It
-     * stays ignored: under a tracer (strace, gdb) a signal already taken off the queue
-     * waits for the tracer to resume its thread, and SIG_DFL then would still kill. */
+     * space, which on a loaded machine can be well after this point. Back at SIG_DFL
+     * (which does not discard pending signals) it would then kill the process in a later
+     * test. SIG_IGN discards every pending instance, on every thread, atomically, and
+     * nobody sends any more. It stays ignored: under a tracer (strace, gdb) a signal
+     * already taken off the queue is acted on only when the tracer resumes its thread. */
     struct sigaction ign;
     memset(&ign, 0, sizeof ign);
     ign.sa_handler = SIG_IGN;
