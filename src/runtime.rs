@@ -110,7 +110,6 @@ pub(crate) fn ensure_init() {
     }
 }
 
-
 /// Starts the runtime with `req` (None: defaults and environment).
 pub(crate) fn init(req: Option<Request>) -> Result<(), InitError> {
     let _g = INIT_LOCK.lock();

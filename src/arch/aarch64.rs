@@ -51,11 +51,7 @@ pub unsafe extern "C" fn switch(from: *mut *mut u8, to: *mut u8, arg: usize) -> 
 /// First code a fresh context runs: x0 holds the handed value, x19 the entry function.
 #[unsafe(naked)]
 unsafe extern "C" fn trampoline() -> ! {
-    naked_asm!(
-        "mov x29, #0",
-        "blr x19",
-        "brk #1",
-    )
+    naked_asm!("mov x29, #0", "blr x19", "brk #1",)
 }
 
 /// Prepares a fresh context at the top of a stack: the first `switch` into the returned
@@ -86,7 +82,11 @@ pub unsafe fn init_stack(top: *mut u8, entry: EntryFn) -> *mut u8 {
 /// As for the x86_64 version: `f` callable with `arg`, `slot` valid while `f` runs, and any
 /// jump to `*slot` made on this stack while this call is active.
 #[unsafe(naked)]
-pub unsafe extern "C" fn protect_call(slot: *mut *mut u8, f: unsafe extern "C" fn(*mut core::ffi::c_void), arg: *mut core::ffi::c_void) -> usize {
+pub unsafe extern "C" fn protect_call(
+    slot: *mut *mut u8,
+    f: unsafe extern "C" fn(*mut core::ffi::c_void),
+    arg: *mut core::ffi::c_void,
+) -> usize {
     naked_asm!(
         "sub sp, sp, #176",
         "stp x19, x20, [sp, #0]",

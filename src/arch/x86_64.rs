@@ -51,12 +51,7 @@ pub(crate) unsafe extern "C" fn switch(from: *mut *mut u8, to: *mut u8, arg: usi
 /// function the alignment the ABI promises.
 #[unsafe(naked)]
 unsafe extern "C" fn trampoline() -> ! {
-    naked_asm!(
-        "xor ebp, ebp",
-        "mov rdi, rax",
-        "call rbx",
-        "ud2",
-    )
+    naked_asm!("xor ebp, ebp", "mov rdi, rax", "call rbx", "ud2",)
 }
 
 /// Prepares a fresh context at the top of a stack: the first `switch` into the returned
@@ -92,7 +87,11 @@ pub(crate) unsafe fn init_stack(top: *mut u8, entry: EntryFn) -> *mut u8 {
 /// `f` must be safe to call with `arg`; `slot` must stay valid while `f` runs; a jump to
 /// `*slot` must happen on this same stack while this call is still active.
 #[unsafe(naked)]
-pub(crate) unsafe extern "C" fn protect_call(slot: *mut *mut u8, f: unsafe extern "C" fn(*mut core::ffi::c_void), arg: *mut core::ffi::c_void) -> usize {
+pub(crate) unsafe extern "C" fn protect_call(
+    slot: *mut *mut u8,
+    f: unsafe extern "C" fn(*mut core::ffi::c_void),
+    arg: *mut core::ffi::c_void,
+) -> usize {
     naked_asm!(
         "push rbp",
         "push rbx",

@@ -53,7 +53,7 @@
 mod select;
 mod waitq;
 
-pub(crate) use select::{Case, SelectError, Dir, select};
+pub(crate) use select::{Case, Dir, SelectError, select};
 pub(crate) use waitq::{Sudog, WaitQ};
 
 use crate::sched::{NO_DEADLINE, Waiter, Woken};
@@ -183,7 +183,14 @@ impl Chan {
         };
         let c = Box::new(Chan {
             lock: RawMutex::INIT,
-            state: UnsafeCell::new(State { qcount: 0, sendx: 0, recvx: 0, closed: false, recvq: WaitQ::new(), sendq: WaitQ::new() }),
+            state: UnsafeCell::new(State {
+                qcount: 0,
+                sendx: 0,
+                recvx: 0,
+                closed: false,
+                recvq: WaitQ::new(),
+                sendq: WaitQ::new(),
+            }),
             buf,
             elem_size,
             cap,
@@ -464,9 +471,7 @@ fn unlink_after_timeout(c: &Chan, s: &mut Sudog, from_sendq: bool) {
     let st = c.locked();
     if s.queued {
         // SAFETY: s is in that queue (queued is protected by the lock we hold).
-        unsafe {
-            if from_sendq { st.sendq.remove(s) } else { st.recvq.remove(s) }
-        }
+        unsafe { if from_sendq { st.sendq.remove(s) } else { st.recvq.remove(s) } }
     }
     c.unlock();
 }
@@ -662,7 +667,10 @@ mod tests {
         let v = 7u64;
         unsafe { send(ch, &v as *const u64 as *const u8, 0) }.unwrap();
         assert_eq!(unsafe { send(ch, &v as *const u64 as *const u8, 0) }, Err(Blocked::WouldBlock));
-        assert_eq!(unsafe { send(ch, &v as *const u64 as *const u8, crate::time::nanotime() + 2_000_000) }, Err(Blocked::TimedOut));
+        assert_eq!(
+            unsafe { send(ch, &v as *const u64 as *const u8, crate::time::nanotime() + 2_000_000) },
+            Err(Blocked::TimedOut)
+        );
         assert!(!ch.is_empty() && ch.len() == 1);
         unsafe { Chan::release(c) };
     }

@@ -23,8 +23,8 @@
 
 use super::{Chan, Sudog, block_until, expired, go_panic};
 use crate::sched::{NO_DEADLINE, Waiter, Woken};
-use std::mem::MaybeUninit;
 use parking_lot::lock_api::RawMutex as _;
+use std::mem::MaybeUninit;
 use std::ptr;
 
 /// Case directions (the values of `GORT_SEND` and `GORT_RECV`).

@@ -28,7 +28,16 @@ pub(crate) struct Sudog {
 impl Sudog {
     /// A record of a wait that may have others (a select's cases) or a deadline.
     pub(crate) fn new(waiter: Waiter, elem: *mut u8) -> Sudog {
-        Sudog { waiter, elem, success: false, fired: false, queued: false, sole: false, next: ptr::null_mut(), prev: ptr::null_mut() }
+        Sudog {
+            waiter,
+            elem,
+            success: false,
+            fired: false,
+            queued: false,
+            sole: false,
+            next: ptr::null_mut(),
+            prev: ptr::null_mut(),
+        }
     }
 
     /// The only record of a wait without a deadline (see `sole`).

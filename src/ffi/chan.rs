@@ -21,11 +21,7 @@ pub(crate) fn as_chan<'a>(c: *const gort_chan) -> Option<&'a Chan> {
 /// the core's `i64::MAX` means "no deadline" (a goroutine waiting for it would look
 /// deadlocked).
 pub(crate) fn core_deadline(deadline: i64) -> i64 {
-    if deadline == super::time::GORT_FOREVER {
-        crate::sched::NO_DEADLINE
-    } else {
-        deadline.min(crate::time::MAX_WHEN)
-    }
+    if deadline == super::time::GORT_FOREVER { crate::sched::NO_DEADLINE } else { deadline.min(crate::time::MAX_WHEN) }
 }
 
 fn blocked_code(b: Blocked) -> c_int {

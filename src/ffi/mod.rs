@@ -20,10 +20,10 @@ macro_rules! guard {
 }
 
 pub mod chan;
-pub mod select;
-pub mod sync;
 pub mod error;
 pub mod net;
 pub mod panic;
 pub mod runtime;
+pub mod select;
+pub mod sync;
 pub mod time;

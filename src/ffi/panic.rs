@@ -40,7 +40,11 @@ pub extern "C" fn gort_panic(msg: *const c_char) -> ! {
 /// }
 /// ```
 #[unsafe(no_mangle)]
-pub extern "C" fn gort_protect(f: Option<unsafe extern "C" fn(arg: *mut c_void)>, arg: *mut c_void, panic_msg: *mut *const c_char) -> c_int {
+pub extern "C" fn gort_protect(
+    f: Option<unsafe extern "C" fn(arg: *mut c_void)>,
+    arg: *mut c_void,
+    panic_msg: *mut *const c_char,
+) -> c_int {
     guard!("gort_protect", {
         let Some(f) = f else { return super::error::GORT_EINVAL };
         crate::panic::protect(f, arg, panic_msg)

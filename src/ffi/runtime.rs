@@ -43,7 +43,11 @@ pub struct gort_config {
 pub extern "C" fn gort_init(cfg: *const gort_config) -> c_int {
     guard!("gort_init", {
         // SAFETY: a non-null cfg points to a gort_config, per the contract.
-        let req = unsafe { cfg.as_ref() }.map(|c| Request { maxprocs: c.maxprocs, stack_size: c.stack_size, gc_percent: c.gc_percent });
+        let req = unsafe { cfg.as_ref() }.map(|c| Request {
+            maxprocs: c.maxprocs,
+            stack_size: c.stack_size,
+            gc_percent: c.gc_percent,
+        });
         match runtime::init(Some(req.unwrap_or_default())) {
             Ok(()) => 0,
             Err(InitError::AlreadyStarted) => GORT_EBUSY,

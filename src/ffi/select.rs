@@ -92,11 +92,13 @@ pub extern "C" fn gort_select(cases: *mut gort_case, n: usize, deadline: i64) ->
             if c.dir != Dir::SEND && c.dir != Dir::RECV {
                 return GORT_EINVAL;
             }
-            if c.dir == Dir::SEND && c.elem.is_null()
+            if c.dir == Dir::SEND
+                && c.elem.is_null()
                 && let Some(ch) = super::chan::as_chan(c.chan as *const gort_chan)
-                    && ch.elem_size() > 0 {
-                        return GORT_EINVAL;
-                    }
+                && ch.elem_size() > 0
+            {
+                return GORT_EINVAL;
+            }
         }
         // SAFETY: channels are live (callers hold references) and elements sized per the
         // contract.

@@ -241,7 +241,11 @@ pub extern "C" fn gort_waitgroup_wait(wg: *mut gort_waitgroup) {
 /// must not run on meanwhile. Returns as `gort_go`: 0, `GORT_ENOMEM` (then the counter is
 /// as before), or `GORT_EINVAL` if `wg` or `f` is NULL.
 #[unsafe(no_mangle)]
-pub extern "C" fn gort_waitgroup_go(wg: *mut gort_waitgroup, f: Option<unsafe extern "C" fn(arg: *mut c_void)>, arg: *mut c_void) -> c_int {
+pub extern "C" fn gort_waitgroup_go(
+    wg: *mut gort_waitgroup,
+    f: Option<unsafe extern "C" fn(arg: *mut c_void)>,
+    arg: *mut c_void,
+) -> c_int {
     guard!("gort_waitgroup_go", {
         let Some(f) = f else { return GORT_EINVAL };
         if wg.is_null() {

@@ -347,7 +347,9 @@ pub(crate) static STACK_POOL: StackPool = StackPool::new();
 
 impl StackPool {
     pub(crate) const fn new() -> StackPool {
-        StackPool { inner: Mutex::new(PoolLists { dirty: Vec::new(), untouched: 0, released: Vec::new(), trim_due: false }) }
+        StackPool {
+            inner: Mutex::new(PoolLists { dirty: Vec::new(), untouched: 0, released: Vec::new(), trim_due: false }),
+        }
     }
 
     /// Adds freed stacks (pages possibly resident) and tells the scavenger if any came.

@@ -103,7 +103,9 @@ fn zone_index(z: &str) -> Result<u32, i32> {
 fn is_host_name(h: &str) -> bool {
     h.len() <= 253
         && h.trim_end_matches('.').split('.').all(|label| {
-            !label.is_empty() && label.len() <= 63 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -256,7 +258,11 @@ fn lookup(name: &str, port: u16, socktype: i32) -> Result<Vec<SocketAddr>, i32> 
             let mut r = RawAddr::zeroed();
             // SAFETY: copying ai_addrlen (checked to fit) bytes from a valid sockaddr.
             unsafe {
-                std::ptr::copy_nonoverlapping(ai.ai_addr as *const u8, r.as_mut_ptr() as *mut u8, ai.ai_addrlen as usize)
+                std::ptr::copy_nonoverlapping(
+                    ai.ai_addr as *const u8,
+                    r.as_mut_ptr() as *mut u8,
+                    ai.ai_addrlen as usize,
+                )
             };
             r.len = ai.ai_addrlen;
             if let Some(mut sa) = r.socket_addr() {
@@ -289,8 +295,20 @@ mod tests {
         assert_eq!(parse("localhost:80").unwrap().host, Host::Name("localhost"));
         assert_eq!(parse("example.com.:65535").unwrap().port, 65535);
         for bad in [
-            "", "nonsense", ":99999", ":65536", "1.2.3.4:-1", "::1:80", "[::1]", "[::1:80", "x..y:1", "a b:1", ":http",
-            "[nonsense]:1", "[1.2.3.4%1]:1", ":+80",
+            "",
+            "nonsense",
+            ":99999",
+            ":65536",
+            "1.2.3.4:-1",
+            "::1:80",
+            "[::1]",
+            "[::1:80",
+            "x..y:1",
+            "a b:1",
+            ":http",
+            "[nonsense]:1",
+            "[1.2.3.4%1]:1",
+            ":+80",
         ] {
             assert_eq!(parse(bad), Err(libc::EINVAL), "{bad:?}");
         }

@@ -61,4 +61,7 @@ pub(crate) mod addr;
 mod socket;
 
 pub(crate) use addr::{NO_HOST, RawAddr};
-pub(crate) use socket::{accept, local_port, parse_numeric, recvfrom, sendto, tcp_dial, tcp_listen, udp_bind, udp_dial, unix_dial, unix_listen};
+pub(crate) use socket::{
+    accept, local_port, parse_numeric, recvfrom, sendto, tcp_dial, tcp_listen, udp_bind, udp_dial, unix_dial,
+    unix_listen,
+};

@@ -366,7 +366,14 @@ pub(crate) fn recvfrom(fd: i32, buf: &mut [u8], deadline: i64) -> Result<(usize,
         // SAFETY: `buf` is valid for writes of its length; out-pointers to a
         // sockaddr_storage and its length.
         let n = unsafe {
-            libc::recvfrom(r.fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0, from.as_mut_ptr(), &mut from.len)
+            libc::recvfrom(
+                r.fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                0,
+                from.as_mut_ptr(),
+                &mut from.len,
+            )
         };
         if n >= 0 {
             return Ok((n as usize, from));

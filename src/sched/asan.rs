@@ -16,7 +16,11 @@ use std::ffi::c_void;
 #[cfg(feature = "asan")]
 unsafe extern "C" {
     fn __sanitizer_start_switch_fiber(fake_stack_save: *mut *mut c_void, bottom: *const c_void, size: usize);
-    fn __sanitizer_finish_switch_fiber(fake_stack_save: *mut c_void, bottom_old: *mut *const c_void, size_old: *mut usize);
+    fn __sanitizer_finish_switch_fiber(
+        fake_stack_save: *mut c_void,
+        bottom_old: *mut *const c_void,
+        size_old: *mut usize,
+    );
     fn __asan_handle_no_return();
     fn __lsan_register_root_region(p: *const c_void, size: usize);
     fn __asan_loadN(addr: usize, size: usize);

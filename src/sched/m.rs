@@ -18,7 +18,10 @@ pub(crate) enum Action {
     YieldNext,
     /// Mark WAITING, then call `unlock(g, arg)`; if it returns false, the park is
     /// abandoned and the G is made runnable again.
-    Park { unlock: Option<fn(*mut G, usize) -> bool>, arg: usize },
+    Park {
+        unlock: Option<fn(*mut G, usize) -> bool>,
+        arg: usize,
+    },
     /// The goroutine finished: recycle it.
     Exit,
 }

@@ -87,11 +87,11 @@ mod stress_tests;
 
 pub(crate) use g::{Entry, G};
 pub(crate) use note::Note;
-pub(crate) use waiter::{NO_DEADLINE, Waiter, Woken};
 pub(crate) use proc::{
     MAX_PROCS, SCHED, current_g, dump_goroutines, gomaxprocs, gosched, in_goroutine, park, park_sleep, ready, spawn,
     spawn_main, start,
 };
+pub(crate) use waiter::{NO_DEADLINE, Waiter, Woken};
 
 /// The running goroutine's id, 0 outside goroutines.
 pub(crate) fn goid() -> i64 {

@@ -56,7 +56,10 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, rel_ns: Option<i64>) {
     let tsp = match rel_ns {
         None => std::ptr::null(),
         Some(ns) => {
-            ts = libc::timespec { tv_sec: (ns / 1_000_000_000) as libc::time_t, tv_nsec: (ns % 1_000_000_000) as libc::c_long };
+            ts = libc::timespec {
+                tv_sec: (ns / 1_000_000_000) as libc::time_t,
+                tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+            };
             &ts as *const libc::timespec
         }
     };

@@ -121,7 +121,6 @@ pub(crate) static SCHED: Sched = Sched {
     start_time: AtomicI64::new(0),
 };
 
-
 /// The live P with id `i` (< gomaxprocs at the time of the call).
 #[inline]
 pub(crate) fn allp(i: usize) -> &'static P {
@@ -419,7 +418,9 @@ pub(crate) fn ready_local(g: *mut G) {
         if mr.curg.get().is_null() && !p.is_null() && (mr.p_word.get() & 0xff) == pstate::RUNNING {
             // SAFETY: Gs are never freed.
             let gr = unsafe { &*g };
-            if let Err(s) = gr.status.compare_exchange(status::WAITING, status::RUNNABLE, Ordering::AcqRel, Ordering::Acquire) {
+            if let Err(s) =
+                gr.status.compare_exchange(status::WAITING, status::RUNNABLE, Ordering::AcqRel, Ordering::Acquire)
+            {
                 crate::fatal::fatal(&format!("ready of goroutine {} in state {}", gr.id(), status_name(s)));
             }
             // SAFETY: we own p (RUNNING by this M, on its scheduler stack).
@@ -452,7 +453,10 @@ impl Drop for ForeignInside {
         // The last foreign thread leaving may be all that kept the last idle M's
         // `checkdead` quiet (e.g. gort_main's thread still inside `spawn_main` when its
         // goroutine already exited): nobody else would look again, so look now.
-        if self.0 && SCHED.foreign_blocked.fetch_sub(1, Ordering::SeqCst) == 1 && SCHED.main_active.load(Ordering::SeqCst) {
+        if self.0
+            && SCHED.foreign_blocked.fetch_sub(1, Ordering::SeqCst) == 1
+            && SCHED.main_active.load(Ordering::SeqCst)
+        {
             let l = SCHED.lock.lock();
             checkdead(&l);
         }
@@ -817,10 +821,11 @@ fn complete(m: &'static M, g: *mut G, action: Action) {
             // Dekker pairs with this store, and SeqCst would cost an `xchg` per park.
             gr.status.store(status::WAITING, Ordering::Release);
             if let Some(f) = unlock
-                && !f(g, arg) {
-                    gr.status.store(status::RUNNABLE, Ordering::Release);
-                    requeue(m, g, true);
-                }
+                && !f(g, arg)
+            {
+                gr.status.store(status::RUNNABLE, Ordering::Release);
+                requeue(m, g, true);
+            }
         }
         Action::Exit => gdestroy(m, g),
         Action::None => crate::fatal::fatal("goroutine switched out without an action"),
@@ -1243,7 +1248,6 @@ fn next_goid(p: Option<&P>) -> i64 {
     }
 }
 
-
 // ---------------------------------------------------------------------------------------
 // Finding work
 // ---------------------------------------------------------------------------------------
@@ -1384,7 +1388,12 @@ fn stopm(m: &'static M) {
             m.idle.store(true, Ordering::Release);
             l.midle.push(m);
             l.nmidle += 1;
-            if timerwait::take_role(&SCHED.timer_waiter, m as *const M as *mut M, earliest_timer, crate::netpoll::has_waiters) {
+            if timerwait::take_role(
+                &SCHED.timer_waiter,
+                m as *const M as *mut M,
+                earliest_timer,
+                crate::netpoll::has_waiters,
+            ) {
                 waiter = true;
             }
             if !waiter {
@@ -1764,12 +1773,13 @@ fn stop_the_world(m: Option<&'static M>) -> parking_lot::MutexGuard<'static, ()>
         l.stop_wait = n;
         SCHED.gcwaiting.store(true, Ordering::SeqCst);
         if let Some(m) = m
-            && !m.p.get().is_null() {
-                let p = releasep(m);
-                let w = p.status.load(Ordering::Acquire) & !0xff;
-                p.status.store(w | pstate::STOPPED, Ordering::Release);
-                l.stop_wait -= 1;
-            }
+            && !m.p.get().is_null()
+        {
+            let p = releasep(m);
+            let w = p.status.load(Ordering::Acquire) & !0xff;
+            p.status.store(w | pstate::STOPPED, Ordering::Release);
+            l.stop_wait -= 1;
+        }
         while let Some(p) = l.pidle.pop() {
             SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
             // SAFETY: Ps are 'static.
@@ -1966,10 +1976,14 @@ pub(crate) fn dump_goroutines(out: &mut String, current: *mut G) {
         Some(g) => g.clone(),
         None => return,
     };
-    let mut gs: Vec<&G> = gs.iter().map(|g| {
-        // SAFETY: Gs are never freed.
-        unsafe { &*g.0 }
-    }).filter(|g| g.status() != status::DEAD && g.status() != status::IDLE).collect();
+    let mut gs: Vec<&G> = gs
+        .iter()
+        .map(|g| {
+            // SAFETY: Gs are never freed.
+            unsafe { &*g.0 }
+        })
+        .filter(|g| g.status() != status::DEAD && g.status() != status::IDLE)
+        .collect();
     gs.sort_by_key(|g| g.id());
     for g in gs {
         let state = if ptr::eq(g, current) {

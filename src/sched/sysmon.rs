@@ -21,9 +21,9 @@
 //! goroutines a new thread to run on, not stopping the loop.
 
 use super::p::{P, pstate};
+use super::proc::{self, FORCE_PREEMPT_NS, SCHED, allp, gomaxprocs};
 use super::protocol::pstatus;
 use crate::mem::scavenge::{IdleSource, Released};
-use super::proc::{self, FORCE_PREEMPT_NS, SCHED, allp, gomaxprocs};
 use crate::time::nanotime;
 use std::sync::atomic::Ordering;
 
@@ -176,7 +176,8 @@ fn retake(now: i64) -> usize {
             continue;
         }
         // A key that changes with every scheduling event or blocking call on this P.
-        let key = (p.schedtick.load(Ordering::Relaxed) << 24) ^ p.syscalltick.load(Ordering::Relaxed) ^ (st << 56) ^ (s >> 8);
+        let key =
+            (p.schedtick.load(Ordering::Relaxed) << 24) ^ p.syscalltick.load(Ordering::Relaxed) ^ (st << 56) ^ (s >> 8);
         if p.sysmon_tick.load(Ordering::Relaxed) != key {
             p.sysmon_tick.store(key, Ordering::Relaxed);
             p.sysmon_when.store(now, Ordering::Relaxed);

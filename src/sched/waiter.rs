@@ -178,7 +178,14 @@ impl Waiter {
     /// After `TimedOut` the waiter's records may still be queued: the caller removes them
     /// under the queues' locks. After `Claimed` the records other than the one the waker
     /// filled in may also still be queued (a select's other cases).
-    pub(crate) fn block(self, reason: &'static str, wait_gen: u64, deadline: i64, release: fn(usize), arg: usize) -> Woken {
+    pub(crate) fn block(
+        self,
+        reason: &'static str,
+        wait_gen: u64,
+        deadline: i64,
+        release: fn(usize),
+        arg: usize,
+    ) -> Woken {
         match self {
             Waiter::G(g) => {
                 let args = BlockArgs { release, arg, deadline, wait_gen };
@@ -225,7 +232,12 @@ impl Waiter {
     ///
     /// `publish` runs on another stack while `g` is parked; it may read `arg` (which may
     /// point into g's stack) until it has published, and must not touch it afterwards.
-    pub(crate) fn park_published(g: *mut G, reason: &'static str, publish: fn(*mut G, usize) -> bool, arg: usize) -> Option<Woken> {
+    pub(crate) fn park_published(
+        g: *mut G,
+        reason: &'static str,
+        publish: fn(*mut G, usize) -> bool,
+        arg: usize,
+    ) -> Option<Woken> {
         // SAFETY: g is the calling goroutine; Gs are never freed.
         let word = &unsafe { &*g }.wait;
         word::begin(word);

@@ -310,11 +310,11 @@ mod tests {
 /// over a loom state word and a model of the semaphore table's semantics.
 #[cfg(all(test, loom))]
 mod loom_models {
+    use super::super::model_sema::Sema;
     use super::algo::{self, Env};
     use loom::cell::UnsafeCell;
-    use loom::sync::atomic::{AtomicI32, AtomicI64, Ordering};
-    use super::super::model_sema::Sema;
     use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 
     struct Counter(UnsafeCell<u64>);
     // SAFETY: the counter is only touched under the modelled mutex (or after the joins).
@@ -367,12 +367,7 @@ mod loom_models {
         let mut b = loom::model::Builder::new();
         b.preemption_bound = Some(3);
         b.check(move || {
-            let e = Arc::new(ModelEnv {
-                state: AtomicI32::new(0),
-                sema: Sema::new(0),
-                clock: AtomicI64::new(0),
-                tick,
-            });
+            let e = Arc::new(ModelEnv { state: AtomicI32::new(0), sema: Sema::new(0), clock: AtomicI64::new(0), tick });
             // A plain (non-atomic) counter: loom reports any two accesses the mutex failed
             // to order, so a missing Acquire or Release fails the model too.
             let inside = Arc::new(Counter(UnsafeCell::new(0)));

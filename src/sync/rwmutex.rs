@@ -250,8 +250,8 @@ mod tests {
 /// mutex (the Mutex has its own model).
 #[cfg(all(test, loom))]
 mod loom_models {
-    use super::algo::{self, Env};
     use super::super::model_sema::Sema;
+    use super::algo::{self, Env};
     use loom::cell::UnsafeCell;
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicI32, Ordering};

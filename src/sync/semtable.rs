@@ -156,12 +156,20 @@ impl Locked {
             if lifo {
                 (*r).prev = ptr::null_mut();
                 (*r).next = q.head;
-                if q.head.is_null() { q.tail = r } else { (*q.head).prev = r }
+                if q.head.is_null() {
+                    q.tail = r
+                } else {
+                    (*q.head).prev = r
+                }
                 q.head = r;
             } else {
                 (*r).next = ptr::null_mut();
                 (*r).prev = q.tail;
-                if q.tail.is_null() { q.head = r } else { (*q.tail).next = r }
+                if q.tail.is_null() {
+                    q.head = r
+                } else {
+                    (*q.tail).next = r
+                }
                 q.tail = r;
             }
         }
@@ -182,8 +190,16 @@ impl Locked {
         // SAFETY: r is a member; members are valid under the lock.
         unsafe {
             let (p, n) = ((*r).prev, (*r).next);
-            if p.is_null() { q.head = n } else { (*p).next = n }
-            if n.is_null() { q.tail = p } else { (*n).prev = p }
+            if p.is_null() {
+                q.head = n
+            } else {
+                (*p).next = n
+            }
+            if n.is_null() {
+                q.tail = p
+            } else {
+                (*n).prev = p
+            }
             (*r).queued = false;
         }
         let empty = q.is_empty();
