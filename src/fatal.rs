@@ -6,7 +6,7 @@ pub(crate) fn write_stderr(mut b: &[u8]) {
         // SAFETY: b is a valid buffer.
         let n = unsafe { libc::write(2, b.as_ptr() as *const libc::c_void, b.len()) };
         if n < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            if crate::os::errno() == libc::EINTR {
                 continue;
             }
             return;

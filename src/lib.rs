@@ -11,6 +11,7 @@
 //! - [`sync`]: Mutex, RWMutex, Cond, WaitGroup, Once, Sema on one semaphore table.
 //! - [`mod@panic`]: panic, protect and defer for C.
 //! - [`runtime`]: configuration and start-up.
+//! - [`os`]: errno, read so that it survives a goroutine moving between threads.
 //! - `ffi`: the C API (`include/gort.h` is generated from it), one file per section of
 //!   the header; nothing below it knows about C.
 
@@ -26,6 +27,7 @@ mod fatal;
 mod mem;
 mod net;
 mod netpoll;
+mod os;
 mod panic;
 mod runtime;
 mod sched;

@@ -298,7 +298,7 @@ fn guard_is_effective(base: *mut u8) -> bool {
     // SAFETY: reads one byte of our own address space into `byte`; the kernel validates
     // the remote range and reports a fault as an error instead of raising a signal.
     let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-    n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+    n < 0 && crate::os::errno() == libc::EFAULT
 }
 
 /// Gives the physical pages of a stack's whole usable region back to the OS, keeping the

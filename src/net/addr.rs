@@ -240,7 +240,7 @@ fn lookup(name: &str, port: u16, socktype: i32) -> Result<Vec<SocketAddr>, i32> 
     // SAFETY: valid NUL-terminated name, hints and out-pointer; the list is freed below.
     let rc = unsafe { libc::getaddrinfo(cname.as_ptr(), std::ptr::null(), &hints, &mut res) };
     // Read errno before gort code runs (EAI_SYSTEM reports through it).
-    let sys_errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+    let sys_errno = crate::os::errno();
     crate::sched::proc::blocking_exit();
     if rc != 0 {
         return Err(match rc {

@@ -5,9 +5,7 @@ use crate::netpoll::{self, Error, FdRef, Mode, may_block};
 use crate::sched::NO_DEADLINE;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
-}
+use crate::os::errno;
 
 /// A socket gort created and registered with the netpoller. Dropping it closes the fd
 /// through [`netpoll::close`] (so a failed listen or dial cleans up on every path);

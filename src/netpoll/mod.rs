@@ -490,9 +490,7 @@ fn finish_wakes_first_local(woken: Vec<Waiter>, local: &mut bool) {
 // Registration and waiting
 // ---------------------------------------------------------------------------------------
 
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
-}
+use crate::os::errno;
 
 /// Adds the fd to the epoll set if it is not there yet (under the descriptor lock).
 /// With `refresh`, an fd we believe registered is re-armed with `EPOLL_CTL_MOD`, and
