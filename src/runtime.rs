@@ -73,7 +73,18 @@ fn works_in_forked_child(func: &str) -> bool {
 /// is a fatal error (see the module notes). One relaxed load otherwise.
 #[inline(always)]
 pub(crate) fn refuse_in_forked_child(func: &'static str) {
-    if IN_FORKED_CHILD.0.load(Ordering::Relaxed) && !works_in_forked_child(func) {
+    if IN_FORKED_CHILD.0.load(Ordering::Relaxed) {
+        refuse_unless_fork_safe(func)
+    }
+}
+
+/// The forked child's side of [`refuse_in_forked_child`], out of line: the exports stay
+/// as small as without the check (inlined, the name comparisons made `gort_chan_send`
+/// and the like measurably slower).
+#[cold]
+#[inline(never)]
+fn refuse_unless_fork_safe(func: &'static str) {
+    if !works_in_forked_child(func) {
         forked_child_fatal(func)
     }
 }

@@ -5,8 +5,8 @@
 //!    order* (a Fisher–Yates shuffle), which makes the choice among ready cases uniform,
 //!    and a *lock order*: by channel address, so two selects (or a select and a plain
 //!    operation) always take the locks they share in the same order and cannot deadlock.
-//!    A channel named by several cases is locked once. The lock order is the poll order
-//!    sorted stably by address, so cases on one channel stay in random order.
+//!    A channel named by several cases is locked once, and cases on one channel keep
+//!    their random poll order among themselves (see step 3).
 //! 2. With every channel locked, the cases are polled in poll order; the first that can
 //!    run now runs (the same steps as a plain send or receive), the locks are released and
 //!    its index returned.
@@ -162,6 +162,7 @@ pub(crate) unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, 
         let j = rand_below(live + 1);
         poll_buf[live] = poll_buf[j];
         poll_buf[j] = i as u32;
+        lock_buf[live] = i as u32;
         live += 1;
     }
     if live == 0 {
@@ -171,24 +172,19 @@ pub(crate) unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, 
         });
     }
     let poll = &poll_buf[..live];
-    // The lock order is the poll order sorted *stably* by channel: cases on one channel
-    // keep their random relative order, and that is also the order their sudogs are
-    // queued in (step 3). A waker completes the first one it finds, so a select that
-    // blocked with several cases on one channel completes a uniformly random one of them,
-    // as Go does (its heap sort starts from the poll order for this reason).
+    // The lock order: by channel address. Cases on one channel must also keep their
+    // random poll order among themselves: that is the order their sudogs are queued in
+    // (step 3), and a waker completes the first one it finds, so a select that blocked
+    // with several cases on one channel completes a uniformly random one of them, as Go
+    // does (its heap sort starts from the poll order for this reason). Sorting the poll
+    // order stably would do both, but sorting the case indices (already in address order
+    // for most selects) keeps the common case's branches predictable; only a select that
+    // names a channel twice sorts again, from the poll order.
     let order = &mut lock_buf[..live];
-    order.copy_from_slice(poll);
-    if live <= SMALL {
-        // Insertion sort (stable): a handful of cases, no allocation.
-        for k in 1..live {
-            let mut j = k;
-            while j > 0 && cases[order[j - 1] as usize].chan > cases[order[j] as usize].chan {
-                order.swap(j - 1, j);
-                j -= 1;
-            }
-        }
-    } else {
-        order.sort_by_key(|&i| cases[i as usize].chan as usize);
+    sort_by_chan(cases, order);
+    if order.windows(2).any(|w| cases[w[0] as usize].chan == cases[w[1] as usize].chan) {
+        order.copy_from_slice(poll);
+        sort_by_chan(cases, order);
     }
     let order: &[u32] = order;
 
@@ -294,5 +290,21 @@ pub(crate) unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, 
             Ok(i)
         }
         (Woken::Claimed, None) => crate::fatal::fatal("select: woken with no case completed"),
+    }
+}
+
+/// Sorts `order` (case indices) by channel address, stably: an insertion sort for a
+/// handful of cases (no allocation), the standard stable sort beyond.
+fn sort_by_chan(cases: &[Case], order: &mut [u32]) {
+    if order.len() <= SMALL {
+        for k in 1..order.len() {
+            let mut j = k;
+            while j > 0 && cases[order[j - 1] as usize].chan > cases[order[j] as usize].chan {
+                order.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+    } else {
+        order.sort_by_key(|&i| cases[i as usize].chan as usize);
     }
 }
