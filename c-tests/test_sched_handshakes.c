@@ -198,7 +198,7 @@ static void *foreign_starter(void *arg) {
     return NULL;
 }
 
-static void check_timer_waiter(void) {
+static void check_idle_waiter(void) {
     far_ch = gort_chan_make(sizeof(int), 0);
     CHECK(far_ch);
     for (int r = 0; r < TIMER_ROUNDS; r++) {
@@ -221,7 +221,7 @@ static int main_g(void *arg) {
     check_runnext();
     check_retake();
     check_wakeups();
-    check_timer_waiter();
+    check_idle_waiter();
     return 0;
 }
 

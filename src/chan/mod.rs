@@ -262,6 +262,12 @@ impl Chan {
         self.refs.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Whether the caller's reference is the only one: then nobody else can take one
+    /// (a retain needs a reference), so the answer stays true until the caller acts.
+    pub(crate) fn sole_reference(&self) -> bool {
+        self.refs.load(Ordering::Acquire) == 1
+    }
+
     /// Drops a reference; frees the channel at zero.
     ///
     /// # Safety

@@ -44,7 +44,7 @@
 //! next. A spinning M that finds nothing drops its P, decrements `nmspinning`, and then
 //! re-checks every queue: whoever queued work meanwhile saw a spinner and woke nobody, so
 //! the re-check is what rules out a lost wake-up. Idle Ms sleep on a futex: an idle
-//! runtime burns no CPU. One idle M, the *timer waiter*, sleeps only until the earliest
+//! runtime burns no CPU. One idle M, the *idle waiter*, sleeps only until the earliest
 //! timer; adding an earlier timer kicks it.
 //!
 //! # Blocking and preemption without signals

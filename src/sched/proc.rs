@@ -55,13 +55,14 @@ pub(crate) struct Sched {
     /// Length of the global run queue (readable without the lock).
     pub runq_len: AtomicUsize,
     /// A stop-the-world is in progress: Ms must give up their Ps.
-    pub gcwaiting: AtomicBool,
+    pub stw_pending: AtomicBool,
     pub stw_note: Note,
     /// Serialises stop-the-world callers.
     pub stw_lock: Mutex<()>,
-    /// The idle M sleeping until the earliest timer, and that deadline (i64::MAX: none).
-    pub timer_waiter: AtomicPtr<M>,
-    pub timer_wait_until: AtomicI64,
+    /// The idle M that sleeps for the runtime: until the earliest timer, in `epoll_wait`
+    /// when it also holds the poll role; and that deadline (i64::MAX: none).
+    pub idle_waiter: AtomicPtr<M>,
+    pub idle_wait_until: AtomicI64,
     /// Live goroutines spawned or ended without a P (foreign threads); the rest are
     /// counted per P (`P::ngoroutine`). See [`num_goroutine`].
     pub ngoroutine: CachePadded<AtomicI64>,
@@ -103,11 +104,11 @@ pub(crate) static SCHED: Sched = Sched {
     npidle: CachePadded::new(AtomicUsize::new(0)),
     nmspinning: CachePadded::new(AtomicUsize::new(0)),
     runq_len: AtomicUsize::new(0),
-    gcwaiting: AtomicBool::new(false),
+    stw_pending: AtomicBool::new(false),
     stw_note: Note::new(),
     stw_lock: Mutex::new(()),
-    timer_waiter: AtomicPtr::new(ptr::null_mut()),
-    timer_wait_until: AtomicI64::new(i64::MAX),
+    idle_waiter: AtomicPtr::new(ptr::null_mut()),
+    idle_wait_until: AtomicI64::new(i64::MAX),
     ngoroutine: CachePadded::new(AtomicI64::new(0)),
     goid_gen: AtomicI64::new(1),
     stack_size: AtomicUsize::new(stack::DEFAULT_STACK_SIZE),
@@ -192,7 +193,7 @@ pub(crate) fn releasep(m: &M) -> &'static P {
 
 /// Puts an IDLE P on the idle list (or stops it, during stop-the-world).
 pub(crate) fn pidleput(l: &mut Locked, p: &'static P) {
-    if SCHED.gcwaiting.load(Ordering::SeqCst) {
+    if SCHED.stw_pending.load(Ordering::SeqCst) {
         let w = p.status.load(Ordering::Acquire) & !0xff;
         p.status.store(w | pstate::STOPPED, Ordering::Release);
         l.stop_wait -= 1;
@@ -266,7 +267,7 @@ fn enter_goroutine(m: &'static M, g: *mut G) -> Ctx {
         m.p.set(ptr::null());
         m.p_word.set(0);
     }
-    if SCHED.npidle.load(Ordering::Relaxed) > 0 && !SCHED.gcwaiting.load(Ordering::Relaxed) {
+    if SCHED.npidle.load(Ordering::Relaxed) > 0 && !SCHED.stw_pending.load(Ordering::Relaxed) {
         let mut l = SCHED.lock.lock();
         if let Some(p) = pidleget(&mut l) {
             drop(l);
@@ -363,7 +364,7 @@ fn globrunq_get(l: &mut Locked, p: &P, max: usize) -> Option<*mut G> {
 }
 
 /// Makes a WAITING goroutine runnable. Callable from anywhere: a goroutine inside the
-/// runtime, a scheduler stack, the timer waiter, or a foreign thread.
+/// runtime, a scheduler stack, the idle waiter, or a foreign thread.
 pub(crate) fn ready(g: *mut G) {
     // A thread the runtime does not own counts as "inside gort" while the goroutine is in
     // transit (RUNNABLE but in no queue yet), so deadlock detection cannot fire then.
@@ -510,7 +511,7 @@ pub(crate) fn startm(p: Option<&'static P>, spinning: bool) {
         // itself (`leave_waiter_role`): were the role cleared here, another M going idle
         // could take it and block in epoll_wait too, and the break meant for this M could
         // wake that one instead, leaving this M asleep with a P nobody runs.
-        let was_waiter = std::ptr::eq(SCHED.timer_waiter.load(Ordering::Acquire), m);
+        let was_waiter = std::ptr::eq(SCHED.idle_waiter.load(Ordering::Acquire), m);
         drop(l);
         hand_to(m, p, spinning);
         if was_waiter {
@@ -913,7 +914,7 @@ pub(crate) fn goexit_final() -> ! {
         crate::runtime::forked_child_fatal("a goroutine returning");
     }
     crate::panic::run_all_defers();
-    switch_to_g0(Action::Exit);
+    switch_away(Action::Exit);
     crate::fatal::fatal("dead goroutine resumed")
 }
 
@@ -921,20 +922,20 @@ pub(crate) fn goexit_final() -> ! {
 /// the local run queue when there is one (one context switch, no scheduler round), else
 /// to its M's scheduler (g0). Returns when the goroutine is next scheduled (never, for
 /// `Action::Exit`).
-pub(crate) fn switch_to_g0(action: Action) {
+pub(crate) fn switch_away(action: Action) {
     let m = current_m();
     // SAFETY: Ms are never freed.
     let g = if m.is_null() { ptr::null_mut() } else { unsafe { &*m }.curg.get() };
     if g.is_null() {
-        crate::fatal::fatal("switch_to_g0 outside a goroutine");
+        crate::fatal::fatal("switch_away outside a goroutine");
     }
     // SAFETY: as above.
-    switch_out(unsafe { &*m }, g, action);
+    switch_away_from(unsafe { &*m }, g, action);
 }
 
-/// [`switch_to_g0`] for goroutine `g` running on `m`.
+/// [`switch_away`] for goroutine `g` running on `m`.
 #[inline]
-fn switch_out(m: &'static M, g: *mut G, action: Action) {
+fn switch_away_from(m: &'static M, g: *mut G, action: Action) {
     let _ = enter_goroutine(m, g);
     // An exiting goroutine is never resumed: ASan may drop its fake stack.
     // SAFETY: g is us.
@@ -978,7 +979,7 @@ fn global_queue_turn(p: &P) -> bool {
 #[inline]
 fn direct_next(m: &M, yielding: bool) -> Option<(*mut G, bool)> {
     let p = m.p.get();
-    if p.is_null() || !m.locked_g.get().is_null() || SCHED.gcwaiting.load(Ordering::Relaxed) {
+    if p.is_null() || !m.locked_g.get().is_null() || SCHED.stw_pending.load(Ordering::Relaxed) {
         return None;
     }
     // SAFETY: we hold the P (RUNNING).
@@ -1220,7 +1221,7 @@ fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
         // SAFETY: as above.
         unsafe { &*cur }.spawn_streak.set(streak);
         if streak > SPAWN_STREAK && SCHED.runq_len.load(Ordering::Relaxed) > SPAWN_BACKLOG {
-            switch_out(m, cur, Action::YieldNext);
+            switch_away_from(m, cur, Action::YieldNext);
         }
     }
     Some(id)
@@ -1261,8 +1262,8 @@ fn find_runnable(m: &'static M) -> (*mut G, bool) {
         }
         // SAFETY: we hold the P.
         let p: &'static P = unsafe { &*m.p.get() };
-        if SCHED.gcwaiting.load(Ordering::SeqCst) {
-            gcstopm(m);
+        if SCHED.stw_pending.load(Ordering::SeqCst) {
+            stop_for_stw(m);
             continue;
         }
         p.check_timers();
@@ -1311,7 +1312,7 @@ fn find_runnable(m: &'static M) -> (*mut G, bool) {
         }
         // Nothing anywhere: give up the P.
         let mut l = SCHED.lock.lock();
-        if SCHED.gcwaiting.load(Ordering::SeqCst) {
+        if SCHED.stw_pending.load(Ordering::SeqCst) {
             drop(l);
             continue;
         }
@@ -1379,7 +1380,7 @@ pub(crate) fn earliest_timer() -> i64 {
 }
 
 /// Parks the M (which holds no P) until somebody hands it a P. One idle M at a time is
-/// the timer waiter: it sleeps only until the earliest timer, then fires due timers.
+/// the idle waiter: it sleeps only until the earliest timer, then fires due timers.
 fn stopm(m: &'static M) {
     loop {
         let mut waiter = false;
@@ -1389,7 +1390,7 @@ fn stopm(m: &'static M) {
             l.midle.push(m);
             l.nmidle += 1;
             if timerwait::take_role(
-                &SCHED.timer_waiter,
+                &SCHED.idle_waiter,
                 m as *const M as *mut M,
                 earliest_timer,
                 crate::netpoll::has_waiters,
@@ -1406,9 +1407,9 @@ fn stopm(m: &'static M) {
         loop {
             if waiter {
                 // Dekker with add_timer: publish our deadline, then re-read the heaps.
-                timerwait::publish_deadline(&SCHED.timer_wait_until, earliest_timer);
+                timerwait::publish_deadline(&SCHED.idle_wait_until, earliest_timer);
             }
-            let until = SCHED.timer_wait_until.load(Ordering::SeqCst);
+            let until = SCHED.idle_wait_until.load(Ordering::SeqCst);
             let timeout = if waiter && until != i64::MAX { Some(until - nanotime()) } else { None };
             if timeout.is_none_or(|t| t > 0) {
                 if waiter && crate::netpoll::initialized() {
@@ -1432,7 +1433,7 @@ fn stopm(m: &'static M) {
                 break;
             }
         }
-        // Timer waiter, woken by its deadline or a kick. Leave the idle list before firing
+        // Idle waiter, woken by its deadline or a kick. Leave the idle list before firing
         // anything: a goroutine being readied is in no queue for a moment, and deadlock
         // detection must not count us idle then. Take an idle P if there is one, so what
         // the timers ready lands in our own queue.
@@ -1460,8 +1461,8 @@ fn stopm(m: &'static M) {
                 l.nmidle -= 1;
             }
             m.idle.store(false, Ordering::Release);
-            SCHED.timer_waiter.store(ptr::null_mut(), Ordering::SeqCst);
-            SCHED.timer_wait_until.store(i64::MAX, Ordering::SeqCst);
+            SCHED.idle_waiter.store(ptr::null_mut(), Ordering::SeqCst);
+            SCHED.idle_wait_until.store(i64::MAX, Ordering::SeqCst);
             pidleget(&mut l)
         };
         if let Some(p) = p {
@@ -1485,19 +1486,19 @@ fn stopm(m: &'static M) {
 /// took the role, under the same lock) is never overwritten by our reset.
 fn leave_waiter_role(m: &M) {
     let me = m as *const M as *mut M;
-    if SCHED.timer_waiter.load(Ordering::SeqCst) != me {
+    if SCHED.idle_waiter.load(Ordering::SeqCst) != me {
         return;
     }
     let _l = SCHED.lock.lock();
-    if SCHED.timer_waiter.load(Ordering::SeqCst) == me {
-        SCHED.timer_waiter.store(ptr::null_mut(), Ordering::SeqCst);
-        SCHED.timer_wait_until.store(i64::MAX, Ordering::SeqCst);
+    if SCHED.idle_waiter.load(Ordering::SeqCst) == me {
+        SCHED.idle_waiter.store(ptr::null_mut(), Ordering::SeqCst);
+        SCHED.idle_wait_until.store(i64::MAX, Ordering::SeqCst);
     }
 }
 
 /// Called after a timer was added with deadline `when`: makes sure some M will wake by then.
 pub(crate) fn timer_added(when: i64) {
-    if timerwait::must_kick(&SCHED.timer_wait_until, when) {
+    if timerwait::must_kick(&SCHED.idle_wait_until, when) {
         kick_waiter();
     }
 }
@@ -1505,7 +1506,7 @@ pub(crate) fn timer_added(when: i64) {
 /// Wakes the timer/poll waiter so it re-evaluates its sleep, or starts an M if there is
 /// none (which becomes the waiter if nothing else is to do).
 fn kick_waiter() {
-    if let Some(w) = timerwait::waiter_to_kick(&SCHED.timer_waiter) {
+    if let Some(w) = timerwait::waiter_to_kick(&SCHED.idle_waiter) {
         // SAFETY: Ms are never freed; a kick to an M that stopped waiting is harmless.
         unsafe { &*w }.note.wakeup();
         // It may be sleeping in epoll_wait rather than on its note.
@@ -1525,7 +1526,7 @@ pub(crate) fn netpoll_waiter_added() {
     if crate::netpoll::poller_blocked() {
         return;
     }
-    let w = SCHED.timer_waiter.load(Ordering::SeqCst);
+    let w = SCHED.idle_waiter.load(Ordering::SeqCst);
     if !w.is_null() {
         // SAFETY: Ms are never freed.
         unsafe { &*w }.note.wakeup();
@@ -1569,7 +1570,7 @@ pub(crate) fn park(reason: &'static str, unlock: Option<fn(*mut G, usize) -> boo
     assert!(!g.is_null(), "park outside a goroutine");
     // SAFETY: g is the running goroutine.
     unsafe { &*g }.wait_reason.set(reason);
-    switch_to_g0(Action::Park { unlock, arg });
+    switch_away(Action::Park { unlock, arg });
 }
 
 /// Sleeps the running goroutine until `deadline` on a timer.
@@ -1600,7 +1601,7 @@ pub(crate) fn gosched() {
         std::thread::yield_now();
     } else {
         // SAFETY: as above.
-        switch_out(unsafe { &*m }, g, Action::Yield);
+        switch_away_from(unsafe { &*m }, g, Action::Yield);
     }
 }
 
@@ -1753,7 +1754,7 @@ pub(crate) fn blocking_exit() {
     // goroutines running user code stays within gomaxprocs.
     let ctx = enter();
     if m.p.get().is_null() {
-        switch_to_g0(Action::Yield);
+        switch_away(Action::Yield);
     } else {
         leave(&ctx);
     }
@@ -1771,7 +1772,7 @@ fn stop_the_world(m: Option<&'static M>) -> parking_lot::MutexGuard<'static, ()>
     {
         let mut l = SCHED.lock.lock();
         l.stop_wait = n;
-        SCHED.gcwaiting.store(true, Ordering::SeqCst);
+        SCHED.stw_pending.store(true, Ordering::SeqCst);
         if let Some(m) = m
             && !m.p.get().is_null()
         {
@@ -1802,21 +1803,21 @@ fn stop_the_world(m: Option<&'static M>) -> parking_lot::MutexGuard<'static, ()>
         if SCHED.lock.lock().stop_wait == 0 {
             break;
         }
-        // RUNNING Ps stop themselves at their next scheduling point (gcstopm / pidleput).
+        // RUNNING Ps stop themselves at their next scheduling point (stop_for_stw / pidleput).
         SCHED.stw_note.sleep(Some(50_000));
     }
     guard
 }
 
 /// An M that noticed a pending stop-the-world gives up its P.
-fn gcstopm(m: &'static M) {
+fn stop_for_stw(m: &'static M) {
     if m.spinning.get() {
         m.spinning.set(false);
         SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
     }
     let p = releasep(m);
     let mut l = SCHED.lock.lock();
-    pidleput(&mut l, p); // records STOPPED while gcwaiting
+    pidleput(&mut l, p); // records STOPPED while stw_pending
 }
 
 fn start_the_world(m: Option<&'static M>, newn: usize) {
@@ -1853,7 +1854,7 @@ fn start_the_world(m: Option<&'static M>, newn: usize) {
     let mut wake: Vec<&'static P> = Vec::new();
     {
         let mut l = SCHED.lock.lock();
-        SCHED.gcwaiting.store(false, Ordering::SeqCst);
+        SCHED.stw_pending.store(false, Ordering::SeqCst);
         for i in (0..newn).rev() {
             let p = allp(i);
             if m.is_some() && keep.is_none() {

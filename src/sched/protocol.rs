@@ -10,7 +10,7 @@
 //!   leaves someone holding it, and the old owner learns of the loss.
 //! - [`spin`]: spinning Ms and `wakep`. A G queued while the last spinner gives up is
 //!   either found by that spinner's re-check or makes the queuer start a new M.
-//! - [`timerwait`]: the idle M sleeping until the earliest timer (the timer waiter) and
+//! - [`timerwait`]: the idle M sleeping until the earliest timer (the idle waiter) and
 //!   whoever adds a timer. A new earlier timer is covered by the waiter's deadline, or
 //!   its adder kicks the waiter.
 //!
@@ -254,7 +254,7 @@ pub(crate) mod spin {
     }
 }
 
-/// The timer waiter: one idle M sleeps only until the earliest timer of all Ps. Under
+/// The idle waiter: one idle M sleeps only until the earliest timer of all Ps. Under
 /// the scheduler lock an idle M takes the role ([`take_role`](timerwait::take_role)) and publishes the deadline
 /// it will sleep until ([`publish_deadline`](timerwait::publish_deadline)); whoever adds a timer stores the heap's
 /// new earliest deadline ([`publish_timer0`](timerwait::publish_timer0)), then compares with the published one
@@ -386,7 +386,7 @@ mod loom_models {
         runs: AtomicUsize,
     }
 
-    /// An M, only ever named by address (the timer waiter role).
+    /// An M, only ever named by address (the idle waiter role).
     struct ModelM;
 
     fn new_g() -> ModelG {
@@ -678,7 +678,7 @@ mod loom_models {
         });
     }
 
-    /// The timer waiter: an idle M takes the waiter role and publishes its deadline while
+    /// The idle waiter: an idle M takes the waiter role and publishes its deadline while
     /// another thread adds a timer earlier than any (on a heap holding one later timer,
     /// or an empty one). Either the waiter's deadline is no later than the new timer, or
     /// the adder kicks it; if it did not become the waiter (nothing to wait for when it

@@ -135,7 +135,7 @@ fn run() -> ! {
         }
         watch_slices(now);
         // Overdue timers: busy Ps check theirs at their next round; idle ones need an M
-        // (the timer waiter, kicked, or a fresh spinning M).
+        // (the idle waiter, kicked, or a fresh spinning M).
         let mut overdue = false;
         for i in 0..gomaxprocs() {
             let p = allp(i);
@@ -162,7 +162,7 @@ fn run() -> ! {
 fn all_idle() -> bool {
     SCHED.npidle.load(Ordering::SeqCst) == gomaxprocs()
         && SCHED.nsyscall.load(Ordering::SeqCst) == 0
-        && !SCHED.gcwaiting.load(Ordering::SeqCst)
+        && !SCHED.stw_pending.load(Ordering::SeqCst)
 }
 
 /// Takes Ps away from Ms stuck in user code or blocking calls. Returns how many.

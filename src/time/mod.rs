@@ -17,7 +17,7 @@
 //! stale ([`TimerHeap::note_stale`]), and a heap sweeps once those are a quarter of it, so
 //! a timer freed while pending does not linger until its deadline.
 //!
-//! Timer callbacks run on an M's scheduler stack (g0) or on the timer waiter with no P: they
+//! Timer callbacks run on an M's scheduler stack (g0) or on the idle waiter with no P: they
 //! must be short and never block; readying a goroutine is the typical action.
 //!
 //! User timers and tickers (`gort_after`, `gort_timer_*`, `gort_ticker_*`) are

@@ -136,6 +136,12 @@ impl ChanRef {
     fn as_ptr(&self) -> *mut Chan {
         self.0.as_ptr()
     }
+
+    /// Whether this is the channel's only reference (then nobody can take another).
+    fn is_sole_reference(&self) -> bool {
+        // SAFETY: we own a reference, so the channel is alive.
+        unsafe { self.0.as_ref() }.sole_reference()
+    }
 }
 
 impl Drop for ChanRef {
@@ -215,14 +221,18 @@ impl Inner {
         }
     }
 
-    /// A lazy timer with a channel (a timer channel of 8-byte elements) that owns it.
-    /// Returns the timer and the channel's one reference, which the caller owns.
-    fn with_chan(period: i64) -> Result<(Arc<Inner>, ChanRef), MakeError> {
+    /// A lazy timer with a channel (a timer channel of 8-byte elements) that owns it,
+    /// armed for `when`. Returns the timer and the channel's one reference, which the
+    /// caller owns. One lock round for both (start/stop loops are a hot path).
+    fn with_chan(period: i64, when: i64) -> Result<(Arc<Inner>, ChanRef), MakeError> {
         let inner = Arc::new_cyclic(|me| Inner::new(Action::Send, me, period, true));
         let hook: Arc<dyn TimerHook> = inner.clone();
         let c = Chan::make_timer(size_of::<i64>(), hook)?;
         let c = ChanRef(NonNull::new(c).expect("Chan::make never returns null"));
-        inner.state.lock().chan = ChanPtr(c.as_ptr());
+        let mut st = inner.state.lock();
+        st.chan = ChanPtr(c.as_ptr());
+        inner.arm(&mut st, when);
+        drop(st);
         Ok((inner, c))
     }
 
@@ -423,9 +433,7 @@ impl Timer {
     /// once, `ns` from now (at once for `ns <= 0`).
     pub(crate) fn new(ns: i64) -> Result<Timer, MakeError> {
         crate::runtime::ensure_init();
-        let (inner, chan) = Inner::with_chan(0)?;
-        let when = deadline_in(ns);
-        inner.arm(&mut inner.state.lock(), when);
+        let (inner, chan) = Inner::with_chan(0, deadline_in(ns))?;
         Ok(Timer { inner, chan: Some(chan) })
     }
 
@@ -458,8 +466,11 @@ impl Timer {
 
 impl Drop for Timer {
     fn drop(&mut self) {
-        // Then `chan` goes: its last release detaches the timer and frees the channel.
-        self.inner.stop();
+        // Then `chan` goes: its last release detaches (disarms) the timer and frees the
+        // channel. Only if somebody else still holds the channel must we stop it here.
+        if !self.chan.as_ref().is_some_and(ChanRef::is_sole_reference) {
+            self.inner.stop();
+        }
     }
 }
 
@@ -468,9 +479,7 @@ impl Drop for Timer {
 /// timer fires stops and frees both at once.
 pub(crate) fn after(ns: i64) -> Result<*mut Chan, MakeError> {
     crate::runtime::ensure_init();
-    let (inner, chan) = Inner::with_chan(0)?;
-    let when = deadline_in(ns);
-    inner.arm(&mut inner.state.lock(), when);
+    let (_inner, chan) = Inner::with_chan(0, deadline_in(ns))?;
     // The caller's reference, not ours to release.
     let c = chan.as_ptr();
     std::mem::forget(chan);
@@ -490,9 +499,7 @@ impl Ticker {
             return Err(TickerError::NonPositive);
         }
         crate::runtime::ensure_init();
-        let (inner, chan) = Inner::with_chan(period).map_err(|_| TickerError::NoMemory)?;
-        let when = deadline_in(period);
-        inner.arm(&mut inner.state.lock(), when);
+        let (inner, chan) = Inner::with_chan(period, deadline_in(period)).map_err(|_| TickerError::NoMemory)?;
         Ok(Ticker { inner, chan })
     }
 
@@ -738,7 +745,7 @@ mod tests {
     #[test]
     fn freed_while_firing_on_every_thread() {
         use std::sync::atomic::AtomicUsize;
-        // Threads put short timers on the heaps (the timer waiter and the Ps fire them) and
+        // Threads put short timers on the heaps (the idle waiter and the Ps fire them) and
         // free them around their deadline, reporting entries stale while other threads
         // push, fire and sweep: nothing may be lost or touched after it is freed, and an
         // AfterFunc runs exactly when Stop says it will.
