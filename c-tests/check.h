@@ -3,6 +3,7 @@
  *
  *   CHECK(cond)      on failure prints "file:line: CHECK failed: cond" to stderr, exits 1
  *   CHECK_EQ(a, b)   on failure also prints both values (as long long), exits 1
+ *   statm_bytes(i)   field i of /proc/self/statm in bytes: 0 address space, 1 resident
  *
  * Magic comments a test file may carry (read by c-tests/CMakeLists.txt and run_test.cmake):
  *   // EXPECT_EXIT: N           expected exit status (default 0)
@@ -21,6 +22,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define CHECK(cond)                                                              \
     do {                                                                         \
@@ -42,5 +44,15 @@
             exit(1);                                                             \
         }                                                                        \
     } while (0)
+
+/* Field `i` of /proc/self/statm (0: address space, 1: resident set) in bytes. */
+static inline long long statm_bytes(int i) {
+    long long v[2] = {0, 0};
+    FILE *f = fopen("/proc/self/statm", "r");
+    CHECK(f != NULL);
+    CHECK_EQ(fscanf(f, "%lld %lld", &v[0], &v[1]), 2);
+    fclose(f);
+    return v[i] * sysconf(_SC_PAGESIZE);
+}
 
 #endif /* GORT_CHECK_H */

@@ -13,15 +13,6 @@
 enum { N = 1000000 };
 static atomic_int started;
 
-static long resident_bytes(void) {
-    long pages_total = 0, pages_resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    CHECK(f != NULL);
-    CHECK_EQ(fscanf(f, "%ld %ld", &pages_total, &pages_resident), 2);
-    fclose(f);
-    return pages_resident * 4096;
-}
-
 static void sleeper(void *arg) {
     (void)arg;
     atomic_fetch_add(&started, 1);
@@ -30,11 +21,11 @@ static void sleeper(void *arg) {
 
 static int main_goroutine(void *arg) {
     (void)arg;
-    long before = resident_bytes();
+    long before = statm_bytes(1);
     for (int i = 0; i < N; i++) CHECK_EQ(gort_go(sleeper, NULL), 0);
     while (atomic_load(&started) < N) gort_sleep(1000000);
     CHECK(gort_num_goroutine() >= N);
-    long per_goroutine = (resident_bytes() - before) / N;
+    long per_goroutine = (statm_bytes(1) - before) / N;
     fprintf(stderr, "%d goroutines parked, %ld bytes resident each\n", N, per_goroutine);
     CHECK(per_goroutine <= 8192);
     return 0;

@@ -22,15 +22,6 @@ enum { MAX_SPAWN = 1000000 };
 static atomic_long started, finished;
 static gort_chan *gate;
 
-static long address_space_bytes(void) {
-    long pages_total = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    CHECK(f != NULL);
-    CHECK_EQ(fscanf(f, "%ld", &pages_total), 1);
-    fclose(f);
-    return pages_total * sysconf(_SC_PAGESIZE);
-}
-
 static void parked_until_gate_closes(void *arg) {
     (void)arg;
     atomic_fetch_add(&started, 1);
@@ -80,7 +71,7 @@ static int main_goroutine(void *arg) {
 
     struct rlimit old;
     CHECK_EQ(getrlimit(RLIMIT_AS, &old), 0);
-    struct rlimit low = {.rlim_cur = (rlim_t)(address_space_bytes() + 96 * MIB), .rlim_max = old.rlim_max};
+    struct rlimit low = {.rlim_cur = (rlim_t)(statm_bytes(0) + 96 * MIB), .rlim_max = old.rlim_max};
     CHECK(old.rlim_cur == RLIM_INFINITY || old.rlim_cur > low.rlim_cur);
     CHECK_EQ(setrlimit(RLIMIT_AS, &low), 0);
     /* qemu-user accepts RLIMIT_AS and does not apply it: nothing to test there. */

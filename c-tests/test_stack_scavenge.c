@@ -24,15 +24,6 @@ static atomic_int started;
 static gort_chan *gate;
 static gort_waitgroup done;
 
-static long resident_bytes(void) {
-    long pages_total = 0, pages_resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    CHECK(f != NULL);
-    CHECK_EQ(fscanf(f, "%ld %ld", &pages_total, &pages_resident), 2);
-    fclose(f);
-    return pages_resident * sysconf(_SC_PAGESIZE);
-}
-
 static void parked_until_gate_closes(void *arg) {
     (void)arg;
     atomic_fetch_add(&started, 1);
@@ -48,7 +39,7 @@ static long burst(void) {
     gort_waitgroup_add(&done, N);
     for (int i = 0; i < N; i++) CHECK_EQ(gort_go(parked_until_gate_closes, NULL), 0);
     while (atomic_load(&started) < N) gort_sleep(1000000);
-    long peak = resident_bytes();
+    long peak = statm_bytes(1);
     gort_chan_close(gate);
     gort_waitgroup_wait(&done);
     gort_chan_release(gate);
@@ -59,10 +50,10 @@ static long burst(void) {
  * how long that took in `*ms` (information only). */
 static long settle(long limit, long *ms) {
     int64_t t0 = gort_now();
-    long rss = resident_bytes();
+    long rss = statm_bytes(1);
     for (int i = 0; i < 600 && rss > limit; i++) {
         gort_sleep(100000000);
-        rss = resident_bytes();
+        rss = statm_bytes(1);
     }
     *ms = (long)((gort_now() - t0) / 1000000);
     return rss;
@@ -70,7 +61,7 @@ static long settle(long limit, long *ms) {
 
 static int main_goroutine(void *arg) {
     (void)arg;
-    long before = resident_bytes();
+    long before = statm_bytes(1);
     long peak = burst();
     long limit = before + SLACK + N * DESCRIPTOR_BYTES;
     long ms = 0;

@@ -17,15 +17,6 @@ enum { N = 600000 };
 /* Generous: a leak of ~340 bytes per timer is ~200 MB at N. */
 static const long long BOUND = 48LL << 20;
 
-static long long rss_bytes(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    CHECK(f != NULL);
-    long long size = 0, resident = 0;
-    CHECK_EQ(fscanf(f, "%lld %lld", &size, &resident), 2);
-    fclose(f);
-    return resident * sysconf(_SC_PAGESIZE);
-}
-
 /* A receive that puts the timer on a heap (deadline nonzero) but cannot block (past). */
 static void touch(gort_chan *c) {
     int64_t v;
@@ -64,9 +55,9 @@ static void after_func_freed(int i) { gort_timer_free(gort_after_func(HOUR + i, 
 
 static void run(const char *name, step_fn step, int n) {
     for (int i = 0; i < 10000; i++) step(i); /* warm the allocator's caches */
-    long long before = rss_bytes();
+    long long before = statm_bytes(1);
     for (int i = 0; i < n; i++) step(i);
-    long long grown = rss_bytes() - before;
+    long long grown = statm_bytes(1) - before;
     printf("%-18s %d: RSS %+lld KiB\n", name, n, grown / 1024);
     if (grown > BOUND) {
         fprintf(stderr, "%s: RSS grew by %lld KiB over %d timers\n", name, grown / 1024, n);
@@ -140,9 +131,9 @@ static void parallel(int i) {
 
 static void parallel_run(void) {
     parallel(0); /* warm up */
-    long long before = rss_bytes();
+    long long before = statm_bytes(1);
     parallel(0);
-    long long grown = rss_bytes() - before;
+    long long grown = statm_bytes(1) - before;
     printf("%-18s %d: RSS %+lld KiB\n", "parallel", 4 * 4 * (N / 8), grown / 1024);
     if (grown > BOUND) {
         fprintf(stderr, "parallel: RSS grew by %lld KiB\n", grown / 1024);
