@@ -549,12 +549,18 @@ mod tests {
     fn released_pages_read_zero_and_keep_the_guard() {
         let size = normalize_size(64 * 1024);
         let s = alloc(size).unwrap();
+        // SAFETY: [lo, lo + size) is this unused stack's mapped, writable region; the
+        // first 8 bytes (the canary) are left alone.
         unsafe { std::ptr::write_bytes(s.lo().add(8), 0xCD, size - 8) };
         assert_eq!(release_pages(&s), size);
         assert!(s.canary_intact());
         // The pages are gone (read back as zero), the guard still faults.
+        // SAFETY: inside the stack's mapped region (MADV_DONTNEED keeps the mapping).
         assert_eq!(unsafe { s.lo().add(size / 2).read_volatile() }, 0);
+        // SAFETY: the guard starts GUARD_SIZE below lo, in the same mapping; only its
+        // address is computed (guard_is_effective probes it without faulting).
         assert!(guard_is_effective(unsafe { s.lo().sub(GUARD_SIZE) }));
+        // SAFETY: as above, inside the stack's mapped, writable region.
         unsafe { s.lo().add(8).write_volatile(1) };
     }
 

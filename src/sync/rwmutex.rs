@@ -381,14 +381,7 @@ mod loom_models {
         let mut b = loom::model::Builder::new();
         b.preemption_bound = Some(2);
         b.check(|| {
-            let e = Arc::new(ModelEnv {
-                readers: AtomicI32::new(0),
-                departing: AtomicI32::new(0),
-                reader_sem: Sema::new(0),
-                writer_sem: Sema::new(0),
-                writers: Sema::new(1),
-                data: UnsafeCell::new(0),
-            });
+            let e = model_env();
             let reader = |e: Arc<ModelEnv>| {
                 loom::thread::spawn(move || {
                     algo::rlock(&*e);
