@@ -56,9 +56,8 @@ mod waitq;
 pub(crate) use select::{Case, Dir, SelectError, select};
 pub(crate) use waitq::{Sudog, WaitQ};
 
+use crate::sched::rtlock::RtLock;
 use crate::sched::{NO_DEADLINE, Waiter, Woken};
-use parking_lot::RawMutex;
-use parking_lot::lock_api::RawMutex as _;
 use std::cell::UnsafeCell;
 use std::ffi::CString;
 use std::ptr;
@@ -102,7 +101,7 @@ struct State {
 }
 
 pub(crate) struct Chan {
-    lock: RawMutex,
+    lock: RtLock,
     /// Protected by `lock`.
     state: UnsafeCell<State>,
     /// The ring: `cap * elem_size` bytes (null when that is 0). The pointer is immutable;
@@ -182,7 +181,7 @@ impl Chan {
             p
         };
         let c = Box::new(Chan {
-            lock: RawMutex::INIT,
+            lock: RtLock::new(),
             state: UnsafeCell::new(State {
                 qcount: 0,
                 sendx: 0,
@@ -350,8 +349,7 @@ impl Chan {
     }
 
     fn unlock(&self) {
-        // SAFETY: only called by the holder of the lock.
-        unsafe { self.lock.unlock() };
+        self.lock.unlock();
     }
 
     fn set_len(&self, st: &State) {

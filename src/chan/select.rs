@@ -23,7 +23,6 @@
 
 use super::{Chan, Sudog, block_until, expired, go_panic};
 use crate::sched::{NO_DEADLINE, Waiter, Woken};
-use parking_lot::lock_api::RawMutex as _;
 use std::mem::MaybeUninit;
 use std::ptr;
 

@@ -78,6 +78,7 @@ pub(crate) mod note;
 pub(crate) mod p;
 pub(crate) mod proc;
 pub(crate) mod protocol;
+pub(crate) mod rtlock;
 pub(crate) mod signals;
 pub(crate) mod sysmon;
 pub(crate) mod waiter;

@@ -70,6 +70,7 @@ std_atom!(
     std::sync::atomic::AtomicU64 => u64,
     std::sync::atomic::AtomicI64 => i64,
     std::sync::atomic::AtomicUsize => usize,
+    std::sync::atomic::AtomicU32 => u32,
 );
 
 impl<T> Atom for std::sync::atomic::AtomicPtr<T> {
