@@ -38,7 +38,7 @@ static gort_timer *timer_far; /* pending for an hour */
 static gort_ticker *ticker_far;
 static int pipe_r = -1, pipe_w = -1; /* an empty pipe */
 static int udp = -1;                 /* a bound UDP socket */
-static char buf[64];
+static char buf[64] __attribute__((aligned(16)));
 static char long_path[300];
 
 /* --- the kinds of rows ---------------------------------------------------------------- */
@@ -379,6 +379,68 @@ FN(protect_null, const char *m; return gort_protect(NULL, NULL, &m);)
 FN(defer_null, gort_defer(NULL, NULL); return 0;)
 
 #define E(x) ((long long)(x))
+
+/* Garbage-collected heap. */
+static const size_t off_8[] = {8}, off_unaligned[] = {4}, off_past[] = {16}, off_dup[] = {0, 0};
+FN(type_null_name, return (long long)(intptr_t)gort_type_new(NULL, 16, NULL, 0);)
+FN(type_null_offsets, return (long long)(intptr_t)gort_type_new("t", 16, NULL, 1);)
+FN(type_unaligned, return (long long)(intptr_t)gort_type_new("t", 16, off_unaligned, 1);)
+FN(type_past_end, return (long long)(intptr_t)gort_type_new("t", 16, off_past, 1);)
+FN(type_overlap_end, return (long long)(intptr_t)gort_type_new("t", 12, off_8, 1);)
+FN(type_duplicate, return (long long)(intptr_t)gort_type_new("t", 16, off_dup, 2);)
+FN(type_huge, return (long long)(intptr_t)gort_type_new("t", SIZE_MAX, NULL, 0);)
+FN(new_null, return (long long)(intptr_t)gort_new(NULL);)
+FN(new_array_null, return (long long)(intptr_t)gort_new_array(NULL, 1);)
+static const gort_type *type_16(void) { return gort_type_new("sixteen", 16, off_8, 1); }
+FN(new_array_overflow, return (long long)(intptr_t)gort_new_array(type_16(), SIZE_MAX / 8);)
+FN(alloc_noscan_huge, return (long long)(intptr_t)gort_alloc_noscan(SIZE_MAX);)
+FN(root_add_null, return gort_root_add(NULL, 8);)
+FN(root_add_zero, return gort_root_add(buf, 0);)
+FN(root_add_wraps, return gort_root_add(buf, SIZE_MAX);)
+static long long root_add_overlap(void) {
+    CHECK_EQ(gort_root_add(buf, 16), 0);
+    int r = gort_root_add(buf + 8, 16);
+    CHECK_EQ(gort_root_remove(buf), 0);
+    return r;
+}
+FN(root_remove_null, return gort_root_remove(NULL);)
+FN(root_remove_unknown, return gort_root_remove(buf + 1);)
+FN(store_null, gort_store(NULL, buf); return 0;)
+FN(store_range_null, gort_store_range(NULL, buf, 8); return 0;)
+FN(store_range_zero, gort_store_range(NULL, NULL, 0); return 0;)
+FN(cas_null, return gort_cas_ptr(NULL, NULL, buf);)
+FN(cas_unaligned, return gort_cas_ptr((void **)(buf + 1), NULL, buf);)
+FN(keep_alive_null, gort_keep_alive(NULL); return 0;)
+FN(gc_plain, gort_gc(); return 0;)
+FN(gc_percent_min, { int old = gort_set_gc_percent(INT_MIN); return gort_set_gc_percent(old) == -1 ? 0 : 1; })
+FN(memlimit_query, return gort_set_memory_limit(INT64_MIN) > 0;)
+FN(free_os_plain, gort_free_os_memory(); return 0;)
+static void fin_noop(void *obj, void *arg) { (void)obj; (void)arg; }
+static void cleanup_noop(void *arg) { (void)arg; }
+FN(finalizer_null_obj, return gort_set_finalizer(NULL, fin_noop, NULL);)
+FN(finalizer_not_heap, return gort_set_finalizer(buf, fin_noop, NULL);)
+FN(finalizer_interior, { char *o = gort_alloc_noscan(64); return gort_set_finalizer(o + 8, fin_noop, NULL); })
+FN(finalizer_twice, {
+    void *o = gort_alloc_noscan(64);
+    gort_set_finalizer(o, fin_noop, NULL);
+    gort_set_finalizer(o, fin_noop, NULL);
+    return 0;
+})
+FN(cleanup_null_fn, { void *o = gort_alloc_noscan(64); return gort_add_cleanup(o, NULL, NULL); })
+FN(cleanup_not_heap, return gort_add_cleanup(buf, cleanup_noop, NULL);)
+FN(cleanup_arg_is_obj, { void *o = gort_alloc_noscan(64); return gort_add_cleanup(o, cleanup_noop, o); })
+FN(memstats_null, gort_read_memstats(NULL); return 0;)
+FN(memstats_no_size, { gort_memstats m; memset(&m, 0, sizeof m); gort_read_memstats(&m); return 0; })
+FN(memstats_short, {
+    /* An older, shorter struct: only its fields are written. */
+    unsigned char raw[sizeof(gort_memstats)];
+    memset(raw, 0xee, sizeof raw);
+    size_t sz = 16;
+    memcpy(raw, &sz, sizeof sz);
+    gort_read_memstats((gort_memstats *)(void *)raw);
+    return raw[16] == 0xee && raw[sizeof raw - 1] == 0xee;
+})
+
 static const struct row rows[] = {
     {"gort_init", "maxprocs -1", FIRST, E(GORT_EINVAL), NULL, init_negative_procs},
     {"gort_init", "stack_size 1", FIRST, E(GORT_EINVAL), NULL, init_tiny_stack},
@@ -564,6 +626,44 @@ static const struct row rows[] = {
     {"gort_panic", "NULL message", PANICS, 0, "panic called with nil argument", panic_null},
     {"gort_protect", "NULL fn", RET, E(GORT_EINVAL), NULL, protect_null},
     {"gort_defer", "NULL fn", PANICS, 0, "gort_defer: nil function", defer_null},
+
+    {"gort_type_new", "NULL name", ERRNO, EINVAL, NULL, type_null_name},
+    {"gort_type_new", "NULL offsets, n 1", ERRNO, EINVAL, NULL, type_null_offsets},
+    {"gort_type_new", "offset not pointer-aligned", ERRNO, EINVAL, NULL, type_unaligned},
+    {"gort_type_new", "offset past the end", ERRNO, EINVAL, NULL, type_past_end},
+    {"gort_type_new", "pointer crossing the end", ERRNO, EINVAL, NULL, type_overlap_end},
+    {"gort_type_new", "duplicate offset", ERRNO, EINVAL, NULL, type_duplicate},
+    {"gort_type_new", "size SIZE_MAX", ERRNO, EINVAL, NULL, type_huge},
+    {"gort_new", "NULL type", ERRNO, EINVAL, NULL, new_null},
+    {"gort_new_array", "NULL type", ERRNO, EINVAL, NULL, new_array_null},
+    {"gort_new_array", "size overflows", ERRNO, EINVAL, NULL, new_array_overflow},
+    {"gort_alloc_noscan", "SIZE_MAX", ERRNO, EINVAL, NULL, alloc_noscan_huge},
+    {"gort_root_add", "NULL", RET, E(GORT_EINVAL), NULL, root_add_null},
+    {"gort_root_add", "size 0", RET, E(GORT_EINVAL), NULL, root_add_zero},
+    {"gort_root_add", "wraps around", RET, E(GORT_EINVAL), NULL, root_add_wraps},
+    {"gort_root_add", "overlaps a range", RET, E(GORT_EINVAL), NULL, root_add_overlap},
+    {"gort_root_remove", "NULL", RET, E(GORT_EINVAL), NULL, root_remove_null},
+    {"gort_root_remove", "starts no range", RET, E(GORT_EINVAL), NULL, root_remove_unknown},
+    {"gort_store", "NULL slot", PANICS, 0, "gort_store: nil slot", store_null},
+    {"gort_store_range", "NULL dst", PANICS, 0, "gort_store_range: nil pointer", store_range_null},
+    {"gort_store_range", "n 0, NULLs: nothing", RET, 0, NULL, store_range_zero},
+    {"gort_cas_ptr", "NULL slot", RET, E(GORT_EINVAL), NULL, cas_null},
+    {"gort_cas_ptr", "misaligned slot", RET, E(GORT_EINVAL), NULL, cas_unaligned},
+    {"gort_keep_alive", "NULL: nothing", RET, 0, NULL, keep_alive_null},
+    {"gort_gc", "plain call", RET, 0, NULL, gc_plain},
+    {"gort_set_gc_percent", "INT_MIN: off", RET, 0, NULL, gc_percent_min},
+    {"gort_set_memory_limit", "INT64_MIN: query", RET, 1, NULL, memlimit_query},
+    {"gort_free_os_memory", "plain call", RET, 0, NULL, free_os_plain},
+    {"gort_set_finalizer", "NULL obj", RET, E(GORT_EINVAL), NULL, finalizer_null_obj},
+    {"gort_set_finalizer", "not a heap object", RET, E(GORT_EINVAL), NULL, finalizer_not_heap},
+    {"gort_set_finalizer", "inside an object", RET, E(GORT_EINVAL), NULL, finalizer_interior},
+    {"gort_set_finalizer", "set twice", FATAL, 0, "fatal error: runtime.SetFinalizer: finalizer already set", finalizer_twice},
+    {"gort_add_cleanup", "NULL fn", RET, E(GORT_EINVAL), NULL, cleanup_null_fn},
+    {"gort_add_cleanup", "not a heap object", RET, E(GORT_EINVAL), NULL, cleanup_not_heap},
+    {"gort_add_cleanup", "arg == obj", PANICS, 0, "runtime.AddCleanup: ptr is equal to arg", cleanup_arg_is_obj},
+    {"gort_read_memstats", "NULL", PANICS, 0, "gort_read_memstats: nil memstats", memstats_null},
+    {"gort_read_memstats", "size 0", PANICS, 0, "gort_read_memstats: size not set", memstats_no_size},
+    {"gort_read_memstats", "shorter struct", RET, 1, NULL, memstats_short},
 };
 enum { NROWS = sizeof rows / sizeof rows[0] };
 

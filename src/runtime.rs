@@ -25,10 +25,19 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 pub(crate) struct Config {
     pub maxprocs: usize,
     pub stack_size: usize,
-    /// GOGC-like percentage; negative disables. Parsed and validated now; read by the
-    /// garbage collector, which is planned.
-    #[allow(dead_code, reason = "read by the planned garbage collector")]
+    /// GOGC-like percentage; negative disables.
     pub gc_percent: i32,
+    /// GOMEMLIMIT-like soft limit in bytes (`i64::MAX`: none).
+    pub mem_limit: i64,
+    /// The collector's mode (`GORT_GCMODE`).
+    #[allow(dead_code, reason = "read by the concurrent mode (next issue)")]
+    pub gc_mode: GcMode,
+    /// `GORT_DEBUG=gctrace=1`.
+    pub gctrace: bool,
+    /// `GORT_DEBUG=gcpoison=1`.
+    pub gcpoison: bool,
+    /// `GORT_DEBUG=gcstress=N` (0: off).
+    pub gcstress: u64,
     /// `GORT_DEBUG=schedtrace=MS`.
     pub schedtrace_ms: i64,
 }
@@ -39,6 +48,17 @@ pub(crate) struct Request {
     pub maxprocs: i32,
     pub stack_size: usize,
     pub gc_percent: i32,
+    /// 0: `GORT_GCMODE`; 1: stop-the-world; 2: concurrent.
+    pub gc_mode: i32,
+}
+
+/// How the collector marks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GcMode {
+    /// The world is stopped while marking: plain C stores are fine.
+    StopTheWorld,
+    /// Marking beside the program; stores go through `gort_store`.
+    Concurrent,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -168,20 +188,61 @@ pub(crate) fn resolve(req: Request, env: impl Fn(&str) -> Option<String>) -> Res
             None => 100,
         }
     };
-    let mut schedtrace_ms = 0;
+    let gc_mode = match req.gc_mode {
+        0 => match env("GORT_GCMODE").as_deref().map(str::trim) {
+            Some("concurrent") => GcMode::Concurrent,
+            _ => GcMode::StopTheWorld,
+        },
+        1 => GcMode::StopTheWorld,
+        2 => GcMode::Concurrent,
+        _ => return Err(InitError::Invalid("gc_mode")),
+    };
+    let mem_limit = env("GORT_MEMLIMIT")
+        .and_then(|v| parse_size(&v))
+        .and_then(|b| i64::try_from(b).ok())
+        .unwrap_or(crate::gc::pacer::NO_LIMIT);
+    let (mut schedtrace_ms, mut gctrace, mut gcpoison, mut gcstress) = (0, false, false, 0);
     if let Some(d) = env("GORT_DEBUG") {
-        for kv in d.split(',') {
-            if let Some(v) = kv.trim().strip_prefix("schedtrace=") {
-                schedtrace_ms = v.parse().unwrap_or(0);
+        for kv in d.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, "1"));
+            match k {
+                "schedtrace" => schedtrace_ms = v.parse().unwrap_or(0),
+                "gctrace" => gctrace = v.parse::<i64>().unwrap_or(0) != 0,
+                "gcpoison" => gcpoison = v.parse::<i64>().unwrap_or(0) != 0,
+                "gcstress" => gcstress = v.parse().unwrap_or(0),
+                _ => {
+                    let mut m = crate::fatal::StackMsg::new();
+                    m.push(b"gort: warning: unknown GORT_DEBUG key \"")
+                        .push(k.as_bytes())
+                        .push(b"\" (known: schedtrace, gctrace, gcpoison, gcstress)\n");
+                    crate::fatal::write_stderr(m.as_bytes());
+                }
             }
         }
     }
-    Ok(Config { maxprocs, stack_size: stack::normalize_size(stack_size), gc_percent, schedtrace_ms })
+    Ok(Config {
+        maxprocs,
+        stack_size: stack::normalize_size(stack_size),
+        gc_percent,
+        mem_limit,
+        gc_mode,
+        gctrace,
+        gcpoison,
+        gcstress,
+        schedtrace_ms,
+    })
 }
 
-/// "65536", "64k", "1M", "1g" (case-insensitive).
+/// "65536", "64k", "1M", "1g" (case-insensitive), and GOMEMLIMIT's "512MiB", "4GiB",
+/// "1TiB", "100B".
 pub(crate) fn parse_size(s: &str) -> Option<usize> {
     let s = s.trim();
+    for (suffix, shift) in [("KiB", 10), ("MiB", 20), ("GiB", 30), ("TiB", 40)] {
+        if let Some(num) = s.strip_suffix(suffix) {
+            return num.trim().parse::<usize>().ok()?.checked_mul(1 << shift);
+        }
+    }
+    let s = s.strip_suffix('B').unwrap_or(s);
     let (num, mul) = match s.chars().last()?.to_ascii_lowercase() {
         'k' => (&s[..s.len() - 1], 1usize << 10),
         'm' => (&s[..s.len() - 1], 1 << 20),
@@ -267,7 +328,7 @@ mod tests {
         };
         let c = resolve(Request::default(), env).unwrap();
         assert_eq!((c.maxprocs, c.stack_size, c.gc_percent, c.schedtrace_ms), (3, 65536, -1, 25));
-        let c = resolve(Request { maxprocs: 5, stack_size: 1 << 20, gc_percent: 50 }, env).unwrap();
+        let c = resolve(Request { maxprocs: 5, stack_size: 1 << 20, gc_percent: 50, gc_mode: 0 }, env).unwrap();
         assert_eq!((c.maxprocs, c.stack_size, c.gc_percent), (5, 1 << 20, 50));
         assert!(resolve(Request { maxprocs: -1, ..Default::default() }, env).is_err());
         assert!(resolve(Request { stack_size: 100, ..Default::default() }, env).is_err());
@@ -282,6 +343,9 @@ mod tests {
         assert_eq!(parse_size("64K"), Some(65536));
         assert_eq!(parse_size("2m"), Some(2 << 20));
         assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size("4GiB"), Some(4 << 30));
+        assert_eq!(parse_size("512MiB"), Some(512 << 20));
+        assert_eq!(parse_size("100B"), Some(100));
         assert_eq!(parse_size(""), None);
     }
 }

@@ -15,19 +15,38 @@ pub struct gort_config {
     /// Usable stack bytes per goroutine (16 KiB .. 1 GiB; only touched pages cost memory).
     /// 0: `GORT_STACK_SIZE` (bytes, or with a k/m/g suffix), else 256 KiB.
     pub stack_size: usize,
-    /// GC target percentage, like GOGC, for the planned garbage collector: read and
-    /// checked, but it has no effect until the GC lands. 0: `GORT_GC` ("off" or a
-    /// number), else 100; negative: GC off.
+    /// GC target percentage, like GOGC: the heap may grow by this percentage of what the
+    /// last collection found live (plus stacks and roots) before the next one starts.
+    /// 0: `GORT_GC` ("off" or a number), else 100; negative: GC off (nothing is collected
+    /// until the memory limit, `GORT_MEMLIMIT`, is reached).
     pub gc_percent: c_int,
+    /// How the collector marks: `GORT_GCMODE_STW` (1: the world stops while it marks; plain
+    /// C stores into heap objects are fine) or `GORT_GCMODE_CONCURRENT` (2: every pointer
+    /// store into a heap object must go through `gort_store`, `gort_store_range` or
+    /// `gort_cas_ptr`). 0: `GORT_GCMODE` (`stw` or `concurrent`), else stop-the-world.
+    /// Concurrent marking is the next stage of the collector: until it lands, the
+    /// concurrent mode also collects with the world stopped (correct for a program that
+    /// follows either mode's rules).
+    pub gc_mode: c_int,
 }
+
+/// `gort_config.gc_mode`: the world stops while the collector marks (the default).
+pub const GORT_GCMODE_STW: c_int = 1;
+/// `gort_config.gc_mode`: marking runs beside the program (pointer stores through
+/// `gort_store`).
+pub const GORT_GCMODE_CONCURRENT: c_int = 2;
 
 /// Starts the runtime with `cfg` (NULL: defaults). Optional: every other function starts
 /// the runtime with defaults on first use. Returns 0, `GORT_EBUSY` if the runtime has
-/// already started, or `GORT_EINVAL` for a negative `maxprocs` or an out-of-range
-/// `stack_size`.
+/// already started, or `GORT_EINVAL` for a negative `maxprocs`, an out-of-range
+/// `stack_size` or an unknown `gc_mode`.
 ///
-/// Environment: `GORT_MAXPROCS`, `GORT_STACK_SIZE`, `GORT_GC`, and
-/// `GORT_DEBUG=schedtrace=MS` (print a scheduler summary line to stderr every MS ms).
+/// Environment: `GORT_MAXPROCS`, `GORT_STACK_SIZE`, `GORT_GC`, `GORT_MEMLIMIT` (the soft
+/// memory limit, like GOMEMLIMIT: bytes, or with a KiB/MiB/GiB/TiB suffix), `GORT_GCMODE`,
+/// and `GORT_DEBUG=key=value,...` with `schedtrace=MS` (a scheduler summary line on
+/// stderr every MS ms), `gctrace=1` (a line per collection), `gcpoison=1` and
+/// `gcstress=N` (debug aids for a forgotten root; see `gort_new`). An unknown key prints
+/// a warning naming the known ones.
 ///
 /// fork: as in Go, once the runtime has started only fork-then-exec is supported. The
 /// child of `fork` has only the thread that called it, so it may call only
@@ -47,6 +66,7 @@ pub extern "C" fn gort_init(cfg: *const gort_config) -> c_int {
             maxprocs: c.maxprocs,
             stack_size: c.stack_size,
             gc_percent: c.gc_percent,
+            gc_mode: c.gc_mode,
         });
         match runtime::init(Some(req.unwrap_or_default())) {
             Ok(()) => 0,

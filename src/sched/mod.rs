@@ -94,6 +94,11 @@ pub(crate) use proc::{
 };
 pub(crate) use waiter::{NO_DEADLINE, Waiter, Woken};
 
+/// `nanotime()` when the scheduler started.
+pub(crate) fn start_time() -> i64 {
+    proc::SCHED.start_time.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The running goroutine's id, 0 outside goroutines.
 pub(crate) fn goid() -> i64 {
     let g = current_g();

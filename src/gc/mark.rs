@@ -1,0 +1,341 @@
+//! Parallel marking with the world stopped.
+//!
+//! The collector gathers every root range (thread and goroutine stacks, registers,
+//! registered ranges, runtime-held bytes) into one job table, then wakes the mark worker
+//! threads. Each worker claims root jobs by an atomic index and scans them word by word,
+//! conservatively: a word that points into an allocated object (any byte of it) marks the
+//! object grey; a word that points into the heap's arenas but not into an object is
+//! reported as a false pointer (the allocator keeps large objects off such pages). Then
+//! every worker drains grey objects ([`super::work`]), scanning each precisely: only the
+//! slots its type declares are pointers, and a slot's value keeps alive the object it
+//! points into.
+//!
+//! Workers are plain threads made once, before the first stop (thread creation calls
+//! malloc, which a stopped thread may hold); they sleep on a futex between cycles. The
+//! collector's own thread is worker 0. Nothing here allocates with `malloc`.
+
+use super::work::{POOL, Worker};
+use crate::mem::heap::{self, Obj};
+use crate::sched::Note;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// A conservative root range to scan: `[start, start + len)`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct RootJob {
+    pub start: usize,
+    pub len: usize,
+}
+
+/// The job table: mmap'd, grown by remapping (never malloc: the world is stopped).
+pub(crate) struct Jobs {
+    ptr: *mut RootJob,
+    len: usize,
+    cap: usize,
+}
+
+impl Jobs {
+    pub(crate) const fn new() -> Jobs {
+        Jobs { ptr: ptr::null_mut(), len: 0, cap: 0 }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Adds `[start, start + len)`, split into pieces of at most 256 KiB so that one big
+    /// registered range is shared between workers.
+    pub(crate) fn push(&mut self, start: usize, len: usize) {
+        const PIECE: usize = 256 << 10;
+        let (mut s, end) = (start, start.saturating_add(len));
+        while s < end {
+            let n = (end - s).min(PIECE);
+            if self.len == self.cap {
+                self.grow();
+            }
+            // SAFETY: len < cap after grow; the table is ours.
+            unsafe { self.ptr.add(self.len).write(RootJob { start: s, len: n }) };
+            self.len += 1;
+            s += n;
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let new_cap = (self.cap * 2).max(4096);
+        let bytes = new_cap * std::mem::size_of::<RootJob>();
+        // SAFETY: an anonymous mapping, checked below.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            crate::fatal::fatal("out of memory: GC root table");
+        }
+        if !self.ptr.is_null() {
+            // SAFETY: the old table holds `len` jobs; the new one has room; then unmapped.
+            unsafe {
+                ptr::copy_nonoverlapping(self.ptr, p as *mut RootJob, self.len);
+                libc::munmap(self.ptr as *mut libc::c_void, self.cap * std::mem::size_of::<RootJob>());
+            }
+        }
+        self.ptr = p as *mut RootJob;
+        self.cap = new_cap;
+    }
+
+    fn get(&self, i: usize) -> RootJob {
+        assert!(i < self.len);
+        // SAFETY: i < len.
+        unsafe { self.ptr.add(i).read() }
+    }
+}
+
+// SAFETY: the table is written by the collector only before workers start and read by
+// them only while it does not change.
+unsafe impl Sync for Jobs {}
+// SAFETY: as above.
+unsafe impl Send for Jobs {}
+
+/// What one marking pass found.
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct MarkResult {
+    pub marked_bytes: usize,
+    pub scanned_objects: usize,
+}
+
+/// Scans `[start, start+len)` conservatively, greying every object a word points into.
+///
+/// # Safety
+/// The range is readable for the whole scan.
+#[inline]
+pub(crate) unsafe fn scan_conservative(start: usize, len: usize, w: &mut Worker) {
+    let word = std::mem::size_of::<usize>();
+    let mut p = (start + word - 1) & !(word - 1);
+    let end = start.saturating_add(len);
+    while p + word <= end {
+        // SAFETY: per the contract, [start, end) is readable; p is aligned and inside.
+        let v = unsafe { ptr::read_volatile(p as *const usize) };
+        if heap::maybe_heap(v) {
+            match heap::find_object(v) {
+                Some(o) => grey(o, w),
+                None => heap::note_false_pointer(v),
+            }
+        }
+        p += word;
+    }
+}
+
+#[inline]
+fn grey(o: Obj, w: &mut Worker) {
+    if o.try_mark() {
+        w.marked_bytes += o.size();
+        if !o.is_noscan() {
+            w.push(o.base());
+        }
+    }
+}
+
+/// Scans one grey object precisely, from its type.
+#[inline]
+fn scan_object(base: usize, w: &mut Worker) {
+    let Some(o) = heap::find_object(base) else {
+        crate::fatal::fatal("GC: grey object vanished");
+    };
+    w.scanned += 1;
+    o.for_each_pointer_slot(|slot| {
+        // SAFETY: the slot lies inside a live heap object.
+        let v = unsafe { ptr::read_volatile(slot as *const usize) };
+        if heap::maybe_heap(v)
+            && let Some(t) = heap::find_object(v)
+        {
+            grey(t, w);
+        }
+    });
+}
+
+/// Drains grey objects until marking terminates for every worker.
+fn drain(w: &mut Worker) {
+    while let Some(base) = w.pop() {
+        scan_object(base, w);
+        w.balance();
+    }
+}
+
+/// Greys the objects a finalizable object points to, but not the object itself (its
+/// referents must survive for the finalizer; the object is reachable from its finalizer
+/// only if something else makes it so). Called by the collector for each finalizer.
+pub(crate) fn grey_referents(base: usize, w: &mut Worker) {
+    if let Some(o) = heap::find_object(base) {
+        o.for_each_pointer_slot(|slot| {
+            // SAFETY: inside a heap object.
+            let v = unsafe { ptr::read_volatile(slot as *const usize) };
+            if heap::maybe_heap(v)
+                && let Some(t) = heap::find_object(v)
+            {
+                grey(t, w);
+            }
+        });
+    }
+}
+
+/// Greys `base` itself (a finalizer's object being resurrected for its finalizer).
+pub(crate) fn grey_object(base: usize, w: &mut Worker) {
+    if let Some(o) = heap::find_object(base) {
+        grey(o, w);
+    }
+}
+
+/// The worker threads and the cycle they work on.
+struct Crew {
+    /// Incremented to start a round; workers wait for it to change.
+    round: AtomicU32,
+    /// Workers still busy in the current round.
+    busy: AtomicUsize,
+    done: Note,
+    /// The round's job table and where the next unclaimed job is.
+    jobs: AtomicUsize, // *const Jobs
+    next_job: AtomicUsize,
+    /// Per-round results, summed by the workers.
+    marked_bytes: AtomicUsize,
+    scanned: AtomicUsize,
+    /// Helper threads started (the collector is worker 0).
+    helpers: usize,
+}
+
+static CREW: OnceLock<Arc<Crew>> = OnceLock::new();
+static CREW_STARTING: AtomicBool = AtomicBool::new(false);
+
+/// Starts the helper threads (once, with the world running): one fewer than the number
+/// of Ps, at most 7.
+pub(crate) fn ensure_workers(procs: usize) {
+    if CREW.get().is_some() || CREW_STARTING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let helpers = procs.clamp(1, 8) - 1;
+    let crew = Arc::new(Crew {
+        round: AtomicU32::new(0),
+        busy: AtomicUsize::new(0),
+        done: Note::new(),
+        jobs: AtomicUsize::new(0),
+        next_job: AtomicUsize::new(0),
+        marked_bytes: AtomicUsize::new(0),
+        scanned: AtomicUsize::new(0),
+        helpers,
+    });
+    for i in 0..helpers {
+        let c = crew.clone();
+        std::thread::Builder::new()
+            .name(format!("gort-gc{}", i + 1))
+            .spawn(move || helper_loop(&c))
+            .unwrap_or_else(|_| crate::fatal::fatal("cannot start GC worker thread"));
+    }
+    let _ = CREW.set(crew);
+}
+
+fn helper_loop(c: &Crew) {
+    let mut seen = c.round.load(Ordering::Acquire);
+    loop {
+        while c.round.load(Ordering::Acquire) == seen {
+            crate::sched::note::futex_wait(&c.round, seen, None);
+        }
+        seen = c.round.load(Ordering::Acquire);
+        crate::mem::valgrind::disable_error_reporting(true);
+        work(c);
+        crate::mem::valgrind::disable_error_reporting(false);
+        if c.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
+            c.done.wakeup();
+        }
+    }
+}
+
+fn work(c: &Crew) {
+    // SAFETY: the collector keeps the table alive and unchanged for the round.
+    let jobs = unsafe { &*(c.jobs.load(Ordering::Acquire) as *const Jobs) };
+    let mut w = Worker::new();
+    loop {
+        let i = c.next_job.fetch_add(1, Ordering::AcqRel);
+        if i >= jobs.len() {
+            break;
+        }
+        let j = jobs.get(i);
+        // SAFETY: root ranges are readable while the world is stopped (the collector
+        // gathered only live stacks, registered ranges and runtime-held buffers).
+        unsafe { scan_conservative(j.start, j.len, &mut w) };
+        // Share roots' finds early: others may already be idle.
+        w.balance();
+    }
+    drain(&mut w);
+    c.marked_bytes.fetch_add(w.marked_bytes, Ordering::Relaxed);
+    c.scanned.fetch_add(w.scanned, Ordering::Relaxed);
+}
+
+/// Marks everything reachable from `jobs` (and from whatever `seed` greys) on every
+/// worker; returns when marking has terminated. The world is stopped.
+pub(crate) fn mark(jobs: &Jobs, seed: impl FnOnce(&mut Worker)) -> MarkResult {
+    let crew = CREW.get().cloned();
+    let helpers = crew.as_ref().map_or(0, |c| c.helpers);
+    POOL.begin(helpers + 1);
+    let Some(c) = crew else {
+        // No helpers (a single P, or before they started): mark alone.
+        let mut w = Worker::new();
+        seed(&mut w);
+        for i in 0..jobs.len() {
+            let j = jobs.get(i);
+            // SAFETY: as in `work`.
+            unsafe { scan_conservative(j.start, j.len, &mut w) };
+        }
+        drain(&mut w);
+        return MarkResult { marked_bytes: w.marked_bytes, scanned_objects: w.scanned };
+    };
+    c.jobs.store(jobs as *const Jobs as usize, Ordering::Release);
+    c.next_job.store(0, Ordering::Release);
+    c.marked_bytes.store(0, Ordering::Relaxed);
+    c.scanned.store(0, Ordering::Relaxed);
+    c.busy.store(helpers, Ordering::Release);
+    // The seed goes first, into a worker of the collector's own that the helpers can
+    // take work from once it overflows.
+    let mut w0 = Worker::new();
+    seed(&mut w0);
+    c.round.fetch_add(1, Ordering::AcqRel);
+    // SAFETY: wakes the helpers sleeping on `round`.
+    unsafe {
+        libc::syscall(libc::SYS_futex, c.round.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, i32::MAX);
+    }
+    crate::mem::valgrind::disable_error_reporting(true);
+    loop {
+        let i = c.next_job.fetch_add(1, Ordering::AcqRel);
+        if i >= jobs.len() {
+            break;
+        }
+        let j = jobs.get(i);
+        // SAFETY: as in `work`.
+        unsafe { scan_conservative(j.start, j.len, &mut w0) };
+        w0.balance();
+    }
+    drain(&mut w0);
+    crate::mem::valgrind::disable_error_reporting(false);
+    while c.busy.load(Ordering::Acquire) != 0 {
+        c.done.sleep(None);
+    }
+    MarkResult {
+        marked_bytes: c.marked_bytes.load(Ordering::Relaxed) + w0.marked_bytes,
+        scanned_objects: c.scanned.load(Ordering::Relaxed) + w0.scanned,
+    }
+}
+
+/// Threads that mark in a cycle (the collector and its helpers).
+pub(crate) fn workers() -> usize {
+    CREW.get().map_or(1, |c| c.helpers + 1)
+}

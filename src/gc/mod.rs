@@ -1,0 +1,186 @@
+//! The garbage collector: a non-moving, parallel mark-sweep collector with explicit roots,
+//! which stops the world while it marks.
+//!
+//! # What keeps an object alive
+//! An object (allocated by [`crate::mem::heap`]) lives while a word that points to any of
+//! its bytes is found in a root or in a pointer field of another live object:
+//! - roots, scanned conservatively (every aligned word is a candidate pointer): the
+//!   ranges the program registered ([`roots`]); every goroutine's stack from its saved
+//!   stack pointer to its top, which holds its saved registers; the stacks and registers
+//!   of the threads stopped for the cycle ([`crate::sched::world`]); and every place the
+//!   runtime holds the program's bytes: goroutine and timer arguments, channel buffers,
+//!   elements in flight, finalizer and cleanup arguments and the finalizer queue;
+//! - heap objects, scanned precisely: only the fields their type declares as pointers.
+//!
+//! # A cycle (the protocol, [`collector::collect`])
+//! 1. Finish sweeping the previous cycle, with the world running.
+//! 2. Take the locks of every structure the collector reads while the world is stopped
+//!    (the heap's, the root registry's, the finalizer tables'), *before* stopping it: a
+//!    thread is stopped wherever it happens to be, possibly inside one of them, and the
+//!    collector must never wait for a stopped thread. For the same reason nothing from
+//!    step 3 to step 6 calls `malloc` (work buffers and the job table are `mmap`ed).
+//! 3. Stop the world: Ps at safe points, threads running C code by a signal.
+//! 4. Mark in parallel ([`mark`]): root jobs first, claimed by index, then grey objects
+//!    shared in blocks ([`work`]). Finalizable objects get their referents marked and,
+//!    if unreachable, are resurrected for their finalizer ([`finalize`]).
+//! 5. Flip the heap to "needs sweeping"; compute the next goal ([`pacer`]).
+//! 6. Restart the world, release the locks, queue finalizers, record the pause
+//!    ([`stats`]). Sweeping is lazy: the allocator sweeps a span before reusing it, and
+//!    the next cycle (or `gort_gc`) finishes the rest.
+//!
+//! # Invariants
+//! - Mark bits are clear for every object when marking starts (sweeping resets them).
+//! - With the world stopped no mutator runs, so a white object reachable from a root is
+//!   reachable by a path the markers will follow: no barrier is needed in this mode.
+//!   (The concurrent mode, next, adds a write barrier through `gort_store`.)
+//! - An object is freed only by a sweep after a cycle in which it was not marked.
+//!
+//! # Alternatives rejected
+//! - Reference counting or a copying collector: C holds raw pointers, so objects must
+//!   not move, and cycles must be collected.
+//! - Scanning `malloc`ed memory and C globals automatically (Boehm's default): it costs
+//!   every cycle, retains by accident, and cannot see memory from other allocators. gort
+//!   asks for explicit roots, like cgo's rules, and scans only stacks implicitly.
+//! - Marking on the Ps themselves: the Ps' threads may be stopped inside C code; the
+//!   collector's own threads always can run.
+
+pub(crate) mod collector;
+pub(crate) mod finalize;
+pub(crate) mod mark;
+pub(crate) mod pacer;
+pub(crate) mod roots;
+pub(crate) mod stats;
+pub(crate) mod work;
+
+use crate::mem::heap::{self, Kind};
+use collector::Reason;
+use pacer::{NO_LIMIT, PACER};
+use std::ptr::NonNull;
+use std::sync::Once;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub(crate) use collector::collect;
+
+/// `GORT_DEBUG=gcstress=N`: collect every N allocations (0: off).
+static STRESS_EVERY: AtomicU64 = AtomicU64::new(0);
+static STRESS_COUNT: AtomicU64 = AtomicU64::new(0);
+static INIT: Once = Once::new();
+
+/// Reads the settings and connects the pacer to the allocator; once, on first use.
+#[inline]
+pub(crate) fn ensure_init() {
+    if !INIT.is_completed() {
+        init_slow();
+    }
+}
+
+#[cold]
+fn init_slow() {
+    INIT.call_once(|| {
+        let cfg = crate::runtime::config();
+        PACER.gc_percent.store(cfg.gc_percent, Ordering::Relaxed);
+        PACER.mem_limit.store(cfg.mem_limit, Ordering::Relaxed);
+        stats::GCTRACE.store(cfg.gctrace, Ordering::Relaxed);
+        STRESS_EVERY.store(cfg.gcstress, Ordering::Relaxed);
+        heap::set_poison(cfg.gcpoison);
+        heap::set_trigger_hook(on_trigger);
+        heap::set_trigger(PACER.recompute(0));
+    });
+}
+
+fn on_trigger() {
+    collect(Reason::Heap);
+}
+
+/// Why an allocation failed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AllocError {
+    /// Past the memory limit even after a collection, or the OS refused memory.
+    NoMemory,
+}
+
+/// Allocates a zeroed object (the heap's fast path, plus the collector's policies).
+#[inline]
+pub(crate) fn alloc(size: usize, kind: Kind) -> Result<NonNull<u8>, AllocError> {
+    ensure_init();
+    if STRESS_EVERY.load(Ordering::Relaxed) != 0 {
+        stress_tick();
+    }
+    let p = match heap::alloc(size, kind) {
+        Some(p) => p,
+        None => alloc_after_collect(size, kind)?,
+    };
+    if PACER.mem_limit.load(Ordering::Relaxed) != NO_LIMIT {
+        check_limit(size)?;
+    }
+    Ok(p)
+}
+
+#[cold]
+fn stress_tick() {
+    let every = STRESS_EVERY.load(Ordering::Relaxed);
+    if STRESS_COUNT.fetch_add(1, Ordering::Relaxed) % every == every - 1 {
+        collect(Reason::Heap);
+    }
+}
+
+#[cold]
+fn alloc_after_collect(size: usize, kind: Kind) -> Result<NonNull<u8>, AllocError> {
+    collect(Reason::Forced);
+    heap::alloc(size, kind).ok_or(AllocError::NoMemory)
+}
+
+/// With a memory limit: if the heap is past it, collect; if it is still past it, this
+/// allocation fails (the object just made is garbage for the next cycle).
+#[cold]
+fn check_limit(size: usize) -> Result<(), AllocError> {
+    let limit = PACER.mem_limit.load(Ordering::Relaxed).max(0) as u64;
+    let used = || heap::stats().heap_alloc + stats::non_heap_sys();
+    if used() <= limit {
+        return Ok(());
+    }
+    collect(Reason::Forced);
+    if used() <= limit.saturating_add(size as u64) { Ok(()) } else { Err(AllocError::NoMemory) }
+}
+
+/// `gort_set_gc_percent`: returns the old value; the goal follows at once.
+pub(crate) fn set_gc_percent(p: i32) -> i32 {
+    ensure_init();
+    let old = PACER.gc_percent.swap(p.max(-1), Ordering::Relaxed);
+    heap::set_trigger(PACER.recompute(stats::non_heap_sys()));
+    old
+}
+
+/// `gort_set_memory_limit`: negative only queries. Returns the old limit.
+pub(crate) fn set_memory_limit(bytes: i64) -> i64 {
+    ensure_init();
+    if bytes < 0 {
+        return PACER.mem_limit.load(Ordering::Relaxed);
+    }
+    let old = PACER.mem_limit.swap(bytes, Ordering::Relaxed);
+    heap::set_trigger(PACER.recompute(stats::non_heap_sys()));
+    old
+}
+
+/// `gort_gc`: a full cycle, sweeping included.
+pub(crate) fn gc() {
+    ensure_init();
+    collect(Reason::Forced);
+}
+
+/// `gort_free_os_memory`: collect, then give every free page back to the OS.
+pub(crate) fn free_os_memory() {
+    gc();
+    heap::release_free_memory();
+}
+
+/// The base of the heap object that starts exactly at `addr`, if one does.
+pub(crate) fn object_at(addr: usize) -> Option<heap::Obj> {
+    heap::find_object(addr).filter(|o| o.base() == addr)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// Tests that use the collector's global state run one at a time.
+    pub(crate) static SERIAL: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+}

@@ -1,0 +1,101 @@
+//! When to collect: Go's GOGC model with a soft memory limit.
+//!
+//! After a cycle marks `live` bytes, the next cycle starts when the heap reaches
+//!
+//! ```text
+//! goal = live + (live + stacks + roots) * gc_percent / 100      (at least MIN_HEAP * gc_percent / 100)
+//! ```
+//!
+//! so with the default 100 the heap may double before the next collection, and the
+//! memory held outside the heap that the collector must scan (goroutine stacks,
+//! registered roots) counts as work paid for by allocation, as in Go 1.18+.
+//!
+//! The memory limit caps the goal: `goal <= limit - (sys - heap_sys)`, i.e. the heap may
+//! only use what the limit leaves after everything else the runtime took from the OS. As
+//! in Go it is soft: a program whose live heap exceeds it keeps running, collecting
+//! often, and allocation fails (`GORT_ENOMEM`) only when a collection cannot bring the
+//! heap under the limit (see `gc::alloc`). With `gc_percent < 0` (`GORT_GC=off`) the
+//! goal is the limit alone: nothing is collected until the heap reaches it.
+
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
+
+/// The smallest goal at `gc_percent = 100` (Go's `heapminimum`, 4 MiB).
+pub(crate) const MIN_HEAP: u64 = 4 << 20;
+
+/// No limit (Go's default `math.MaxInt64`).
+pub(crate) const NO_LIMIT: i64 = i64::MAX;
+
+pub(crate) struct Pacer {
+    /// GOGC; negative = off. Written by `gort_set_gc_percent`, read by the collector.
+    pub gc_percent: AtomicI32,
+    /// GOMEMLIMIT in bytes; `NO_LIMIT` when unset.
+    pub mem_limit: AtomicI64,
+    /// The current heap goal (bytes of heap_live at which the next cycle starts).
+    pub goal: AtomicU64,
+    /// Live bytes marked by the last cycle, and the scan roots it saw, for recomputing
+    /// the goal when a setting changes between cycles.
+    pub last_live: AtomicU64,
+    pub last_roots: AtomicU64,
+}
+
+pub(crate) static PACER: Pacer = Pacer {
+    gc_percent: AtomicI32::new(100),
+    mem_limit: AtomicI64::new(NO_LIMIT),
+    goal: AtomicU64::new(MIN_HEAP),
+    last_live: AtomicU64::new(0),
+    last_roots: AtomicU64::new(0),
+};
+
+/// The heap goal for `live` marked bytes, `roots` bytes of stacks and registered roots,
+/// `other` bytes the runtime holds besides the heap (for the limit).
+pub(crate) fn goal(live: u64, roots: u64, other: u64, gc_percent: i32, limit: i64) -> u64 {
+    let by_percent = if gc_percent < 0 {
+        u64::MAX
+    } else {
+        let p = gc_percent as u64;
+        let g = live.saturating_add((live.saturating_add(roots)).saturating_mul(p) / 100);
+        g.max(MIN_HEAP.saturating_mul(p) / 100).max(live + (64 << 10))
+    };
+    if limit == NO_LIMIT {
+        return by_percent;
+    }
+    let cap = (limit.max(0) as u64).saturating_sub(other);
+    by_percent.min(cap)
+}
+
+impl Pacer {
+    /// Recomputes the goal from the last cycle's figures (after a cycle, or when
+    /// `gc_percent` or the limit changes).
+    pub(crate) fn recompute(&self, other: u64) -> u64 {
+        let g = goal(
+            self.last_live.load(Ordering::Relaxed),
+            self.last_roots.load(Ordering::Relaxed),
+            other,
+            self.gc_percent.load(Ordering::Relaxed),
+            self.mem_limit.load(Ordering::Relaxed),
+        );
+        self.goal.store(g, Ordering::Relaxed);
+        g
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn goal_follows_gogc_and_limit() {
+        // GOGC=100: live 100 MiB with 10 MiB of roots → 210 MiB.
+        assert_eq!(goal(100 << 20, 10 << 20, 0, 100, NO_LIMIT), 210 << 20);
+        // GOGC=50.
+        assert_eq!(goal(100 << 20, 0, 0, 50, NO_LIMIT), 150 << 20);
+        // Small heaps: at least 4 MiB at 100, 2 MiB at 50.
+        assert_eq!(goal(1 << 10, 0, 0, 100, NO_LIMIT), MIN_HEAP);
+        assert_eq!(goal(1 << 10, 0, 0, 50, NO_LIMIT), MIN_HEAP / 2);
+        // Off: no goal without a limit; the limit minus the rest with one.
+        assert_eq!(goal(100 << 20, 0, 0, -1, NO_LIMIT), u64::MAX);
+        assert_eq!(goal(100 << 20, 0, 8 << 20, -1, 512 << 20), 504 << 20);
+        // The limit caps the percentage goal.
+        assert_eq!(goal(100 << 20, 0, 0, 100, 150 << 20), 150 << 20);
+    }
+}

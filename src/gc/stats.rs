@@ -1,0 +1,163 @@
+//! Figures for `gort_read_memstats` and the `gctrace` line.
+
+use crate::mem::heap;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// What one cycle measured (all durations in ns).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CycleFigures {
+    pub num: u32,
+    pub forced: bool,
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub stop_ns: u64,
+    pub mark_ns: u64,
+    pub restart_ns: u64,
+    pub heap_before: u64,
+    pub live: u64,
+    pub goal: u64,
+    pub stacks: u64,
+    pub roots: u64,
+    pub workers: usize,
+}
+
+/// The history behind memstats. Protected by its mutex (never taken with the world
+/// stopped: `record_cycle` runs after the restart).
+pub(crate) struct History {
+    pub last_gc_ns: u64,
+    pub pause_total_ns: u64,
+    pub pause_ns: [u64; 256],
+    pub pause_max_ns: u64,
+    pub num_gc: u32,
+    pub num_forced_gc: u32,
+    /// GC CPU time: each pause times the threads that marked in it.
+    pub gc_cpu_ns: u64,
+}
+
+pub(crate) static HISTORY: Mutex<History> = Mutex::new(History {
+    last_gc_ns: 0,
+    pause_total_ns: 0,
+    pause_ns: [0; 256],
+    pause_max_ns: 0,
+    num_gc: 0,
+    num_forced_gc: 0,
+    gc_cpu_ns: 0,
+});
+
+/// `GORT_DEBUG=gctrace=1`.
+pub(crate) static GCTRACE: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn record_cycle(c: CycleFigures) {
+    let pause = (c.end_ns - c.start_ns).max(0) as u64;
+    {
+        let mut h = HISTORY.lock();
+        h.last_gc_ns = c.end_ns.max(0) as u64;
+        h.pause_total_ns += pause;
+        h.pause_ns[(c.num as usize + 255) % 256] = pause;
+        h.pause_max_ns = h.pause_max_ns.max(pause);
+        h.num_gc = c.num;
+        h.num_forced_gc += u32::from(c.forced);
+        h.gc_cpu_ns += c.stop_ns + c.restart_ns + c.mark_ns * c.workers as u64;
+    }
+    if GCTRACE.load(Ordering::Relaxed) {
+        print_trace(&c);
+    }
+}
+
+/// Go's gctrace line, adapted to a stop-the-world collector:
+/// `gc N @S s P%: STOP+MARK+RESTART ms clock, CPU ms cpu, BEFORE->LIVE MB, GOAL MB goal,
+/// STACKS MB stacks, ROOTS MB roots, W P (forced)`.
+fn print_trace(c: &CycleFigures) {
+    use std::fmt::Write;
+    let since = (c.end_ns - crate::sched::start_time()).max(0) as f64 / 1e9;
+    let frac = cpu_fraction();
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let mb = |b: u64| b as f64 / (1 << 20) as f64;
+    let mut s = String::with_capacity(200);
+    let _ = write!(
+        s,
+        "gc {} @{:.3}s {:.0}%: {:.3}+{:.3}+{:.3} ms clock, {:.3} ms cpu, {:.1}->{:.1} MB, {:.1} MB goal, {:.1} MB stacks, {:.1} MB roots, {} P{}\n",
+        c.num,
+        since,
+        frac * 100.0,
+        ms(c.stop_ns),
+        ms(c.mark_ns),
+        ms(c.restart_ns),
+        ms(c.stop_ns + c.restart_ns + c.mark_ns * c.workers as u64),
+        mb(c.heap_before),
+        mb(c.live),
+        if c.goal == u64::MAX { 0.0 } else { mb(c.goal) },
+        mb(c.stacks),
+        mb(c.roots),
+        crate::sched::gomaxprocs(),
+        if c.forced { " (forced)" } else { "" },
+    );
+    crate::fatal::write_stderr(s.as_bytes());
+}
+
+/// GC CPU time over all the CPU time the Ps have had since the start.
+pub(crate) fn cpu_fraction() -> f64 {
+    let gc = HISTORY.lock().gc_cpu_ns as f64;
+    let wall = (crate::time::nanotime() - crate::sched::start_time()).max(1) as f64;
+    (gc / (wall * crate::sched::gomaxprocs() as f64)).min(1.0)
+}
+
+/// Bytes of goroutine and thread stacks in use at the last collection: from each
+/// stack's top to its saved stack pointer, as the collector scanned them.
+pub(crate) static STACK_INUSE: AtomicU64 = AtomicU64::new(0);
+
+/// Memory the runtime holds besides the heap (stacks in use): what the memory limit
+/// leaves less of for the heap.
+pub(crate) fn non_heap_sys() -> u64 {
+    STACK_INUSE.load(Ordering::Relaxed)
+}
+
+/// The fields of `gort_memstats`, in Rust.
+#[derive(Default, Clone, Debug)]
+pub(crate) struct MemStats {
+    pub heap_alloc: u64,
+    pub heap_sys: u64,
+    pub heap_released: u64,
+    pub heap_objects: u64,
+    pub total_alloc: u64,
+    pub mallocs: u64,
+    pub frees: u64,
+    pub stack_inuse: u64,
+    pub sys: u64,
+    pub next_gc: u64,
+    pub last_gc_ns: u64,
+    pub pause_total_ns: u64,
+    pub pause_ns: Vec<u64>,
+    pub pause_max_ns: u64,
+    pub num_gc: u32,
+    pub num_forced_gc: u32,
+    pub gc_cpu_fraction: f64,
+}
+
+pub(crate) fn read() -> MemStats {
+    let hs = heap::stats();
+    let stack_inuse = STACK_INUSE.load(Ordering::Relaxed);
+    let goal = super::pacer::PACER.goal.load(Ordering::Relaxed);
+    let frac = cpu_fraction();
+    let h = HISTORY.lock();
+    MemStats {
+        heap_alloc: hs.heap_alloc,
+        heap_sys: hs.heap_sys,
+        heap_released: hs.heap_released,
+        heap_objects: hs.heap_objects,
+        total_alloc: hs.total_alloc,
+        mallocs: hs.mallocs,
+        frees: hs.frees,
+        stack_inuse,
+        sys: hs.heap_sys + hs.heap_released + stack_inuse,
+        next_gc: if goal == u64::MAX { 0 } else { goal },
+        last_gc_ns: h.last_gc_ns,
+        pause_total_ns: h.pause_total_ns,
+        pause_ns: h.pause_ns.to_vec(),
+        pause_max_ns: h.pause_max_ns,
+        num_gc: h.num_gc,
+        num_forced_gc: h.num_forced_gc,
+        gc_cpu_fraction: frac,
+    }
+}

@@ -1,0 +1,276 @@
+//! The mark phase's work: grey objects in fixed-size blocks, shared between workers.
+//!
+//! A worker keeps one block of its own and pushes and pops there with no atomics. A full
+//! block goes on the shared `full` list, where idle workers take it (that is the load
+//! balancing: Go's workbufs, not per-object stealing); an empty one goes back on `free`.
+//! Blocks come from `mmap` in chunks and are kept for the next cycle: the world is stopped
+//! while this runs, and a stopped thread may hold malloc's lock, so nothing here may call
+//! malloc.
+//!
+//! Termination: a worker that finds its own block and `full` empty counts itself idle
+//! (`idle += 1`) and waits for either a full block (it stops being idle and takes it) or
+//! `idle == workers` (nobody has work and nobody can make more: done). A worker publishes
+//! a block before it stops being busy, so `idle == workers` with `full` empty is final.
+
+use crate::sched::rtlock::RtLock;
+use std::cell::UnsafeCell;
+use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Entries per block: a block is 4 KiB with its two header words.
+const BLOCK_ENTRIES: usize = 4096 / 8 - 2;
+/// Blocks per mmap chunk (1 MiB).
+const CHUNK_BLOCKS: usize = 256;
+
+#[repr(C)]
+pub(crate) struct Block {
+    next: *mut Block,
+    len: usize,
+    items: [usize; BLOCK_ENTRIES],
+}
+
+/// A singly linked list of blocks under a lock that only the collector's threads take
+/// (never a mutator), so it is safe with the world stopped.
+struct List {
+    lock: RtLock,
+    /// Protected by `lock`.
+    head: UnsafeCell<*mut Block>,
+    /// Number of blocks on the list (written under `lock`, read racily as a hint).
+    len: AtomicUsize,
+}
+
+impl List {
+    const fn new() -> List {
+        List { lock: RtLock::new(), head: UnsafeCell::new(ptr::null_mut()), len: AtomicUsize::new(0) }
+    }
+
+    fn push(&self, b: *mut Block) {
+        self.lock.lock();
+        // SAFETY: we hold the lock; `b` is a block no one else references.
+        unsafe {
+            (*b).next = *self.head.get();
+            *self.head.get() = b;
+        }
+        self.len.fetch_add(1, Ordering::Release);
+        self.lock.unlock();
+    }
+
+    fn pop(&self) -> *mut Block {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return ptr::null_mut();
+        }
+        self.lock.lock();
+        // SAFETY: we hold the lock.
+        let b = unsafe { *self.head.get() };
+        if !b.is_null() {
+            // SAFETY: we hold the lock and `b` is on the list.
+            unsafe { *self.head.get() = (*b).next };
+            self.len.fetch_sub(1, Ordering::Release);
+        }
+        self.lock.unlock();
+        b
+    }
+}
+
+// SAFETY: `head` is only touched under `lock`.
+unsafe impl Sync for List {}
+
+/// The shared side of the mark work.
+pub(crate) struct Pool {
+    full: List,
+    free: List,
+    /// Workers currently without work (see the module notes).
+    idle: AtomicUsize,
+    /// Workers taking part in this cycle.
+    workers: AtomicUsize,
+}
+
+pub(crate) static POOL: Pool = Pool {
+    full: List::new(),
+    free: List::new(),
+    idle: AtomicUsize::new(0),
+    workers: AtomicUsize::new(0),
+};
+
+impl Pool {
+    /// Before a cycle's workers start (single-threaded).
+    pub(crate) fn begin(&self, workers: usize) {
+        debug_assert!(self.full.len.load(Ordering::Relaxed) == 0);
+        self.idle.store(0, Ordering::Relaxed);
+        self.workers.store(workers, Ordering::Release);
+    }
+
+    fn get_empty(&self) -> *mut Block {
+        let b = self.free.pop();
+        if !b.is_null() {
+            // SAFETY: a free block is ours once popped.
+            unsafe { (*b).len = 0 };
+            return b;
+        }
+        self.grow();
+        self.free.pop()
+    }
+
+    /// Maps another chunk of blocks onto `free`. mmap is a system call, not malloc: safe
+    /// with the world stopped.
+    #[cold]
+    fn grow(&self) {
+        let bytes = CHUNK_BLOCKS * std::mem::size_of::<Block>();
+        // SAFETY: an anonymous private mapping; we check for failure.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            crate::fatal::fatal("out of memory: mark work buffers");
+        }
+        for i in 0..CHUNK_BLOCKS {
+            // SAFETY: within the fresh mapping, block-aligned.
+            self.free.push(unsafe { (p as *mut Block).add(i) });
+        }
+    }
+}
+
+/// One worker's view: its current block.
+pub(crate) struct Worker {
+    cur: *mut Block,
+    /// Bytes of objects this worker marked (summed into the cycle's live heap).
+    pub(crate) marked_bytes: usize,
+    /// Objects this worker scanned.
+    pub(crate) scanned: usize,
+}
+
+impl Worker {
+    pub(crate) fn new() -> Worker {
+        Worker { cur: POOL.get_empty(), marked_bytes: 0, scanned: 0 }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, obj: usize) {
+        // SAFETY: `cur` is this worker's own block.
+        let b = unsafe { &mut *self.cur };
+        if b.len == BLOCK_ENTRIES {
+            POOL.full.push(self.cur);
+            self.cur = POOL.get_empty();
+            // SAFETY: a fresh block from the pool, ours.
+            let b = unsafe { &mut *self.cur };
+            b.items[0] = obj;
+            b.len = 1;
+            return;
+        }
+        b.items[b.len] = obj;
+        b.len += 1;
+    }
+
+    /// The next grey object, from this worker's block, else a shared full block; None
+    /// when marking has terminated (every worker idle and nothing shared).
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<usize> {
+        // SAFETY: `cur` is this worker's own block.
+        let b = unsafe { &mut *self.cur };
+        if b.len > 0 {
+            b.len -= 1;
+            return Some(b.items[b.len]);
+        }
+        self.refill()
+    }
+
+    /// Shares half of a large private block when others are idle, so one worker that
+    /// found a deep structure does not mark it alone.
+    #[inline]
+    pub(crate) fn balance(&mut self) {
+        // SAFETY: `cur` is this worker's own block.
+        let b = unsafe { &mut *self.cur };
+        if b.len >= 8 && POOL.idle.load(Ordering::Relaxed) > 0 && POOL.full.len.load(Ordering::Relaxed) == 0 {
+            let half = POOL.get_empty();
+            let n = b.len / 2;
+            // SAFETY: `half` is a fresh block of ours; the ranges do not overlap.
+            unsafe {
+                ptr::copy_nonoverlapping(b.items.as_ptr().add(b.len - n), (*half).items.as_mut_ptr(), n);
+                (*half).len = n;
+            }
+            b.len -= n;
+            POOL.full.push(half);
+        }
+    }
+
+    #[cold]
+    fn refill(&mut self) -> Option<usize> {
+        let got = POOL.full.pop();
+        if !got.is_null() {
+            POOL.free.push(std::mem::replace(&mut self.cur, got));
+            return self.pop();
+        }
+        POOL.idle.fetch_add(1, Ordering::AcqRel);
+        let mut spins = 0u32;
+        loop {
+            if POOL.full.len.load(Ordering::Acquire) > 0 {
+                POOL.idle.fetch_sub(1, Ordering::AcqRel);
+                let got = POOL.full.pop();
+                if !got.is_null() {
+                    POOL.free.push(std::mem::replace(&mut self.cur, got));
+                    return self.pop();
+                }
+                POOL.idle.fetch_add(1, Ordering::AcqRel);
+            }
+            if POOL.idle.load(Ordering::Acquire) == POOL.workers.load(Ordering::Acquire) {
+                return None;
+            }
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
+            }
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        POOL.free.push(self.cur);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Several threads each push a chain of items; every item is popped exactly once by
+    /// somebody and all terminate. (Run alone: the pool is global.)
+    #[test]
+    fn every_item_popped_once_and_all_terminate() {
+        let _serial = crate::gc::tests::SERIAL.lock();
+        const WORKERS: usize = 4;
+        const ITEMS: usize = 50_000;
+        POOL.begin(WORKERS);
+        let seen: Vec<AtomicUsize> = (0..WORKERS * ITEMS).map(|_| AtomicUsize::new(0)).collect();
+        std::thread::scope(|s| {
+            for w in 0..WORKERS {
+                let seen = &seen;
+                s.spawn(move || {
+                    let mut wk = Worker::new();
+                    // Only worker 0 starts with work: the others must get it by sharing.
+                    if w == 0 {
+                        for i in 0..WORKERS * ITEMS {
+                            wk.push(i);
+                        }
+                    }
+                    while let Some(i) = wk.pop() {
+                        seen[i].fetch_add(1, Ordering::Relaxed);
+                        wk.balance();
+                    }
+                });
+            }
+        });
+        assert!(seen.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+        assert_eq!(POOL.full.len.load(Ordering::Relaxed), 0);
+    }
+}
