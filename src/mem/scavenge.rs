@@ -20,9 +20,12 @@
 //!   guard and the mapping stay), and whole chunks whose every stack is idle and released
 //!   are unmapped once more than a bounded number of released stacks is kept.
 //!
+//! - `mem::heap::HEAP_IDLE`: the GC heap's page heap. Free page runs freed before the
+//!   previous round began are released with `MADV_DONTNEED` (whole pages; the arena
+//!   mapping stays); `gort_free_os_memory` releases every free page at once.
+//!
 //! A source decides what "idle" means for itself; the usual rule is "not touched during
 //! the last round", which needs only a low-water mark, no timestamps on the hot paths.
-//! The GC's heap will add itself to the list the same way.
 //!
 //! # When
 //! A background thread (`gort-scavenge`, started the first time a source calls [`wake`])
@@ -86,8 +89,8 @@ impl std::ops::AddAssign for Released {
 }
 
 /// The sources, in the order a round visits them (a source may feed the next one).
-fn sources() -> [&'static dyn IdleSource; 2] {
-    [&crate::sched::sysmon::STACK_CACHES, &crate::mem::stack::STACK_POOL]
+fn sources() -> [&'static dyn IdleSource; 3] {
+    [&crate::sched::sysmon::STACK_CACHES, &crate::mem::stack::STACK_POOL, &crate::mem::heap::HEAP_IDLE]
 }
 
 /// The scavenger sleeps on this; [`wake`] sets it.

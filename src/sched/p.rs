@@ -89,6 +89,8 @@ pub(crate) struct P {
     /// sysmon's private bookkeeping of `slice_tick`: the value it last saw and when.
     pub sysmon_slice_tick: AtomicU64,
     pub sysmon_slice_when: AtomicI64,
+    /// The heap's per-P allocation cache (`mem::heap`), owner only: see [`P::heap_cache`].
+    heap_cache: UnsafeCell<crate::mem::heap::Cache>,
 }
 
 // SAFETY: the non-atomic fields (`runq`, `gfree`, goid cache) are touched only by the M
@@ -132,7 +134,20 @@ impl P {
             sysmon_when: AtomicI64::new(0),
             sysmon_slice_tick: AtomicU64::new(0),
             sysmon_slice_when: AtomicI64::new(0),
+            heap_cache: UnsafeCell::new(crate::mem::heap::Cache::new()),
         }
+    }
+
+    /// The heap's allocation cache of this P.
+    ///
+    /// # Safety
+    /// The caller must own the P RUNNING (or have stopped the world), and must not hold
+    /// another reference from this accessor.
+    #[allow(clippy::mut_from_ref)]
+    #[inline]
+    pub(crate) unsafe fn heap_cache(&self) -> &mut crate::mem::heap::Cache {
+        // SAFETY: exclusive by the caller's ownership of the P.
+        unsafe { &mut *self.heap_cache.get() }
     }
 
     /// Adds `d` to this P's goroutine count.

@@ -1,0 +1,62 @@
+//! Type descriptors (`gort_type`): where an object's pointers are.
+
+/// An immortal type descriptor: built once by [`GcType::new`], leaked, never freed.
+pub(crate) struct GcType {
+    name: Box<str>,
+    size: usize,
+    /// Byte offsets of the pointer fields, sorted, distinct, 8-aligned, `+ 8 <= size`.
+    ptr_offsets: Box<[usize]>,
+    /// Bit i: word i holds a pointer, when the type has at most 64 words (the common
+    /// case: the allocator writes the object's bitmap with one or two stores).
+    mask: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TypeError {
+    /// An offset is not pointer-aligned, or the pointer does not fit inside the type.
+    BadOffset,
+    /// The type is too big to allocate.
+    TooBig,
+    /// A type with pointers whose size is not a whole number of pointers (its array
+    /// elements would hold misaligned pointers).
+    BadSize,
+}
+
+/// Largest type: half the address space is beyond any heap.
+const MAX_TYPE_SIZE: usize = 1 << 46;
+
+impl GcType {
+    pub(crate) fn new(name: &str, size: usize, ptr_offsets: &[usize]) -> Result<&'static GcType, TypeError> {
+        if size > MAX_TYPE_SIZE {
+            return Err(TypeError::TooBig);
+        }
+        let mut offs: Vec<usize> = ptr_offsets.to_vec();
+        if offs.iter().any(|&o| o % 8 != 0 || o.checked_add(8).is_none_or(|e| e > size)) {
+            return Err(TypeError::BadOffset);
+        }
+        if !offs.is_empty() && size % 8 != 0 {
+            return Err(TypeError::BadSize);
+        }
+        offs.sort_unstable();
+        offs.dedup();
+        let mask = if size <= 64 * 8 { offs.iter().fold(0u64, |m, &o| m | 1 << (o / 8)) } else { 0 };
+        Ok(Box::leak(Box::new(GcType { name: name.into(), size, ptr_offsets: offs.into_boxed_slice(), mask })))
+    }
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+    pub(crate) fn has_pointers(&self) -> bool {
+        !self.ptr_offsets.is_empty()
+    }
+    pub(crate) fn ptr_offsets(&self) -> &[usize] {
+        &self.ptr_offsets
+    }
+    /// The word mask, if the type has at most 64 words.
+    #[inline]
+    pub(crate) fn small_mask(&self) -> Option<u64> {
+        (self.size <= 64 * 8).then_some(self.mask)
+    }
+}
