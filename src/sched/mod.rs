@@ -81,6 +81,7 @@ pub(crate) mod protocol;
 pub(crate) mod signals;
 pub(crate) mod sysmon;
 pub(crate) mod waiter;
+pub(crate) mod world;
 
 #[cfg(all(test, not(loom)))]
 mod stress_tests;
