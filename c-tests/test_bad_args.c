@@ -86,6 +86,20 @@ static long long gomaxprocs_huge(void) {
 FN(gomaxprocs_negative, return gort_gomaxprocs(INT_MIN) == gort_gomaxprocs(0);)
 FN(unlock_os_thread_extra, gort_unlock_os_thread(); gort_unlock_os_thread(); return 0;)
 FN(lock_os_thread_pair, gort_lock_os_thread(); gort_unlock_os_thread(); return 0;)
+/* Heap: threads and the collector. */
+FN(thread_register_goroutine, return gort_thread_register();)
+FN(thread_unregister_goroutine, return gort_thread_unregister();)
+static void *unregister_fresh_thread(void *out) {
+    *(int *)out = gort_thread_unregister(); /* its first gort call: not registered */
+    return NULL;
+}
+static long long thread_unregister_never_registered(void) {
+    pthread_t t;
+    int r = 1;
+    CHECK_EQ(pthread_create(&t, NULL, unregister_fresh_thread, &r), 0);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    return r;
+}
 FN(blocking_exit_alone, gort_blocking_exit(); return 0;)
 FN(blocking_enter_nested, gort_blocking_enter(); gort_blocking_enter(); return 0;)
 static void goexit_on_thread(void *arg) {
@@ -458,6 +472,10 @@ static const struct row rows[] = {
     {"gort_gomaxprocs", "INT_MIN: only queries", RET, 1, NULL, gomaxprocs_negative},
     {"gort_num_cpu", "no arguments", RET, 1, NULL, num_cpu_ok},
     {"gort_lock_os_thread", "no arguments", RET, 0, NULL, lock_os_thread_pair},
+    {"gort_thread_register", "in a goroutine (registered already)", RET, 0, NULL, thread_register_goroutine},
+    {"gort_thread_unregister", "in a goroutine", RET, GORT_EINVAL, NULL, thread_unregister_goroutine},
+    {"gort_thread_unregister", "on a thread never registered", RET, GORT_EINVAL, NULL,
+     thread_unregister_never_registered},
     {"gort_unlock_os_thread", "without a lock: ignored", RET, 0, NULL, unlock_os_thread_extra},
     {"gort_blocking_enter", "inside a region", FATAL, 0,
      "fatal error: gort_blocking_enter inside a blocking region", blocking_enter_nested},

@@ -10,7 +10,8 @@
 //! that instant (scheduler, timer heaps, channels, semaphore buckets), are gone, so any
 //! runtime call there could wait for ever. gort installs no `pthread_atfork` handler
 //! that takes a lock; its only handler, a child handler, stores one flag
-//! ([`IN_FORKED_CHILD`]), which every export checks first: a gort call in the child is
+//! ([`IN_FORKED_CHILD`]) and marks the surviving thread `FORKED` in the thread-state
+//! byte that every export checks first (`sched::world::check_thread`): a gort call in the child is
 //! a fatal error at once instead of a hang, and a child that calls only async-signal-safe
 //! functions, `exec*` or `_exit` never touches gort state at all.
 
@@ -78,10 +79,22 @@ static INIT_LOCK: Mutex<()> = Mutex::new(());
 struct ForkFlag(AtomicBool);
 static IN_FORKED_CHILD: ForkFlag = ForkFlag(AtomicBool::new(false));
 
-/// The `pthread_atfork` child handler: async-signal-safe (one atomic store, no lock).
+/// The `pthread_atfork` child handler: async-signal-safe (one atomic store and one
+/// thread-local store, no lock). The global flag is for threads the child creates later
+/// and for paths that pass no export; the surviving thread's state byte makes its next
+/// export take the cold path that refuses it.
 extern "C" fn mark_forked_child() {
     IN_FORKED_CHILD.0.store(true, Ordering::Relaxed);
+    sched::world::mark_forked_child_thread();
 }
+
+/// True once `gort_init` (explicit or lazy) has begun starting the runtime.
+pub(crate) fn started() -> bool {
+    STARTING.load(Ordering::Acquire)
+}
+
+/// Set under `INIT_LOCK` right before the atfork handler is registered.
+static STARTING: AtomicBool = AtomicBool::new(false);
 
 /// Exports that touch no runtime state (the clock, the CPU count) and so stay usable in
 /// a forked child.
@@ -89,21 +102,12 @@ fn works_in_forked_child(func: &str) -> bool {
     matches!(func, "gort_now" | "gort_deadline_in" | "gort_num_cpu")
 }
 
-/// Called first by every export: in the child of a `fork` of a running runtime, `func`
-/// is a fatal error (see the module notes). One relaxed load otherwise.
-#[inline(always)]
-pub(crate) fn refuse_in_forked_child(func: &'static str) {
-    if IN_FORKED_CHILD.0.load(Ordering::Relaxed) {
-        refuse_unless_fork_safe(func)
-    }
-}
-
-/// The forked child's side of [`refuse_in_forked_child`], out of line: the exports stay
-/// as small as without the check (inlined, the name comparisons made `gort_chan_send`
-/// and the like measurably slower).
+/// The forked child's side of the check every export makes first
+/// (`sched::world::check_thread`), out of line: the exports stay as small as without it
+/// (inlined, the name comparisons made `gort_chan_send` and the like measurably slower).
 #[cold]
 #[inline(never)]
-fn refuse_unless_fork_safe(func: &'static str) {
+pub(crate) fn refuse_unless_fork_safe(func: &'static str) {
     if !works_in_forked_child(func) {
         forked_child_fatal(func)
     }
@@ -150,7 +154,8 @@ pub(crate) fn init(req: Option<Request>) -> Result<(), InitError> {
     let cfg = resolve(req.unwrap_or_default(), |k| std::env::var(k).ok())?;
     // Before the first runtime thread exists: a fork from now on leaves a child without
     // them, and with INIT_LOCK held if it comes before STARTED is set.
-    // SAFETY: registers a handler that only stores an atomic; no prepare/parent handler.
+    STARTING.store(true, Ordering::Release);
+    // SAFETY: registers a handler that only stores atomics; no prepare/parent handler.
     if unsafe { libc::pthread_atfork(None, None, Some(mark_forked_child)) } != 0 {
         crate::fatal::fatal("pthread_atfork failed");
     }

@@ -9,9 +9,19 @@
 
 /// Panic boundary for every export: `guard!("gort_x", { body })`. It also refuses, as a
 /// fatal error, any call in the child of a `fork` of a running runtime (see `runtime`).
+/// The check is one thread-local byte: READY for runtime threads and registered
+/// threads; any other thread is registered on its first call (`sched::world`).
+/// `guard!(no_register "gort_x", { body })` only refuses in a forked child.
 macro_rules! guard {
+    (no_register $name:literal, $body:block) => {{
+        $crate::sched::world::check_thread_no_register($name);
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
+            Ok(v) => v,
+            Err(_) => $crate::fatal::internal_panic($name),
+        }
+    }};
     ($name:literal, $body:block) => {{
-        $crate::runtime::refuse_in_forked_child($name);
+        $crate::sched::world::check_thread($name);
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
             Ok(v) => v,
             Err(_) => $crate::fatal::internal_panic($name),
@@ -21,6 +31,7 @@ macro_rules! guard {
 
 pub mod chan;
 pub mod error;
+pub mod heap;
 pub mod net;
 pub mod panic;
 pub mod runtime;

@@ -5,7 +5,7 @@ use crate::panic::PanicState;
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Goroutine states. Each says who owns the G (may touch its non-atomic fields).
 pub(crate) mod status {
@@ -34,7 +34,7 @@ pub(crate) enum Entry {
 /// pointers to Gs held by timers or wait queues never dangle (they can only be stale,
 /// which sequence numbers detect). What this keeps is bounded by the peak number of
 /// goroutines alive at once: that many descriptors (at most 192 bytes each, plus 16
-/// bytes of list entries in `allgs` and a free list, plus the defer/protect buffers of
+/// bytes of list entries in [`ALLGS`] and a free list, plus the defer/protect buffers of
 /// those that used them, at most 64 entries each: `PanicState::reset`), reused by later
 /// spawns; their pages are never given back (a stale pointer may still read
 /// `sleep_seq`/`status`). A
@@ -143,7 +143,7 @@ struct GArena {
 static G_ARENA: parking_lot::Mutex<GArena> = parking_lot::Mutex::new(GArena { next: 0, end: 0 });
 
 /// Up to `n` new descriptors, IDLE, each written in place; fewer (maybe none) when out
-/// of memory. The caller registers them in `allgs`.
+/// of memory. The caller registers them in [`ALLGS`].
 pub(crate) fn alloc_batch(n: usize) -> Vec<GPtr> {
     let layout = std::alloc::Layout::new::<G>();
     let stride = layout.size().next_multiple_of(layout.align());
@@ -189,6 +189,76 @@ pub(crate) fn alloc_batch(n: usize) -> Vec<GPtr> {
     out
 }
 
+/// Every G ever made, in an append-only list that readers walk without a lock: the
+/// collector enumerates goroutines with the world stopped, when a stopped thread may hold
+/// the appenders' lock. Segment `k` holds `SEG0 << k` entries, so the directory is fixed
+/// and entries never move; an entry is written before `len` publishes it (Release).
+pub(crate) struct AllGs {
+    len: AtomicUsize,
+    segs: [AtomicPtr<AtomicPtr<G>>; ALLGS_SEGS],
+    /// Serialises appenders (`len` and new segments).
+    append: parking_lot::Mutex<()>,
+}
+
+const SEG0: usize = 1024;
+const ALLGS_SEGS: usize = 40;
+
+pub(crate) static ALLGS: AllGs = AllGs {
+    len: AtomicUsize::new(0),
+    segs: [const { AtomicPtr::new(ptr::null_mut()) }; ALLGS_SEGS],
+    append: parking_lot::Mutex::new(()),
+};
+
+impl AllGs {
+    /// Segment and offset of entry `i`.
+    fn locate(i: usize) -> (usize, usize) {
+        let q = i / SEG0 + 1;
+        let k = (usize::BITS - 1 - q.leading_zeros()) as usize;
+        (k, i - SEG0 * ((1 << k) - 1))
+    }
+
+    /// Makes room for `n` more entries, then appends what `make(n)` returns (at most `n`)
+    /// and returns it. None (nothing made) when no memory for the room.
+    pub(crate) fn push_batch(&self, n: usize, make: impl FnOnce(usize) -> Vec<GPtr>) -> Option<Vec<GPtr>> {
+        let _l = self.append.lock();
+        let len = self.len.load(Ordering::Relaxed);
+        if n > 0 {
+            let (last, _) = Self::locate(len + n - 1);
+            for k in 0..=last {
+                if self.segs[k].load(Ordering::Relaxed).is_null() {
+                    let layout = std::alloc::Layout::array::<AtomicPtr<G>>(SEG0 << k).ok()?;
+                    // SAFETY: a non-zero layout; all-zero bytes are null AtomicPtrs.
+                    let seg = unsafe { std::alloc::alloc_zeroed(layout) } as *mut AtomicPtr<G>;
+                    if seg.is_null() {
+                        return None;
+                    }
+                    self.segs[k].store(seg, Ordering::Release);
+                }
+            }
+        }
+        let batch = make(n);
+        for (j, g) in batch.iter().take(n).enumerate() {
+            let (k, off) = Self::locate(len + j);
+            // SAFETY: segment k exists (made above) and has more than `off` entries.
+            unsafe { &*self.segs[k].load(Ordering::Relaxed).add(off) }.store(g.0, Ordering::Relaxed);
+        }
+        self.len.store(len + batch.len().min(n), Ordering::Release);
+        Some(batch)
+    }
+
+    /// Calls `f` on every G made so far. Takes no lock and allocates nothing.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(*mut G)) {
+        let n = self.len.load(Ordering::Acquire);
+        for i in 0..n {
+            let (k, off) = Self::locate(i);
+            // SAFETY: entries below `len` are written and their segments published
+            // (Release before `len`'s Release store, which we read with Acquire).
+            let g = unsafe { &*self.segs[k].load(Ordering::Acquire).add(off) }.load(Ordering::Relaxed);
+            f(g);
+        }
+    }
+}
+
 /// A G pointer that may cross threads (run queues, timers).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct GPtr(pub *mut G);
@@ -216,5 +286,19 @@ mod tests {
         // A queued goroutine costs its descriptor only; keep it compact.
         let size = std::mem::size_of::<super::G>();
         assert!(size <= 192, "G grew to {size} bytes");
+    }
+
+    #[test]
+    fn all_gs_segments_cover_every_index() {
+        let mut next = 0;
+        for k in 0..4 {
+            for off in [0, (super::SEG0 << k) - 1] {
+                let i = super::SEG0 * ((1 << k) - 1) + off;
+                assert_eq!(super::AllGs::locate(i), (k, off));
+                assert!(i >= next);
+                next = i;
+            }
+        }
+        assert_eq!(super::AllGs::locate(super::SEG0), (1, 0));
     }
 }

@@ -82,6 +82,7 @@ pub(crate) mod rtlock;
 pub(crate) mod signals;
 pub(crate) mod sysmon;
 pub(crate) mod waiter;
+pub(crate) mod world;
 
 #[cfg(all(test, not(loom)))]
 mod stress_tests;

@@ -70,8 +70,6 @@ pub(crate) struct Sched {
     pub stack_size: AtomicUsize,
     /// Free Gs beyond the per-P caches (free stacks: `mem::stack::STACK_POOL`).
     pub gfree: Mutex<Vec<GPtr>>,
-    /// Every G ever allocated (for dumps).
-    pub allgs: Mutex<Vec<GPtr>>,
     pub sysmon_note: Note,
     pub sysmon_idle: AtomicBool,
     /// Deadlock detection is on while `gort_main`'s goroutine runs.
@@ -113,7 +111,6 @@ pub(crate) static SCHED: Sched = Sched {
     goid_gen: AtomicI64::new(1),
     stack_size: AtomicUsize::new(stack::DEFAULT_STACK_SIZE),
     gfree: Mutex::new(Vec::new()),
-    allgs: Mutex::new(Vec::new()),
     sysmon_note: Note::new(),
     sysmon_idle: AtomicBool::new(false),
     main_active: AtomicBool::new(false),
@@ -225,6 +222,14 @@ pub(crate) enum Ctx {
 }
 
 impl Ctx {
+    /// The caller's M, if it has one.
+    pub(crate) fn m(&self) -> Option<&'static M> {
+        match self {
+            Ctx::Foreign => None,
+            Ctx::G0(m) | Ctx::Goroutine(m, _) => Some(m),
+        }
+    }
+
     /// The P the caller may use for queue operations, if any.
     pub(crate) fn p(&self) -> Option<&'static P> {
         match self {
@@ -596,6 +601,9 @@ pub(crate) fn spawn_thread(
 /// Thread body of every M.
 fn mstart(m: &'static M) {
     set_current_m(m);
+    // Before the first P: a stop of the world waits for that P, and takes the thread
+    // registry only afterwards, so this never waits for a stopped world.
+    super::world::register_m(m);
     m.g0_stack.set(super::asan::thread_stack_bounds());
     super::signals::thread_init();
     // Wait for our first P (it was handed over before the thread started).
@@ -1108,18 +1116,12 @@ fn gfput(p: *const P, g: *mut G) {
 }
 
 /// A new descriptor, when no free one is left. With a P, a whole batch is made at once
-/// (one lock of `allgs` and of the descriptor arena for many goroutines) and the rest goes
+/// (one lock of the list of all Gs and of the descriptor arena for many goroutines) and the rest goes
 /// to the P's free list. None when out of memory.
 fn gnew(p: Option<&P>) -> Option<*mut G> {
     let want = if p.is_some() { GFREE_LOCAL_MAX / 2 } else { 1 };
-    let mut batch = {
-        let mut all = SCHED.allgs.lock();
-        // Room in `allgs` first: descriptors, once made, are never freed.
-        all.try_reserve(want).ok()?;
-        let batch = super::g::alloc_batch(want);
-        all.extend_from_slice(&batch);
-        batch
-    };
+    // Room in the list of all Gs first: descriptors, once made, are never freed.
+    let mut batch = super::g::ALLGS.push_batch(want, super::g::alloc_batch)?;
     let g = batch.pop()?.0;
     if let Some(p) = p {
         // SAFETY: we own p; its gfree is owner-only (and empty: gfget just failed).
@@ -1764,10 +1766,11 @@ pub(crate) fn blocking_exit() {
 // Stop the world and gomaxprocs
 // ---------------------------------------------------------------------------------------
 
-/// Stops every P. On return the caller holds `stw_lock`'s guard and every live P is
-/// STOPPED (the caller's own included). Runs with the caller's P, if any, RUNNING.
-fn stop_the_world(m: Option<&'static M>) -> parking_lot::MutexGuard<'static, ()> {
-    let guard = SCHED.stw_lock.lock();
+/// Stops every P. The caller holds `stw_lock`, taken *before* it entered the runtime (a
+/// goroutine waiting for the lock with its P RUNNING would keep another stopper waiting
+/// for that P for ever); on return every live P is STOPPED (the caller's own included).
+/// Runs with the caller's P, if any, RUNNING.
+pub(crate) fn stop_the_world(m: Option<&'static M>) {
     let n = gomaxprocs();
     {
         let mut l = SCHED.lock.lock();
@@ -1806,7 +1809,6 @@ fn stop_the_world(m: Option<&'static M>) -> parking_lot::MutexGuard<'static, ()>
         // RUNNING Ps stop themselves at their next scheduling point (stop_for_stw / pidleput).
         SCHED.stw_note.sleep(Some(50_000));
     }
-    guard
 }
 
 /// An M that noticed a pending stop-the-world gives up its P.
@@ -1820,7 +1822,8 @@ fn stop_for_stw(m: &'static M) {
     pidleput(&mut l, p); // records STOPPED while stw_pending
 }
 
-fn start_the_world(m: Option<&'static M>, newn: usize) {
+/// Ends a stop-the-world with `newn` Ps; the caller's M, if any, gets one of them.
+pub(crate) fn start_the_world(m: Option<&'static M>, newn: usize) {
     let oldn = gomaxprocs();
     let p0 = allp(0);
     // Ps going away: move their work to the global queue and their timers to P0.
@@ -1889,12 +1892,10 @@ fn start_the_world(m: Option<&'static M>, newn: usize) {
 pub(crate) fn set_gomaxprocs(n: usize) -> usize {
     crate::runtime::ensure_init();
     let n = n.clamp(1, MAX_PROCS);
+    let guard = SCHED.stw_lock.lock();
     let ctx = enter();
-    let m = match ctx {
-        Ctx::Goroutine(m, _) | Ctx::G0(m) => Some(m),
-        Ctx::Foreign => None,
-    };
-    let guard = stop_the_world(m);
+    let m = ctx.m();
+    stop_the_world(m);
     let old = gomaxprocs();
     start_the_world(m, n);
     drop(guard);
@@ -1973,18 +1974,14 @@ fn thread_count() -> Option<usize> {
 /// One line per live goroutine, Go's `goroutine N [state]:` format.
 pub(crate) fn dump_goroutines(out: &mut String, current: *mut G) {
     use std::fmt::Write;
-    let gs = match SCHED.allgs.try_lock() {
-        Some(g) => g.clone(),
-        None => return,
-    };
-    let mut gs: Vec<&G> = gs
-        .iter()
-        .map(|g| {
-            // SAFETY: Gs are never freed.
-            unsafe { &*g.0 }
-        })
-        .filter(|g| g.status() != status::DEAD && g.status() != status::IDLE)
-        .collect();
+    let mut gs: Vec<&G> = Vec::new();
+    super::g::ALLGS.for_each(|g| {
+        // SAFETY: Gs are never freed.
+        let g = unsafe { &*g };
+        if g.status() != status::DEAD && g.status() != status::IDLE {
+            gs.push(g);
+        }
+    });
     gs.sort_by_key(|g| g.id());
     for g in gs {
         let state = if ptr::eq(g, current) {
