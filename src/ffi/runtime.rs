@@ -104,6 +104,9 @@ pub extern "C" fn gort_main(f: Option<unsafe extern "C" fn(arg: *mut c_void) -> 
             let a = a;
             f(a.0)
         }));
+        // Until the main goroutine has started, `arg` is otherwise only inside a boxed
+        // closure the collector does not look into: this frame (a scanned stack) keeps it.
+        std::hint::black_box(&arg);
         match r {
             Ok(v) => v,
             Err(MainError::InGoroutine) => GORT_EINVAL,

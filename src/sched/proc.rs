@@ -1116,7 +1116,10 @@ fn gnew(p: Option<&P>) -> Option<*mut G> {
         let mut all = SCHED.allgs.lock();
         // Room in `allgs` first: descriptors, once made, are never freed.
         all.try_reserve(want).ok()?;
-        let batch = super::g::alloc_batch(want);
+        let mut batch = super::g::alloc_batch(want);
+        // The collector finds every G through its registry (fully written by now); a G
+        // that cannot be registered (out of memory) is never used.
+        batch.retain(|g| crate::gc::roots::ALL_GS.add(g.0 as *const u8, 0).is_some());
         all.extend_from_slice(&batch);
         batch
     };
