@@ -125,6 +125,13 @@ static void finalizer8(void *obj, void *arg) {
     finalized8 = 1;
 }
 
+/* The finalizer's object, made in a frame of its own so no stale copy stays in ours. */
+static __attribute__((noinline)) void make_holder8(void) {
+    struct obj *holder = gort_new(obj_type);
+    CHECK(holder != NULL);
+    CHECK_EQ(gort_set_finalizer(holder, finalizer8, make(8)), 0);
+}
+
 /* 9: a foreign thread's stack (registered by its first gort call). */
 static volatile int thread_ready, thread_go;
 static void *foreign(void *arg) {
@@ -179,11 +186,7 @@ static int body(void *arg) {
     gort_timer *t6 = gort_after_func(200000000, timer_fn, make(6));
     CHECK(t6 != NULL);
     CHECK(gort_go(entry7, make(7)) == 0); /* main keeps running: it has not started yet */
-    {
-        struct obj *holder = gort_new(obj_type);
-        CHECK_EQ(gort_set_finalizer(holder, finalizer8, make(8)), 0);
-        holder = NULL;
-    }
+    make_holder8();
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, foreign, NULL), 0);
     CHECK(gort_go(selector10, NULL) == 0);

@@ -88,6 +88,13 @@
 // `-ENXIO` ("no such device or address"), which no socket call gort makes returns.
 #define GORT_ENOHOST -6
 
+// `gort_config.gc_mode`: the world stops while the collector marks (the default).
+#define GORT_GCMODE_STW 1
+
+// `gort_config.gc_mode`: marking runs beside the program (pointer stores through
+// `gort_store`).
+#define GORT_GCMODE_CONCURRENT 2
+
 // `gort_case.dir`: send `elem` on `chan`.
 #define GORT_SEND 1
 
@@ -117,6 +124,10 @@ typedef struct gort_ticker gort_ticker;
 // `gort_after_func`, owned by the caller until `gort_timer_free`.
 typedef struct gort_timer gort_timer;
 
+// A type of heap object: its size and where its pointer fields are. Made once by
+// `gort_type_new` and never freed (types are immortal, like Go's).
+typedef struct gort_type gort_type;
+
 // Runtime settings for `gort_init`. Zero fields mean "default": the environment variable
 // named, else the built-in default.
 typedef struct gort_config {
@@ -126,10 +137,19 @@ typedef struct gort_config {
   // Usable stack bytes per goroutine (16 KiB .. 1 GiB; only touched pages cost memory).
   // 0: `GORT_STACK_SIZE` (bytes, or with a k/m/g suffix), else 256 KiB.
   size_t stack_size;
-  // GC target percentage, like GOGC, for the planned garbage collector: read and
-  // checked, but it has no effect until the GC lands. 0: `GORT_GC` ("off" or a
-  // number), else 100; negative: GC off.
+  // GC target percentage, like GOGC: the heap may grow by this percentage of what the
+  // last collection found live (plus stacks and roots) before the next one starts.
+  // 0: `GORT_GC` ("off" or a number), else 100; negative: GC off (nothing is collected
+  // until the memory limit, `GORT_MEMLIMIT`, is reached).
   int gc_percent;
+  // How the collector marks: `GORT_GCMODE_STW` (1: the world stops while it marks; plain
+  // C stores into heap objects are fine) or `GORT_GCMODE_CONCURRENT` (2: every pointer
+  // store into a heap object must go through `gort_store`, `gort_store_range` or
+  // `gort_cas_ptr`). 0: `GORT_GCMODE` (`stw` or `concurrent`), else stop-the-world.
+  // Concurrent marking is the next stage of the collector: until it lands, the
+  // concurrent mode also collects with the world stopped (correct for a program that
+  // follows either mode's rules).
+  int gc_mode;
 } gort_config;
 
 // One case of `gort_select`.
@@ -175,6 +195,49 @@ typedef struct gort_sema {
   uint64_t _opaque[1];
 } gort_sema;
 
+// Memory statistics, like Go's `runtime.MemStats`. The caller zeroes it and sets `size`
+// to `sizeof(gort_memstats)`; fields past `size` are not written, so a program built
+// against an older, shorter struct keeps working.
+typedef struct gort_memstats {
+  // `sizeof(gort_memstats)`, set by the caller.
+  size_t size;
+  // Bytes of allocated heap objects: live ones and those not yet swept (Go's HeapAlloc).
+  uint64_t heap_alloc;
+  // Bytes of heap address space backed by memory (spans in use or free, not released).
+  uint64_t heap_sys;
+  // Bytes of heap memory returned to the OS.
+  uint64_t heap_released;
+  // Allocated heap objects.
+  uint64_t heap_objects;
+  // Cumulative bytes allocated.
+  uint64_t total_alloc;
+  // Cumulative objects allocated and freed.
+  uint64_t mallocs;
+  uint64_t frees;
+  // Bytes of goroutine and thread stacks in use at the last collection (from each
+  // stack's top to its stack pointer).
+  uint64_t stack_inuse;
+  // Everything the runtime holds from the OS for the heap and stacks.
+  uint64_t sys;
+  // The heap goal: the next collection starts when `heap_alloc` reaches it (0: none,
+  // collection off without a limit).
+  uint64_t next_gc;
+  // `gort_now()` at the end of the last collection (0: none yet).
+  uint64_t last_gc_ns;
+  // Total time the world was stopped for collections.
+  uint64_t pause_total_ns;
+  // Recent pauses, circular: `pause_ns[(num_gc + 255) % 256]` is the last.
+  uint64_t pause_ns[256];
+  // The longest pause since the start.
+  uint64_t pause_max_ns;
+  // Completed collections, and how many of them `gort_gc` (or the memory limit) forced.
+  uint32_t num_gc;
+  uint32_t num_forced_gc;
+  // The fraction of the CPU time available to the program (all Ps since the start)
+  // that the collector used.
+  double gc_cpu_fraction;
+} gort_memstats;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -188,11 +251,15 @@ const char *gort_strerror(int code);
 
 // Starts the runtime with `cfg` (NULL: defaults). Optional: every other function starts
 // the runtime with defaults on first use. Returns 0, `GORT_EBUSY` if the runtime has
-// already started, or `GORT_EINVAL` for a negative `maxprocs` or an out-of-range
-// `stack_size`.
+// already started, or `GORT_EINVAL` for a negative `maxprocs`, an out-of-range
+// `stack_size` or an unknown `gc_mode`.
 //
-// Environment: `GORT_MAXPROCS`, `GORT_STACK_SIZE`, `GORT_GC`, and
-// `GORT_DEBUG=schedtrace=MS` (print a scheduler summary line to stderr every MS ms).
+// Environment: `GORT_MAXPROCS`, `GORT_STACK_SIZE`, `GORT_GC`, `GORT_MEMLIMIT` (the soft
+// memory limit, like GOMEMLIMIT: bytes, or with a KiB/MiB/GiB/TiB suffix), `GORT_GCMODE`,
+// and `GORT_DEBUG=key=value,...` with `schedtrace=MS` (a scheduler summary line on
+// stderr every MS ms), `gctrace=1` (a line per collection), `gcpoison=1` and
+// `gcstress=N` (debug aids for a forgotten root; see `gort_new`). An unknown key prints
+// a warning naming the known ones.
 //
 // fork: as in Go, once the runtime has started only fork-then-exec is supported. The
 // child of `fork` has only the thread that called it, so it may call only
@@ -944,6 +1011,142 @@ int gort_thread_register(void);
 // its signal). Its next gort call registers it again. `GORT_EINVAL` for a thread that is
 // not registered, and inside a goroutine or on a runtime thread (they stay registered).
 int gort_thread_unregister(void);
+
+// A new type named `name` (shown in debug output), `size` bytes, whose pointer fields
+// (the only words the collector reads in its objects) start at the `n_ptrs` byte offsets
+// in `ptr_offsets`. Each offset must be a multiple of `sizeof(void *)` with a whole
+// pointer inside `size`; the list may be in any order, and NULL when `n_ptrs` is 0.
+// Returns NULL with errno `EINVAL` for a NULL name, a bad or duplicate offset, or a
+// size above 1 TiB. A type without pointer fields is fine (its objects are never
+// scanned), as is a size of 0.
+//
+// ```c
+// struct node { struct node *left, *right; long value; };
+// static const size_t node_ptrs[] = { offsetof(struct node, left), offsetof(struct node, right) };
+// const gort_type *node_type = gort_type_new("node", sizeof(struct node), node_ptrs, 2);
+// ```
+const struct gort_type *gort_type_new(const char *name,
+                                      size_t size,
+                                      const size_t *ptr_offsets,
+                                      size_t n_ptrs);
+
+// A new zeroed object of type `t` on the garbage-collected heap. It lives while a
+// pointer to any of its bytes is in a registered root range, on a goroutine's or a
+// gort-using thread's stack or registers, in a pointer field (as declared by its type)
+// of a live object, or in bytes the runtime holds for the program (goroutine and timer
+// arguments, channel buffers, elements being sent, finalizer arguments). Memory from
+// `malloc` and C globals are not scanned unless registered with `gort_root_add`.
+//
+// NULL with errno `EINVAL` for a NULL type; NULL with `ENOMEM` only when a memory limit
+// is set (`gort_set_memory_limit`) and a collection cannot bring the heap under it, or
+// when the OS refuses memory.
+//
+// A forgotten root is a use-after-free. To find one, run with
+// `GORT_DEBUG=gcstress=1,gcpoison=1`: a collection at every allocation, and freed objects
+// filled with `0xdb` bytes and kept out of reuse for a while.
+//
+// ```c
+// #include <gort.h>
+// #include <stddef.h>
+// struct node { struct node *next; long value; };
+// int main(void) {
+//     static const size_t ptrs[] = { offsetof(struct node, next) };
+//     const gort_type *node = gort_type_new("node", sizeof(struct node), ptrs, 1);
+//     static struct node *head;                         /* a C global: register it */
+//     gort_root_add(&head, sizeof head);
+//     for (long i = 0; i < 1000; i++) {
+//         struct node *n = gort_new(node);
+//         n->value = i;
+//         n->next = head;                               /* plain stores are fine */
+//         head = n;
+//     }
+//     gort_gc();                                        /* the list survives */
+//     long sum = 0;
+//     for (struct node *n = head; n; n = n->next) sum += n->value;
+//     gort_root_remove(&head);
+//     return sum == 999L * 1000 / 2 ? 0 : 1;
+// }
+// ```
+void *gort_new(const struct gort_type *t);
+
+// `n` consecutive zeroed elements of type `t` in one object (an array: a pointer to any
+// element keeps the whole array alive). NULL with errno `EINVAL` for a NULL type or a
+// total size that overflows; `ENOMEM` as for `gort_new`. `n == 0` gives a valid pointer
+// to no bytes.
+void *gort_new_array(const struct gort_type *t, size_t n);
+
+// `size` zeroed bytes that the collector never scans: for data with no pointers to GC
+// objects (strings, numbers, buffers). NULL with errno `EINVAL` for a size above
+// `PTRDIFF_MAX`; `ENOMEM` as for `gort_new`.
+void *gort_alloc_noscan(size_t size);
+
+// Makes `[addr, addr + size)` a root: every aligned word in it is read at each
+// collection, and keeps alive the object it points into. For C globals and `malloc`ed
+// memory that hold GC pointers. Returns 0; `GORT_EINVAL` for NULL, a size of 0, a range
+// that wraps around, or one that overlaps a registered range.
+int gort_root_add(void *addr, size_t size);
+
+// Unregisters the range that starts at `addr`; what only it kept alive becomes
+// collectable. Returns 0, or `GORT_EINVAL` if no registered range starts at `addr`.
+int gort_root_remove(void *addr);
+
+// `*slot = ptr` for a pointer field of a heap object. In the default stop-the-world
+// mode a plain C store does the same; in the concurrent mode this is the write barrier,
+// and every pointer store into a heap object must use it. A NULL `slot` is a gort panic.
+void gort_store(void **slot, void *ptr);
+
+// `memmove(dst, src, n)` for memory that holds GC pointers (the write barrier of the
+// concurrent mode, as `gort_store`). NULL `dst` or `src` with `n > 0` is a gort panic.
+void gort_store_range(void *dst, const void *src, size_t n);
+
+// Atomically replaces `*slot` with `ptr` if it holds `old` (with the write barrier of
+// the concurrent mode). Returns 1 if it did, 0 if not, `GORT_EINVAL` for a NULL or
+// misaligned `slot`.
+int gort_cas_ptr(void **slot, void *old, void *ptr);
+
+// Keeps `obj` alive until this call: a collection cannot free it (nor run its finalizer)
+// before the call, even if the program's last use of it came earlier. Go's
+// `runtime.KeepAlive`. NULL is fine.
+void gort_keep_alive(const void *obj);
+
+// Runs a full collection and waits for it, sweeping included (Go's `runtime.GC`).
+// Finalizers found by it run afterwards, in their own goroutine.
+void gort_gc(void);
+
+// Sets the collection target percentage (like `debug.SetGCPercent`; negative: off, so
+// nothing is collected until the memory limit). Returns the previous value.
+int gort_set_gc_percent(int percent);
+
+// Sets the soft memory limit in bytes (like `debug.SetMemoryLimit`), counting the heap
+// and goroutine stacks; collections get more frequent as the heap nears it, and an
+// allocation returns NULL with `ENOMEM` only if a collection cannot bring memory under
+// it. Negative: only query. Returns the previous limit (`INT64_MAX`: none).
+int64_t gort_set_memory_limit(int64_t bytes);
+
+// Collects, then returns every free heap page to the OS at once (Go's
+// `debug.FreeOSMemory`).
+void gort_free_os_memory(void);
+
+// Go's `runtime.SetFinalizer`: once `obj` is unreachable, a collection queues
+// `fn(obj, arg)`, which runs in a finalizer goroutine (one at a time, in order); `obj`
+// is kept alive for it and freed by a later collection unless `fn` stores it somewhere.
+// What `obj` points to stays alive until then. Objects in a cycle that all have
+// finalizers are never finalized (nor freed), as in Go. `arg` is a root. `fn` NULL
+// clears the finalizer. Returns 0; `GORT_EINVAL` if `obj` is not the start of a heap
+// object. Setting a second finalizer is a fatal error, as in Go.
+int gort_set_finalizer(void *obj, void (*f)(void *obj, void *arg), void *arg);
+
+// Go 1.24's `runtime.AddCleanup`: once the object `obj` points into is unreachable, a
+// collection queues `fn(arg)` (many cleanups per object are fine; they run in the
+// finalizer goroutine). Unlike a finalizer, the object is freed at once. `arg` is a
+// root: if it keeps `obj` alive the cleanup never runs, as in Go. Returns 0;
+// `GORT_EINVAL` for a NULL `fn` or an `obj` that is not in a heap object. `arg == obj`
+// is a gort panic, as in Go.
+int gort_add_cleanup(void *obj, void (*f)(void *arg), void *arg);
+
+// Fills `out` (see `gort_memstats`). A NULL `out`, or a `size` too small for the `size`
+// field itself, is a gort panic.
+void gort_read_memstats(struct gort_memstats *out);
 
 #ifdef __cplusplus
 }  // extern "C"

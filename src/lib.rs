@@ -10,6 +10,7 @@
 //! - [`net`]: TCP, UDP and Unix sockets on the netpoller; address parsing, resolution.
 //! - [`sync`]: Mutex, RWMutex, Cond, WaitGroup, Once, Sema on one semaphore table.
 //! - [`mod@panic`]: panic, protect and defer for C.
+//! - [`gc`]: the garbage collector (roots so far).
 //! - [`runtime`]: configuration and start-up.
 //! - [`os`]: errno, read so that it survives a goroutine moving between threads.
 //! - `ffi`: the C API (`include/gort.h` is generated from it), one file per section of
@@ -24,6 +25,7 @@
 mod arch;
 mod chan;
 mod fatal;
+mod gc;
 mod mem;
 mod net;
 mod netpoll;

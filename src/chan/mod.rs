@@ -57,6 +57,7 @@ pub(crate) use select::{Case, Dir, SelectError, select};
 pub(crate) use waitq::{Sudog, WaitQ};
 
 use crate::sched::rtlock::RtLock;
+use crate::gc::roots;
 use crate::sched::{NO_DEADLINE, Waiter, Woken};
 use std::cell::UnsafeCell;
 use std::ffi::CString;
@@ -115,6 +116,10 @@ pub(crate) struct Chan {
     /// Set for a timer channel (immutable): its timer, which the channel owns (the timer
     /// points back without owning; see [`TimerHook::detach`]).
     timer: Option<Arc<dyn TimerHook>>,
+    /// Our entry in the collector's registry of channels ([`roots::CHANNELS`]), for
+    /// channels whose elements have a size (timer channels hold a deadline, not program
+    /// bytes, and are left out). Immutable; cleared from the registry before freeing.
+    root: Option<roots::Slot>,
 }
 
 // SAFETY: all mutable state is behind `lock`; the rest is immutable or atomic.
@@ -195,9 +200,30 @@ impl Chan {
             cap,
             refs: AtomicUsize::new(1),
             len: AtomicUsize::new(0),
+            root: None,
             timer,
         });
-        Ok(Box::into_raw(c))
+        let registered = elem_size != 0 && c.timer.is_none();
+        let c = Box::into_raw(c);
+        if registered {
+            // Published only now that the channel is complete: the collector may read it
+            // from the moment the slot holds it.
+            match roots::CHANNELS.add(c as *const u8, 0) {
+                // SAFETY: nobody else knows `c` yet; `root` is immutable from here on.
+                Some(slot) => unsafe { (*c).root = Some(slot) },
+                None => {
+                    // SAFETY: made above, never shared.
+                    unsafe {
+                        if !buf.is_null() {
+                            libc::free(buf as *mut libc::c_void);
+                        }
+                        drop(Box::from_raw(c));
+                    }
+                    return Err(MakeError::NoMemory);
+                }
+            }
+        }
+        Ok(c)
     }
 
     /// The buffer capacity; 0 for a timer channel (Go 1.23: its buffer is internal).
@@ -250,6 +276,29 @@ impl Chan {
         self.len() == 0
     }
 
+    /// Senders queued now (tests wait for a sender to block).
+    #[cfg(test)]
+    pub(crate) fn blocked_senders(&self) -> usize {
+        let st = self.locked();
+        let mut n = 0;
+        // SAFETY: lock held.
+        unsafe { st.sendq.for_each_member(|_| n += 1) };
+        self.unlock();
+        n
+    }
+
+    /// Takes the lock and keeps it (tests play a thread stopped inside an operation).
+    #[cfg(test)]
+    pub(crate) fn hold_lock(&self) {
+        self.lock.lock();
+    }
+
+    /// Gives back the lock of [`Chan::hold_lock`].
+    #[cfg(test)]
+    pub(crate) fn drop_lock(&self) {
+        self.unlock();
+    }
+
     /// The timer a timer channel owns (tests look at its lifetime).
     #[cfg(test)]
     pub(crate) fn timer_hook(&self) -> Option<Arc<dyn TimerHook>> {
@@ -290,6 +339,10 @@ impl Chan {
             // lock while it sends) finishes before we free what it sends into.
             t.detach();
         }
+        if let Some(slot) = ch.root {
+            // Out of the collector's sight before anything is freed.
+            roots::CHANNELS.remove(slot);
+        }
         // SAFETY: last reference and nobody waits: nothing else can reach it.
         unsafe {
             if !ch.buf.is_null() {
@@ -297,6 +350,43 @@ impl Chan {
             }
             drop(Box::from_raw(c));
         }
+    }
+
+    /// The program's bytes this channel holds, for the collector ([`roots::for_each_root`]):
+    /// the buffered elements, and the element of every blocked sender (a select's send
+    /// cases included). Reads without the lock: if it is free, the state is consistent and
+    /// only the live part of the ring is reported; if a stopped thread holds it, the whole
+    /// ring (an element may be half moved). The sender queue is valid to walk in any
+    /// frozen state (see [`WaitQ`] and the essay in `gc/roots.rs`).
+    ///
+    /// # Safety
+    /// `c` is registered in [`roots::CHANNELS`] and the world is stopped (or no thread
+    /// touches the channel meanwhile).
+    pub(crate) unsafe fn for_each_held_range(c: *const Chan, f: &mut dyn FnMut(*const u8, usize)) {
+        // SAFETY: registered channels are alive (removed from the registry before they are
+        // freed); nobody runs to change the state while we read it.
+        let (ch, st) = unsafe { (&*c, &*(*c).state.get()) };
+        let es = ch.elem_size;
+        if !ch.buf.is_null() {
+            if ch.lock.is_locked() {
+                f(ch.buf, ch.cap * es);
+            } else if st.qcount > 0 {
+                let first = st.qcount.min(ch.cap - st.recvx);
+                f(ch.slot(st.recvx), first * es);
+                if first < st.qcount {
+                    f(ch.buf, (st.qcount - first) * es);
+                }
+            }
+        }
+        // SAFETY: as above; every sudog on the chain is alive (see WaitQ::for_each_member).
+        unsafe {
+            st.sendq.for_each_member(|s| {
+                let e = (*s).elem;
+                if !e.is_null() {
+                    f(e, es);
+                }
+            })
+        };
     }
 
     fn slot(&self, i: usize) -> *mut u8 {
@@ -387,8 +477,10 @@ impl Chan {
     /// A receive that can complete now: from a claimed sender, the ring, or closed.
     /// `Some((ok, sender to wake))`.
     fn try_recv_locked(&self, st: &mut State, out: *mut u8) -> Option<(bool, Option<*mut Sudog>)> {
+        // Claimed but left in the queue until its element is copied: a collector that
+        // stops us halfway still finds the element through the queue (gc::roots).
         // SAFETY: lock held.
-        if let Some(s) = unsafe { st.sendq.dequeue() } {
+        if let Some(s) = unsafe { st.sendq.claim_front() } {
             // SAFETY: s is claimed by us and valid until woken.
             let sent = unsafe { (*s).elem };
             if self.cap == 0 {
@@ -403,8 +495,9 @@ impl Chan {
                 }
                 st.sendx = st.recvx;
             }
-            // SAFETY: as above.
+            // SAFETY: as above; s is still in sendq (claim_front), lock held.
             unsafe {
+                st.sendq.remove(s);
                 (*s).success = true;
                 (*s).fired = true;
             }

@@ -1,7 +1,15 @@
 //! Wait queues of channels: intrusive FIFOs of [`Sudog`]s.
+//!
+//! The collector walks them forwards without the channel lock while the world is stopped
+//! (`gc/roots.rs`), and a thread stopped by a signal may be halfway through `push` or
+//! `remove`. So the forward chain (`head`, `next`) is kept valid at every instruction: a
+//! sudog is linked only after its own fields are set, and unlinked by one store before
+//! its own links are cleared. The compiler fences keep those stores in source order as a
+//! signal handler on the same thread sees them; they cost no instruction.
 
 use crate::sched::Waiter;
 use std::ptr;
+use std::sync::atomic::{Ordering, compiler_fence};
 
 /// A blocked send or receive (one per case for a select). Lives on the waiter's stack
 /// while it is queued; every field but `waiter` is protected by the lock of the channel
@@ -70,6 +78,7 @@ impl WaitQ {
             (*s).next = ptr::null_mut();
             (*s).prev = self.tail;
             (*s).queued = true;
+            compiler_fence(Ordering::Release);
             if self.tail.is_null() {
                 self.head = s;
             } else {
@@ -93,6 +102,7 @@ impl WaitQ {
             } else {
                 (*p).next = n;
             }
+            compiler_fence(Ordering::Release);
             if n.is_null() {
                 self.tail = p;
             } else {
@@ -101,6 +111,47 @@ impl WaitQ {
             (*s).next = ptr::null_mut();
             (*s).prev = ptr::null_mut();
             (*s).queued = false;
+        }
+    }
+
+    /// Claims the first sudog whose wait this caller manages to claim and returns it
+    /// **still queued**: the caller uses it, then unlinks it with [`WaitQ::remove`] before
+    /// releasing the lock. Sudogs whose wait is being completed elsewhere are dropped on
+    /// the way, as in [`WaitQ::dequeue`]. (A receiver copying a blocked sender's element
+    /// uses this, so the element stays visible to the collector until it is copied.)
+    ///
+    /// # Safety
+    /// The caller holds the channel lock.
+    pub(crate) unsafe fn claim_front(&mut self) -> Option<*mut Sudog> {
+        loop {
+            let s = self.head;
+            if s.is_null() {
+                return None;
+            }
+            // SAFETY: s is a member; lock held.
+            unsafe {
+                let claimed = if (*s).sole { (*s).waiter.claim_sole() } else { (*s).waiter.claim() };
+                if claimed {
+                    return Some(s);
+                }
+                self.remove(s);
+            }
+        }
+    }
+
+    /// Calls `f` for every sudog on the forward chain, for the collector: without the
+    /// channel lock, in any state a stopped thread can leave the queue in (see the module
+    /// docs). Every sudog on the chain is alive: its owner cannot return from the
+    /// operation before it is unlinked, under the lock.
+    ///
+    /// # Safety
+    /// The world is stopped (or nobody touches the queue meanwhile).
+    pub(crate) unsafe fn for_each_member(&self, mut f: impl FnMut(*const Sudog)) {
+        let mut s = self.head;
+        while !s.is_null() {
+            f(s);
+            // SAFETY: s is on the chain, hence alive (above).
+            s = unsafe { (*s).next };
         }
     }
 

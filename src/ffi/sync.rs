@@ -6,6 +6,7 @@
 //! Go; the `int` ones return `GORT_EINVAL`.
 
 use super::error::{GORT_EAGAIN, GORT_EINVAL, GORT_ENOMEM, GORT_ETIMEDOUT};
+use crate::gc::roots::HeldRoot;
 use crate::sync::{AcquireError, Cond, Mutex, Once, RwMutex, Sema, WaitGroup};
 use std::ffi::{CString, c_int, c_void};
 
@@ -253,7 +254,20 @@ pub extern "C" fn gort_waitgroup_go(
         }
         let group = core::<_, WaitGroup>(wg, "gort_waitgroup_go");
         group.add(1);
-        let job = Box::into_raw(Box::new(GroupJob { wg: wg as *mut c_void, f, arg }));
+        let job = Box::into_raw(Box::new(GroupJob { wg: wg as *mut c_void, f, arg, held: None }));
+        // Until the goroutine starts, `wg` and `arg` live only here: a root for the
+        // collector.
+        // SAFETY: just made, ours alone; the registered bytes are its first three fields.
+        unsafe {
+            match HeldRoot::new(job as *const u8, std::mem::offset_of!(GroupJob, held)) {
+                Some(h) => (*job).held = Some(h),
+                None => {
+                    drop(Box::from_raw(job));
+                    group.add(-1);
+                    return GORT_ENOMEM;
+                }
+            }
+        }
         match crate::sched::spawn(crate::sched::Entry::C(run_group_job, job as *mut c_void)) {
             Some(_) => 0,
             None => {
@@ -267,10 +281,14 @@ pub extern "C" fn gort_waitgroup_go(
 }
 
 /// The wait group, function and argument of one `gort_waitgroup_go`.
+#[repr(C)]
 struct GroupJob {
     wg: *mut c_void,
     f: unsafe extern "C" fn(*mut c_void),
     arg: *mut c_void,
+    /// The three fields above are a root until the goroutine has read them (dropped with
+    /// the job, before its memory is freed).
+    held: Option<HeldRoot>,
 }
 
 /// The goroutine of a `gort_waitgroup_go`. A C entry, not a Rust closure: `f` may leave
@@ -278,7 +296,11 @@ struct GroupJob {
 /// memory across the call.
 unsafe extern "C" fn run_group_job(job: *mut c_void) {
     // SAFETY: boxed by gort_waitgroup_go for this goroutine alone; freed here.
-    let job = *unsafe { Box::from_raw(job as *mut GroupJob) };
+    let boxed = unsafe { Box::from_raw(job as *mut GroupJob) };
+    let job = GroupJob { held: None, ..*boxed };
+    // Unregistered (its `held` dropped) before the box is freed; the values are on this
+    // stack now.
+    drop(boxed);
     // Registered first, so it runs last: after f's own deferred calls. It runs when the
     // goroutine ends, normally or by gort_goexit (and by a panic, where it does nothing).
     crate::panic::defer(group_job_done, job.wg);

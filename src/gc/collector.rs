@@ -1,39 +1,100 @@
-//! One collection, step by step (see the protocol in [`super`]).
+//! One collection, step by step (see the protocol in [`super`]), and how a program's
+//! threads ask for one.
+//!
+//! Cycles run on the collector's own thread, never on the thread that asks: that thread
+//! is a mutator like any other, stopped and scanned with the rest (a goroutine parks and
+//! is scanned from its saved stack pointer; a foreign thread blocks and is stopped by the
+//! signal). Running the cycle on the asking thread would put the collector's own frames
+//! and registers, full of heap addresses (span starts, the arena base), among the roots
+//! and keep garbage alive. The collector thread is not registered: it is never stopped
+//! and its stack is never scanned.
 
 use super::finalize::{self, Found, SPECIALS};
 use super::mark::{self, Jobs};
 use super::pacer::PACER;
 use super::stats::{self, CycleFigures};
 use crate::mem::heap;
+use crate::sched::Note;
 use crate::time::nanotime;
-use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Once;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Why a cycle runs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Reason {
     /// The heap reached its goal (the allocator's trigger), or gcstress.
     Heap,
-    /// `gort_gc`, `gort_free_os_memory`, or an allocation that would pass the limit.
+    /// `gort_gc`, `gort_free_os_memory` (counted in `num_forced_gc`).
     Forced,
+    /// The heap is past the memory limit, or the OS refused memory: collect and sweep
+    /// everything, then the allocation decides whether it fits.
+    Limit,
 }
 
-/// One cycle at a time; the job table is reused between cycles.
-static CYCLE: Mutex<Jobs> = Mutex::new(Jobs::new());
-/// Completed cycles (`num_gc`).
+/// Completed cycles (`num_gc`). Written by the collector thread under `DONE_MU`.
 pub(crate) static NUM_GC: AtomicU32 = AtomicU32::new(0);
+/// Cycles started: a cycle that starts after a request sees everything the requester
+/// did before it (the world stops after the increment).
+static STARTED: AtomicU32 = AtomicU32::new(0);
+/// The highest cycle number somebody waits for.
+static WANTED: AtomicU32 = AtomicU32::new(0);
+/// Forced requests not yet served (each makes the next cycle count as forced).
+static FORCED_PENDING: AtomicU64 = AtomicU64::new(0);
+/// Wakes the collector thread.
+static WAKE: Note = Note::new();
+/// Requesters wait here (goroutine-aware: a goroutine parks, a thread blocks).
+static DONE_MU: crate::sync::Mutex = crate::sync::Mutex::new();
+static DONE_CV: crate::sync::Cond = crate::sync::Cond::new();
+static THREAD: Once = Once::new();
 
-/// Runs a full collection: stops the world, marks, restarts it; sweeping follows lazily
-/// (and `Forced` cycles finish it before returning, as Go's `runtime.GC` does).
+/// Asks for a full cycle that starts after this call and waits for it: marking and the
+/// restart of the world (sweeping follows lazily; `Forced` and `Limit` then finish it on
+/// the caller's thread, as Go's `runtime.GC` does).
 pub(crate) fn collect(reason: Reason) {
-    let seen = NUM_GC.load(Ordering::Acquire);
-    let mut jobs = CYCLE.lock();
-    if reason == Reason::Heap && NUM_GC.load(Ordering::Acquire) != seen {
-        return; // somebody collected while we waited: the heap is no longer at its goal
+    THREAD.call_once(|| {
+        mark::ensure_workers(crate::sched::gomaxprocs());
+        std::thread::Builder::new()
+            .name("gort-gc".into())
+            .spawn(collector_loop)
+            .unwrap_or_else(|_| crate::fatal::fatal("cannot start the collector thread"));
+    });
+    let target = STARTED.load(Ordering::SeqCst).wrapping_add(1);
+    if reason == Reason::Forced {
+        FORCED_PENDING.fetch_add(1, Ordering::SeqCst);
     }
+    WANTED.fetch_max(target, Ordering::SeqCst);
+    WAKE.wakeup();
+    DONE_MU.lock();
+    while (NUM_GC.load(Ordering::Acquire).wrapping_sub(target) as i32) < 0 {
+        DONE_CV.wait(&DONE_MU);
+    }
+    DONE_MU.unlock();
+    if reason != Reason::Heap {
+        while heap::sweep_one() {}
+    }
+}
+
+fn collector_loop() {
+    let mut jobs = Jobs::new();
+    loop {
+        while (WANTED.load(Ordering::SeqCst).wrapping_sub(STARTED.load(Ordering::SeqCst)) as i32) <= 0 {
+            WAKE.sleep(None);
+        }
+        let n = STARTED.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
+        let forced = FORCED_PENDING.swap(0, Ordering::SeqCst) > 0;
+        let figures = cycle(&mut jobs, n, forced);
+        DONE_MU.lock();
+        NUM_GC.store(n, Ordering::Release);
+        DONE_CV.broadcast();
+        DONE_MU.unlock();
+        stats::record_cycle(figures);
+    }
+}
+
+/// One cycle, on the collector thread: returns its figures.
+fn cycle(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
     // Sweep what the last cycle left, with the world running (mark bits must be clean).
     while heap::sweep_one() {}
-    mark::ensure_workers(crate::sched::gomaxprocs());
 
     // Locks of everything the stopped world's threads could be inside of, taken while
     // they still run (a thread suspended holding one would otherwise deadlock us).
@@ -45,10 +106,9 @@ pub(crate) fn collect(reason: Reason) {
     let mut found = Found::reserve(sp);
     let queue = finalize::QUEUE.lock();
     let heap_guard = heap::lock_for_gc();
-    let roots_guard = super::roots::lock_for_gc();
 
     let t_begin = nanotime();
-    let world = crate::sched::world::stop_world_for_gc();
+    let world = crate::sched::world::stop_world_from_collector();
     let t_stopped = nanotime();
     let heap_before = heap::stats().heap_alloc;
     heap::prepare_for_mark();
@@ -61,10 +121,13 @@ pub(crate) fn collect(reason: Reason) {
         jobs.push(p as usize, n);
     });
     let mut root_bytes = 0u64;
-    super::roots::for_each_root(&mut |p, n| {
-        root_bytes += n as u64;
-        jobs.push(p as usize, n);
-    });
+    // SAFETY: the world is stopped.
+    unsafe {
+        super::roots::for_each_root(&mut |p, n| {
+            root_bytes += n as u64;
+            jobs.push(p as usize, n);
+        })
+    };
     let word = std::mem::size_of::<usize>();
     for f in sp.finalizers.values() {
         jobs.push(&f.arg as *const usize as usize, word);
@@ -82,7 +145,7 @@ pub(crate) fn collect(reason: Reason) {
     }
 
     // Mark: roots, and what finalizable objects point to.
-    let first = mark::mark(&jobs, |w| {
+    let first = mark::mark(jobs, |w| {
         for &base in sp.finalizers.keys() {
             mark::grey_referents(base, w);
         }
@@ -96,7 +159,7 @@ pub(crate) fn collect(reason: Reason) {
     let mut marked = first.marked_bytes;
     if !found.finalize.is_empty() {
         jobs.clear();
-        let again = mark::mark(&jobs, |w| {
+        let again = mark::mark(jobs, |w| {
             for &base in &found.finalize {
                 mark::grey_object(base, w);
             }
@@ -108,7 +171,7 @@ pub(crate) fn collect(reason: Reason) {
             found.cleanup.push(base);
         }
     }
-    heap::finish_mark();
+    heap::finish_mark(marked as u64);
     let t_marked = nanotime();
 
     // The next goal, from what is live now.
@@ -120,16 +183,14 @@ pub(crate) fn collect(reason: Reason) {
 
     let restart_ns = world.restart();
     let t_end = nanotime();
-    drop(roots_guard);
     drop(heap_guard);
     drop(queue);
     finalize::queue_found(sp, found);
     drop(specials);
 
-    let n = NUM_GC.fetch_add(1, Ordering::AcqRel) + 1;
-    stats::record_cycle(CycleFigures {
+    CycleFigures {
         num: n,
-        forced: reason == Reason::Forced,
+        forced,
         start_ns: t_begin,
         end_ns: t_end,
         stop_ns: (t_stopped - t_begin) as u64,
@@ -141,9 +202,5 @@ pub(crate) fn collect(reason: Reason) {
         stacks: stack_bytes,
         roots: root_bytes,
         workers: mark::workers(),
-    });
-    drop(jobs);
-    if reason == Reason::Forced {
-        while heap::sweep_one() {}
     }
 }

@@ -21,6 +21,10 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+/// Words below this are small integers, never heap addresses (the first page is never
+/// mapped): skipped without a lookup.
+const MIN_ADDR: usize = 4096;
+
 /// A conservative root range to scan: `[start, start + len)`.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -126,8 +130,8 @@ pub(crate) unsafe fn scan_conservative(start: usize, len: usize, w: &mut Worker)
     let end = start.saturating_add(len);
     while p + word <= end {
         // SAFETY: per the contract, [start, end) is readable; p is aligned and inside.
-        let v = unsafe { ptr::read_volatile(p as *const usize) };
-        if heap::maybe_heap(v) {
+        let v = unsafe { load_word(p) };
+        if v >= MIN_ADDR {
             match heap::find_object(v) {
                 Some(o) => grey(o, w),
                 None => heap::note_false_pointer(v),
@@ -135,6 +139,23 @@ pub(crate) unsafe fn scan_conservative(start: usize, len: usize, w: &mut Worker)
         }
         p += word;
     }
+}
+
+/// Reads the word at `p` for the collector. Under valgrind the copy is declared defined
+/// (see [`crate::mem::valgrind::make_mem_defined`]).
+///
+/// # Safety
+/// `p` is aligned and readable.
+#[inline]
+unsafe fn load_word(p: usize) -> usize {
+    // SAFETY: per the contract.
+    let mut v = unsafe { ptr::read_volatile(p as *const usize) };
+    if crate::mem::valgrind::on_valgrind() {
+        crate::mem::valgrind::make_mem_defined(&mut v as *mut usize as usize, std::mem::size_of::<usize>());
+        // SAFETY: our own local.
+        v = unsafe { ptr::read_volatile(&v) };
+    }
+    v
 }
 
 #[inline]
@@ -156,8 +177,8 @@ fn scan_object(base: usize, w: &mut Worker) {
     w.scanned += 1;
     o.for_each_pointer_slot(|slot| {
         // SAFETY: the slot lies inside a live heap object.
-        let v = unsafe { ptr::read_volatile(slot as *const usize) };
-        if heap::maybe_heap(v)
+        let v = unsafe { load_word(slot) };
+        if v >= MIN_ADDR
             && let Some(t) = heap::find_object(v)
         {
             grey(t, w);
@@ -180,8 +201,8 @@ pub(crate) fn grey_referents(base: usize, w: &mut Worker) {
     if let Some(o) = heap::find_object(base) {
         o.for_each_pointer_slot(|slot| {
             // SAFETY: inside a heap object.
-            let v = unsafe { ptr::read_volatile(slot as *const usize) };
-            if heap::maybe_heap(v)
+            let v = unsafe { load_word(slot) };
+            if v >= MIN_ADDR
                 && let Some(t) = heap::find_object(v)
             {
                 grey(t, w);

@@ -88,8 +88,12 @@ fn init_slow() {
     });
 }
 
+/// Set by the allocator's trigger (the heap reached its goal); the allocation that
+/// notices it asks for a cycle from [`alloc`], outside the allocator's own frames.
+static TRIGGERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn on_trigger() {
-    collect(Reason::Heap);
+    TRIGGERED.store(true, Ordering::Relaxed);
 }
 
 /// Why an allocation failed.
@@ -110,10 +114,20 @@ pub(crate) fn alloc(size: usize, kind: Kind) -> Result<NonNull<u8>, AllocError> 
         Some(p) => p,
         None => alloc_after_collect(size, kind)?,
     };
+    if TRIGGERED.load(Ordering::Relaxed) {
+        triggered();
+    }
     if PACER.mem_limit.load(Ordering::Relaxed) != NO_LIMIT {
         check_limit(size)?;
     }
     Ok(p)
+}
+
+#[cold]
+fn triggered() {
+    if TRIGGERED.swap(false, Ordering::Relaxed) {
+        collect(Reason::Heap);
+    }
 }
 
 #[cold]
@@ -126,7 +140,7 @@ fn stress_tick() {
 
 #[cold]
 fn alloc_after_collect(size: usize, kind: Kind) -> Result<NonNull<u8>, AllocError> {
-    collect(Reason::Forced);
+    collect(Reason::Limit);
     heap::alloc(size, kind).ok_or(AllocError::NoMemory)
 }
 
@@ -139,7 +153,7 @@ fn check_limit(size: usize) -> Result<(), AllocError> {
     if used() <= limit {
         return Ok(());
     }
-    collect(Reason::Forced);
+    collect(Reason::Limit);
     if used() <= limit.saturating_add(size as u64) { Ok(()) } else { Err(AllocError::NoMemory) }
 }
 

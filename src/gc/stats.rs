@@ -135,8 +135,17 @@ pub(crate) struct MemStats {
     pub gc_cpu_fraction: f64,
 }
 
+/// Exact figures, as Go's `ReadMemStats`: the world stops for a moment so that every
+/// per-P cache's counts are folded in.
 pub(crate) fn read() -> MemStats {
-    let hs = heap::stats();
+    let hs = {
+        let _gate = heap::lock_for_gc();
+        let world = crate::sched::world::stop_world_for_gc();
+        heap::flush_caches();
+        let hs = heap::stats();
+        world.restart();
+        hs
+    };
     let stack_inuse = STACK_INUSE.load(Ordering::Relaxed);
     let goal = super::pacer::PACER.goal.load(Ordering::Relaxed);
     let frac = cpu_fraction();

@@ -26,8 +26,11 @@
 //! undefined behaviour through `extern "C"`), and libc `setjmp` (Rust cannot call a
 //! returns-twice function soundly).
 
+use std::alloc::Layout;
+use std::cell::{Cell, UnsafeCell};
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 pub(crate) type CFn = unsafe extern "C" fn(*mut c_void);
 
@@ -42,11 +45,106 @@ struct Defer {
     arg: *mut c_void,
 }
 
+/// The deferred calls of a goroutine or thread: a stack that only its owner changes and
+/// that the collector reads, with the world stopped, in whatever state a stopped owner
+/// left it (their arguments are roots: `gc/roots.rs`). So the length is published after
+/// the element is written, and a new buffer is published before the old one is freed:
+/// every frozen state shows `len` valid elements in `buf`.
+struct DeferStack {
+    /// `cap` elements (null while `cap` is 0). Replaced only by the owner.
+    buf: AtomicPtr<Defer>,
+    /// Owner only.
+    cap: usize,
+    /// Elements in use; stored by the owner after writing them (Release).
+    len: AtomicUsize,
+}
+
+impl DeferStack {
+    const fn new() -> DeferStack {
+        DeferStack { buf: AtomicPtr::new(ptr::null_mut()), cap: 0, len: AtomicUsize::new(0) }
+    }
+
+    fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    fn push(&mut self, d: Defer) {
+        let len = self.len();
+        if len == self.cap {
+            self.resize((self.cap * 2).max(4));
+        }
+        // SAFETY: len < cap: a slot of our buffer, outside the published prefix.
+        unsafe { self.buf.load(Ordering::Relaxed).add(len).write(d) };
+        self.len.store(len + 1, Ordering::Release);
+    }
+
+    fn pop(&mut self) -> Option<Defer> {
+        let len = self.len().checked_sub(1)?;
+        self.len.store(len, Ordering::Release);
+        // SAFETY: element `len` was written by `push` and is no longer published.
+        Some(unsafe { self.buf.load(Ordering::Relaxed).add(len).read() })
+    }
+
+    fn clear(&mut self) {
+        self.len.store(0, Ordering::Release);
+    }
+
+    /// Moves the elements to a buffer of `cap` (>= len) elements, or frees the buffer
+    /// when `cap` is 0 (and the stack is empty).
+    fn resize(&mut self, cap: usize) {
+        let len = self.len();
+        debug_assert!(cap >= len);
+        let new = if cap == 0 {
+            ptr::null_mut()
+        } else {
+            let layout = Layout::array::<Defer>(cap).unwrap_or_else(|_| crate::fatal::fatal("gort_defer: too many"));
+            // SAFETY: non-zero size.
+            let p = unsafe { std::alloc::alloc(layout) } as *mut Defer;
+            if p.is_null() {
+                std::alloc::handle_alloc_error(layout);
+            }
+            // SAFETY: both buffers hold at least len elements and are distinct.
+            unsafe { ptr::copy_nonoverlapping(self.buf.load(Ordering::Relaxed), p, len) };
+            p
+        };
+        // Published before the old buffer goes.
+        let old = self.buf.swap(new, Ordering::Release);
+        if !old.is_null() {
+            // SAFETY: allocated by an earlier resize with this capacity.
+            unsafe { std::alloc::dealloc(old as *mut u8, Layout::array::<Defer>(self.cap).expect("was allocated")) };
+        }
+        self.cap = cap;
+    }
+
+    /// For the collector: the published elements as one byte range.
+    ///
+    /// # Safety
+    /// The owner is stopped or is the caller.
+    unsafe fn for_each_held_range(&self, f: &mut dyn FnMut(*const u8, usize)) {
+        let len = self.len.load(Ordering::Acquire);
+        let buf = self.buf.load(Ordering::Acquire);
+        if len != 0 && !buf.is_null() {
+            f(buf as *const u8, len * size_of::<Defer>());
+        }
+    }
+}
+
+impl Drop for DeferStack {
+    fn drop(&mut self) {
+        self.clear();
+        self.resize(0);
+    }
+}
+
 /// Defer and protect bookkeeping of one goroutine or foreign thread. Only its owner
-/// touches it.
+/// changes it; the collector reads its deferred calls ([`for_each_held_range`]).
 pub(crate) struct PanicState {
     frames: Vec<Frame>,
-    defers: Vec<Defer>,
+    defers: DeferStack,
     /// The panic in flight (while its defers run).
     panicking: Option<CString>,
     /// The message of the last recovered panic, handed to `gort_protect`'s caller; valid
@@ -65,7 +163,7 @@ impl Default for PanicState {
 
 impl PanicState {
     pub(crate) const fn new() -> PanicState {
-        PanicState { frames: Vec::new(), defers: Vec::new(), panicking: None, last_msg: None }
+        PanicState { frames: Vec::new(), defers: DeferStack::new(), panicking: None, last_msg: None }
     }
 
     /// Forgets everything (the goroutine ended).
@@ -75,18 +173,48 @@ impl PanicState {
         if self.frames.capacity() > KEEP_ON_RESET {
             self.frames = Vec::new();
         }
-        if self.defers.capacity() > KEEP_ON_RESET {
-            self.defers = Vec::new();
-        }
         self.frames.clear();
         self.defers.clear();
+        if self.defers.capacity() > KEEP_ON_RESET {
+            self.defers.resize(0);
+        }
         self.panicking = None;
         self.last_msg = None;
     }
 }
 
+/// The deferred calls of `st`, for the collector (`gc::roots::for_each_root`).
+///
+/// # Safety
+/// `st` is a live panic state (a G's, never freed, or one registered in
+/// `gc::roots::THREAD_DEFERS`) and its owner is stopped.
+pub(crate) unsafe fn for_each_held_range(st: *const PanicState, f: &mut dyn FnMut(*const u8, usize)) {
+    // SAFETY: per the contract; only the defer stack is read, which is valid in any state
+    // a stopped owner leaves it in.
+    unsafe { (*st).defers.for_each_held_range(f) };
+}
+
+/// A thread's panic state, and its entry in the collector's registry once the thread
+/// has deferred a call (`THREAD_DEFERS`), removed when the thread exits.
+struct ThreadPanic {
+    state: UnsafeCell<PanicState>,
+    /// Only the owning thread touches it.
+    root: Cell<Option<crate::gc::roots::Slot>>,
+}
+
+impl Drop for ThreadPanic {
+    fn drop(&mut self) {
+        // Before the state (and its defer buffer) goes.
+        if let Some(slot) = self.root.take() {
+            crate::gc::roots::THREAD_DEFERS.remove(slot);
+        }
+    }
+}
+
 thread_local! {
-    static THREAD_STATE: std::cell::UnsafeCell<PanicState> = const { std::cell::UnsafeCell::new(PanicState::new()) };
+    static THREAD_STATE: ThreadPanic = const {
+        ThreadPanic { state: UnsafeCell::new(PanicState::new()), root: Cell::new(None) }
+    };
 }
 
 /// The caller's panic state: its goroutine's, or its thread's on a foreign thread.
@@ -97,9 +225,29 @@ fn state() -> *mut PanicState {
     if !g.is_null() {
         // SAFETY: Gs are never freed; the G's panic state is touched only by the G itself.
         let slot = unsafe { &mut *(*g).panic.get() };
-        return &mut **slot.get_or_insert_with(|| Box::new(PanicState::new()));
+        if slot.is_none() {
+            let fresh = Box::new(PanicState::new());
+            // The collector may read the slot at any instruction: the state is complete
+            // before the pointer to it is stored.
+            std::sync::atomic::compiler_fence(Ordering::Release);
+            *slot = Some(fresh);
+        }
+        return &mut **slot.as_mut().expect("set above");
     }
-    THREAD_STATE.with(|s| s.get())
+    THREAD_STATE.with(|s| s.state.get())
+}
+
+/// Registers the calling thread's panic state with the collector (once), so that its
+/// deferred calls' arguments are roots.
+fn register_thread_state() {
+    THREAD_STATE.with(|s| {
+        if s.root.get().is_none() {
+            match crate::gc::roots::THREAD_DEFERS.add(s.state.get() as *const u8, 0) {
+                Some(slot) => s.root.set(Some(slot)),
+                None => crate::fatal::fatal("gort_defer: out of memory"),
+            }
+        }
+    });
 }
 
 /// The caller's panic state if it has one (no allocation).
@@ -109,7 +257,7 @@ fn state_if_any() -> Option<*mut PanicState> {
         // SAFETY: as in `state`.
         return unsafe { (*(*g).panic.get()).as_mut() }.map(|b| &mut **b as *mut PanicState);
     }
-    Some(THREAD_STATE.with(|s| s.get()))
+    Some(THREAD_STATE.with(|s| s.state.get()))
 }
 
 /// `gort_protect`: 0 if `f` returned, 1 if it panicked (message in `*msg_out`).
@@ -177,8 +325,11 @@ pub(crate) fn defer(f: CFn, arg: *mut c_void) {
     let st = state();
     // SAFETY: st is our own state.
     let s = unsafe { &mut *st };
-    if s.frames.is_empty() && !crate::sched::in_goroutine() {
-        panic_msg(c"gort_defer outside gort_protect on a thread the runtime does not own".to_owned());
+    if !crate::sched::in_goroutine() {
+        if s.frames.is_empty() {
+            panic_msg(c"gort_defer outside gort_protect on a thread the runtime does not own".to_owned());
+        }
+        register_thread_state();
     }
     s.defers.push(Defer { f, arg });
 }
@@ -278,11 +429,11 @@ mod tests {
     #[test]
     fn reset_keeps_small_buffers_and_drops_grown_ones() {
         let mut ps = PanicState::new();
-        ps.defers.reserve(8);
+        ps.defers.resize(8);
         let small = ps.defers.capacity();
         ps.reset();
         assert_eq!(ps.defers.capacity(), small);
-        ps.defers.reserve(10 * KEEP_ON_RESET);
+        ps.defers.resize(10 * KEEP_ON_RESET);
         ps.frames.reserve(10 * KEEP_ON_RESET);
         ps.reset();
         assert!(ps.defers.capacity() <= KEEP_ON_RESET && ps.frames.capacity() <= KEEP_ON_RESET);

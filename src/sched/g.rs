@@ -23,12 +23,18 @@ pub(crate) mod status {
     pub(crate) const DEAD: u32 = 4;
 }
 
-/// What a goroutine runs.
+/// What a goroutine runs. The layout is fixed (`repr(C, u32)`: a `u32` tag, then the
+/// payload) so the collector can read the tag of any descriptor as a plain integer and
+/// skip `None`, whose payload bytes are stale ([`G::for_each_held_range`]).
+#[repr(C, u32)]
 pub(crate) enum Entry {
-    None,
-    C(unsafe extern "C" fn(*mut c_void), *mut c_void),
-    Rust(Box<dyn FnOnce() + Send>),
+    None = ENTRY_NONE,
+    C(unsafe extern "C" fn(*mut c_void), *mut c_void) = 1,
+    Rust(Box<dyn FnOnce() + Send>) = 2,
 }
+
+/// The tag of [`Entry::None`].
+const ENTRY_NONE: u32 = 0;
 
 /// A goroutine descriptor. Descriptors are never freed: a dead G goes to a free list, so
 /// pointers to Gs held by timers or wait queues never dangle (they can only be stale,
@@ -126,6 +132,39 @@ impl G {
     pub(crate) fn status(&self) -> u32 {
         self.status.load(Ordering::Acquire)
     }
+
+    /// The program's bytes this descriptor holds, for the collector
+    /// (`gc::roots::for_each_root`): the entry of a goroutine not yet started (the raw
+    /// bytes of `entry` unless its tag says `None`: a torn write by a stopped spawner is
+    /// harmless, nothing is dereferenced; and the captured bytes of a Rust closure, read
+    /// only while RUNNABLE and fresh, when the spawner has finished writing it and the
+    /// goroutine has not begun taking it), and its deferred calls.
+    ///
+    /// # Safety
+    /// The world is stopped (or nobody touches the descriptor meanwhile).
+    pub(crate) unsafe fn for_each_held_range(&self, f: &mut dyn FnMut(*const u8, usize)) {
+        // SAFETY: the tag is a u32 at offset 0 (repr(C, u32)); any value is readable.
+        let tag = unsafe { ptr::read_volatile(self.entry.get() as *const u32) };
+        if tag != ENTRY_NONE {
+            f(self.entry.get() as *const u8, std::mem::size_of::<Entry>());
+        }
+        if self.status() == status::RUNNABLE && self.fresh.get() {
+            // SAFETY: written by the spawner before it published RUNNABLE (Release), not
+            // touched again until the goroutine runs (module docs of gc/roots.rs).
+            if let Entry::Rust(b) = unsafe { &*self.entry.get() } {
+                let len = std::mem::size_of_val::<dyn FnOnce() + Send>(&**b);
+                if len != 0 {
+                    f(&**b as *const (dyn FnOnce() + Send) as *const u8, len);
+                }
+            }
+        }
+        // SAFETY: the panic state is set once, fully built, by the G itself, and never
+        // taken away (`crate::panic::state`); its defer stack is valid in any frozen state.
+        if let Some(ps) = unsafe { (*self.panic.get()).as_deref() } {
+            // SAFETY: as above.
+            unsafe { crate::panic::for_each_held_range(ps, f) };
+        }
+    }
 }
 
 /// Descriptors are never freed, so they are carved from big anonymous mappings instead of
@@ -143,7 +182,8 @@ struct GArena {
 static G_ARENA: parking_lot::Mutex<GArena> = parking_lot::Mutex::new(GArena { next: 0, end: 0 });
 
 /// Up to `n` new descriptors, IDLE, each written in place; fewer (maybe none) when out
-/// of memory. The caller registers them in [`ALLGS`].
+/// of memory. The caller registers them in [`ALLGS`] and in the collector's
+/// `gc::roots::ALL_GS`.
 pub(crate) fn alloc_batch(n: usize) -> Vec<GPtr> {
     let layout = std::alloc::Layout::new::<G>();
     let stride = layout.size().next_multiple_of(layout.align());

@@ -93,6 +93,7 @@
 
 use super::{MAX_WHEN, TimerFire, TimerHeap, TimerTarget, nanotime};
 use crate::chan::{self, Chan, MakeError, TimerHook};
+use crate::gc::roots::HeldRoot;
 use crate::sched::Entry;
 use parking_lot::Mutex;
 use std::ptr::{self, NonNull};
@@ -423,6 +424,12 @@ impl TimerHook for Inner {
 /// A one-shot timer: Go's `time.Timer`, on a channel ([`Timer::new`]) or starting a
 /// goroutine ([`Timer::after_func`]). Dropping it stops it and frees its channel.
 pub(crate) struct Timer {
+    /// An AfterFunc timer's function and argument (the bytes of its closure) are a root
+    /// for the collector while the handle lives: it may be reset and fire again. Dropped
+    /// first (field order), after `drop` has stopped the timer and before `inner` may
+    /// free the closure.
+    #[allow(dead_code, reason = "kept for its Drop (unregisters the root)")]
+    held: Option<HeldRoot>,
     inner: Arc<Inner>,
     /// None for an AfterFunc timer.
     chan: Option<ChanRef>,
@@ -434,16 +441,24 @@ impl Timer {
     pub(crate) fn new(ns: i64) -> Result<Timer, MakeError> {
         crate::runtime::ensure_init();
         let (inner, chan) = Inner::with_chan(0, deadline_in(ns))?;
-        Ok(Timer { inner, chan: Some(chan) })
+        Ok(Timer { held: None, inner, chan: Some(chan) })
     }
 
     /// A timer that starts a goroutine running `f()`'s entry, `ns` from now.
     pub(crate) fn after_func(ns: i64, f: SpawnFn) -> Timer {
         crate::runtime::ensure_init();
         let inner = Arc::new_cyclic(|me| Inner::new(Action::Spawn(f), me, 0, false));
+        let held = match &inner.action {
+            Action::Spawn(f) if size_of_val::<dyn Fn() -> Entry + Send + Sync>(&**f) != 0 => {
+                let bytes = &**f as *const (dyn Fn() -> Entry + Send + Sync) as *const u8;
+                let len = size_of_val::<dyn Fn() -> Entry + Send + Sync>(&**f);
+                Some(HeldRoot::new(bytes, len).unwrap_or_else(|| crate::fatal::fatal("gort_after_func: out of memory")))
+            }
+            _ => None,
+        };
         let when = deadline_in(ns);
         inner.arm(&mut inner.state.lock(), when);
-        Timer { inner, chan: None }
+        Timer { held, inner, chan: None }
     }
 
     /// The channel (borrowed: valid while the timer lives); None for an AfterFunc timer.
