@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 /// Registers the calling thread with the garbage collector: while the heap is collected,
 /// the thread is stopped and its stack and registers are scanned for pointers to heap
 /// objects. Every thread gort does not own that keeps heap pointers in its stack or
-/// registers must be registered; its first gort call (any function) registers it
+/// registers must be registered; its first gort call (any but `gort_strerror`) registers it
 /// automatically, and it is unregistered when it exits (a thread-exit destructor, so the
 /// thread must end through `pthread_exit` or a return from its start routine, as usual).
 /// Goroutines and the runtime's own threads are always registered. Returns 0 (also when

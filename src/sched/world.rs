@@ -320,9 +320,12 @@ fn register(m: *const M) -> Result<(), Error> {
     rec.nosuspend.store(0, Ordering::Relaxed);
     rec.deferred.store(false, Ordering::Relaxed);
     rec.registered.store(true, Ordering::Relaxed);
+    // The handler finds the record through REC: set it before the record is in the list
+    // (a collector may signal us the moment we let go of the lock).
+    REC.with(|r| r.set(rec));
+    compiler_fence(Ordering::SeqCst);
     reg.live.push(rec);
     drop(reg);
-    REC.with(|r| r.set(rec));
     STATE.with(|s| s.set(tstate::READY));
     if m.is_null() {
         // SAFETY: the key was created by install(); the value is a 'static record.

@@ -357,3 +357,54 @@ fn registration_rules() {
     wait_until("the goroutine", || done.load(Ordering::SeqCst) != 0);
     assert_eq!(done.load(Ordering::SeqCst), 1);
 }
+
+/// Not a test: prints stop and restart times (median, p90, max over 1000 rounds) with 2
+/// goroutines busy in C loops and 3 foreign threads, idle (sleeping) then busy.
+/// `cargo test --release --lib measure_stop_restart -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement, not a test"]
+fn measure_stop_restart() {
+    crate::runtime::ensure_init();
+    let stats = |v: &mut Vec<u64>| {
+        v.sort_unstable();
+        (v[v.len() / 2], v[v.len() * 9 / 10], v[v.len() - 1])
+    };
+    for busy_foreign in [false, true] {
+        let load = Load::start(2, 0, if busy_foreign { 3 } else { 0 });
+        let stop = Arc::new(AtomicBool::new(false));
+        let sleepers: Vec<_> = (0..if busy_foreign { 0 } else { 3 })
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    register_current_thread().unwrap();
+                    while !stop.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
+        let (mut st, mut ps, mut rs, mut n) = (Vec::new(), Vec::new(), Vec::new(), 0);
+        for _ in 0..1000 {
+            let w = stop_world_for_gc();
+            st.push(w.stop_ns);
+            ps.push(w.stop_ps_ns);
+            n = w.threads_stopped;
+            rs.push(w.restart());
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        stop.store(true, Ordering::SeqCst);
+        for t in sleepers {
+            t.join().unwrap();
+        }
+        load.finish();
+        let kind = if busy_foreign { "busy" } else { "sleeping" };
+        eprintln!(
+            "2 goroutines in C loops, 3 {kind} foreign threads, {n} threads signalled: \
+             stop (median, p90, max) {:?} ns, of which Ps {:?} ns; restart {:?} ns",
+            stats(&mut st),
+            stats(&mut ps),
+            stats(&mut rs)
+        );
+    }
+}
