@@ -341,11 +341,6 @@ impl PageHeap {
         self.insert_free(s, round);
         newly
     }
-
-    /// Whether the free run list holds pages not yet released.
-    pub(crate) fn has_unreleased(&self) -> bool {
-        self.free_pages > self.released_pages
-    }
 }
 
 fn set_span_end_pages(s: &Span, sp: *mut Span) {

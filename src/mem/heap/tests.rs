@@ -281,7 +281,7 @@ fn heap_multithreaded_alloc_stress() {
                         unsafe { ptr::write_bytes(a as *mut u8, id as u8 + 1, size) };
                         mine.push((a, size));
                         if i % 4096 == 0 {
-                            let big = h.alloc(40_000 + id, Kind::Typed(t)).unwrap().as_ptr() as usize;
+                            let big = h.alloc(t.size() * (1250 + id), Kind::Typed(t)).unwrap().as_ptr() as usize;
                             assert!(is_zero(big, 40_000));
                             mine.push((big, 0));
                         }
@@ -459,7 +459,12 @@ static HOOK_CALLS: AtomicUsize = AtomicUsize::new(0);
 #[test]
 fn heap_trigger_hook_runs_once_per_trigger() {
     let h = test_heap();
-    h.hook.store((|| { HOOK_CALLS.fetch_add(1, Ordering::Relaxed); }) as fn() as usize, Ordering::Release);
+    h.hook.store(
+        (|| {
+            HOOK_CALLS.fetch_add(1, Ordering::Relaxed);
+        }) as fn() as usize,
+        Ordering::Release,
+    );
     h.set_trigger(1 << 20);
     for _ in 0..(4 << 20) / 64 {
         noscan(h, 64);
@@ -472,40 +477,53 @@ fn heap_trigger_hook_runs_once_per_trigger() {
     assert_eq!(HOOK_CALLS.load(Ordering::Relaxed), 2);
 }
 
-/// ns per allocation of 16-64 B objects, alternating rounds of allocation and a cycle
-/// that frees them all (so later rounds reuse swept, dirty slots). Run with
-/// `cargo test --release heap_bench -- --ignored --nocapture`.
+/// ns per allocation of 16-64 B objects with 64K objects allocated between cycles (the
+/// window: each cycle frees the previous 64K; sweeping is lazy, in the refills, as in a
+/// program). Run with `cargo test --release heap_bench -- --ignored --nocapture`.
 #[test]
 #[ignore = "benchmark"]
 fn heap_bench_small_alloc() {
+    const WINDOW: usize = 64 * 1024;
+    const ROUNDS: usize = 64;
+    let sizes: Vec<usize> = (0..WINDOW).map(|i| 16 + (i * 2_654_435_761 % 49)).collect();
     let h = test_heap();
     let mut cache = Cache::new();
-    const N: usize = 1 << 20;
-    let sizes: Vec<usize> = (0..N).map(|i| 16 + (i * 2_654_435_761 % 49)).collect();
-    for round in 0..5 {
+    let mut best = f64::MAX;
+    let mut total = 0.0;
+    for round in 0..ROUNDS {
         let t0 = std::time::Instant::now();
-        let mut sink = 0usize;
         for &s in &sizes {
-            sink ^= h.alloc_with_cache(&mut cache, s, None).0.unwrap().as_ptr() as usize;
+            std::hint::black_box(h.alloc_with_cache(&mut cache, s, None));
         }
-        let ns = t0.elapsed().as_nanos() as f64 / N as f64;
-        println!("round {round}: cache fast path {ns:.1} ns/alloc ({sink:x})");
-        cycle(h, &mut [&mut cache], &[]);
+        let ns = t0.elapsed().as_nanos() as f64 / WINDOW as f64;
+        if round > 0 {
+            best = best.min(ns);
+            total += ns;
+        }
+        h.flush(&mut cache);
+        h.prepare_for_mark();
+        h.finish_mark(0);
     }
-    // Through alloc() from a goroutine (P cache, USER->RUNNING handshake).
+    println!("cache fast path: mean {:.1} ns/alloc, best round {best:.1}", total / (ROUNDS - 1) as f64);
+    // Through alloc() from a goroutine (the P's cache behind the USER->RUNNING handshake);
+    // no cycles on the runtime heap here, so fresh memory each time.
     let out = Arc::new(parking_lot::Mutex::new(None));
     let o2 = out.clone();
     crate::sched::spawn(crate::sched::Entry::Rust(Box::new(move || {
-        let t0 = std::time::Instant::now();
-        for &s in &sizes {
-            std::hint::black_box(alloc(s, Kind::NoScan));
+        let mut best = f64::MAX;
+        for _ in 0..8 {
+            let t0 = std::time::Instant::now();
+            for &s in &sizes {
+                std::hint::black_box(alloc(s, Kind::NoScan));
+            }
+            best = best.min(t0.elapsed().as_nanos() as f64 / WINDOW as f64);
         }
-        *o2.lock() = Some(t0.elapsed().as_nanos() as f64 / N as f64);
+        *o2.lock() = Some(best);
     })))
     .unwrap();
     loop {
         if let Some(ns) = *out.lock() {
-            println!("goroutine alloc(): {ns:.1} ns/alloc");
+            println!("goroutine alloc(): best round {ns:.1} ns/alloc (fresh memory, no reuse)");
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
