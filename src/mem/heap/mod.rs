@@ -99,6 +99,18 @@
 //! allocated (quarantined) for one more cycle, so a dangling pointer from C reads the
 //! pattern instead of a new object.
 //!
+//! # The interface, as built (differences from the plan in gc-interfaces.md)
+//! - `finish_mark(marked_bytes)`: the collector passes the bytes it marked (the sum of
+//!   `Obj::size` over successful `try_mark`s, summed per worker), which become heap_live;
+//!   computing it here would walk every span inside the pause.
+//! - `lock_for_gc() -> GcGate`: new, see "The gate". `flush_caches()`: new, for an exact
+//!   `stats()` in `gort_read_memstats` (world stopped). `HeapStats::heap_meta`: new
+//!   (metadata mappings, for `sys`).
+//! - `Obj::type_of` is `Some` for large typed objects only (small ones keep a bitmap).
+//! - `TypeError::BadSize`: a type with pointers whose size is not a multiple of 8.
+//! - [`Heap`] is a type with one static instance ([`HEAP`]); the free functions act on it,
+//!   tests make private heaps.
+//!
 //! # Rejected
 //! - A header word per object (type or size): costs 8 bytes per 16-byte object and is
 //!   what a conservative scan from C would have to skip; side bitmaps cost 1.6%.
@@ -728,11 +740,17 @@ pub(crate) fn alloc(size: usize, kind: Kind) -> Option<NonNull<u8>> {
     HEAP.alloc(size, kind)
 }
 
-/// The gate: taken by the collector before it stops the world, dropped after restart,
-/// so no thread stopped by a signal is inside a heap lock (see the module docs).
+/// The heap's gate, held: see [`lock_for_gc`].
 #[allow(dead_code, reason = "used by the collector (src/gc), next")]
-pub(crate) fn lock_for_gc() -> ReentrantMutexGuard<'static, RefCell<Cache>> {
-    HEAP.shared.lock()
+pub(crate) struct GcGate(ReentrantMutexGuard<'static, RefCell<Cache>>);
+
+/// The gate: taken by the collector before it stops the world, dropped after restart,
+/// so no thread stopped by a signal is inside a heap lock (see the module docs). The
+/// heap's own calls made while it is held (prepare_for_mark, ...) take it again
+/// (reentrant).
+#[allow(dead_code, reason = "used by the collector (src/gc), next")]
+pub(crate) fn lock_for_gc() -> GcGate {
+    GcGate(HEAP.shared.lock())
 }
 
 /// World stopped, before marking: flush every cache, finish the previous sweep, and
