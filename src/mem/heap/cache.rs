@@ -90,6 +90,7 @@ impl Heap {
     pub(super) fn uncache(&self, s: &'static Span, sc: usize) {
         let count = s.count_allocated();
         let size = s.elem_size.get();
+        assert!(count >= s.alloc_count.get(), "heap: a cached span lost objects");
         let new = count - s.alloc_count.get();
         self.mallocs.fetch_add(new as u64, Ordering::Relaxed);
         self.total_alloc.fetch_add((new * size) as u64, Ordering::Relaxed);

@@ -251,6 +251,7 @@ impl PageHeap {
             None if avoid_black => self.find(npages, false)?,
             None => return None,
         };
+        assert_eq!(s.state.load(std::sync::atomic::Ordering::Relaxed), state::FREE, "page heap: run not free");
         self.list_for(s.npages.get()).remove(s);
         let round = s.free_round.get();
         // Split off the pages before and after the window into free runs of their own.
@@ -293,6 +294,8 @@ impl PageHeap {
 
     /// Takes back an in-use span's pages.
     pub(crate) fn free(&mut self, s: &'static Span) {
+        let st = s.state.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(st == state::SMALL || st == state::LARGE, "page heap: freeing a span not in use ({st})");
         let n = s.npages.get();
         self.free_pages += n;
         let round = self.round;
@@ -340,11 +343,6 @@ impl PageHeap {
         let round = s.free_round.get();
         self.insert_free(s, round);
         newly
-    }
-
-    /// Whether the free run list holds pages not yet released.
-    pub(crate) fn has_unreleased(&self) -> bool {
-        self.free_pages > self.released_pages
     }
 }
 

@@ -118,8 +118,7 @@ mod tests {
             assert!(c == 1 || CLASSES[c - 1].size < size, "size {size} not in the smallest class");
             assert_eq!(ci.size % 16, 0);
         }
-        for c in 1..NUM_CLASSES {
-            let ci = &CLASSES[c];
+        for (c, ci) in CLASSES.iter().enumerate().skip(1) {
             let bytes = ci.pages * PAGE;
             assert!((bytes - ci.nelems * ci.size) * 8 <= bytes, "class {c} wastes too much");
             if c > 1 {
@@ -133,8 +132,7 @@ mod tests {
     /// The multiply-shift gives floor(offset / size) for every offset inside a span.
     #[test]
     fn heap_division_magic_is_exact() {
-        for c in 1..NUM_CLASSES {
-            let ci = &CLASSES[c];
+        for (c, ci) in CLASSES.iter().enumerate().skip(1) {
             for off in 0..ci.pages * PAGE {
                 assert_eq!(((off as u64 * ci.magic) >> DIV_SHIFT) as usize, off / ci.size, "class {c} off {off}");
             }

@@ -157,7 +157,7 @@ impl Span {
             let idx = self.freeindex.get() + bit;
             if idx < self.nelems.get() {
                 let next = idx + 1;
-                if next % 64 != 0 || next == self.nelems.get() {
+                if !next.is_multiple_of(64) || next == self.nelems.get() {
                     self.alloc_cache.set(cache >> bit >> 1);
                     self.freeindex.set(next);
                     return Some(idx);
@@ -257,9 +257,6 @@ unsafe impl Send for SpanList {}
 impl SpanList {
     pub(crate) const fn new() -> SpanList {
         SpanList { head: ptr::null_mut(), len: 0 }
-    }
-    pub(crate) fn is_empty(&self) -> bool {
-        self.head.is_null()
     }
     pub(crate) fn head(&self) -> *mut Span {
         self.head

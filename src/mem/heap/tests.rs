@@ -281,7 +281,7 @@ fn heap_multithreaded_alloc_stress() {
                         unsafe { ptr::write_bytes(a as *mut u8, id as u8 + 1, size) };
                         mine.push((a, size));
                         if i % 4096 == 0 {
-                            let big = h.alloc(40_000 + id, Kind::Typed(t)).unwrap().as_ptr() as usize;
+                            let big = h.alloc(t.size() * (1250 + id), Kind::Typed(t)).unwrap().as_ptr() as usize;
                             assert!(is_zero(big, 40_000));
                             mine.push((big, 0));
                         }
@@ -310,6 +310,82 @@ fn heap_multithreaded_alloc_stress() {
         assert_eq!(st.heap_alloc, 0);
         assert_eq!(st.mallocs, st.frees);
     }
+}
+
+/// Lazy sweeping under load: after each cycle, threads allocate (their refills sweep the
+/// spans they take) while another thread runs sweep_one; survivors keep their contents,
+/// freed memory comes back zeroed, and nothing is handed out twice.
+#[test]
+fn heap_lazy_sweep_concurrent_with_allocation() {
+    let h = test_heap();
+    let node = GcType::new("kept", 32, &[0]).unwrap();
+    const THREADS: usize = 3;
+    let caches: Vec<Arc<parking_lot::Mutex<Cache>>> =
+        (0..THREADS).map(|_| Arc::new(parking_lot::Mutex::new(Cache::new()))).collect();
+    // A kept list (every 8th object) threaded through garbage.
+    let mut head = 0usize;
+    for i in 0..40_000 {
+        let n = typed(h, node, 1);
+        write_word(n + 8, 0x5eed ^ i);
+        if i % 8 == 0 {
+            write_word(n, head);
+            head = n;
+        }
+    }
+    for round in 0..4 {
+        {
+            let mut guards: Vec<_> = caches.iter().map(|c| c.lock()).collect();
+            let mut refs: Vec<&mut Cache> = guards.iter_mut().map(|g| &mut **g).collect();
+            for c in refs.iter_mut() {
+                h.flush(c);
+            }
+            h.prepare_for_mark();
+            let marked = mark_from(&[head]);
+            h.finish_mark(marked);
+        }
+        let sweeper = std::thread::spawn(move || {
+            let mut n = 0;
+            while h.sweep_one() {
+                n += 1;
+            }
+            n
+        });
+        let handles: Vec<_> = (0..THREADS)
+            .map(|id| {
+                let cache = caches[id].clone();
+                std::thread::spawn(move || {
+                    let mut mine = Vec::new();
+                    for i in 0..20_000 {
+                        let size = 16 + (i % 5) * 16;
+                        let a = h.alloc_with_cache(&mut cache.lock(), size, None).0.unwrap().as_ptr() as usize;
+                        assert!(is_zero(a, size), "round {round}: reused memory not zeroed");
+                        // SAFETY: our fresh object.
+                        unsafe { ptr::write_bytes(a as *mut u8, 0x40 + id as u8, size) };
+                        mine.push((a, size));
+                    }
+                    for &(a, size) in &mine {
+                        // SAFETY: ours until the next cycle.
+                        let bytes = unsafe { std::slice::from_raw_parts(a as *const u8, size) };
+                        assert!(bytes.iter().all(|&b| b == 0x40 + id as u8), "object handed out twice");
+                    }
+                })
+            })
+            .collect();
+        for j in handles {
+            j.join().unwrap();
+        }
+        sweeper.join().unwrap();
+        while h.sweep_one() {}
+        // The kept list survived every cycle untouched.
+        let (mut p, mut count) = (head, 0);
+        while p != 0 {
+            assert_eq!(read_word(p + 8), 0x5eed ^ (39_992 - 8 * count));
+            p = read_word(p);
+            count += 1;
+        }
+        assert_eq!(count, 5000);
+    }
+    h.check();
 }
 
 /// Goroutines allocate from the runtime heap through their Ps' caches (and the test
@@ -459,7 +535,12 @@ static HOOK_CALLS: AtomicUsize = AtomicUsize::new(0);
 #[test]
 fn heap_trigger_hook_runs_once_per_trigger() {
     let h = test_heap();
-    h.hook.store((|| { HOOK_CALLS.fetch_add(1, Ordering::Relaxed); }) as fn() as usize, Ordering::Release);
+    h.hook.store(
+        (|| {
+            HOOK_CALLS.fetch_add(1, Ordering::Relaxed);
+        }) as fn() as usize,
+        Ordering::Release,
+    );
     h.set_trigger(1 << 20);
     for _ in 0..(4 << 20) / 64 {
         noscan(h, 64);
@@ -472,40 +553,53 @@ fn heap_trigger_hook_runs_once_per_trigger() {
     assert_eq!(HOOK_CALLS.load(Ordering::Relaxed), 2);
 }
 
-/// ns per allocation of 16-64 B objects, alternating rounds of allocation and a cycle
-/// that frees them all (so later rounds reuse swept, dirty slots). Run with
-/// `cargo test --release heap_bench -- --ignored --nocapture`.
+/// ns per allocation of 16-64 B objects with 64K objects allocated between cycles (the
+/// window: each cycle frees the previous 64K; sweeping is lazy, in the refills, as in a
+/// program). Run with `cargo test --release heap_bench -- --ignored --nocapture`.
 #[test]
 #[ignore = "benchmark"]
 fn heap_bench_small_alloc() {
+    const WINDOW: usize = 64 * 1024;
+    const ROUNDS: usize = 64;
+    let sizes: Vec<usize> = (0..WINDOW).map(|i| 16 + (i * 2_654_435_761 % 49)).collect();
     let h = test_heap();
     let mut cache = Cache::new();
-    const N: usize = 1 << 20;
-    let sizes: Vec<usize> = (0..N).map(|i| 16 + (i * 2_654_435_761 % 49)).collect();
-    for round in 0..5 {
+    let mut best = f64::MAX;
+    let mut total = 0.0;
+    for round in 0..ROUNDS {
         let t0 = std::time::Instant::now();
-        let mut sink = 0usize;
         for &s in &sizes {
-            sink ^= h.alloc_with_cache(&mut cache, s, None).0.unwrap().as_ptr() as usize;
+            std::hint::black_box(h.alloc_with_cache(&mut cache, s, None));
         }
-        let ns = t0.elapsed().as_nanos() as f64 / N as f64;
-        println!("round {round}: cache fast path {ns:.1} ns/alloc ({sink:x})");
-        cycle(h, &mut [&mut cache], &[]);
+        let ns = t0.elapsed().as_nanos() as f64 / WINDOW as f64;
+        if round > 0 {
+            best = best.min(ns);
+            total += ns;
+        }
+        h.flush(&mut cache);
+        h.prepare_for_mark();
+        h.finish_mark(0);
     }
-    // Through alloc() from a goroutine (P cache, USER->RUNNING handshake).
+    println!("cache fast path: mean {:.1} ns/alloc, best round {best:.1}", total / (ROUNDS - 1) as f64);
+    // Through alloc() from a goroutine (the P's cache behind the USER->RUNNING handshake);
+    // no cycles on the runtime heap here, so fresh memory each time.
     let out = Arc::new(parking_lot::Mutex::new(None));
     let o2 = out.clone();
     crate::sched::spawn(crate::sched::Entry::Rust(Box::new(move || {
-        let t0 = std::time::Instant::now();
-        for &s in &sizes {
-            std::hint::black_box(alloc(s, Kind::NoScan));
+        let mut best = f64::MAX;
+        for _ in 0..8 {
+            let t0 = std::time::Instant::now();
+            for &s in &sizes {
+                std::hint::black_box(alloc(s, Kind::NoScan));
+            }
+            best = best.min(t0.elapsed().as_nanos() as f64 / WINDOW as f64);
         }
-        *o2.lock() = Some(t0.elapsed().as_nanos() as f64 / N as f64);
+        *o2.lock() = Some(best);
     })))
     .unwrap();
     loop {
         if let Some(ns) = *out.lock() {
-            println!("goroutine alloc(): {ns:.1} ns/alloc");
+            println!("goroutine alloc(): best round {ns:.1} ns/alloc (fresh memory, no reuse)");
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
