@@ -81,6 +81,7 @@ use parking_lot::Mutex;
 use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
@@ -129,9 +130,10 @@ struct Pool {
     fresh: usize,
 }
 
-/// A registered slot, to be given back with [`Registry::remove`] exactly once.
+/// A registered slot, to be given back with [`Registry::remove`] exactly once. Holds
+/// the index + 1, so that `Option<Slot>` is 4 bytes (a channel keeps one in padding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Slot(u32);
+pub(crate) struct Slot(NonZeroU32);
 
 /// A set of objects the collector must visit, readable without locks while the world is
 /// stopped (see the module docs). Cheap to add to and remove from: a per-thread cache of
@@ -210,29 +212,51 @@ impl Registry {
     /// Publishes `(ptr, word)` in a free slot. `ptr` must be non-null and stay valid for
     /// what the registry's visitor reads until [`Registry::remove`]. None when out of
     /// memory (or 64M entries).
+    #[inline]
     pub(crate) fn add(&self, ptr: *const u8, word: usize) -> Option<Slot> {
         debug_assert!(!ptr.is_null());
-        let slot = self.take_slot()?;
+        let cached = THREAD_CACHES.try_with(|c| {
+            // SAFETY: only this thread touches its caches, and nothing here re-enters.
+            unsafe { (*c.lists[self.id].get()).pop() }
+        });
+        let slot = match cached {
+            Ok(Some(s)) => s,
+            _ => self.take_slot_slow()?,
+        };
         let e = self.entry(slot);
         e.word.store(word, Ordering::Relaxed);
         e.ptr.store(ptr as *mut u8, Ordering::Release);
-        Some(Slot(slot))
+        Some(Slot(NonZeroU32::new(slot + 1).expect("indices stay below 2^26")))
     }
 
     /// Clears the slot: the collector no longer visits its object. Call before freeing
     /// the object.
+    #[inline]
     pub(crate) fn remove(&self, slot: Slot) {
-        self.entry(slot.0).ptr.store(ptr::null_mut(), Ordering::Release);
-        self.give_slot(slot.0);
+        let slot = slot.0.get() - 1;
+        self.entry(slot).ptr.store(ptr::null_mut(), Ordering::Release);
+        let kept = THREAD_CACHES.try_with(|c| {
+            // SAFETY: as in `add`.
+            let list = unsafe { &mut *c.lists[self.id].get() };
+            if list.len() < CACHE_MAX {
+                list.push(slot);
+                true
+            } else {
+                false
+            }
+        });
+        if kept != Ok(true) {
+            self.give_slot_slow(slot);
+        }
     }
 
-    fn take_slot(&self) -> Option<u32> {
+    #[cold]
+    #[inline(never)]
+    fn take_slot_slow(&self) -> Option<u32> {
         let cached = THREAD_CACHES.try_with(|c| {
-            // SAFETY: only this thread touches its caches, and nothing below re-enters.
+            // SAFETY: as in `add`.
             let list = unsafe { &mut *c.lists[self.id].get() };
-            if list.is_empty() {
-                self.refill(list, BATCH);
-            }
+            self.refill(list, BATCH);
             list.pop()
         });
         match cached {
@@ -246,15 +270,17 @@ impl Registry {
         }
     }
 
-    fn give_slot(&self, slot: u32) {
+    /// A full cache gives half back to the pool; a thread that is exiting gives straight
+    /// to the pool.
+    #[cold]
+    #[inline(never)]
+    fn give_slot_slow(&self, slot: u32) {
         let kept = THREAD_CACHES.try_with(|c| {
-            // SAFETY: as in `take_slot`.
+            // SAFETY: as in `add`.
             let list = unsafe { &mut *c.lists[self.id].get() };
             list.push(slot);
-            if list.len() > CACHE_MAX {
-                let mut pool = self.pool.lock();
-                pool.free.extend(list.drain(BATCH..));
-            }
+            let mut pool = self.pool.lock();
+            pool.free.extend(list.drain(BATCH..));
         });
         if kept.is_err() {
             self.pool.lock().free.push(slot);
@@ -262,7 +288,6 @@ impl Registry {
     }
 
     /// Moves up to `n` free slots into `list` (fewer only when out of memory).
-    #[cold]
     fn refill(&self, list: &mut Vec<u32>, n: usize) {
         if list.try_reserve(n).is_err() {
             return;
