@@ -109,7 +109,7 @@ const BATCH: usize = 32;
 /// A thread's cache of free slot indices is trimmed back to `BATCH` beyond this.
 const CACHE_MAX: usize = 2 * BATCH;
 
-const _: () = assert!(CHUNK_SLOTS % BATCH == 0, "a batch of fresh slots lies in one chunk");
+const _: () = assert!(CHUNK_SLOTS.is_multiple_of(BATCH), "a batch of fresh slots lies in one chunk");
 
 /// One entry: an object (null: free) and a word whose meaning is the registry's.
 struct Entry {
@@ -123,8 +123,9 @@ struct Chunk {
     slots: [Entry; CHUNK_SLOTS],
 }
 
-/// Slot indices nobody uses, and where fresh ones start. Only [`Registry::refill`] and
-/// [`Registry::spill`] touch it, under the registry's `pool` lock; never the collector.
+/// Slot indices nobody uses, and where fresh ones start. Only the slow paths of adding
+/// and removing touch it ([`Registry::refill`], `give_slot_slow`, and a thread's caches
+/// going back at exit), under the registry's `pool` lock; never the collector.
 struct Pool {
     free: Vec<u32>,
     fresh: usize,
@@ -305,7 +306,7 @@ impl Registry {
         if c >= DIR_LEN {
             return;
         }
-        if start % CHUNK_SLOTS == 0 {
+        if start.is_multiple_of(CHUNK_SLOTS) {
             // SAFETY: Chunk is made of atomics, for which all-zero bytes are valid
             // (null pointers, zero words); the layout has a non-zero size.
             let chunk = unsafe { std::alloc::alloc_zeroed(Layout::new::<Chunk>()) } as *mut Chunk;
@@ -421,8 +422,8 @@ pub(crate) unsafe fn for_each_root(f: &mut dyn FnMut(*const u8, usize)) {
     // SAFETY (all five): per this function's contract; each registry's visitor reads only
     // what the module docs list as valid in any frozen state.
     unsafe {
-        USER_RANGES.for_each(|p, len| f(p, len));
-        HELD.for_each(|p, len| f(p, len));
+        USER_RANGES.for_each(&mut *f);
+        HELD.for_each(&mut *f);
         CHANNELS.for_each(|c, _| crate::chan::Chan::for_each_held_range(c as *const crate::chan::Chan, f));
         ALL_GS.for_each(|g, _| (*(g as *const crate::sched::G)).for_each_held_range(f));
         THREAD_DEFERS.for_each(|st, _| crate::panic::for_each_held_range(st as *const crate::panic::PanicState, f));

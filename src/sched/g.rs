@@ -40,7 +40,8 @@ const ENTRY_NONE: u32 = 0;
 /// pointers to Gs held by timers or wait queues never dangle (they can only be stale,
 /// which sequence numbers detect). What this keeps is bounded by the peak number of
 /// goroutines alive at once: that many descriptors (at most 192 bytes each, plus 16
-/// bytes of list entries in `allgs` and a free list, plus the defer/protect buffers of
+/// bytes of list entries in `allgs` and a free list, 16 bytes of the collector's
+/// registry slot (`gc::roots::ALL_GS`), plus the defer/protect buffers of
 /// those that used them, at most 64 entries each: `PanicState::reset`), reused by later
 /// spawns; their pages are never given back (a stale pointer may still read
 /// `sleep_seq`/`status`). A

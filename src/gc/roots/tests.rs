@@ -361,7 +361,7 @@ fn channel_churn_with_snapshots() {
                     // and released after the helper is done.
                     unsafe {
                         let ch = &*c;
-                        if i % 3 == 0 {
+                        if i.is_multiple_of(3) {
                             let s = std::thread::spawn(move || {
                                 let e = Box::new(v);
                                 chan::send(&*(addr as *const Chan), &*e as *const usize as *const u8, NO_DEADLINE)
