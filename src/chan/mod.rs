@@ -849,6 +849,15 @@ mod tests {
     }
 
     #[test]
+    fn channel_stays_small() {
+        // Making a channel writes it whole: past 128 bytes the compiler builds it on the
+        // stack and copies it (a memcpy call per make, seen when the collector's registry
+        // slot was added as an 8-byte field).
+        let size = std::mem::size_of::<Chan>();
+        assert!(size <= 128, "Chan grew to {size} bytes");
+    }
+
+    #[test]
     fn sizes_that_overflow_are_rejected() {
         assert_eq!(Chan::make(usize::MAX, 2).err(), Some(MakeError::TooLarge));
         assert_eq!(Chan::make(1 << 40, 1 << 40).err(), Some(MakeError::TooLarge));

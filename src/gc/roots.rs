@@ -81,6 +81,7 @@ use parking_lot::Mutex;
 use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
@@ -108,7 +109,7 @@ const BATCH: usize = 32;
 /// A thread's cache of free slot indices is trimmed back to `BATCH` beyond this.
 const CACHE_MAX: usize = 2 * BATCH;
 
-const _: () = assert!(CHUNK_SLOTS % BATCH == 0, "a batch of fresh slots lies in one chunk");
+const _: () = assert!(CHUNK_SLOTS.is_multiple_of(BATCH), "a batch of fresh slots lies in one chunk");
 
 /// One entry: an object (null: free) and a word whose meaning is the registry's.
 struct Entry {
@@ -122,16 +123,18 @@ struct Chunk {
     slots: [Entry; CHUNK_SLOTS],
 }
 
-/// Slot indices nobody uses, and where fresh ones start. Only [`Registry::refill`] and
-/// [`Registry::spill`] touch it, under the registry's `pool` lock; never the collector.
+/// Slot indices nobody uses, and where fresh ones start. Only the slow paths of adding
+/// and removing touch it ([`Registry::refill`], `give_slot_slow`, and a thread's caches
+/// going back at exit), under the registry's `pool` lock; never the collector.
 struct Pool {
     free: Vec<u32>,
     fresh: usize,
 }
 
-/// A registered slot, to be given back with [`Registry::remove`] exactly once.
+/// A registered slot, to be given back with [`Registry::remove`] exactly once. Holds
+/// the index + 1, so that `Option<Slot>` is 4 bytes (a channel keeps one in padding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Slot(u32);
+pub(crate) struct Slot(NonZeroU32);
 
 /// A set of objects the collector must visit, readable without locks while the world is
 /// stopped (see the module docs). Cheap to add to and remove from: a per-thread cache of
@@ -210,29 +213,51 @@ impl Registry {
     /// Publishes `(ptr, word)` in a free slot. `ptr` must be non-null and stay valid for
     /// what the registry's visitor reads until [`Registry::remove`]. None when out of
     /// memory (or 64M entries).
+    #[inline]
     pub(crate) fn add(&self, ptr: *const u8, word: usize) -> Option<Slot> {
         debug_assert!(!ptr.is_null());
-        let slot = self.take_slot()?;
+        let cached = THREAD_CACHES.try_with(|c| {
+            // SAFETY: only this thread touches its caches, and nothing here re-enters.
+            unsafe { (*c.lists[self.id].get()).pop() }
+        });
+        let slot = match cached {
+            Ok(Some(s)) => s,
+            _ => self.take_slot_slow()?,
+        };
         let e = self.entry(slot);
         e.word.store(word, Ordering::Relaxed);
         e.ptr.store(ptr as *mut u8, Ordering::Release);
-        Some(Slot(slot))
+        Some(Slot(NonZeroU32::new(slot + 1).expect("indices stay below 2^26")))
     }
 
     /// Clears the slot: the collector no longer visits its object. Call before freeing
     /// the object.
+    #[inline]
     pub(crate) fn remove(&self, slot: Slot) {
-        self.entry(slot.0).ptr.store(ptr::null_mut(), Ordering::Release);
-        self.give_slot(slot.0);
+        let slot = slot.0.get() - 1;
+        self.entry(slot).ptr.store(ptr::null_mut(), Ordering::Release);
+        let kept = THREAD_CACHES.try_with(|c| {
+            // SAFETY: as in `add`.
+            let list = unsafe { &mut *c.lists[self.id].get() };
+            if list.len() < CACHE_MAX {
+                list.push(slot);
+                true
+            } else {
+                false
+            }
+        });
+        if kept != Ok(true) {
+            self.give_slot_slow(slot);
+        }
     }
 
-    fn take_slot(&self) -> Option<u32> {
+    #[cold]
+    #[inline(never)]
+    fn take_slot_slow(&self) -> Option<u32> {
         let cached = THREAD_CACHES.try_with(|c| {
-            // SAFETY: only this thread touches its caches, and nothing below re-enters.
+            // SAFETY: as in `add`.
             let list = unsafe { &mut *c.lists[self.id].get() };
-            if list.is_empty() {
-                self.refill(list, BATCH);
-            }
+            self.refill(list, BATCH);
             list.pop()
         });
         match cached {
@@ -246,15 +271,17 @@ impl Registry {
         }
     }
 
-    fn give_slot(&self, slot: u32) {
+    /// A full cache gives half back to the pool; a thread that is exiting gives straight
+    /// to the pool.
+    #[cold]
+    #[inline(never)]
+    fn give_slot_slow(&self, slot: u32) {
         let kept = THREAD_CACHES.try_with(|c| {
-            // SAFETY: as in `take_slot`.
+            // SAFETY: as in `add`.
             let list = unsafe { &mut *c.lists[self.id].get() };
             list.push(slot);
-            if list.len() > CACHE_MAX {
-                let mut pool = self.pool.lock();
-                pool.free.extend(list.drain(BATCH..));
-            }
+            let mut pool = self.pool.lock();
+            pool.free.extend(list.drain(BATCH..));
         });
         if kept.is_err() {
             self.pool.lock().free.push(slot);
@@ -262,7 +289,6 @@ impl Registry {
     }
 
     /// Moves up to `n` free slots into `list` (fewer only when out of memory).
-    #[cold]
     fn refill(&self, list: &mut Vec<u32>, n: usize) {
         if list.try_reserve(n).is_err() {
             return;
@@ -280,7 +306,7 @@ impl Registry {
         if c >= DIR_LEN {
             return;
         }
-        if start % CHUNK_SLOTS == 0 {
+        if start.is_multiple_of(CHUNK_SLOTS) {
             // SAFETY: Chunk is made of atomics, for which all-zero bytes are valid
             // (null pointers, zero words); the layout has a non-zero size.
             let chunk = unsafe { std::alloc::alloc_zeroed(Layout::new::<Chunk>()) } as *mut Chunk;
@@ -396,8 +422,8 @@ pub(crate) unsafe fn for_each_root(f: &mut dyn FnMut(*const u8, usize)) {
     // SAFETY (all five): per this function's contract; each registry's visitor reads only
     // what the module docs list as valid in any frozen state.
     unsafe {
-        USER_RANGES.for_each(|p, len| f(p, len));
-        HELD.for_each(|p, len| f(p, len));
+        USER_RANGES.for_each(&mut *f);
+        HELD.for_each(&mut *f);
         CHANNELS.for_each(|c, _| crate::chan::Chan::for_each_held_range(c as *const crate::chan::Chan, f));
         ALL_GS.for_each(|g, _| (*(g as *const crate::sched::G)).for_each_held_range(f));
         THREAD_DEFERS.for_each(|st, _| crate::panic::for_each_held_range(st as *const crate::panic::PanicState, f));

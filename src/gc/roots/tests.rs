@@ -245,11 +245,15 @@ fn channel_buffer_reports_live_elements_or_the_whole_ring_when_locked() {
     unsafe { chan::send(ch, as_bytes(&more[2]), NO_DEADLINE).unwrap() };
     assert_eq!(ch.len(), 4);
     assert_eq!(found_in_snapshot(&[kept1, kept2, more[0], more[1], more[2]]), [false, true, true, true, true]);
+    // SAFETY (test): as above.
+    unsafe { chan::recv(ch, &mut out as *mut usize as *mut u8, NO_DEADLINE).unwrap() };
+    assert_eq!(out, kept2);
+    assert_eq!(found_in_snapshot(&[kept2, more[2]]), [false, true], "kept2's slot is stale");
     // A stopped thread holding the lock mid-operation: the whole ring, stale slots too.
     ch.hold_lock();
     let locked = found_in_snapshot(&[kept2, more[2]]);
     ch.drop_lock();
-    assert_eq!(locked, [true, true]);
+    assert_eq!(locked, [true, true], "a received element's stale slot is reported while locked");
     // Released: gone from the registry.
     // SAFETY (test): our reference.
     unsafe { Chan::release(c) };
@@ -357,7 +361,7 @@ fn channel_churn_with_snapshots() {
                     // and released after the helper is done.
                     unsafe {
                         let ch = &*c;
-                        if i % 3 == 0 {
+                        if i.is_multiple_of(3) {
                             let s = std::thread::spawn(move || {
                                 let e = Box::new(v);
                                 chan::send(&*(addr as *const Chan), &*e as *const usize as *const u8, NO_DEADLINE)
