@@ -31,7 +31,8 @@ pub(crate) enum Reason {
     Limit,
 }
 
-/// Completed cycles (`num_gc`). Written by the collector thread under `DONE_MU`.
+/// Completed cycles (`num_gc`). Written by the collector thread; requesters sleep on it
+/// (a futex).
 pub(crate) static NUM_GC: AtomicU32 = AtomicU32::new(0);
 /// Cycles started: a cycle that starts after a request sees everything the requester
 /// did before it (the world stops after the increment).
@@ -42,9 +43,6 @@ static WANTED: AtomicU32 = AtomicU32::new(0);
 static FORCED_PENDING: AtomicU64 = AtomicU64::new(0);
 /// Wakes the collector thread.
 static WAKE: Note = Note::new();
-/// Requesters wait here (goroutine-aware: a goroutine parks, a thread blocks).
-static DONE_MU: crate::sync::Mutex = crate::sync::Mutex::new();
-static DONE_CV: crate::sync::Cond = crate::sync::Cond::new();
 static THREAD: Once = Once::new();
 
 /// Asks for a full cycle that starts after this call and waits for it: marking and the
@@ -64,11 +62,20 @@ pub(crate) fn collect(reason: Reason) {
     }
     WANTED.fetch_max(target, Ordering::SeqCst);
     WAKE.wakeup();
-    DONE_MU.lock();
-    while (NUM_GC.load(Ordering::Acquire).wrapping_sub(target) as i32) < 0 {
-        DONE_CV.wait(&DONE_MU);
+    // Wait in a blocking region: the goroutine keeps its thread (a C caller reads errno
+    // where it called from), its P is free for others and for the world stop, and the
+    // thread is stopped by the signal like any blocked thread.
+    let entered = crate::sched::proc::blocking_enter_if_outside();
+    loop {
+        let done = NUM_GC.load(Ordering::Acquire);
+        if (done.wrapping_sub(target) as i32) >= 0 {
+            break;
+        }
+        crate::sched::note::futex_wait(&NUM_GC, done, None);
     }
-    DONE_MU.unlock();
+    if entered {
+        crate::sched::proc::blocking_exit();
+    }
     if reason != Reason::Heap {
         while heap::sweep_one() {}
     }
@@ -83,10 +90,11 @@ fn collector_loop() {
         let n = STARTED.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
         let forced = FORCED_PENDING.swap(0, Ordering::SeqCst) > 0;
         let figures = cycle(&mut jobs, n, forced);
-        DONE_MU.lock();
         NUM_GC.store(n, Ordering::Release);
-        DONE_CV.broadcast();
-        DONE_MU.unlock();
+        // SAFETY: wakes every requester sleeping on NUM_GC.
+        unsafe {
+            libc::syscall(libc::SYS_futex, NUM_GC.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, i32::MAX);
+        }
         stats::record_cycle(figures);
     }
 }

@@ -116,7 +116,6 @@ unsafe impl Send for Jobs {}
 #[derive(Default, Clone, Copy, Debug)]
 pub(crate) struct MarkResult {
     pub marked_bytes: usize,
-    pub scanned_objects: usize,
 }
 
 /// Scans `[start, start+len)` conservatively, greying every object a word points into.
@@ -266,7 +265,10 @@ pub(crate) fn ensure_workers(procs: usize) {
 }
 
 fn helper_loop(c: &Crew) {
-    let mut seen = c.round.load(Ordering::Acquire);
+    // The crew is made before any round starts: round 0 has been seen. (Loading it here
+    // instead would miss a round started before this thread first ran, and the
+    // collector would wait for this helper for ever.)
+    let mut seen = 0;
     loop {
         while c.round.load(Ordering::Acquire) == seen {
             crate::sched::note::futex_wait(&c.round, seen, None);
@@ -318,7 +320,7 @@ pub(crate) fn mark(jobs: &Jobs, seed: impl FnOnce(&mut Worker)) -> MarkResult {
             unsafe { scan_conservative(j.start, j.len, &mut w) };
         }
         drain(&mut w);
-        return MarkResult { marked_bytes: w.marked_bytes, scanned_objects: w.scanned };
+        return MarkResult { marked_bytes: w.marked_bytes };
     };
     c.jobs.store(jobs as *const Jobs as usize, Ordering::Release);
     c.next_job.store(0, Ordering::Release);
@@ -350,10 +352,7 @@ pub(crate) fn mark(jobs: &Jobs, seed: impl FnOnce(&mut Worker)) -> MarkResult {
     while c.busy.load(Ordering::Acquire) != 0 {
         c.done.sleep(None);
     }
-    MarkResult {
-        marked_bytes: c.marked_bytes.load(Ordering::Relaxed) + w0.marked_bytes,
-        scanned_objects: c.scanned.load(Ordering::Relaxed) + w0.scanned,
-    }
+    MarkResult { marked_bytes: c.marked_bytes.load(Ordering::Relaxed) + w0.marked_bytes }
 }
 
 /// Threads that mark in a cycle (the collector and its helpers).

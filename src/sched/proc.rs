@@ -1730,6 +1730,25 @@ pub(crate) fn blocking_enter() {
     super::sysmon::wake_if_idle();
 }
 
+/// Enters a blocking region unless the caller is not a goroutine or is in one already;
+/// true if it entered (the caller then calls [`blocking_exit`]). For runtime waits that
+/// must keep the goroutine on its thread (the collector's requesters: a C caller reads
+/// `errno` on the thread it called from) without holding a P the world stop would wait
+/// for.
+pub(crate) fn blocking_enter_if_outside() -> bool {
+    let m = current_m();
+    if m.is_null() || current_g().is_null() {
+        return false;
+    }
+    // SAFETY: Ms are never freed.
+    let m = unsafe { &*m };
+    if m.p.get().is_null() || m.p_word.get() & 0xff == pstate::SYSCALL {
+        return false;
+    }
+    blocking_enter();
+    true
+}
+
 pub(crate) fn blocking_exit() {
     let m = current_m();
     if m.is_null() || current_g().is_null() {

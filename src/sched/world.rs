@@ -710,12 +710,25 @@ fn goroutine_stack_of(sp: usize, candidate: *mut g::G) -> Option<(usize, usize)>
 /// `gort_gomaxprocs`. Call it from a goroutine or a thread, never from the scheduler.
 #[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn stop_world_for_gc() -> StoppedWorld {
+    stop_world(true)
+}
+
+/// [`stop_world_for_gc`] for the collector's own thread, which holds no heap pointers the
+/// program put there: it is not registered, and its stack and registers are not roots
+/// (they hold the collector's working values: span and arena addresses that would keep
+/// garbage alive).
+pub(crate) fn stop_world_from_collector() -> StoppedWorld {
+    stop_world(false)
+}
+
+fn stop_world(caller_is_mutator: bool) -> StoppedWorld {
     crate::runtime::ensure_init();
     let t0 = nanos();
-    if register_current_thread().is_err() {
+    if caller_is_mutator && register_current_thread().is_err() {
         crate::fatal::fatal("out of memory registering the collector's thread");
     }
-    let me = REC.with(|r| r.get());
+    // Null for the collector thread, which is never registered.
+    let me = if caller_is_mutator { REC.with(|r| r.get()) } else { ptr::null() };
     // Before entering the runtime: waiting for the lock with a RUNNING P would keep
     // another stopper waiting for that P.
     let stw = proc::SCHED.stw_lock.lock();
@@ -727,10 +740,12 @@ pub(crate) fn stop_world_for_gc() -> StoppedWorld {
     // The only allocations: before anything is stopped.
     let mut stopped = Vec::with_capacity(registry.live.len());
     let mut covered = Vec::with_capacity(registry.live.len() + 1);
-    // SAFETY: records are never freed.
-    let me_rec = unsafe { &*me };
     let caller_g = proc::current_g();
-    let caller_stack = if caller_g.is_null() {
+    let caller_stack = if me.is_null() {
+        (0, 0) // not a mutator: nothing of ours to scan
+    } else if caller_g.is_null() {
+        // SAFETY: records are never freed.
+        let me_rec = unsafe { &*me };
         (me_rec.stack_lo.load(Ordering::Relaxed), me_rec.stack_hi.load(Ordering::Relaxed))
     } else {
         // SAFETY: the caller is this goroutine; its stack slot is not written while it runs.
@@ -745,7 +760,7 @@ pub(crate) fn stop_world_for_gc() -> StoppedWorld {
     let pid = unsafe { libc::getpid() };
     let sig = GC_SIGNAL.load(Ordering::Relaxed);
     for &rec in registry.live.iter() {
-        if ptr::eq(rec, me_rec) {
+        if ptr::eq(rec, me) {
             continue;
         }
         rec.signaled_round.store(round, Ordering::Release);
@@ -835,14 +850,16 @@ impl StoppedWorld {
     pub(crate) fn for_each_stack_root(&self, f: &mut dyn FnMut(*const u8, usize)) {
         // The caller: its callee-saved registers (anything else live was spilled to its
         // frames at the calls leading here), then its stack from here up.
-        let mut regs = [0usize; NREGS];
-        spill_callee_saved(&mut regs);
-        let regs = std::hint::black_box(regs);
-        f(regs.as_ptr() as *const u8, std::mem::size_of_val(&regs));
-        let sp = &regs as *const _ as usize;
         let (lo, hi) = self.caller_stack;
-        if lo <= sp && sp < hi {
-            f(sp as *const u8, hi - sp);
+        if hi != 0 {
+            let mut regs = [0usize; NREGS];
+            spill_callee_saved(&mut regs);
+            let regs = std::hint::black_box(regs);
+            f(regs.as_ptr() as *const u8, std::mem::size_of_val(&regs));
+            let sp = &regs as *const _ as usize;
+            if lo <= sp && sp < hi {
+                f(sp as *const u8, hi - sp);
+            }
         }
         for s in &self.stopped {
             // The registers were written before the acknowledgement we waited for.
