@@ -396,10 +396,15 @@ fn heap_goroutines_allocate_through_p_caches() {
     const PER: usize = 5_000;
     let done = Arc::new(AtomicUsize::new(0));
     let bad = Arc::new(AtomicUsize::new(0));
+    let via_p = Arc::new(AtomicUsize::new(0));
     let t = GcType::new("gnode", 48, &[0, 40]).unwrap();
     for id in 0..G {
-        let (done, bad) = (done.clone(), bad.clone());
+        let (done, bad, via_p) = (done.clone(), bad.clone(), via_p.clone());
         crate::sched::spawn(crate::sched::Entry::Rust(Box::new(move || {
+            // A goroutine in user code reaches its P's cache (USER -> RUNNING -> USER).
+            if p_cache::with_p_cache(|_| ()).is_some() {
+                via_p.fetch_add(1, Ordering::Relaxed);
+            }
             let mut mine = Vec::with_capacity(PER);
             for i in 0..PER {
                 let a = alloc(48, Kind::Typed(t)).unwrap().as_ptr() as usize;
@@ -428,6 +433,8 @@ fn heap_goroutines_allocate_through_p_caches() {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     assert_eq!(bad.load(Ordering::Relaxed), 0);
+    assert!(via_p.load(Ordering::Relaxed) > 0, "no goroutine allocated through its P");
+    assert!(p_cache::with_p_cache(|_| ()).is_none(), "a thread without a P has no P cache");
     assert!(mine.iter().all(|&a| find_object(a).is_some()));
     assert!(stats().heap_sys >= 64 << 20);
 }
