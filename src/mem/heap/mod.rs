@@ -4,7 +4,7 @@
 //!
 //! # Concepts
 //! - **Page**: 8 KiB, the page heap's unit. **Span**: a run of pages holding objects of
-//!   one *size class* (73 classes, 16 B to 32 KiB, all multiples of 16 so objects are
+//!   one *size class* (72 small classes, 16 B to 32 KiB, all multiples of 16 so objects are
 //!   aligned like `malloc`'s), or one *large* object (> 32 KiB) alone.
 //! - **Span class**: (size class, noscan). Objects without pointers never share a span
 //!   with objects that have some, so the marker never reads a bitmap for them.

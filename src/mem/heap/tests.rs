@@ -612,3 +612,11 @@ fn heap_bench_small_alloc() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// The span struct's size is part of the heap's overhead (one per span of at least 8 KiB;
+/// its bitmaps are inline): keep it under 4% of a page, about what Go's mspan plus its
+/// two bitmaps cost for the 16-byte class.
+#[test]
+fn heap_span_struct_stays_small() {
+    assert!(size_of::<Span>() * 25 <= PAGE, "Span is {} bytes", size_of::<Span>());
+}
