@@ -620,3 +620,41 @@ fn heap_bench_small_alloc() {
 fn heap_span_struct_stays_small() {
     assert!(size_of::<Span>() * 25 <= PAGE, "Span is {} bytes", size_of::<Span>());
 }
+
+/// Every size class: every byte of a slot maps to the slot, the span tail to nothing.
+#[test]
+fn heap_find_object_every_class_every_byte() {
+    let h = test_heap();
+    for (c, ci) in CLASSES.iter().enumerate().skip(1) {
+        let a = noscan(h, ci.size);
+        let o = find_object(a).unwrap();
+        assert_eq!((o.size(), o.base()), (ci.size, a), "class {c}");
+        for off in 0..ci.size {
+            assert_eq!(find_object(a + off).map(|o| o.base()), Some(a), "class {c} offset {off}");
+        }
+        let s = o.span;
+        for addr in s.start.get() + ci.nelems * ci.size..s.end() {
+            assert!(find_object(addr).is_none(), "class {c}: span tail");
+        }
+    }
+}
+
+/// More small objects than one arena holds: the heap grows arena by arena, and after a
+/// cycle frees everything the free runs are merged and the counters add up.
+#[test]
+fn heap_grows_past_one_arena_and_merges_back() {
+    let h = test_heap();
+    let n = (arena::ARENA + arena::ARENA / 4) / 64;
+    let mut first_last = (usize::MAX, 0);
+    for _ in 0..n {
+        let a = noscan(h, 64);
+        first_last = (first_last.0.min(a), first_last.1.max(a));
+    }
+    assert!(h.stats().heap_sys >= 2 * arena::ARENA as u64);
+    assert!(arena::arena_of(first_last.0).unwrap().base != arena::arena_of(first_last.1).unwrap().base);
+    cycle(h, &mut [], &[]);
+    let st = h.stats();
+    assert_eq!((st.heap_objects, st.heap_alloc), (0, 0));
+    let ph = h.pages.lock();
+    assert_eq!(ph.free_pages * PAGE, ph.sys_bytes, "every page free again");
+}
