@@ -4,7 +4,7 @@
 //!
 //! # Concepts
 //! - **Page**: 8 KiB, the page heap's unit. **Span**: a run of pages holding objects of
-//!   one *size class* (73 classes, 16 B to 32 KiB, all multiples of 16 so objects are
+//!   one *size class* (72 small classes, 16 B to 32 KiB, all multiples of 16 so objects are
 //!   aligned like `malloc`'s), or one *large* object (> 32 KiB) alone.
 //! - **Span class**: (size class, noscan). Objects without pointers never share a span
 //!   with objects that have some, so the marker never reads a bitmap for them.
@@ -479,15 +479,14 @@ impl Heap {
             batch.clear();
             {
                 let _gate = self.gate_unless_running();
-                self.pages.lock().take_for_scavenge(before, 64, &mut batch);
+                self.pages.lock().take_for_scavenge(before, os_page, 64, &mut batch);
             }
             if batch.is_empty() {
                 break;
             }
             let mut ranges = Vec::with_capacity(batch.len());
             for s in &batch {
-                let lo = s.start.get().next_multiple_of(os_page);
-                let hi = s.end() & !(os_page - 1);
+                let (lo, hi) = pages::releasable(s, os_page);
                 if hi > lo {
                     // SAFETY: whole free pages of our own mapping, taken out of the page
                     // heap's lists (state SCAVENGING), so nobody allocates them meanwhile.

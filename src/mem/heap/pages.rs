@@ -252,23 +252,33 @@ impl PageHeap {
             None => return None,
         };
         assert_eq!(s.state.load(std::sync::atomic::Ordering::Relaxed), state::FREE, "page heap: run not free");
+        // The span structs for the pieces left over, before anything changes (so running
+        // out of memory for them leaves the run as it was).
+        let pre = if off > 0 { Some(self.new_span()?) } else { None };
+        let post = if s.npages.get() > off + npages {
+            match self.new_span() {
+                Some(p) => Some(p),
+                None => {
+                    if let Some(p) = pre {
+                        self.free_span_struct(p);
+                    }
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
         self.list_for(s.npages.get()).remove(s);
         let round = s.free_round.get();
         // Split off the pages before and after the window into free runs of their own.
-        if off > 0 {
-            let pre = self.new_span()?;
+        if let Some(pre) = pre {
             pre.start.set(s.start.get());
             pre.npages.set(off);
             s.start.set(s.start.get() + (off << PAGE_SHIFT));
             s.npages.set(s.npages.get() - off);
             self.insert_free_split(pre, round);
         }
-        if s.npages.get() > npages {
-            let Some(post) = self.new_span() else {
-                // Put it back whole; the caller sees out of memory.
-                self.insert_free(s, round);
-                return None;
-            };
+        if let Some(post) = post {
             post.start.set(s.start.get() + (npages << PAGE_SHIFT));
             post.npages.set(s.npages.get() - npages);
             s.npages.set(npages);
@@ -302,9 +312,16 @@ impl PageHeap {
         self.insert_free(s, round);
     }
 
-    /// Takes up to `max` free runs that hold unreleased pages (freed before round
-    /// `before`, if given) out of the lists for the scavenger: state SCAVENGING.
-    pub(crate) fn take_for_scavenge(&mut self, before: Option<u32>, max: usize, out: &mut Vec<&'static Span>) {
+    /// Takes up to `max` free runs that hold unreleased pages inside whole OS pages
+    /// (freed before round `before`, if given) out of the lists for the scavenger: state
+    /// SCAVENGING. `os_page` is a multiple of PAGE; see [`releasable`].
+    pub(crate) fn take_for_scavenge(
+        &mut self,
+        before: Option<u32>,
+        os_page: usize,
+        max: usize,
+        out: &mut Vec<&'static Span>,
+    ) {
         let take = |list: &mut SpanList, out: &mut Vec<&'static Span>| {
             let mut p = list.head();
             // SAFETY: list members are live span structs.
@@ -316,8 +333,12 @@ impl PageHeap {
                 if before.is_some_and(|r| s.free_round.get() >= r) {
                     continue;
                 }
-                let (released, _) = update_bits(s.start.get(), s.npages.get(), None, None);
-                if released < s.npages.get() {
+                let (lo, hi) = releasable(s, os_page);
+                if hi <= lo {
+                    continue;
+                }
+                let (released, _) = update_bits(lo, (hi - lo) >> PAGE_SHIFT, None, None);
+                if released < (hi - lo) >> PAGE_SHIFT {
                     list.remove(s);
                     s.state.store(state::SCAVENGING, std::sync::atomic::Ordering::Release);
                     out.push(s);
@@ -344,6 +365,11 @@ impl PageHeap {
         self.insert_free(s, round);
         newly
     }
+}
+
+/// The part of a free run that `madvise` can release: whole OS pages inside it.
+pub(crate) fn releasable(s: &Span, os_page: usize) -> (usize, usize) {
+    (s.start.get().next_multiple_of(os_page), s.end() & !(os_page - 1))
 }
 
 fn set_span_end_pages(s: &Span, sp: *mut Span) {

@@ -1,4 +1,4 @@
-//! Size classes: every small request is rounded up to one of [`NUM_CLASSES`] sizes, and
+//! Size classes: every small request is rounded up to one of `NUM_CLASSES - 1` sizes, and
 //! every class has a span size chosen so that the tail left over after the last object
 //! wastes at most an eighth of the span. All tables are computed at compile time.
 //!

@@ -396,10 +396,15 @@ fn heap_goroutines_allocate_through_p_caches() {
     const PER: usize = 5_000;
     let done = Arc::new(AtomicUsize::new(0));
     let bad = Arc::new(AtomicUsize::new(0));
+    let via_p = Arc::new(AtomicUsize::new(0));
     let t = GcType::new("gnode", 48, &[0, 40]).unwrap();
     for id in 0..G {
-        let (done, bad) = (done.clone(), bad.clone());
+        let (done, bad, via_p) = (done.clone(), bad.clone(), via_p.clone());
         crate::sched::spawn(crate::sched::Entry::Rust(Box::new(move || {
+            // A goroutine in user code reaches its P's cache (USER -> RUNNING -> USER).
+            if p_cache::with_p_cache(|_| ()).is_some() {
+                via_p.fetch_add(1, Ordering::Relaxed);
+            }
             let mut mine = Vec::with_capacity(PER);
             for i in 0..PER {
                 let a = alloc(48, Kind::Typed(t)).unwrap().as_ptr() as usize;
@@ -428,6 +433,8 @@ fn heap_goroutines_allocate_through_p_caches() {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     assert_eq!(bad.load(Ordering::Relaxed), 0);
+    assert!(via_p.load(Ordering::Relaxed) > 0, "no goroutine allocated through its P");
+    assert!(p_cache::with_p_cache(|_| ()).is_none(), "a thread without a P has no P cache");
     assert!(mine.iter().all(|&a| find_object(a).is_some()));
     assert!(stats().heap_sys >= 64 << 20);
 }
@@ -604,4 +611,50 @@ fn heap_bench_small_alloc() {
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+}
+
+/// The span struct's size is part of the heap's overhead (one per span of at least 8 KiB;
+/// its bitmaps are inline): keep it under 4% of a page, about what Go's mspan plus its
+/// two bitmaps cost for the 16-byte class.
+#[test]
+fn heap_span_struct_stays_small() {
+    assert!(size_of::<Span>() * 25 <= PAGE, "Span is {} bytes", size_of::<Span>());
+}
+
+/// Every size class: every byte of a slot maps to the slot, the span tail to nothing.
+#[test]
+fn heap_find_object_every_class_every_byte() {
+    let h = test_heap();
+    for (c, ci) in CLASSES.iter().enumerate().skip(1) {
+        let a = noscan(h, ci.size);
+        let o = find_object(a).unwrap();
+        assert_eq!((o.size(), o.base()), (ci.size, a), "class {c}");
+        for off in 0..ci.size {
+            assert_eq!(find_object(a + off).map(|o| o.base()), Some(a), "class {c} offset {off}");
+        }
+        let s = o.span;
+        for addr in s.start.get() + ci.nelems * ci.size..s.end() {
+            assert!(find_object(addr).is_none(), "class {c}: span tail");
+        }
+    }
+}
+
+/// More small objects than one arena holds: the heap grows arena by arena, and after a
+/// cycle frees everything the free runs are merged and the counters add up.
+#[test]
+fn heap_grows_past_one_arena_and_merges_back() {
+    let h = test_heap();
+    let n = (arena::ARENA + arena::ARENA / 4) / 64;
+    let mut first_last = (usize::MAX, 0);
+    for _ in 0..n {
+        let a = noscan(h, 64);
+        first_last = (first_last.0.min(a), first_last.1.max(a));
+    }
+    assert!(h.stats().heap_sys >= 2 * arena::ARENA as u64);
+    assert!(arena::arena_of(first_last.0).unwrap().base != arena::arena_of(first_last.1).unwrap().base);
+    cycle(h, &mut [], &[]);
+    let st = h.stats();
+    assert_eq!((st.heap_objects, st.heap_alloc), (0, 0));
+    let ph = h.pages.lock();
+    assert_eq!(ph.free_pages * PAGE, ph.sys_bytes, "every page free again");
 }
