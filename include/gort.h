@@ -1015,15 +1015,23 @@ int gort_thread_unregister(void);
 // A new type named `name` (shown in debug output), `size` bytes, whose pointer fields
 // (the only words the collector reads in its objects) start at the `n_ptrs` byte offsets
 // in `ptr_offsets`. Each offset must be a multiple of `sizeof(void *)` with a whole
-// pointer inside `size`; the list may be in any order, and NULL when `n_ptrs` is 0.
-// Returns NULL with errno `EINVAL` for a NULL name, a bad or duplicate offset, or a
-// size above 1 TiB. A type without pointer fields is fine (its objects are never
-// scanned), as is a size of 0.
+// pointer inside `size`; the list may be in any order (a repeated offset counts once),
+// and NULL when `n_ptrs` is 0. Returns NULL with errno `EINVAL` for a NULL name, a bad
+// offset, or a size above 1 TiB. A type without pointer fields is fine (its objects are
+// never scanned), as is a size of 0.
 //
 // ```c
+// #include <gort.h>
+// #include <stddef.h>
 // struct node { struct node *left, *right; long value; };
-// static const size_t node_ptrs[] = { offsetof(struct node, left), offsetof(struct node, right) };
-// const gort_type *node_type = gort_type_new("node", sizeof(struct node), node_ptrs, 2);
+// int main(void) {
+//     static const size_t ptrs[] = { offsetof(struct node, left), offsetof(struct node, right) };
+//     const gort_type *node_type = gort_type_new("node", sizeof(struct node), ptrs, 2);
+//     struct node *root = gort_new(node_type);          /* a local: a root while in use */
+//     root->left = gort_new(node_type);                 /* kept alive through root */
+//     gort_gc();
+//     return root->left != NULL && root->left->value == 0 ? 0 : 1;
+// }
 // ```
 const struct gort_type *gort_type_new(const char *name,
                                       size_t size,
