@@ -24,6 +24,10 @@ pub(crate) enum TypeError {
     BadSize,
 }
 
+/// Every type ever made: they are immortal by design, and this keeps them reachable (so
+/// leak checkers such as LeakSanitizer do not report them) and listable for debugging.
+static ALL_TYPES: parking_lot::Mutex<Vec<&'static GcType>> = parking_lot::Mutex::new(Vec::new());
+
 /// Largest type: half the address space is beyond any heap.
 const MAX_TYPE_SIZE: usize = 1 << 46;
 
@@ -43,7 +47,10 @@ impl GcType {
         offs.sort_unstable();
         offs.dedup();
         let mask = if size <= 64 * 8 { offs.iter().fold(0u64, |m, &o| m | 1 << (o / 8)) } else { 0 };
-        Ok(Box::leak(Box::new(GcType { name: name.into(), size, ptr_offsets: offs.into_boxed_slice(), mask })))
+        let t: &'static GcType =
+            Box::leak(Box::new(GcType { name: name.into(), size, ptr_offsets: offs.into_boxed_slice(), mask }));
+        ALL_TYPES.lock().push(t);
+        Ok(t)
     }
     pub(crate) fn size(&self) -> usize {
         self.size
