@@ -73,6 +73,11 @@
 //! or safe point publishes with Release, the stopper acquires); the compiler fences above
 //! make "last instruction" mean the program order of the source.
 //!
+//! Interface note: [`for_each_root`] is an `unsafe fn` (the plan had it safe): called
+//! while other threads run, it could read a channel being freed. `gc/mod.rs` exports
+//! this module `pub(crate)`, because the hooks in `chan`, `sched`, `panic`, `time` and
+//! `ffi` register with its registries.
+//!
 //! The ranges reported point into memory that stays mapped while the world is stopped:
 //! malloc'd buffers, goroutine stacks (a stack is unmapped only by the scavenger, whose
 //! thread is stopped too, and only when no goroutine holds it), static data.
