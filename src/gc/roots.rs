@@ -17,6 +17,8 @@
 //! - **other runtime-held bytes** ([`HELD`]): the function and argument of a
 //!   `gort_after_func` timer, for as long as the timer exists (it may be reset and fire
 //!   again), and the `(wg, fn, arg)` of a `gort_waitgroup_go` goroutine until it starts.
+//!   (`gort_main`'s argument, boxed inside the main goroutine's closure, is kept in the
+//!   calling thread's frame instead, which is scanned with that thread's stack.)
 //!
 //! Not reported, on purpose: a receive's destination buffer (the caller's memory: receive
 //! into a local or into registered memory), a timer channel's buffer (it holds a
@@ -58,7 +60,10 @@
 //!   cannot leave the operation before it is unlinked under the lock. A receiver taking
 //!   a blocked sender's element claims it *before* unlinking it and copies it before the
 //!   unlink, so a receiver stopped halfway has not hidden the element from the walk.
-//! - **Goroutines and defers**: descriptors are never freed; the `entry` field is read as
+//! - **Goroutines and defers**: the descriptors are found through [`ALL_GS`], not the
+//!   scheduler's `allgs` (a `Vec` under a mutex, which a stopped thread may be
+//!   reallocating; a stop-safe list of all Gs from the world-stop code can replace the
+//!   registry). Descriptors are never freed; the `entry` field is read as
 //!   raw bytes (no dereference, so a torn write is harmless), and a Rust closure entry is
 //!   dereferenced only when the goroutine is runnable and not started (the spawner wrote
 //!   it before publishing RUNNABLE with Release, and only the goroutine itself takes it
@@ -73,9 +78,24 @@
 //! or safe point publishes with Release, the stopper acquires); the compiler fences above
 //! make "last instruction" mean the program order of the source.
 //!
+//! Interface note: [`for_each_root`] is an `unsafe fn` (the plan had it safe): called
+//! while other threads run, it could read a channel being freed. `gc/mod.rs` exports
+//! this module `pub(crate)`, because the hooks in `chan`, `sched`, `panic`, `time` and
+//! `ffi` register with its registries.
+//!
 //! The ranges reported point into memory that stays mapped while the world is stopped:
-//! malloc'd buffers, goroutine stacks (a stack is unmapped only by the scavenger, whose
-//! thread is stopped too, and only when no goroutine holds it), static data.
+//! malloc'd buffers freed only after their registry entry is cleared, stacks of
+//! goroutines that are blocked (the scavenger unmaps only stacks no goroutine holds),
+//! descriptors and registry chunks (never freed), static data.
+//!
+//! # Tests
+//! The unit tests (`roots/tests.rs`) enumerate in a forked child: `fork` freezes every
+//! other thread of the test process wherever it was — inside a channel operation with
+//! its lock held, halfway through a registry insert, inside malloc — which is what a
+//! signal-stopped world looks like. The child must finish (an alarm kills a hang), read
+//! every byte of every range (a dangling one is a SIGSEGV) and find the words planted in
+//! each kind of location, while other threads and goroutines churn channels, ranges,
+//! spawns and defers.
 
 use parking_lot::Mutex;
 use std::alloc::Layout;

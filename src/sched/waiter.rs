@@ -540,12 +540,17 @@ mod tests {
     #[test]
     fn thread_wait_is_claimed_once_and_woken() {
         let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let claims = Arc::new(AtomicUsize::new(0));
         let h = std::thread::spawn(move || {
             let w = Waiter::current();
             let wait_gen = w.begin();
             tx.send(w).unwrap();
-            w.block("test", wait_gen, NO_DEADLINE, noop, 0)
+            let r = w.block("test", wait_gen, NO_DEADLINE, noop, 0);
+            // The thread's parker is recycled when it exits: a losing claimer that ran
+            // after that could claim another test thread's wait. Stay until they are done.
+            done_rx.recv().unwrap();
+            r
         });
         let w = rx.recv().unwrap();
         let mut ts = vec![];
@@ -561,6 +566,7 @@ mod tests {
         for t in ts {
             t.join().unwrap();
         }
+        done_tx.send(()).unwrap();
         assert_eq!(h.join().unwrap(), Woken::Claimed);
         assert_eq!(claims.load(Ordering::SeqCst), 1);
     }

@@ -494,3 +494,65 @@ fn deferred_arguments_of_goroutines_and_threads_are_reported() {
     // SAFETY (test): both receivers are through.
     unsafe { Chan::release(gate as *mut Chan) };
 }
+
+#[test]
+fn goroutine_churn_on_all_ps_with_snapshots() {
+    // Goroutines on every P spawn children (entries in every state of `spawn`), defer
+    // calls, block on channels as senders and receivers and in selects, and release
+    // their channels, while snapshots freeze them at random points.
+    const WORKERS: usize = 8;
+    let stop = Arc::new(AtomicBool::new(false));
+    let finished = Arc::new(AtomicU64::new(0));
+    for _ in 0..WORKERS {
+        let (stop, finished) = (stop.clone(), finished.clone());
+        crate::sched::spawn(Entry::Rust(Box::new(move || {
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) || i < 200 {
+                let c = Chan::make(8, i % 2).unwrap() as usize;
+                let idle = Chan::make(8, 0).unwrap() as usize;
+                let v = magic(11);
+                crate::sched::spawn(Entry::Rust(Box::new(move || {
+                    crate::panic::defer(ignore, v as *mut c_void);
+                    let e = Box::new(v);
+                    let mut cases = [
+                        Case { chan: c as *const Chan, dir: Dir::SEND, elem: &*e as *const usize as *mut u8, ok: -1 },
+                        Case {
+                            chan: idle as *const Chan,
+                            dir: Dir::SEND,
+                            elem: &*e as *const usize as *mut u8,
+                            ok: -1,
+                        },
+                    ];
+                    // SAFETY (test): both channels outlive this goroutine's use of them
+                    // (the parent receives before releasing).
+                    assert_eq!(unsafe { chan::select(&mut cases, NO_DEADLINE) }, Ok(0));
+                })))
+                .expect("spawn");
+                let mut out = 0usize;
+                // SAFETY (test): ours; released after the child's send completed.
+                unsafe {
+                    chan::recv(&*(c as *const Chan), &mut out as *mut usize as *mut u8, NO_DEADLINE).unwrap();
+                    assert_eq!(out, v);
+                    // The child may still be unlinking its other case from `idle`.
+                    while (*(idle as *const Chan)).blocked_senders() != 0 {
+                        crate::sched::gosched();
+                    }
+                    Chan::release(c as *mut Chan);
+                    Chan::release(idle as *mut Chan);
+                }
+                i += 1;
+            }
+            finished.fetch_add(1, Ordering::SeqCst);
+        })))
+        .expect("spawn");
+    }
+    let w = magic(12);
+    let keep = Box::new([w; 2]);
+    let held = HeldRoot::new(keep.as_ptr() as *const u8, 16).unwrap();
+    for _ in 0..30 {
+        assert!(found(w));
+    }
+    stop.store(true, Ordering::Relaxed);
+    wait_for("the workers", || finished.load(Ordering::SeqCst) == WORKERS as u64);
+    drop(held);
+}
