@@ -5,7 +5,7 @@
 //! [`for_each_root`] reports byte ranges `(address, length)` that the collector scans
 //! conservatively, word by word:
 //! - **registered ranges** ([`add_range`]/[`remove_range`]);
-//! - **goroutines** (every descriptor ever made, [`ALL_GS`]): the entry `(fn, arg)` of a
+//! - **goroutines** (every descriptor ever made, `sched::g::ALLGS`): the entry `(fn, arg)` of a
 //!   goroutine not yet started (the bytes of its `entry` field, and the captured bytes of
 //!   a Rust closure entry), and its deferred calls `(fn, arg)`
 //!   ([`crate::sched::g::G::for_each_held_range`]);
@@ -60,10 +60,9 @@
 //!   cannot leave the operation before it is unlinked under the lock. A receiver taking
 //!   a blocked sender's element claims it *before* unlinking it and copies it before the
 //!   unlink, so a receiver stopped halfway has not hidden the element from the walk.
-//! - **Goroutines and defers**: the descriptors are found through [`ALL_GS`], not the
-//!   scheduler's `allgs` (a `Vec` under a mutex, which a stopped thread may be
-//!   reallocating; a stop-safe list of all Gs from the world-stop code can replace the
-//!   registry). Descriptors are never freed; the `entry` field is read as
+//! - **Goroutines and defers**: the descriptors are found through `sched::g::ALLGS`, the
+//!   append-only list of every G that the world stop also reads without a lock.
+//!   Descriptors are never freed; the `entry` field is read as
 //!   raw bytes (no dereference, so a torn write is harmless), and a Rust closure entry is
 //!   dereferenced only when the goroutine is runnable and not started (the spawner wrote
 //!   it before publishing RUNNABLE with Release, and only the goroutine itself takes it
@@ -172,7 +171,7 @@ pub(crate) struct Registry {
 }
 
 /// Number of registries (each has its cache in every thread's [`ThreadCaches`]).
-const NREG: usize = 5;
+const NREG: usize = 4;
 
 /// Registered root ranges (`gort_root_add`): `(address, length)`.
 static USER_RANGES: Registry = Registry::new(0);
@@ -180,13 +179,11 @@ static USER_RANGES: Registry = Registry::new(0);
 pub(crate) static HELD: Registry = Registry::new(1);
 /// Live channels whose elements have a size (`(chan, 0)`), [`crate::chan::Chan`].
 pub(crate) static CHANNELS: Registry = Registry::new(2);
-/// Every goroutine descriptor (`(g, 0)`): descriptors are never freed, so never removed.
-pub(crate) static ALL_GS: Registry = Registry::new(3);
 /// Panic states of threads the runtime does not own that have deferred calls
 /// (`(state, 0)`), [`crate::panic`].
-pub(crate) static THREAD_DEFERS: Registry = Registry::new(4);
+pub(crate) static THREAD_DEFERS: Registry = Registry::new(3);
 
-static REGISTRIES: [&Registry; NREG] = [&USER_RANGES, &HELD, &CHANNELS, &ALL_GS, &THREAD_DEFERS];
+static REGISTRIES: [&Registry; NREG] = [&USER_RANGES, &HELD, &CHANNELS, &THREAD_DEFERS];
 
 /// Each thread's caches of free slot indices, one per registry. Only the owning thread
 /// touches them; on thread exit they go back to the pools.
@@ -439,13 +436,13 @@ pub(crate) fn remove_range(addr: usize) -> Result<(), RootError> {
 /// registries name meanwhile. Takes no lock.
 #[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) unsafe fn for_each_root(f: &mut dyn FnMut(*const u8, usize)) {
-    // SAFETY (all five): per this function's contract; each registry's visitor reads only
+    // SAFETY (all of them): per this function's contract; each registry's visitor reads only
     // what the module docs list as valid in any frozen state.
     unsafe {
         USER_RANGES.for_each(&mut *f);
         HELD.for_each(&mut *f);
         CHANNELS.for_each(|c, _| crate::chan::Chan::for_each_held_range(c as *const crate::chan::Chan, f));
-        ALL_GS.for_each(|g, _| (*(g as *const crate::sched::G)).for_each_held_range(f));
+        crate::sched::g::ALLGS.for_each(|g| (*g).for_each_held_range(f));
         THREAD_DEFERS.for_each(|st, _| crate::panic::for_each_held_range(st as *const crate::panic::PanicState, f));
     }
 }

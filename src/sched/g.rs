@@ -182,8 +182,7 @@ struct GArena {
 static G_ARENA: parking_lot::Mutex<GArena> = parking_lot::Mutex::new(GArena { next: 0, end: 0 });
 
 /// Up to `n` new descriptors, IDLE, each written in place; fewer (maybe none) when out
-/// of memory. The caller registers them in [`ALLGS`] and in the collector's
-/// `gc::roots::ALL_GS`.
+/// of memory. The caller registers them in [`ALLGS`].
 pub(crate) fn alloc_batch(n: usize) -> Vec<GPtr> {
     let layout = std::alloc::Layout::new::<G>();
     let stride = layout.size().next_multiple_of(layout.align());

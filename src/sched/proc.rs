@@ -1122,9 +1122,6 @@ fn gnew(p: Option<&P>) -> Option<*mut G> {
     let want = if p.is_some() { GFREE_LOCAL_MAX / 2 } else { 1 };
     // Room in the list of all Gs first: descriptors, once made, are never freed.
     let mut batch = super::g::ALLGS.push_batch(want, super::g::alloc_batch)?;
-    // The collector finds entry arguments through its registry (each G fully written by
-    // now); a G that cannot be registered (out of memory) is never used.
-    batch.retain(|g| crate::gc::roots::ALL_GS.add(g.0 as *const u8, 0).is_some());
     let g = batch.pop()?.0;
     if let Some(p) = p {
         // SAFETY: we own p; its gfree is owner-only (and empty: gfget just failed).

@@ -420,8 +420,7 @@ fn after_func_argument_is_reported_while_the_timer_exists() {
 fn unstarted_goroutine_entry_is_reported() {
     let w = magic(9);
     // A descriptor as `spawn` leaves it before any P runs it (not queued: it never runs).
-    let g = crate::sched::g::alloc_batch(1).pop().expect("a descriptor").0;
-    let slot = ALL_GS.add(g as *const u8, 0).unwrap();
+    let g = crate::sched::g::ALLGS.push_batch(1, crate::sched::g::alloc_batch).and_then(|mut b| b.pop()).expect("a descriptor").0;
     // SAFETY (test): the descriptor is ours (never queued).
     let gr = unsafe { &*g };
     unsafe { *gr.entry.get() = Entry::C(ignore, w as *mut c_void) };
@@ -442,7 +441,6 @@ fn unstarted_goroutine_entry_is_reported() {
     drop(std::mem::replace(unsafe { &mut *gr.entry.get() }, Entry::None));
     assert!(!found(w));
     gr.status.store(crate::sched::g::status::DEAD, Ordering::Release);
-    ALL_GS.remove(slot);
 }
 
 #[test]
