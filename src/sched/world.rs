@@ -750,10 +750,9 @@ pub(crate) fn stop_world_for_gc() -> StoppedWorld {
         }
         rec.signaled_round.store(round, Ordering::Release);
         PENDING.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: tgkill with our own pid; a thread that exited without unregistering
-        // (ESRCH) is skipped.
-        let r = unsafe { libc::syscall(libc::SYS_tgkill, pid, rec.tid.load(Ordering::Relaxed), sig) };
-        if r != 0 {
+        if !send_stop_signal(pid, rec.tid.load(Ordering::Relaxed), sig) {
+            // Exited without unregistering (or a stale id in a child forked before
+            // start-up): nothing to stop.
             rec.signaled_round.store(0, Ordering::Release);
             PENDING.fetch_sub(1, Ordering::SeqCst);
             continue;
@@ -796,6 +795,25 @@ pub(crate) fn stop_world_for_gc() -> StoppedWorld {
         ctx: Some(ctx),
         registry: Some(registry),
         stw: Some(stw),
+    }
+}
+
+/// Sends the GC signal to thread `tid`; false if it does not exist. A full queue of
+/// real-time signals (`EAGAIN`, `RLIMIT_SIGPENDING`) is waited out: skipping a live thread
+/// would leave it running.
+fn send_stop_signal(pid: libc::pid_t, tid: i32, sig: i32) -> bool {
+    loop {
+        // SAFETY: tgkill on a thread of our own process.
+        if unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, sig) } == 0 {
+            return true;
+        }
+        match crate::os::errno() {
+            libc::EAGAIN | libc::EINTR => {
+                // SAFETY: a plain sleep of this thread.
+                unsafe { libc::usleep(100) };
+            }
+            _ => return false,
+        }
     }
 }
 
