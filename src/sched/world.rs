@@ -47,7 +47,9 @@
 //!    goroutine lost its P (C loops, blocking regions, or runtime code without a P), idle
 //!    Ms (an idle waiter may fire timers without a P, so idle is not the same as
 //!    harmless), and foreign threads. Each target's `signaled_round` is set first and
-//!    `PENDING` counts it.
+//!    `PENDING` counts it. A thread that no longer exists (`ESRCH`: it ended without its
+//!    exit destructor) is skipped; a full queue of real-time signals (`EAGAIN`) is waited
+//!    out, never skipped.
 //! 4. The handler (on the interrupted stack: no `SA_ONSTACK`, so the kernel's signal frame
 //!    with the full register file, vector registers included, and the x86-64 red zone lie
 //!    between the interrupted SP and the handler's frame) copies the general registers
