@@ -47,7 +47,9 @@
 //!    goroutine lost its P (C loops, blocking regions, or runtime code without a P), idle
 //!    Ms (an idle waiter may fire timers without a P, so idle is not the same as
 //!    harmless), and foreign threads. Each target's `signaled_round` is set first and
-//!    `PENDING` counts it.
+//!    `PENDING` counts it. A thread that no longer exists (`ESRCH`: it ended without its
+//!    exit destructor) is skipped; a full queue of real-time signals (`EAGAIN`) is waited
+//!    out, never skipped.
 //! 4. The handler (on the interrupted stack: no `SA_ONSTACK`, so the kernel's signal frame
 //!    with the full register file, vector registers included, and the x86-64 red zone lie
 //!    between the interrupted SP and the handler's frame) copies the general registers
@@ -765,10 +767,9 @@ fn stop_world(caller_is_mutator: bool) -> StoppedWorld {
         }
         rec.signaled_round.store(round, Ordering::Release);
         PENDING.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: tgkill with our own pid; a thread that exited without unregistering
-        // (ESRCH) is skipped.
-        let r = unsafe { libc::syscall(libc::SYS_tgkill, pid, rec.tid.load(Ordering::Relaxed), sig) };
-        if r != 0 {
+        if !send_stop_signal(pid, rec.tid.load(Ordering::Relaxed), sig) {
+            // Exited without unregistering (or a stale id in a child forked before
+            // start-up): nothing to stop.
             rec.signaled_round.store(0, Ordering::Release);
             PENDING.fetch_sub(1, Ordering::SeqCst);
             continue;
@@ -811,6 +812,25 @@ fn stop_world(caller_is_mutator: bool) -> StoppedWorld {
         ctx: Some(ctx),
         registry: Some(registry),
         stw: Some(stw),
+    }
+}
+
+/// Sends the GC signal to thread `tid`; false if it does not exist. A full queue of
+/// real-time signals (`EAGAIN`, `RLIMIT_SIGPENDING`) is waited out: skipping a live thread
+/// would leave it running.
+fn send_stop_signal(pid: libc::pid_t, tid: i32, sig: i32) -> bool {
+    loop {
+        // SAFETY: tgkill on a thread of our own process.
+        if unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, sig) } == 0 {
+            return true;
+        }
+        match crate::os::errno() {
+            libc::EAGAIN | libc::EINTR => {
+                // SAFETY: a plain sleep of this thread.
+                unsafe { libc::usleep(100) };
+            }
+            _ => return false,
+        }
     }
 }
 
