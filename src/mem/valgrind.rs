@@ -89,3 +89,18 @@ pub(crate) fn on_valgrind() -> bool {
         v => v == 1,
     }
 }
+
+const MALLOCLIKE_BLOCK: usize = 0x1301;
+const FREELIKE_BLOCK: usize = 0x1302;
+
+/// Tells memcheck that `[addr, addr + size)` is a new heap block (zero-filled), so that
+/// reads of it after [`freelike_block`] are reported: a GC object used after the
+/// collector freed it (a forgotten root) shows up as a use-after-free with both stacks.
+pub(crate) fn malloclike_block(addr: usize, size: usize) {
+    client_request(0, &[MALLOCLIKE_BLOCK, addr, size, 0, 1, 0]);
+}
+
+/// The block at `addr` was freed (by the sweeper).
+pub(crate) fn freelike_block(addr: usize) {
+    client_request(0, &[FREELIKE_BLOCK, addr, 0, 0, 0, 0]);
+}

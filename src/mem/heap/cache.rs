@@ -177,10 +177,25 @@ impl Heap {
             let alloc = s.alloc_bits[w].load(Ordering::Relaxed) | below;
             let mark = s.mark_bits[w].load(Ordering::Relaxed);
             debug_assert_eq!(mark & !alloc, 0, "marked object that is not allocated");
+            if crate::mem::valgrind::on_valgrind() {
+                // Freed now (in poison mode: poisoned now, reused a cycle later).
+                let q = if poison { s.quarantine[w].get() } else { 0 };
+                let mut d = alloc & !mark & !q;
+                while d != 0 {
+                    let i = lo + d.trailing_zeros() as usize;
+                    d &= d - 1;
+                    if poison {
+                        // SAFETY: as below: the slot is unreachable and the sweeper's.
+                        unsafe { ptr::write_bytes((s.start.get() + i * size) as *mut u8, super::POISON_BYTE, size) };
+                    }
+                    crate::mem::valgrind::freelike_block(s.start.get() + i * size);
+                }
+            }
             let new_alloc = if poison {
                 let q = s.quarantine[w].get();
                 let dying = alloc & !mark & !q;
-                let mut d = dying;
+                // (Under valgrind they were poisoned and declared free above.)
+                let mut d = if crate::mem::valgrind::on_valgrind() { 0 } else { dying };
                 while d != 0 {
                     let i = lo + d.trailing_zeros() as usize;
                     d &= d - 1;

@@ -333,6 +333,9 @@ impl Heap {
         };
         let slot = s.elem_size.get();
         let addr = s.start.get() + idx * slot;
+        if crate::mem::valgrind::on_valgrind() {
+            crate::mem::valgrind::malloclike_block(addr, slot);
+        }
         if s.needzero.get() {
             // SAFETY: slot idx is ours now, inside the span's mapped pages.
             unsafe { ptr::write_bytes(addr as *mut u8, 0, slot) };
@@ -365,6 +368,9 @@ impl Heap {
         s.freeindex.set(1);
         s.alloc_cache.set(0);
         s.alloc_count.set(1);
+        if crate::mem::valgrind::on_valgrind() {
+            crate::mem::valgrind::malloclike_block(s.start.get(), npages * PAGE);
+        }
         if needzero {
             // SAFETY: the span's pages are ours, mapped, not yet visible to anyone.
             unsafe { ptr::write_bytes(s.start.get() as *mut u8, 0, npages * PAGE) };
