@@ -56,8 +56,8 @@ mod waitq;
 pub(crate) use select::{Case, Dir, SelectError, select};
 pub(crate) use waitq::{Sudog, WaitQ};
 
-use crate::sched::rtlock::RtLock;
 use crate::gc::roots;
+use crate::sched::rtlock::RtLock;
 use crate::sched::{NO_DEADLINE, Waiter, Woken};
 use std::cell::UnsafeCell;
 use std::ffi::CString;

@@ -75,9 +75,9 @@ fn print_trace(c: &CycleFigures) {
     let ms = |ns: u64| ns as f64 / 1e6;
     let mb = |b: u64| b as f64 / (1 << 20) as f64;
     let mut s = String::with_capacity(200);
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "gc {} @{:.3}s {:.0}%: {:.3}+{:.3}+{:.3} ms clock, {:.3} ms cpu, {:.1}->{:.1} MB, {:.1} MB goal, {:.1} MB stacks, {:.1} MB roots, {} P{}\n",
+        "gc {} @{:.3}s {:.0}%: {:.3}+{:.3}+{:.3} ms clock, {:.3} ms cpu, {:.1}->{:.1} MB, {:.1} MB goal, {:.1} MB stacks, {:.1} MB roots, {} P{}",
         c.num,
         since,
         frac * 100.0,

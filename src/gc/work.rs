@@ -85,12 +85,8 @@ pub(crate) struct Pool {
     workers: AtomicUsize,
 }
 
-pub(crate) static POOL: Pool = Pool {
-    full: List::new(),
-    free: List::new(),
-    idle: AtomicUsize::new(0),
-    workers: AtomicUsize::new(0),
-};
+pub(crate) static POOL: Pool =
+    Pool { full: List::new(), free: List::new(), idle: AtomicUsize::new(0), workers: AtomicUsize::new(0) };
 
 impl Pool {
     /// Before a cycle's workers start (single-threaded).

@@ -420,7 +420,11 @@ fn after_func_argument_is_reported_while_the_timer_exists() {
 fn unstarted_goroutine_entry_is_reported() {
     let w = magic(9);
     // A descriptor as `spawn` leaves it before any P runs it (not queued: it never runs).
-    let g = crate::sched::g::ALLGS.push_batch(1, crate::sched::g::alloc_batch).and_then(|mut b| b.pop()).expect("a descriptor").0;
+    let g = crate::sched::g::ALLGS
+        .push_batch(1, crate::sched::g::alloc_batch)
+        .and_then(|mut b| b.pop())
+        .expect("a descriptor")
+        .0;
     // SAFETY (test): the descriptor is ours (never queued).
     let gr = unsafe { &*g };
     unsafe { *gr.entry.get() = Entry::C(ignore, w as *mut c_void) };
