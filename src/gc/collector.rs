@@ -90,12 +90,14 @@ fn collector_loop() {
         let n = STARTED.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
         let forced = FORCED_PENDING.swap(0, Ordering::SeqCst) > 0;
         let figures = cycle(&mut jobs, n, forced);
+        // Recorded (and traced) before the requesters wake: memstats read right after
+        // gort_gc returns include this cycle, and a program that exits then has its line.
+        stats::record_cycle(figures);
         NUM_GC.store(n, Ordering::Release);
         // SAFETY: wakes every requester sleeping on NUM_GC.
         unsafe {
             libc::syscall(libc::SYS_futex, NUM_GC.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, i32::MAX);
         }
-        stats::record_cycle(figures);
     }
 }
 
