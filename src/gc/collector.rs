@@ -93,6 +93,9 @@ fn collector_loop() {
         // Recorded (and traced) before the requesters wake: memstats read right after
         // gort_gc returns include this cycle, and a program that exits then has its line.
         stats::record_cycle(figures);
+        // Stacks idle in the pools are trimmed at the collector's pace too (Go frees
+        // unused stack spans at each cycle): the scavenger releases what stayed idle.
+        crate::mem::scavenge::wake();
         NUM_GC.store(n, Ordering::Release);
         // SAFETY: wakes every requester sleeping on NUM_GC.
         unsafe {
