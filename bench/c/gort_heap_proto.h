@@ -1,9 +1,10 @@
 /* bench/c/gort_heap_proto.h: TEMPORARY prototypes of gort's garbage-collected heap API, the
  * calls the heap benchmarks use, written from the documented contract before the library
- * has them (issue 12). bench/heap/run force-includes this file (-include) ONLY while
- * `nm libgort.a` finds no gort_new, and then compiles the HEAP_GORT programs with -c (no
- * link, nothing run) so that they keep compiling against the documented API. Once gort.h
- * declares these, the runner stops including it: delete this file then.
+ * has them (issue 12). While libgort.a has no gort_new, bench/heap/run compiles the
+ * HEAP_GORT programs with -c only (no link, nothing run), force-including this file
+ * (-include) as long as include/gort.h does not declare gort_new, so that they keep
+ * compiling against the documented API. Once gort.h declares these, the runner stops
+ * including it: delete this file then.
  */
 #ifndef GORT_BENCH_HEAP_PROTO_H
 #define GORT_BENCH_HEAP_PROTO_H
