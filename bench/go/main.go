@@ -24,6 +24,11 @@ type benchmark struct {
 
 var benchmarks = map[string]benchmark{}
 
+// resultExtra, when a benchmark sets it, is appended to its RESULT line after ops= as
+// " key=value ..." fields (the heap benchmarks' checksum, pauses, live bytes: read by
+// bench/heap/run). Empty for the others, whose line stays exactly the protocol's.
+var resultExtra string
+
 func register(name string, defaultN int64, run func(n int64) (time.Duration, int64)) {
 	benchmarks[name] = benchmark{defaultN, run}
 }
@@ -52,7 +57,11 @@ func main() {
 	if ops > 0 {
 		nsPerOp = float64(elapsed.Nanoseconds()) / float64(ops)
 	}
-	fmt.Printf("RESULT name=%s ns_per_op=%.3f ops=%d\n", name, nsPerOp, ops)
+	extra := ""
+	if resultExtra != "" {
+		extra = " " + resultExtra
+	}
+	fmt.Printf("RESULT name=%s ns_per_op=%.3f ops=%d%s\n", name, nsPerOp, ops, extra)
 }
 
 func usage() {
