@@ -23,13 +23,6 @@
  *   heap_roots(n)        n zeroed pointer slots the collector must treat as roots (the
  *                        program's global tables): calloc + gort_root_add /
  *                        GC_MALLOC_UNCOLLECTABLE / calloc
- *
- * Until libgort.a has the heap API (issue 12), bench/heap/run compiles the HEAP_GORT variant
- * with `-c` only, and with `-include bench/c/gort_heap_proto.h` (prototypes mirroring the
- * documented API) while gort.h does not declare it, so these programs keep compiling against
- * the documented API. (A feature macro in gort.h would have let this header decide by itself,
- * but gort.h is generated and not bench's to change; the runner has to look at libgort.a for
- * the column anyway.)
  */
 #ifndef GORT_BENCH_HEAP_H
 #define GORT_BENCH_HEAP_H
