@@ -2,6 +2,7 @@
  * 97 allocations and poisoned frees: the checksums must match the known values, so no
  * live node was freed or overwritten. Trees are built in goroutines on every P. */
 // ENV: GORT_DEBUG=gcstress=97,gcpoison=1
+// ASAN: yes
 // TIMEOUT: 600
 #include "check.h"
 #include <gort.h>

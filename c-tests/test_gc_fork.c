@@ -3,6 +3,7 @@
  * async-signal-safe work, as the fork rule allows), many times over. Every child must
  * exit normally, and the goroutines' lists must stay intact. */
 // ENV: GORT_DEBUG=gcstress=101
+// ASAN: yes
 // TIMEOUT: 300
 #include "check.h"
 #include <gort.h>

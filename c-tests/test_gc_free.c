@@ -3,6 +3,7 @@
  * in a cycle of finalizers are never finalized; cleanups run and free at once; keep_alive
  * holds an object to the call. */
 // VALGRIND: yes
+// ASAN: yes
 // TIMEOUT: 300
 #include "check.h"
 #include <gort.h>

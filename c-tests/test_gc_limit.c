@@ -2,6 +2,7 @@
  * ENOMEM (after a collection tried), instead of growing without bound; garbage alone
  * never does. */
 // ENV: GORT_MEMLIMIT=64MiB
+// ASAN: yes
 // TIMEOUT: 300
 #include "check.h"
 #include <errno.h>

@@ -1,6 +1,7 @@
 /* GORT_GC=off: nothing is collected however much garbage is made, until a memory limit is
  * set; from then on collections keep the heap near the limit. */
 // ENV: GORT_GC=off
+// ASAN: yes
 // TIMEOUT: 300
 #include "check.h"
 #include <gort.h>

@@ -10,6 +10,7 @@
 // ENV: GORT_DEBUG=gcpoison=1,gcstress=50
 // ENV: GORT_MAXPROCS=2
 // VALGRIND: yes
+// ASAN: yes
 // TIMEOUT: 300
 #include "check.h"
 #include <gort.h>

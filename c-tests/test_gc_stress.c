@@ -3,6 +3,7 @@
  * freed objects would be poisoned with 0xdb), and the heap does not grow without bound. */
 // ENV: GORT_DEBUG=gcpoison=1,gcstress=331
 // VALGRIND: yes
+// ASAN: yes
 // TIMEOUT: 600
 #include "check.h"
 #include <gort.h>
