@@ -12,7 +12,11 @@
 //!   elements in flight, finalizer and cleanup arguments and the finalizer queue;
 //! - heap objects, scanned precisely: only the fields their type declares as pointers.
 //!
-//! # A cycle (the protocol, [`collector::collect`])
+//! # A cycle (the protocol, [`collector`])
+//! A thread that wants a cycle (`gort_gc`, an allocation that found the heap at its goal,
+//! `gcstress`, the memory limit) asks for the next one and waits for it in a blocking
+//! region; the cycle itself runs on the collector's own thread, which is not a mutator:
+//! its stack and registers are never roots. On that thread:
 //! 1. Finish sweeping the previous cycle, with the world running.
 //! 2. Take the locks of every structure the collector reads while the world is stopped
 //!    (the heap's, the root registry's, the finalizer tables'), *before* stopping it: a
