@@ -10,6 +10,10 @@
 //!   leaves someone holding it, and the old owner learns of the loss.
 //! - [`spin`]: spinning Ms and `wakep`. A G queued while the last spinner gives up is
 //!   either found by that spinner's re-check or makes the queuer start a new M.
+//! - [`heapcache`]: a goroutine allocating from its USER P's heap cache, and sysmon or
+//!   stop-the-world taking that P: an asymmetric Dekker pair (plain store, compiler
+//!   barrier, plain load against CAS, `membarrier`, load). The taker never uses a P
+//!   whose cache the old owner is still in.
 //! - [`timerwait`]: the idle M sleeping until the earliest timer (the idle waiter) and
 //!   whoever adds a timer. A new earlier timer is covered by the waiter's deadline, or
 //!   its adder kicks the waiter.
@@ -205,6 +209,59 @@ pub(crate) mod pstatus {
     }
 }
 
+/// A goroutine's use of its P's heap cache while it holds the P in USER state, against
+/// sysmon and stop-the-world taking that P: an asymmetric Dekker pair. The owner (hot,
+/// every allocation) stores its flag and loads the status word with plain accesses and
+/// only a compiler barrier in between ([`owner_enter`](heapcache::owner_enter)); the taker
+/// (rare) follows its winning CAS with a *heavy* barrier, `membarrier(2)`, which executes
+/// a full barrier on the owner's CPU, and then waits for the flag to clear
+/// ([`taker_wait`](heapcache::taker_wait)). Either the owner sees the CAS and backs off,
+/// or the taker sees the flag and waits: never neither. The argument is in `mem::heap`'s
+/// essay ("Allocating under a USER P"); the barriers are parameters so that the loom
+/// model can stand a SeqCst fence in for each.
+pub(crate) mod heapcache {
+    use super::Atom;
+    use std::sync::atomic::Ordering;
+
+    /// The owner, holding its P as `word` (USER), announces that it is about to use the
+    /// P's cache, then checks that the P is still its own. `light_barrier` is a compiler
+    /// barrier in the runtime (the heavy barrier supplies the CPU's). True: the cache is
+    /// the caller's until [`owner_exit`]. False: the P was taken; the flag is down again.
+    #[inline]
+    pub(crate) fn owner_enter(
+        flag: &impl Atom<V = u32>,
+        status: &impl Atom<V = u64>,
+        word: u64,
+        light_barrier: impl FnOnce(),
+    ) -> bool {
+        flag.store(1, Ordering::Relaxed);
+        light_barrier();
+        if status.load(Ordering::Relaxed) == word {
+            return true;
+        }
+        flag.store(0, Ordering::Release);
+        false
+    }
+
+    /// The owner is done with the cache. Release: a taker that reads 0 sees every write
+    /// the owner made to the cache.
+    #[inline]
+    pub(crate) fn owner_exit(flag: &impl Atom<V = u32>) {
+        flag.store(0, Ordering::Release);
+    }
+
+    /// A taker that has just won its CAS on the owner's USER word: the heavy barrier,
+    /// then wait (`pause` between looks) until the owner is out of the cache. Afterwards
+    /// the cache belongs to the taker.
+    #[inline]
+    pub(crate) fn taker_wait(flag: &impl Atom<V = u32>, heavy_barrier: impl FnOnce(), mut pause: impl FnMut()) {
+        heavy_barrier();
+        while flag.load(Ordering::Acquire) != 0 {
+            pause();
+        }
+    }
+}
+
 /// Spinning Ms and wake-ups (Go's protocol). Whoever queues work calls `wakep`, which
 /// starts an M only if a P is idle and nobody spins ([`claim_wakeup`](spin::claim_wakeup)): a spinner will
 /// find the work. A spinner that finds nothing puts its P on the idle list, stops
@@ -329,10 +386,10 @@ pub(crate) mod timerwait {
 /// missing Acquire/Release or a second owner is reported as a data race).
 #[cfg(all(test, loom))]
 mod loom_models {
-    use super::{Atom, Counter, pstatus, runnext, spin, timerwait};
+    use super::{Atom, Counter, heapcache, pstatus, runnext, spin, timerwait};
     use crate::sched::p::pstate;
     use loom::cell::UnsafeCell;
-    use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+    use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
     use loom::sync::{Arc, Mutex};
     use std::ptr;
 
@@ -369,6 +426,7 @@ mod loom_models {
         };
     }
     loom_atom!(AtomicU64 => u64);
+    loom_atom!(AtomicU32 => u32);
     loom_atom!(AtomicI64 => i64);
     loom_atom!(AtomicUsize => usize);
     loom_atom!(AtomicPtr<ModelG> => *mut ModelG);

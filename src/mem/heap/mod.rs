@@ -846,19 +846,25 @@ mod p_cache {
     use super::Cache;
     use crate::sched::m::current_m;
     use crate::sched::p::pstate;
-    use crate::sched::protocol::pstatus;
-    use std::sync::atomic::Ordering;
+    use crate::sched::membarrier;
+    use crate::sched::protocol::{heapcache, pstatus};
+    use std::sync::atomic::{Ordering, compiler_fence};
 
-    /// True if the calling thread holds its P RUNNING (inside the runtime, or g0).
+    /// True if the calling thread holds its P RUNNING (inside the runtime, or g0), or is
+    /// inside [`with_p_cache`] under a USER P (flag up, P still its own): either way no
+    /// stopper suspends it inside the heap, so it needs no gate.
     pub(super) fn holds_p_running() -> bool {
         // SAFETY: Ms are never freed.
         let Some(m) = (unsafe { current_m().as_ref() }) else { return false };
-        !m.p.get().is_null() && m.p_word.get() & 0xff == pstate::RUNNING
+        !m.p.get().is_null()
+            && (m.p_word.get() & 0xff == pstate::RUNNING || m.in_heap_cache.load(Ordering::Relaxed) != 0)
     }
 
-    /// Runs `f` on the calling thread's P cache, holding the P RUNNING for the duration
-    /// (moving it from USER and back if the caller is a goroutine in user code). None if
-    /// the thread has no P it may use (foreign thread, blocking region, P taken away).
+    /// Runs `f` on the calling thread's P cache. None if the thread has no P it may use
+    /// (foreign thread, blocking region, P taken away). A goroutine in user code holds its
+    /// P as USER, which sysmon or stop-the-world may take at any moment: with
+    /// `membarrier` it raises its flag for the duration (`protocol::heapcache`, see the
+    /// module docs), otherwise it moves the P to RUNNING and back with a CAS.
     #[inline]
     pub(super) fn with_p_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> Option<R> {
         // SAFETY: Ms are never freed.
@@ -870,6 +876,18 @@ mod p_cache {
             // SAFETY: we own the P RUNNING: its cache is ours.
             pstate::RUNNING => Some(f(unsafe { p.heap_cache() })),
             pstate::USER if !m.curg.get().is_null() => {
+                if membarrier::available() {
+                    if !heapcache::owner_enter(&m.in_heap_cache, &*p.status, word, || {
+                        compiler_fence(Ordering::SeqCst)
+                    }) {
+                        return None;
+                    }
+                    // SAFETY: the flag is up and the P was still ours after it: a taker
+                    // waits for the flag before it touches the P (protocol::heapcache).
+                    let r = f(unsafe { p.heap_cache() });
+                    heapcache::owner_exit(&m.in_heap_cache);
+                    return Some(r);
+                }
                 let running = pstatus::owner_cas(&*p.status, word, pstate::RUNNING)?;
                 m.p_word.set(running);
                 // SAFETY: as above, from the CAS on.
