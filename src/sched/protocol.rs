@@ -426,7 +426,6 @@ mod loom_models {
         };
     }
     loom_atom!(AtomicU64 => u64);
-    loom_atom!(AtomicU32 => u32);
     loom_atom!(AtomicI64 => i64);
     loom_atom!(AtomicUsize => usize);
     loom_atom!(AtomicPtr<ModelG> => *mut ModelG);
@@ -619,6 +618,64 @@ mod loom_models {
             assert!(wins <= 1, "sysmon and stop-the-world both took the P");
             assert_eq!(still_ours, wins == 0, "M1 kept a taken P, or lost one nobody took");
         });
+    }
+
+    /// The heap cache under a USER P: M1's goroutine allocates twice from its P's cache
+    /// (flag up, status re-checked, the cache touched, flag down) while sysmon looks at
+    /// the P once, takes it if it is USER, and uses it (touches the cache) after the
+    /// heavy barrier and the wait. `membarrier` cannot be modelled as what it is (a
+    /// barrier the kernel runs on another thread), so the model puts a SeqCst fence into
+    /// the owner's window between its store and its load, which is where the IPI matters
+    /// (before the store, or after the load, the argument in `mem::heap` needs no fence
+    /// on the owner: the kernel's barrier orders the CAS before the owner's load, or the
+    /// owner's store before the taker's load). The taker's `membarrier` is a SeqCst
+    /// fence too. loom reports two users of the cache at once as a data race.
+    fn heapcache_model(owner_barrier: fn()) {
+        loom::model(move || {
+            let p = Arc::new(ModelP { status: AtomicU64::new(pstate::IDLE), owned: UnsafeCell::new(0) });
+            let flag = Arc::new(AtomicU32::new(0));
+            let w = pstatus::acquire(&p.status);
+            let w = pstatus::set(&p.status, w, pstate::USER);
+            let sysmon = {
+                let (p, flag) = (p.clone(), flag.clone());
+                loom::thread::spawn(move || {
+                    let seen = p.status.load(Ordering::Acquire);
+                    if !pstatus::take(&p.status, seen, pstate::IDLE) {
+                        return false;
+                    }
+                    heapcache::taker_wait(&*flag, || fence(Ordering::SeqCst), loom::thread::yield_now);
+                    touch(&p);
+                    true
+                })
+            };
+            let mut used = 0;
+            for _ in 0..2 {
+                if !heapcache::owner_enter(&*flag, &p.status, w, owner_barrier) {
+                    break;
+                }
+                touch(&p);
+                heapcache::owner_exit(&*flag);
+                used += 1;
+            }
+            let taken = sysmon.join().unwrap();
+            assert!(taken || used == 2, "the owner lost a P nobody took");
+            // SAFETY: both threads are done.
+            let touches = p.owned.with(|v| unsafe { *v });
+            assert_eq!(touches, used + u64::from(taken));
+        });
+    }
+
+    #[test]
+    fn loom_heapcache_taker_waits_for_owner() {
+        heapcache_model(|| fence(Ordering::SeqCst));
+    }
+
+    /// Without the owner's side of the barrier the pair breaks (both the owner's load
+    /// misses the CAS and the taker's load misses the flag), and the model must say so.
+    #[test]
+    #[should_panic(expected = "Causality violation")]
+    fn loom_heapcache_needs_the_owner_barrier() {
+        heapcache_model(|| {});
     }
 
     /// Spinning: the last spinning M finds nothing (the global queue is empty under the
