@@ -25,11 +25,13 @@
 //!    read-modify-write, no division.
 //! 2. **Cache** ([`Cache`]): one span per span class. A P's cache is a field of the P
 //!    (`P::heap_cache`), used only by the thread that owns the P *RUNNING*. A goroutine
-//!    in user code holds its P as USER, which sysmon may take away at any moment, so
-//!    [`alloc`] first moves it USER → RUNNING and back (`owner_cas`, the same handshake
-//!    every gort call makes on entry), unless the caller already holds it RUNNING (inside
-//!    the runtime, on g0). Threads with no P (foreign threads, goroutines in blocking
-//!    regions whose P is SYSCALL) share one cache behind a lock (the *gate*, below).
+//!    in user code holds its P as USER, which sysmon or stop-the-world may take away at
+//!    any moment: it raises a flag around the allocation (an asymmetric Dekker handshake
+//!    with whoever takes the P, no atomic read-modify-write: "Allocating under a USER P",
+//!    below), or, where `membarrier(2)` is unavailable, moves the P USER → RUNNING and
+//!    back with a CAS. A caller already holding it RUNNING (inside the runtime, on g0)
+//!    needs neither. Threads with no P (foreign threads, goroutines in blocking regions
+//!    whose P is SYSCALL) share one cache behind a lock (the *gate*, below).
 //! 3. **Central** ([`cache::Central`]): per span class, the spans in no cache, on partial
 //!    and full lists, each split in swept and unswept halves by sweep generation.
 //!    Refilling a cache takes a swept partial span, else sweeps unswept spans (at most
@@ -81,6 +83,57 @@
 //! are flushed before the generation moves. For concurrent marking (issue 13) the
 //! pieces are there: allocate-black is a flag the fast path reads; a concurrent version
 //! would need Go's "cached at generation sg+1/sg+3" states for spans cached during mark.
+//!
+//! # Allocating under a USER P
+//! The two CASes that moved a USER P to RUNNING and back cost ~12% of a goroutine's
+//! small-object allocation loop (each is a `lock cmpxchg` on the P's status line).
+//! Takers are rare (sysmon, after 10 ms without a scheduling event; stop-the-world), so
+//! the cost moves to them (`sched::protocol::heapcache`, `P::wait_heap_cache_owner`).
+//! Owner `O` (the goroutine's M, word `w` = the USER status it installed), with its flag
+//! `F = M::in_heap_cache` and the P's status word `S`:
+//!
+//! ```text
+//! O1  F := 1                     plain (Relaxed) store
+//! O2  compiler fence             keeps O1 before O3 in the instruction stream
+//! O3  r := S                     plain load; r != w: F := 0 (Release), use the shared cache
+//! O4  use the P's cache          only if r == w
+//! O5  F := 0                     Release
+//! ```
+//! Taker `T` (sysmon's `retake`, `proc::stop_the_world`: every caller of `pstatus::take`
+//! that wins on a USER word):
+//! ```text
+//! T1  CAS S: w -> taken          AcqRel, succeeds
+//! T2  membarrier(PRIVATE_EXPEDITED)
+//! T3  while F != 0 {}            Acquire loads (P::owner_m names O's M)
+//! T4  use the P / hand it on
+//! ```
+//! `membarrier` returns only after every thread of the process that was running has
+//! executed a full barrier `B` (an IPI), and a thread not running has passed through the
+//! scheduler, a full barrier too; T1 precedes the syscall (itself a full barrier on T's
+//! CPU) and T3 follows it. Where `B` falls in O's instruction stream (O2 keeps O1 and O3
+//! in order there; the CPU may still let O3 pass O1 through its store buffer, which is
+//! exactly what `B` forbids):
+//! - `B` before O1: O3 comes after `B`, and `B` after T1, so O3 reads `taken`: O backs off.
+//! - `B` between O1 and O3: O1 is globally visible before T2 returns, so T3 reads F = 1 (or
+//!   the later 0 of O5) — and O3 also reads `taken`. Either way T waits or O backs off.
+//! - `B` after O3: O1 is visible before T2 returns, so T3 reads 1 until O5.
+//! So `¬(O3 reads w ∧ T3 reads the F before O1)`: if O uses the cache (O3 = w), T3 sees
+//! O1 and waits for O5; its Acquire load of O5's 0 gives it every write O4 made. If T3
+//! reads the initial 0, O3 saw the CAS and O never touches the cache. The loom model
+//! (`loom_heapcache_*` in `protocol.rs`) stands a SeqCst fence in for `B` in O's window
+//! (the second case; the others need no fence on O's side) and one for T2; without O's
+//! fence it finds the two users. The flag is per M, not per P: an old owner that lost its
+//! P may still raise its flag (O1) before O3 tells it so, and on a per-P flag its O5
+//! could clear the new owner's. A taker may wait for such a stale owner's flag
+//! needlessly, never for long: O1 to O5 is one allocation, which waits for no taker
+//! (its slow path takes heap locks only, never the gate: [`p_cache::holds_p_running`]
+//! counts a raised flag as RUNNING). Nothing stops the owner's thread by signal between
+//! O1 and O5 with its P live: the collector signals threads only after
+//! `stop_the_world` returned, i.e. after every take waited. A SYSCALL P needs no wait
+//! (the owner never raises its flag there, and its CAS into SYSCALL came after its last
+//! O5). `membarrier` is registered once at start (`sched::membarrier::init`); where
+//! that fails (old kernels, seccomp, valgrind) or `GORT_DEBUG=nomembarrier=1`, owners
+//! use the CAS pair and takers skip T2/T3, decided once for the process.
 //!
 //! # The gate: stopping the world around the heap's locks
 //! A thread suspended by signal inside a heap lock would deadlock the collector. Two
