@@ -9,8 +9,8 @@
 //! every other thread at some point during the call. The process must register once
 //! (`MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED`) before the first use; [`init`] does it at
 //! start-up and records whether it worked. Where it did not (kernels before 4.14,
-//! seccomp filters, valgrind, which does not know the call) the owner side keeps its
-//! compare-and-swap scheme and takers never call [`heavy_barrier`].
+//! seccomp filters; valgrind does support it) the owner side keeps its compare-and-swap
+//! scheme and takers never call [`heavy_barrier`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

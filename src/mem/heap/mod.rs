@@ -132,7 +132,7 @@
 //! `stop_the_world` returned, i.e. after every take waited. A SYSCALL P needs no wait
 //! (the owner never raises its flag there, and its CAS into SYSCALL came after its last
 //! O5). `membarrier` is registered once at start (`sched::membarrier::init`); where
-//! that fails (old kernels, seccomp, valgrind) or `GORT_DEBUG=nomembarrier=1`, owners
+//! that fails (kernels before 4.14, seccomp filters) or `GORT_DEBUG=nomembarrier=1`, owners
 //! use the CAS pair and takers skip T2/T3, decided once for the process.
 //!
 //! # The gate: stopping the world around the heap's locks
@@ -391,7 +391,7 @@ impl Heap {
         }
         if s.needzero.get() {
             // SAFETY: slot idx is ours now, inside the span's mapped pages.
-            unsafe { ptr::write_bytes(addr as *mut u8, 0, slot) };
+            unsafe { zero_slot(addr as *mut u8, slot) };
         }
         if let Some(t) = ty {
             write_ptr_bits(addr, slot, t, size);
@@ -647,6 +647,30 @@ pub(crate) struct HeapStats {
     pub heap_meta: u64,
 }
 
+/// Zeroes a slot. Slots of 16 to 64 bytes (a multiple of 16) take four 16-byte stores
+/// at offsets computed without a branch, overlapping where the slot is smaller: a
+/// variable `write_bytes` is a call to `memset`, and a `match` on the size mispredicts
+/// when sizes alternate (a program allocating several small types).
+///
+/// # Safety
+/// `[p, p + slot)` is writable memory owned by the caller; `slot >= 16` and a multiple
+/// of 16 when `slot <= 64`.
+#[inline]
+unsafe fn zero_slot(p: *mut u8, slot: usize) {
+    if slot > 64 {
+        // SAFETY: per the contract.
+        unsafe { ptr::write_bytes(p, 0, slot) };
+        return;
+    }
+    debug_assert!(slot >= 16 && slot.is_multiple_of(16));
+    let last = slot - 16;
+    // slot 16: 0,0,0,0; 32: 0,16,16,0; 48: 0,32,16,16; 64: 0,48,16,32.
+    for off in [0, last, last.min(16), last.saturating_sub(16)] {
+        // SAFETY: off + 16 <= slot for every offset above; unaligned stores.
+        unsafe { (p.add(off) as *mut [u8; 16]).write_unaligned([0; 16]) };
+    }
+}
+
 /// Writes the pointer bitmap of a small object's slot: the type's pointer words for each
 /// of the `size / ty.size` elements, zero for the rest of the slot. Only the span's
 /// owning cache writes these words (plain load + store).
@@ -656,7 +680,8 @@ fn write_ptr_bits(addr: usize, slot: usize, ty: &GcType, size: usize) {
     let bit = (addr - a.base) / 8;
     let words = slot / 8;
     let elem_words = ty.size() / 8;
-    let n = size / ty.size();
+    // One element (gort_new) is the common case: no division on the fast path.
+    let n = if size == ty.size() { 1 } else { size / ty.size() };
     if let Some(mask) = ty.small_mask()
         && words <= 64
     {
