@@ -57,7 +57,7 @@ use collector::Reason;
 use pacer::{NO_LIMIT, PACER};
 use std::ptr::NonNull;
 use std::sync::Once;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 pub(crate) use collector::collect;
 

@@ -117,23 +117,26 @@
 //! - `B` between O1 and O3: O1 is globally visible before T2 returns, so T3 reads F = 1 (or
 //!   the later 0 of O5) — and O3 also reads `taken`. Either way T waits or O backs off.
 //! - `B` after O3: O1 is visible before T2 returns, so T3 reads 1 until O5.
+//!
 //! So `¬(O3 reads w ∧ T3 reads the F before O1)`: if O uses the cache (O3 = w), T3 sees
 //! O1 and waits for O5; its Acquire load of O5's 0 gives it every write O4 made. If T3
 //! reads the initial 0, O3 saw the CAS and O never touches the cache. The loom model
 //! (`loom_heapcache_*` in `protocol.rs`) stands a SeqCst fence in for `B` in O's window
 //! (the second case; the others need no fence on O's side) and one for T2; without O's
-//! fence it finds the two users. The flag is per M, not per P: an old owner that lost its
-//! P may still raise its flag (O1) before O3 tells it so, and on a per-P flag its O5
-//! could clear the new owner's. A taker may wait for such a stale owner's flag
-//! needlessly, never for long: O1 to O5 is one allocation, which waits for no taker
-//! (its slow path takes heap locks only, never the gate: [`p_cache::holds_p_running`]
-//! counts a raised flag as RUNNING). Nothing stops the owner's thread by signal between
-//! O1 and O5 with its P live: the collector signals threads only after
-//! `stop_the_world` returned, i.e. after every take waited. A SYSCALL P needs no wait
-//! (the owner never raises its flag there, and its CAS into SYSCALL came after its last
-//! O5). `membarrier` is registered once at start (`sched::membarrier::init`); where
-//! that fails (kernels before 4.14, seccomp filters) or `GORT_DEBUG=nomembarrier=1`, owners
-//! use the CAS pair and takers skip T2/T3, decided once for the process.
+//! fence it finds the two users.
+//!
+//! The flag is per M, not per P: an old owner that lost its P may still raise its flag
+//! (O1) before O3 tells it so, and on a per-P flag its O5 could clear the new owner's. A
+//! taker may wait for such a stale owner's flag needlessly, never for long: O1 to O5 is
+//! one allocation, which waits for no taker (its slow path takes heap locks only, never
+//! the gate: [`p_cache::holds_p_running`] counts a raised flag as RUNNING). Nothing stops
+//! the owner's thread by signal between O1 and O5 with its P live: the collector signals
+//! threads only after `stop_the_world` returned, i.e. after every take waited. A SYSCALL
+//! P needs no wait (the owner never raises its flag there, and its CAS into SYSCALL came
+//! after its last O5). `membarrier` is registered once at start
+//! (`sched::membarrier::init`); where that fails (kernels before 4.14, seccomp filters)
+//! or with `GORT_DEBUG=nomembarrier=1`, owners use the CAS pair and takers skip T2/T3,
+//! decided once for the process.
 //!
 //! # The gate: stopping the world around the heap's locks
 //! A thread suspended by signal inside a heap lock would deadlock the collector. Two
@@ -923,8 +926,8 @@ impl crate::mem::scavenge::IdleSource for HeapIdle {
 mod p_cache {
     use super::Cache;
     use crate::sched::m::current_m;
-    use crate::sched::p::pstate;
     use crate::sched::membarrier;
+    use crate::sched::p::pstate;
     use crate::sched::protocol::{heapcache, pstatus};
     use std::sync::atomic::{Ordering, compiler_fence};
 
@@ -955,9 +958,8 @@ mod p_cache {
             pstate::RUNNING => Some(f(unsafe { p.heap_cache() })),
             pstate::USER if !m.curg.get().is_null() => {
                 if membarrier::available() {
-                    if !heapcache::owner_enter(&m.in_heap_cache, &*p.status, word, || {
-                        compiler_fence(Ordering::SeqCst)
-                    }) {
+                    if !heapcache::owner_enter(&m.in_heap_cache, &*p.status, word, || compiler_fence(Ordering::SeqCst))
+                    {
                         return None;
                     }
                     // SAFETY: the flag is up and the P was still ours after it: a taker
