@@ -397,7 +397,9 @@ impl Heap {
             unsafe { zero_slot(addr as *mut u8, slot) };
         }
         if let Some(t) = ty {
-            write_ptr_bits(addr, slot, t, size);
+            // SAFETY: arena metadata is never freed; init_objects set the span's.
+            let a = unsafe { s.arena.get().as_ref() }.expect("a span outside the arenas");
+            write_ptr_bits(a, addr, slot, t, size);
         }
         if self.alloc_black.load(Ordering::Relaxed) {
             s.try_mark(idx);
@@ -678,8 +680,7 @@ unsafe fn zero_slot(p: *mut u8, slot: usize) {
 /// of the `size / ty.size` elements, zero for the rest of the slot. Only the span's
 /// owning cache writes these words (plain load + store).
 #[inline]
-fn write_ptr_bits(addr: usize, slot: usize, ty: &GcType, size: usize) {
-    let a = arena::arena_of(addr).expect("heap object outside the arenas");
+fn write_ptr_bits(a: &arena::ArenaMeta, addr: usize, slot: usize, ty: &GcType, size: usize) {
     let bit = (addr - a.base) / 8;
     let words = slot / 8;
     let elem_words = ty.size() / 8;
