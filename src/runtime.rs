@@ -349,6 +349,14 @@ mod tests {
     }
 
     #[test]
+    fn nomembarrier_is_a_debug_key() {
+        let on = resolve(Request::default(), |k| (k == "GORT_DEBUG").then(|| "gctrace=1,nomembarrier=1".to_string()));
+        assert!(on.unwrap().nomembarrier);
+        let off = resolve(Request::default(), |k| (k == "GORT_DEBUG").then(|| "gctrace=1".to_string()));
+        assert!(!off.unwrap().nomembarrier);
+    }
+
+    #[test]
     fn sizes_parse_with_suffixes() {
         assert_eq!(parse_size("65536"), Some(65536));
         assert_eq!(parse_size("64K"), Some(65536));
