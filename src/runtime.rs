@@ -41,6 +41,9 @@ pub(crate) struct Config {
     pub gcstress: u64,
     /// `GORT_DEBUG=schedtrace=MS`.
     pub schedtrace_ms: i64,
+    /// `GORT_DEBUG=nomembarrier=1`: allocation under a USER P uses the compare-and-swap
+    /// scheme even where `membarrier(2)` works (to test the fallback).
+    pub nomembarrier: bool,
 }
 
 /// What the caller of `gort_init` asked for (0 = default, as in `gort_config`).
@@ -159,6 +162,7 @@ pub(crate) fn init(req: Option<Request>) -> Result<(), InitError> {
     if unsafe { libc::pthread_atfork(None, None, Some(mark_forked_child)) } != 0 {
         crate::fatal::fatal("pthread_atfork failed");
     }
+    sched::membarrier::init(cfg.nomembarrier);
     sched::start(cfg.maxprocs, cfg.stack_size);
     let _ = CONFIG.set(cfg);
     STARTED.store(true, Ordering::Release);
@@ -206,7 +210,7 @@ pub(crate) fn resolve(req: Request, env: impl Fn(&str) -> Option<String>) -> Res
         .and_then(|v| parse_size(&v))
         .and_then(|b| i64::try_from(b).ok())
         .unwrap_or(crate::gc::pacer::NO_LIMIT);
-    let (mut schedtrace_ms, mut gctrace, mut gcpoison, mut gcstress) = (0, false, false, 0);
+    let (mut schedtrace_ms, mut gctrace, mut gcpoison, mut gcstress, mut nomembarrier) = (0, false, false, 0, false);
     if let Some(d) = env("GORT_DEBUG") {
         for kv in d.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
             let (k, v) = kv.split_once('=').unwrap_or((kv, "1"));
@@ -215,11 +219,12 @@ pub(crate) fn resolve(req: Request, env: impl Fn(&str) -> Option<String>) -> Res
                 "gctrace" => gctrace = v.parse::<i64>().unwrap_or(0) != 0,
                 "gcpoison" => gcpoison = v.parse::<i64>().unwrap_or(0) != 0,
                 "gcstress" => gcstress = v.parse().unwrap_or(0),
+                "nomembarrier" => nomembarrier = v.parse::<i64>().unwrap_or(0) != 0,
                 _ => {
                     let mut m = crate::fatal::StackMsg::new();
                     m.push(b"gort: warning: unknown GORT_DEBUG key \"")
                         .push(k.as_bytes())
-                        .push(b"\" (known: schedtrace, gctrace, gcpoison, gcstress)\n");
+                        .push(b"\" (known: schedtrace, gctrace, gcpoison, gcstress, nomembarrier)\n");
                     crate::fatal::write_stderr(m.as_bytes());
                 }
             }
@@ -235,6 +240,7 @@ pub(crate) fn resolve(req: Request, env: impl Fn(&str) -> Option<String>) -> Res
         gcpoison,
         gcstress,
         schedtrace_ms,
+        nomembarrier,
     })
 }
 
@@ -340,6 +346,14 @@ mod tests {
         let c = resolve(Request::default(), |_| None).unwrap();
         assert_eq!(c.stack_size, stack::DEFAULT_STACK_SIZE);
         assert!(c.maxprocs >= 1);
+    }
+
+    #[test]
+    fn nomembarrier_is_a_debug_key() {
+        let on = resolve(Request::default(), |k| (k == "GORT_DEBUG").then(|| "gctrace=1,nomembarrier=1".to_string()));
+        assert!(on.unwrap().nomembarrier);
+        let off = resolve(Request::default(), |k| (k == "GORT_DEBUG").then(|| "gctrace=1".to_string()));
+        assert!(!off.unwrap().nomembarrier);
     }
 
     #[test]

@@ -61,7 +61,7 @@ use collector::Reason;
 use pacer::{NO_LIMIT, PACER};
 use std::ptr::NonNull;
 use std::sync::Once;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 pub(crate) use collector::collect;
 
@@ -70,10 +70,33 @@ static STRESS_EVERY: AtomicU64 = AtomicU64::new(0);
 static STRESS_COUNT: AtomicU64 = AtomicU64::new(0);
 static INIT: Once = Once::new();
 
+/// What [`alloc`] must do besides allocating, one bit each, so that its fast path reads
+/// one word (twice: before and after the allocation) instead of an init flag, the stress
+/// setting, the trigger flag and the memory limit in four places.
+mod extra {
+    /// [`super::init_slow`] has not run yet.
+    pub(super) const UNINIT: u8 = 1;
+    /// `gcstress` is on: count allocations.
+    pub(super) const STRESS: u8 = 2;
+    /// The allocator's trigger fired: ask for a cycle.
+    pub(super) const TRIGGERED: u8 = 4;
+    /// A memory limit is set: check it.
+    pub(super) const LIMIT: u8 = 8;
+    /// Checked before the allocation; the others after it.
+    pub(super) const BEFORE: u8 = UNINIT | STRESS;
+}
+
+/// The [`extra`] bits. Set and cleared with `fetch_or`/`fetch_and`; read Relaxed (each
+/// bit only starts a slow path that reads its own state again).
+static EXTRA: AtomicU8 = AtomicU8::new(extra::UNINIT);
+
+/// Serialises `set_memory_limit`, so that the LIMIT bit matches the last limit stored.
+static LIMIT_LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
 /// Reads the settings and connects the pacer to the allocator; once, on first use.
 #[inline]
 pub(crate) fn ensure_init() {
-    if !INIT.is_completed() {
+    if EXTRA.load(Ordering::Acquire) & extra::UNINIT != 0 {
         init_slow();
     }
 }
@@ -83,21 +106,38 @@ fn init_slow() {
     INIT.call_once(|| {
         let cfg = crate::runtime::config();
         PACER.gc_percent.store(cfg.gc_percent, Ordering::Relaxed);
-        PACER.mem_limit.store(cfg.mem_limit, Ordering::Relaxed);
-        stats::GCTRACE.store(cfg.gctrace, Ordering::Relaxed);
         STRESS_EVERY.store(cfg.gcstress, Ordering::Relaxed);
+        if cfg.gcstress != 0 {
+            EXTRA.fetch_or(extra::STRESS, Ordering::Relaxed);
+        }
+        store_limit(cfg.mem_limit);
+        stats::GCTRACE.store(cfg.gctrace, Ordering::Relaxed);
         heap::set_poison(cfg.gcpoison);
         heap::set_trigger_hook(on_trigger);
         heap::set_trigger(PACER.recompute(0));
+        // Release: a thread that sees the bit clear (and synchronises with this thread
+        // some other way, as every caller of a gort export does with the runtime's start)
+        // sees the settings; the Once itself orders it for callers that race with us.
+        EXTRA.fetch_and(!extra::UNINIT, Ordering::Release);
     });
+}
+
+/// Stores the memory limit and its LIMIT bit; returns the old limit.
+fn store_limit(bytes: i64) -> i64 {
+    let _l = LIMIT_LOCK.lock();
+    let old = PACER.mem_limit.swap(bytes, Ordering::Relaxed);
+    if bytes != NO_LIMIT {
+        EXTRA.fetch_or(extra::LIMIT, Ordering::Relaxed);
+    } else {
+        EXTRA.fetch_and(!extra::LIMIT, Ordering::Relaxed);
+    }
+    old
 }
 
 /// Set by the allocator's trigger (the heap reached its goal); the allocation that
 /// notices it asks for a cycle from [`alloc`], outside the allocator's own frames.
-static TRIGGERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 fn on_trigger() {
-    TRIGGERED.store(true, Ordering::Relaxed);
+    EXTRA.fetch_or(extra::TRIGGERED, Ordering::Relaxed);
 }
 
 /// Why an allocation failed.
@@ -110,34 +150,42 @@ pub(crate) enum AllocError {
 /// Allocates a zeroed object (the heap's fast path, plus the collector's policies).
 #[inline]
 pub(crate) fn alloc(size: usize, kind: Kind) -> Result<NonNull<u8>, AllocError> {
-    ensure_init();
-    if STRESS_EVERY.load(Ordering::Relaxed) != 0 {
-        stress_tick();
+    if EXTRA.load(Ordering::Acquire) & extra::BEFORE != 0 {
+        before_alloc();
     }
     let p = match heap::alloc(size, kind) {
         Some(p) => p,
         None => alloc_after_collect(size, kind)?,
     };
-    if TRIGGERED.load(Ordering::Relaxed) {
-        triggered();
-    }
-    if PACER.mem_limit.load(Ordering::Relaxed) != NO_LIMIT {
-        check_limit(size)?;
+    let after = EXTRA.load(Ordering::Relaxed) & !extra::BEFORE;
+    if after != 0 {
+        after_alloc(after, size)?;
     }
     Ok(p)
 }
 
 #[cold]
-fn triggered() {
-    if TRIGGERED.swap(false, Ordering::Relaxed) {
-        collect(Reason::Heap);
+fn before_alloc() {
+    ensure_init();
+    if EXTRA.load(Ordering::Relaxed) & extra::STRESS != 0 {
+        stress_tick();
     }
 }
 
 #[cold]
+fn after_alloc(bits: u8, size: usize) -> Result<(), AllocError> {
+    if bits & extra::TRIGGERED != 0 && EXTRA.fetch_and(!extra::TRIGGERED, Ordering::Relaxed) & extra::TRIGGERED != 0 {
+        collect(Reason::Heap);
+    }
+    if bits & extra::LIMIT != 0 {
+        check_limit(size)?;
+    }
+    Ok(())
+}
+
 fn stress_tick() {
     let every = STRESS_EVERY.load(Ordering::Relaxed);
-    if STRESS_COUNT.fetch_add(1, Ordering::Relaxed) % every == every - 1 {
+    if every != 0 && STRESS_COUNT.fetch_add(1, Ordering::Relaxed) % every == every - 1 {
         collect(Reason::Heap);
     }
 }
@@ -152,7 +200,11 @@ fn alloc_after_collect(size: usize, kind: Kind) -> Result<NonNull<u8>, AllocErro
 /// allocation fails (the object just made is garbage for the next cycle).
 #[cold]
 fn check_limit(size: usize) -> Result<(), AllocError> {
-    let limit = PACER.mem_limit.load(Ordering::Relaxed).max(0) as u64;
+    let limit = PACER.mem_limit.load(Ordering::Relaxed);
+    if limit == NO_LIMIT {
+        return Ok(()); // lifted since the bit was read
+    }
+    let limit = limit.max(0) as u64;
     let used = || heap::stats().heap_alloc + stats::non_heap_sys();
     if used() <= limit {
         return Ok(());
@@ -175,7 +227,7 @@ pub(crate) fn set_memory_limit(bytes: i64) -> i64 {
     if bytes < 0 {
         return PACER.mem_limit.load(Ordering::Relaxed);
     }
-    let old = PACER.mem_limit.swap(bytes, Ordering::Relaxed);
+    let old = store_limit(bytes);
     heap::set_trigger(PACER.recompute(stats::non_heap_sys()));
     old
 }

@@ -5,7 +5,7 @@ use super::note::Note;
 use super::p::P;
 use std::cell::{Cell, UnsafeCell};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32};
 
 /// What the scheduler (g0) must do with the goroutine that just switched back to it.
 /// Set by the goroutine right before the switch; taken by g0 right after.
@@ -57,10 +57,15 @@ pub(crate) struct M {
     pub g0_asan: Cell<*mut std::ffi::c_void>,
     /// Set (under the scheduler lock) while the M sits on the idle list.
     pub idle: AtomicBool,
+    /// 1 while this M's goroutine allocates from the heap cache of a P it holds in USER
+    /// state (the owner's flag of `protocol::heapcache`). Written by this thread only,
+    /// with plain stores; read by whoever took that P (sysmon, stop-the-world), who waits
+    /// for 0 before using the P.
+    pub in_heap_cache: AtomicU32,
 }
 
-// SAFETY: fields other than `nextp`, `note` and `idle` are touched only by the M's own
-// thread; those three are atomics or internally synchronised.
+// SAFETY: fields other than `nextp`, `note`, `idle` and `in_heap_cache` are touched
+// only by the M's own thread; those are atomics or internally synchronised.
 unsafe impl Sync for M {}
 // SAFETY: as above.
 unsafe impl Send for M {}
@@ -82,6 +87,7 @@ impl M {
             g0_stack: Cell::new((ptr::null(), 0)),
             g0_asan: Cell::new(ptr::null_mut()),
             idle: AtomicBool::new(false),
+            in_heap_cache: AtomicU32::new(0),
         }
     }
 }

@@ -74,6 +74,7 @@
 pub(crate) mod asan;
 pub(crate) mod g;
 pub(crate) mod m;
+pub(crate) mod membarrier;
 pub(crate) mod note;
 pub(crate) mod p;
 pub(crate) mod proc;

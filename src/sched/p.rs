@@ -89,6 +89,10 @@ pub(crate) struct P {
     /// sysmon's private bookkeeping of `slice_tick`: the value it last saw and when.
     pub sysmon_slice_tick: AtomicU64,
     pub sysmon_slice_when: AtomicI64,
+    /// The M that acquired the P last (`proc::acquirep`, before the Release store of
+    /// `status` that publishes the new epoch). A taker that won its CAS on a USER word
+    /// reads it to find the owner's `in_heap_cache` flag (`P::wait_heap_cache_owner`).
+    pub owner_m: AtomicPtr<super::m::M>,
     /// The heap's per-P allocation cache (`mem::heap`), owner only: see [`P::heap_cache`].
     heap_cache: UnsafeCell<crate::mem::heap::Cache>,
 }
@@ -134,8 +138,35 @@ impl P {
             sysmon_when: AtomicI64::new(0),
             sysmon_slice_tick: AtomicU64::new(0),
             sysmon_slice_when: AtomicI64::new(0),
+            owner_m: AtomicPtr::new(ptr::null_mut()),
             heap_cache: UnsafeCell::new(crate::mem::heap::Cache::new()),
         }
+    }
+
+    /// Called by whoever has just taken this P with a CAS from the word `seen` (sysmon's
+    /// retake, stop-the-world): if it was USER, the owner's goroutine may be allocating
+    /// from the P's heap cache right now, protected only by its flag (see
+    /// `protocol::heapcache`); wait until it is out. Must come before the P is used or
+    /// handed to anyone. Nothing to do for SYSCALL (the owner never uses the cache there,
+    /// and the CAS that entered SYSCALL came after its last flag clear) or when the
+    /// owners use the compare-and-swap scheme (no `membarrier`).
+    pub(crate) fn wait_heap_cache_owner(&self, seen: u64) {
+        if seen & 0xff != pstate::USER || !super::membarrier::available() {
+            return;
+        }
+        // SAFETY: Ms are never freed; `owner_m` was written before the Release store that
+        // published the epoch of `seen`, which our CAS read.
+        let Some(owner) = (unsafe { self.owner_m.load(Ordering::Relaxed).as_ref() }) else { return };
+        let mut spins = 0u32;
+        super::protocol::heapcache::taker_wait(&owner.in_heap_cache, super::membarrier::heavy_barrier, || {
+            // An allocation is short (a slow refill takes a few locks, at worst an mmap).
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        });
     }
 
     /// The heap's allocation cache of this P.

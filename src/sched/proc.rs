@@ -170,6 +170,8 @@ fn ensure_p(i: usize) -> &'static P {
 /// Makes `m` the owner of `p` in the RUNNING state. The caller must have exclusive
 /// rights to `p` (just taken from the idle list, or handed over through `nextp`).
 pub(crate) fn acquirep(m: &M, p: &P) {
+    // Before the epoch is published: a taker of this epoch finds its owner's flag here.
+    p.owner_m.store(m as *const M as *mut M, Ordering::Relaxed);
     let w = pstatus::acquire(&*p.status);
     m.p.set(p);
     m.p_word.set(w);
@@ -1818,6 +1820,7 @@ pub(crate) fn stop_the_world(m: Option<&'static M>) {
             let p = allp(i);
             let s = p.status.load(Ordering::Acquire);
             if pstatus::take(&*p.status, s, pstate::STOPPED) {
+                p.wait_heap_cache_owner(s);
                 let mut l = SCHED.lock.lock();
                 l.stop_wait -= 1;
             }

@@ -10,6 +10,10 @@
 //!   leaves someone holding it, and the old owner learns of the loss.
 //! - [`spin`]: spinning Ms and `wakep`. A G queued while the last spinner gives up is
 //!   either found by that spinner's re-check or makes the queuer start a new M.
+//! - [`heapcache`]: a goroutine allocating from its USER P's heap cache, and sysmon or
+//!   stop-the-world taking that P: an asymmetric Dekker pair (plain store, compiler
+//!   barrier, plain load against CAS, `membarrier`, load). The taker never uses a P
+//!   whose cache the old owner is still in.
 //! - [`timerwait`]: the idle M sleeping until the earliest timer (the idle waiter) and
 //!   whoever adds a timer. A new earlier timer is covered by the waiter's deadline, or
 //!   its adder kicks the waiter.
@@ -205,6 +209,59 @@ pub(crate) mod pstatus {
     }
 }
 
+/// A goroutine's use of its P's heap cache while it holds the P in USER state, against
+/// sysmon and stop-the-world taking that P: an asymmetric Dekker pair. The owner (hot,
+/// every allocation) stores its flag and loads the status word with plain accesses and
+/// only a compiler barrier in between ([`owner_enter`](heapcache::owner_enter)); the taker
+/// (rare) follows its winning CAS with a *heavy* barrier, `membarrier(2)`, which executes
+/// a full barrier on the owner's CPU, and then waits for the flag to clear
+/// ([`taker_wait`](heapcache::taker_wait)). Either the owner sees the CAS and backs off,
+/// or the taker sees the flag and waits: never neither. The argument is in `mem::heap`'s
+/// essay ("Allocating under a USER P"); the barriers are parameters so that the loom
+/// model can stand a SeqCst fence in for each.
+pub(crate) mod heapcache {
+    use super::Atom;
+    use std::sync::atomic::Ordering;
+
+    /// The owner, holding its P as `word` (USER), announces that it is about to use the
+    /// P's cache, then checks that the P is still its own. `light_barrier` is a compiler
+    /// barrier in the runtime (the heavy barrier supplies the CPU's). True: the cache is
+    /// the caller's until [`owner_exit`]. False: the P was taken; the flag is down again.
+    #[inline]
+    pub(crate) fn owner_enter(
+        flag: &impl Atom<V = u32>,
+        status: &impl Atom<V = u64>,
+        word: u64,
+        light_barrier: impl FnOnce(),
+    ) -> bool {
+        flag.store(1, Ordering::Relaxed);
+        light_barrier();
+        if status.load(Ordering::Relaxed) == word {
+            return true;
+        }
+        flag.store(0, Ordering::Release);
+        false
+    }
+
+    /// The owner is done with the cache. Release: a taker that reads 0 sees every write
+    /// the owner made to the cache.
+    #[inline]
+    pub(crate) fn owner_exit(flag: &impl Atom<V = u32>) {
+        flag.store(0, Ordering::Release);
+    }
+
+    /// A taker that has just won its CAS on the owner's USER word: the heavy barrier,
+    /// then wait (`pause` between looks) until the owner is out of the cache. Afterwards
+    /// the cache belongs to the taker.
+    #[inline]
+    pub(crate) fn taker_wait(flag: &impl Atom<V = u32>, heavy_barrier: impl FnOnce(), mut pause: impl FnMut()) {
+        heavy_barrier();
+        while flag.load(Ordering::Acquire) != 0 {
+            pause();
+        }
+    }
+}
+
 /// Spinning Ms and wake-ups (Go's protocol). Whoever queues work calls `wakep`, which
 /// starts an M only if a P is idle and nobody spins ([`claim_wakeup`](spin::claim_wakeup)): a spinner will
 /// find the work. A spinner that finds nothing puts its P on the idle list, stops
@@ -329,10 +386,10 @@ pub(crate) mod timerwait {
 /// missing Acquire/Release or a second owner is reported as a data race).
 #[cfg(all(test, loom))]
 mod loom_models {
-    use super::{Atom, Counter, pstatus, runnext, spin, timerwait};
+    use super::{Atom, Counter, heapcache, pstatus, runnext, spin, timerwait};
     use crate::sched::p::pstate;
     use loom::cell::UnsafeCell;
-    use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+    use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
     use loom::sync::{Arc, Mutex};
     use std::ptr;
 
@@ -561,6 +618,64 @@ mod loom_models {
             assert!(wins <= 1, "sysmon and stop-the-world both took the P");
             assert_eq!(still_ours, wins == 0, "M1 kept a taken P, or lost one nobody took");
         });
+    }
+
+    /// The heap cache under a USER P: M1's goroutine allocates twice from its P's cache
+    /// (flag up, status re-checked, the cache touched, flag down) while sysmon looks at
+    /// the P once, takes it if it is USER, and uses it (touches the cache) after the
+    /// heavy barrier and the wait. `membarrier` cannot be modelled as what it is (a
+    /// barrier the kernel runs on another thread), so the model puts a SeqCst fence into
+    /// the owner's window between its store and its load, which is where the IPI matters
+    /// (before the store, or after the load, the argument in `mem::heap` needs no fence
+    /// on the owner: the kernel's barrier orders the CAS before the owner's load, or the
+    /// owner's store before the taker's load). The taker's `membarrier` is a SeqCst
+    /// fence too. loom reports two users of the cache at once as a data race.
+    fn heapcache_model(owner_barrier: fn()) {
+        loom::model(move || {
+            let p = Arc::new(ModelP { status: AtomicU64::new(pstate::IDLE), owned: UnsafeCell::new(0) });
+            let flag = Arc::new(AtomicU32::new(0));
+            let w = pstatus::acquire(&p.status);
+            let w = pstatus::set(&p.status, w, pstate::USER);
+            let sysmon = {
+                let (p, flag) = (p.clone(), flag.clone());
+                loom::thread::spawn(move || {
+                    let seen = p.status.load(Ordering::Acquire);
+                    if !pstatus::take(&p.status, seen, pstate::IDLE) {
+                        return false;
+                    }
+                    heapcache::taker_wait(&*flag, || fence(Ordering::SeqCst), loom::thread::yield_now);
+                    touch(&p);
+                    true
+                })
+            };
+            let mut used = 0;
+            for _ in 0..2 {
+                if !heapcache::owner_enter(&*flag, &p.status, w, owner_barrier) {
+                    break;
+                }
+                touch(&p);
+                heapcache::owner_exit(&*flag);
+                used += 1;
+            }
+            let taken = sysmon.join().unwrap();
+            assert!(taken || used == 2, "the owner lost a P nobody took");
+            // SAFETY: both threads are done.
+            let touches = p.owned.with(|v| unsafe { *v });
+            assert_eq!(touches, used + u64::from(taken));
+        });
+    }
+
+    #[test]
+    fn loom_heapcache_taker_waits_for_owner() {
+        heapcache_model(|| fence(Ordering::SeqCst));
+    }
+
+    /// Without the owner's side of the barrier the pair breaks (both the owner's load
+    /// misses the CAS and the taker's load misses the flag), and the model must say so.
+    #[test]
+    #[should_panic(expected = "Causality violation")]
+    fn loom_heapcache_needs_the_owner_barrier() {
+        heapcache_model(|| {});
     }
 
     /// Spinning: the last spinning M finds nothing (the global queue is empty under the

@@ -194,6 +194,7 @@ fn retake(now: i64) -> usize {
             held >= FORCE_PREEMPT_NS || (held >= SYSCALL_GRACE_NS && others_could_use_it)
         };
         if take && pstatus::take(&*p.status, s, pstate::IDLE) {
+            p.wait_heap_cache_owner(s);
             n += 1;
             proc::handoffp(p);
         }

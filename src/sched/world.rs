@@ -35,7 +35,8 @@
 //!    P in USER state, so a stopper can take that P), then stops every P with the
 //!    existing cooperative machinery (`proc::stop_the_world`): idle Ps are taken off the
 //!    idle list, Ps whose goroutine runs C code or sits in a blocking region are taken by a
-//!    CAS of their status (USER/SYSCALL → STOPPED, no waiting for the C code), and Ps
+//!    CAS of their status (USER/SYSCALL → STOPPED, no waiting for the C code, only for an
+//!    allocation from the P's heap cache in progress: `P::wait_heap_cache_owner`), and Ps
 //!    running runtime code stop themselves at their next scheduling point. Afterwards no
 //!    thread is inside P-owned runtime state (run queues, per-P caches), no goroutine is
 //!    half-way through a P-holding switch, and every P-owned structure belongs to the

@@ -20,16 +20,20 @@
 //!    the next free slot is a count-trailing-zeros of a 64-bit word of inverted alloc
 //!    bits (`alloc_cache`), then a shift and a store of the cursor. Zeroing only if the
 //!    span's memory was used before (`needzero`: pages fresh from the OS or released
-//!    with `MADV_DONTNEED` are already zero); for scan objects one or two stores into the
-//!    pointer bitmap from the type's precomputed word mask. No lock, no atomic
+//!    with `MADV_DONTNEED` are already zero), by four overlapping 16-byte stores for
+//!    slots up to 64 bytes (no `memset` call, no branch on the size); for scan objects
+//!    one or two stores into the pointer bitmap (of the arena the span remembers) from
+//!    the type's precomputed word mask. No lock, no atomic
 //!    read-modify-write, no division.
 //! 2. **Cache** ([`Cache`]): one span per span class. A P's cache is a field of the P
 //!    (`P::heap_cache`), used only by the thread that owns the P *RUNNING*. A goroutine
-//!    in user code holds its P as USER, which sysmon may take away at any moment, so
-//!    [`alloc`] first moves it USER → RUNNING and back (`owner_cas`, the same handshake
-//!    every gort call makes on entry), unless the caller already holds it RUNNING (inside
-//!    the runtime, on g0). Threads with no P (foreign threads, goroutines in blocking
-//!    regions whose P is SYSCALL) share one cache behind a lock (the *gate*, below).
+//!    in user code holds its P as USER, which sysmon or stop-the-world may take away at
+//!    any moment: it raises a flag around the allocation (an asymmetric Dekker handshake
+//!    with whoever takes the P, no atomic read-modify-write: "Allocating under a USER P",
+//!    below), or, where `membarrier(2)` is unavailable, moves the P USER → RUNNING and
+//!    back with a CAS. A caller already holding it RUNNING (inside the runtime, on g0)
+//!    needs neither. Threads with no P (foreign threads, goroutines in blocking regions
+//!    whose P is SYSCALL) share one cache behind a lock (the *gate*, below).
 //! 3. **Central** ([`cache::Central`]): per span class, the spans in no cache, on partial
 //!    and full lists, each split in swept and unswept halves by sweep generation.
 //!    Refilling a cache takes a swept partial span, else sweeps unswept spans (at most
@@ -81,6 +85,62 @@
 //! are flushed before the generation moves. For concurrent marking (issue 13) the
 //! pieces are there: allocate-black is a flag the fast path reads; a concurrent version
 //! would need Go's "cached at generation sg+1/sg+3" states for spans cached during mark.
+//!
+//! # Allocating under a USER P
+//! The two CASes that moved a USER P to RUNNING and back (each a `lock cmpxchg` on the
+//! P's status line) showed as ~12% of a profile of a goroutine's small-object allocation
+//! loop; against the CAS fallback in the same build, the handshake takes 4-6% off the
+//! ns per allocation of the heap_alloc benchmark (collector included).
+//! Takers are rare (sysmon, after 10 ms without a scheduling event; stop-the-world), so
+//! the cost moves to them (`sched::protocol::heapcache`, `P::wait_heap_cache_owner`).
+//! Owner `O` (the goroutine's M, word `w` = the USER status it installed), with its flag
+//! `F = M::in_heap_cache` and the P's status word `S`:
+//!
+//! ```text
+//! O1  F := 1                     plain (Relaxed) store
+//! O2  compiler fence             keeps O1 before O3 in the instruction stream
+//! O3  r := S                     plain load; r != w: F := 0 (Release), use the shared cache
+//! O4  use the P's cache          only if r == w
+//! O5  F := 0                     Release
+//! ```
+//! Taker `T` (sysmon's `retake`, `proc::stop_the_world`: every caller of `pstatus::take`
+//! that wins on a USER word):
+//! ```text
+//! T1  CAS S: w -> taken          AcqRel, succeeds
+//! T2  membarrier(PRIVATE_EXPEDITED)
+//! T3  while F != 0 {}            Acquire loads (P::owner_m names O's M)
+//! T4  use the P / hand it on
+//! ```
+//! `membarrier` returns only after every thread of the process that was running has
+//! executed a full barrier `B` (an IPI), and a thread not running has passed through the
+//! scheduler, a full barrier too; T1 precedes the syscall (itself a full barrier on T's
+//! CPU) and T3 follows it. Where `B` falls in O's instruction stream (O2 keeps O1 and O3
+//! in order there; the CPU may still let O3 pass O1 through its store buffer, which is
+//! exactly what `B` forbids):
+//! - `B` before O1: O3 comes after `B`, and `B` after T1, so O3 reads `taken`: O backs off.
+//! - `B` between O1 and O3: O1 is globally visible before T2 returns, so T3 reads F = 1 (or
+//!   the later 0 of O5) — and O3 also reads `taken`. Either way T waits or O backs off.
+//! - `B` after O3: O1 is visible before T2 returns, so T3 reads 1 until O5.
+//!
+//! So `¬(O3 reads w ∧ T3 reads the F before O1)`: if O uses the cache (O3 = w), T3 sees
+//! O1 and waits for O5; its Acquire load of O5's 0 gives it every write O4 made. If T3
+//! reads the initial 0, O3 saw the CAS and O never touches the cache. The loom model
+//! (`loom_heapcache_*` in `protocol.rs`) stands a SeqCst fence in for `B` in O's window
+//! (the second case; the others need no fence on O's side) and one for T2; without O's
+//! fence it finds the two users.
+//!
+//! The flag is per M, not per P: an old owner that lost its P may still raise its flag
+//! (O1) before O3 tells it so, and on a per-P flag its O5 could clear the new owner's. A
+//! taker may wait for such a stale owner's flag needlessly, never for long: O1 to O5 is
+//! one allocation, which waits for no taker (its slow path takes heap locks only, never
+//! the gate: [`p_cache::holds_p_running`] counts a raised flag as RUNNING). Nothing stops
+//! the owner's thread by signal between O1 and O5 with its P live: the collector signals
+//! threads only after `stop_the_world` returned, i.e. after every take waited. A SYSCALL
+//! P needs no wait (the owner never raises its flag there, and its CAS into SYSCALL came
+//! after its last O5). `membarrier` is registered once at start
+//! (`sched::membarrier::init`); where that fails (kernels before 4.14, seccomp filters)
+//! or with `GORT_DEBUG=nomembarrier=1`, owners use the CAS pair and takers skip T2/T3,
+//! decided once for the process.
 //!
 //! # The gate: stopping the world around the heap's locks
 //! A thread suspended by signal inside a heap lock would deadlock the collector. Two
@@ -338,10 +398,12 @@ impl Heap {
         }
         if s.needzero.get() {
             // SAFETY: slot idx is ours now, inside the span's mapped pages.
-            unsafe { ptr::write_bytes(addr as *mut u8, 0, slot) };
+            unsafe { zero_slot(addr as *mut u8, slot) };
         }
         if let Some(t) = ty {
-            write_ptr_bits(addr, slot, t, size);
+            // SAFETY: arena metadata is never freed; init_objects set the span's.
+            let a = unsafe { s.arena.get().as_ref() }.expect("a span outside the arenas");
+            write_ptr_bits(a, addr, slot, t, size);
         }
         if self.alloc_black.load(Ordering::Relaxed) {
             s.try_mark(idx);
@@ -594,16 +656,40 @@ pub(crate) struct HeapStats {
     pub heap_meta: u64,
 }
 
+/// Zeroes a slot. Slots of 16 to 64 bytes (a multiple of 16) take four 16-byte stores
+/// at offsets computed without a branch, overlapping where the slot is smaller: a
+/// variable `write_bytes` is a call to `memset`, and a `match` on the size mispredicts
+/// when sizes alternate (a program allocating several small types).
+///
+/// # Safety
+/// `[p, p + slot)` is writable memory owned by the caller; `slot >= 16` and a multiple
+/// of 16 when `slot <= 64`.
+#[inline]
+unsafe fn zero_slot(p: *mut u8, slot: usize) {
+    if slot > 64 {
+        // SAFETY: per the contract.
+        unsafe { ptr::write_bytes(p, 0, slot) };
+        return;
+    }
+    debug_assert!(slot >= 16 && slot.is_multiple_of(16));
+    let last = slot - 16;
+    // slot 16: 0,0,0,0; 32: 0,16,16,0; 48: 0,32,16,16; 64: 0,48,16,32.
+    for off in [0, last, last.min(16), last.saturating_sub(16)] {
+        // SAFETY: off + 16 <= slot for every offset above; unaligned stores.
+        unsafe { (p.add(off) as *mut [u8; 16]).write_unaligned([0; 16]) };
+    }
+}
+
 /// Writes the pointer bitmap of a small object's slot: the type's pointer words for each
 /// of the `size / ty.size` elements, zero for the rest of the slot. Only the span's
 /// owning cache writes these words (plain load + store).
 #[inline]
-fn write_ptr_bits(addr: usize, slot: usize, ty: &GcType, size: usize) {
-    let a = arena::arena_of(addr).expect("heap object outside the arenas");
+fn write_ptr_bits(a: &arena::ArenaMeta, addr: usize, slot: usize, ty: &GcType, size: usize) {
     let bit = (addr - a.base) / 8;
     let words = slot / 8;
     let elem_words = ty.size() / 8;
-    let n = size / ty.size();
+    // One element (gort_new) is the common case: no division on the fast path.
+    let n = if size == ty.size() { 1 } else { size / ty.size() };
     if let Some(mask) = ty.small_mask()
         && words <= 64
     {
@@ -845,20 +931,26 @@ impl crate::mem::scavenge::IdleSource for HeapIdle {
 mod p_cache {
     use super::Cache;
     use crate::sched::m::current_m;
+    use crate::sched::membarrier;
     use crate::sched::p::pstate;
-    use crate::sched::protocol::pstatus;
-    use std::sync::atomic::Ordering;
+    use crate::sched::protocol::{heapcache, pstatus};
+    use std::sync::atomic::{Ordering, compiler_fence};
 
-    /// True if the calling thread holds its P RUNNING (inside the runtime, or g0).
+    /// True if the calling thread holds its P RUNNING (inside the runtime, or g0), or is
+    /// inside [`with_p_cache`] under a USER P (flag up, P still its own): either way no
+    /// stopper suspends it inside the heap, so it needs no gate.
     pub(super) fn holds_p_running() -> bool {
         // SAFETY: Ms are never freed.
         let Some(m) = (unsafe { current_m().as_ref() }) else { return false };
-        !m.p.get().is_null() && m.p_word.get() & 0xff == pstate::RUNNING
+        !m.p.get().is_null()
+            && (m.p_word.get() & 0xff == pstate::RUNNING || m.in_heap_cache.load(Ordering::Relaxed) != 0)
     }
 
-    /// Runs `f` on the calling thread's P cache, holding the P RUNNING for the duration
-    /// (moving it from USER and back if the caller is a goroutine in user code). None if
-    /// the thread has no P it may use (foreign thread, blocking region, P taken away).
+    /// Runs `f` on the calling thread's P cache. None if the thread has no P it may use
+    /// (foreign thread, blocking region, P taken away). A goroutine in user code holds its
+    /// P as USER, which sysmon or stop-the-world may take at any moment: with
+    /// `membarrier` it raises its flag for the duration (`protocol::heapcache`, see the
+    /// module docs), otherwise it moves the P to RUNNING and back with a CAS.
     #[inline]
     pub(super) fn with_p_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> Option<R> {
         // SAFETY: Ms are never freed.
@@ -870,6 +962,17 @@ mod p_cache {
             // SAFETY: we own the P RUNNING: its cache is ours.
             pstate::RUNNING => Some(f(unsafe { p.heap_cache() })),
             pstate::USER if !m.curg.get().is_null() => {
+                if membarrier::available() {
+                    if !heapcache::owner_enter(&m.in_heap_cache, &*p.status, word, || compiler_fence(Ordering::SeqCst))
+                    {
+                        return None;
+                    }
+                    // SAFETY: the flag is up and the P was still ours after it: a taker
+                    // waits for the flag before it touches the P (protocol::heapcache).
+                    let r = f(unsafe { p.heap_cache() });
+                    heapcache::owner_exit(&m.in_heap_cache);
+                    return Some(r);
+                }
                 let running = pstatus::owner_cas(&*p.status, word, pstate::RUNNING)?;
                 m.p_word.set(running);
                 // SAFETY: as above, from the CAS on.

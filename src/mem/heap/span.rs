@@ -1,6 +1,7 @@
 //! Spans: runs of pages holding objects of one size class (or one large object), with
 //! their allocation and mark bitmaps beside them.
 
+use super::arena::{ArenaMeta, arena_of};
 use super::sizeclass::{BIT_WORDS, CLASSES, DIV_SHIFT, PAGE, PAGE_SHIFT};
 use super::types::GcType;
 use std::cell::Cell;
@@ -59,6 +60,10 @@ pub(crate) struct Span {
     pub quarantine: [Cell<u64>; BIT_WORDS],
     /// Large typed objects: the element type and count (small objects use the bitmap).
     pub large_type: Cell<*const GcType>,
+    /// The arena holding the span's pages (its pointer bitmap), looked up once by
+    /// `init_objects` so that the allocation fast path does not walk the address index.
+    /// Written with the class fields, read-only while the span is in use.
+    pub arena: Cell<*const ArenaMeta>,
     pub large_len: Cell<usize>,
     pub next: Cell<*mut Span>,
     pub prev: Cell<*mut Span>,
@@ -89,6 +94,7 @@ impl Span {
             mark_bits: [const { AtomicU64::new(0) }; BIT_WORDS],
             quarantine: [const { Cell::new(0) }; BIT_WORDS],
             large_type: Cell::new(ptr::null()),
+            arena: Cell::new(ptr::null()),
             large_len: Cell::new(0),
             next: Cell::new(ptr::null_mut()),
             prev: Cell::new(ptr::null_mut()),
@@ -127,6 +133,7 @@ impl Span {
         self.large_type.set(ptr::null());
         self.large_len.set(0);
         self.sweepgen.store(sweepgen, Ordering::Relaxed);
+        self.arena.set(arena_of(self.start.get()).map_or(ptr::null(), |a| a as *const ArenaMeta));
         self.state.store(if class == 0 { state::LARGE } else { state::SMALL }, Ordering::Release);
     }
 
