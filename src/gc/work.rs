@@ -177,6 +177,19 @@ impl Worker {
         self.refill()
     }
 
+    /// The next grey object from this worker's own block only (never waits, never
+    /// takes shared work): the prefetch ring's refill.
+    #[inline]
+    pub(crate) fn pop_local(&mut self) -> Option<usize> {
+        // SAFETY: `cur` is this worker's own block.
+        let b = unsafe { &mut *self.cur };
+        if b.len > 0 {
+            b.len -= 1;
+            return Some(b.items[b.len]);
+        }
+        None
+    }
+
     /// Shares half of a large private block when others are idle, so one worker that
     /// found a deep structure does not mark it alone.
     #[inline]

@@ -778,28 +778,103 @@ impl Obj {
             }
             return;
         }
-        let a = arena::arena_of(self.base).expect("heap object outside the arenas");
-        let first = (self.base - a.base) / 8;
-        let words = s.elem_size.get() / 8;
-        let mut i = 0;
-        while i < words {
-            let b = first + i;
-            let cnt = (64 - b % 64).min(words - i);
-            let ones = if cnt == 64 { !0u64 } else { (1u64 << cnt) - 1 };
-            let mut bits = (a.ptr_bits[b / 64].load(Ordering::Relaxed) >> (b % 64)) & ones;
-            while bits != 0 {
-                let k = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                f(self.base + (i + k) * 8);
-            }
-            i += cnt;
-        }
+        small_pointer_slots(self.base, s.elem_size.get(), f);
     }
     /// The type of a large typed object; None for small objects (they keep only their
     /// pointer bitmap) and noscan ones.
     pub(crate) fn type_of(self) -> Option<&'static GcType> {
         // SAFETY: as in for_each_pointer_slot.
         unsafe { self.span.large_type.get().as_ref() }
+    }
+}
+
+/// Calls `f(slot address)` for each set bit of the pointer bitmap over the small
+/// object at `base` of `size` bytes.
+#[inline]
+fn small_pointer_slots(base: usize, size: usize, mut f: impl FnMut(usize)) {
+    let a = arena::arena_of(base).expect("heap object outside the arenas");
+    let first = (base - a.base) / 8;
+    let words = size / 8;
+    let mut i = 0;
+    while i < words {
+        let b = first + i;
+        let cnt = (64 - b % 64).min(words - i);
+        let ones = if cnt == 64 { !0u64 } else { (1u64 << cnt) - 1 };
+        let mut bits = (a.ptr_bits[b / 64].load(Ordering::Relaxed) >> (b % 64)) & ones;
+        while bits != 0 {
+            let k = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            f(base + (i + k) * 8);
+        }
+        i += cnt;
+    }
+}
+
+/// A marked object to scan, as the marker queues it: one word, the base address (below
+/// 2^48, see `arena`) with the size class in the top byte (0: large). Scanning a small
+/// object needs only its base, its class's size and the arena's pointer bitmap, so the
+/// marker does not look the object up a second time (span table, span, alloc bits) to
+/// scan it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct GreyRef(usize);
+
+const GREY_CLASS_SHIFT: usize = 56;
+const GREY_ADDR_MASK: usize = (1 << GREY_CLASS_SHIFT) - 1;
+
+impl Obj {
+    /// This object as a [`GreyRef`].
+    #[inline]
+    pub(crate) fn grey_ref(self) -> GreyRef {
+        GreyRef(self.base | (self.span.class.get() as usize) << GREY_CLASS_SHIFT)
+    }
+}
+
+impl GreyRef {
+    /// The word the mark queue holds.
+    #[inline]
+    pub(crate) fn to_word(self) -> usize {
+        self.0
+    }
+    /// Back from [`GreyRef::to_word`].
+    #[inline]
+    pub(crate) fn from_word(w: usize) -> GreyRef {
+        GreyRef(w)
+    }
+    #[inline]
+    pub(crate) fn base(self) -> usize {
+        self.0 & GREY_ADDR_MASK
+    }
+    /// For a small object whose pointer bits lie in one bitmap word (every object of
+    /// 16..=512 bytes whose slot does not straddle a 64-word boundary; all 16- and
+    /// 32-byte ones): its base and those bits, bit k = word k of the object is a pointer.
+    /// None otherwise (then [`GreyRef::for_each_pointer_slot`]).
+    #[inline]
+    pub(crate) fn pointer_bits(self) -> Option<(usize, u64)> {
+        let class = self.0 >> GREY_CLASS_SHIFT;
+        if class == 0 {
+            return None;
+        }
+        let base = self.base();
+        let words = sizeclass::CLASSES[class].size / 8;
+        let a = arena::arena_of(base)?;
+        let b = (base - a.base) / 8;
+        if b % 64 + words > 64 {
+            return None;
+        }
+        let ones = if words == 64 { !0u64 } else { (1u64 << words) - 1 };
+        Some((base, (a.ptr_bits[b / 64].load(Ordering::Relaxed) >> (b % 64)) & ones))
+    }
+    /// Calls `f(slot address)` for every pointer slot of the object, as
+    /// [`Obj::for_each_pointer_slot`]. A large object is looked up again (rare: one per
+    /// large object, against its many slots); None if it is gone (a bug).
+    pub(crate) fn for_each_pointer_slot(self, f: impl FnMut(usize)) -> Option<()> {
+        let class = self.0 >> GREY_CLASS_SHIFT;
+        if class == 0 {
+            find_object(self.base())?.for_each_pointer_slot(f);
+        } else {
+            small_pointer_slots(self.base(), sizeclass::CLASSES[class].size, f);
+        }
+        Some(())
     }
 }
 
