@@ -658,3 +658,58 @@ fn heap_grows_past_one_arena_and_merges_back() {
     let ph = h.pages.lock();
     assert_eq!(ph.free_pages * PAGE, ph.sys_bytes, "every page free again");
 }
+
+/// The marker's one-word queue entry scans like the object it came from: for every
+/// small class (several objects each, so slots start at various bitmap offsets), arrays
+/// and a large object, `GreyRef` gives the base back and the same pointer slots as
+/// `Obj::for_each_pointer_slot`, through its one-word fast path when it applies.
+#[test]
+fn heap_grey_ref_scans_like_the_object() {
+    let h = test_heap();
+    let elem = GcType::new("pair", 16, &[0, 8]).unwrap();
+    let sparse = GcType::new("sparse", 48, &[8, 40]).unwrap();
+    let slots_of = |o: Obj| {
+        let mut v = Vec::new();
+        o.for_each_pointer_slot(|s| v.push(s));
+        v
+    };
+    let check = |a: usize| {
+        let o = find_object(a).unwrap();
+        let r = GreyRef::from_word(o.grey_ref().to_word());
+        assert_eq!(r.base(), a);
+        let want = slots_of(o);
+        let mut got = Vec::new();
+        r.for_each_pointer_slot(|s| got.push(s)).unwrap();
+        assert_eq!(got, want, "object of {} bytes", o.size());
+        if let Some((base, mut bits)) = r.pointer_bits() {
+            assert_eq!(base, a);
+            let mut fast = Vec::new();
+            while bits != 0 {
+                fast.push(base + 8 * bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+            assert_eq!(fast, want, "one-word bits of an object of {} bytes", o.size());
+        } else {
+            // Only slots that straddle a bitmap word (or large objects) take the long way.
+            assert!(o.size() > 512 || !o.size().is_power_of_two(), "no fast path for {} bytes", o.size());
+        }
+    };
+    let mut fast_paths = 0;
+    for ci in CLASSES.iter().skip(1) {
+        for t in [elem, sparse] {
+            if ci.size % t.size() != 0 {
+                continue;
+            }
+            for _ in 0..5 {
+                let a = typed(h, t, ci.size / t.size());
+                assert_eq!(find_object(a).unwrap().size(), ci.size);
+                check(a);
+                fast_paths += usize::from(
+                    GreyRef::from_word(find_object(a).unwrap().grey_ref().to_word()).pointer_bits().is_some(),
+                );
+            }
+        }
+    }
+    assert!(fast_paths > 0);
+    check(typed(h, elem, 10_000));
+}
