@@ -170,6 +170,10 @@
 //! - `TypeError::BadSize`: a type with pointers whose size is not a multiple of 8.
 //! - [`Heap`] is a type with one static instance ([`HEAP`]); the free functions act on it,
 //!   tests make private heaps.
+//! - [`GreyRef`] (added for the marker's speed): an object as one word, base and size
+//!   class, so the marker queues it and scans it (pointer bitmap, or for a large object a
+//!   lookup) without a second [`find_object`]. `Obj::try_mark` tests the bit with a plain
+//!   load before its atomic `or`.
 //!
 //! # Rejected
 //! - A header word per object (type or size): costs 8 bytes per 16-byte object and is
