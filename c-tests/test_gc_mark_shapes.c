@@ -7,6 +7,7 @@
  * buffer is checked after more forced collections: a live object the marker missed would
  * read 0xdb. */
 // ENV: GORT_DEBUG=gcstress=211,gcpoison=1
+// ASAN: yes
 // TIMEOUT: 600
 #include "check.h"
 #include <gort.h>
