@@ -58,7 +58,16 @@
 //! - a span is in exactly one place: a cache, a central list, the large list, or
 //!   (free) the page heap's lists, and `span_table[p] = s` for every page `p` of an
 //!   in-use span, and for the first and last page of a free run;
-//! - no two free runs of one heap are adjacent (merged on free).
+//! - no two free runs of one heap are adjacent (merged on free);
+//! - under the page heap's lock, state FREE ⇔ on one of its free lists. A span it hands
+//!   out leaves as CLAIMED, set before the lock drops, and becomes SMALL/LARGE when its
+//!   new owner has set it up (`init_objects`, outside the lock). It used to leave still
+//!   FREE: a sweeper freeing the neighbouring span in that window merged the new
+//!   span into its free run (unlinking it from a list it was not on, recycling its
+//!   struct) while the allocator carved objects out of the same pages — live objects
+//!   overwritten by new ones, "freeing a span not in use", "run not free". It takes a
+//!   collection (frees) and allocation on several threads at once, e.g.
+//!   `c-tests/test_heap_take_alloc.c`.
 //!
 //! Accounting (exact when no cache holds a span, e.g. after [`prepare_for_mark`]):
 //! `heap_objects = mallocs − frees`, `heap_alloc = Σ slot sizes of allocated objects`,

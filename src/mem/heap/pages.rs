@@ -233,7 +233,7 @@ impl PageHeap {
         best
     }
 
-    /// Allocates a span of `npages` pages. Returns it (state still FREE, spans table set,
+    /// Allocates a span of `npages` pages. Returns it (state CLAIMED, spans table set,
     /// dirty bits set) and whether its memory may hold old bytes (needs zeroing).
     /// `avoid_black`: large objects stay off blacklisted pages if at all possible.
     pub(crate) fn alloc(&mut self, npages: usize, avoid_black: bool) -> Option<(&'static Span, bool)> {
@@ -288,6 +288,14 @@ impl PageHeap {
         self.released_pages -= released;
         self.free_pages -= npages;
         set_spans(s.start.get(), npages, s as *const Span as *mut Span);
+        // Invariant: every span whose state reads FREE under this lock is on one of our
+        // lists. The caller sets the span up (init_objects) only after it dropped the
+        // lock; had the span stayed FREE until then, a `free` of a neighbouring span in
+        // that window would "merge" it: remove it from a list it is not on (corrupting
+        // that list), absorb its pages into a free run and recycle its struct, while the
+        // caller goes on carving objects out of those pages — the same memory handed out
+        // twice. CLAIMED, stored before the lock is released, closes that window.
+        s.state.store(state::CLAIMED, std::sync::atomic::Ordering::Release);
         Some((s, dirty > 0))
     }
 

@@ -20,6 +20,11 @@ pub(crate) mod state {
     pub(crate) const SMALL: u8 = 3;
     /// One large object.
     pub(crate) const LARGE: u8 = 4;
+    /// Taken by `PageHeap::alloc` for a new owner that sets it up after the page heap's
+    /// lock is dropped (`Span::init_objects` then stores SMALL or LARGE): no longer free,
+    /// so a neighbour freed meanwhile must not merge it, and not yet holding objects, so
+    /// `find_object` ignores it.
+    pub(crate) const CLAIMED: u8 = 5;
 }
 
 /// A span. Who may touch which field:

@@ -522,6 +522,31 @@ fn heap_large_objects_avoid_blacklisted_pages() {
     assert!(!arena.is_blacklisted(arena.page_index(hit)));
 }
 
+/// A span the page heap hands out is not free any more, even before its new owner sets
+/// it up (outside the page heap's lock): freeing its neighbour in that window must not
+/// merge it into a free run (it did, when it left still FREE: the same pages then held
+/// the new owner's objects and a free run, test_heap_take_alloc's corruption).
+#[test]
+fn heap_span_being_set_up_is_not_merged_by_a_freed_neighbour() {
+    let h = test_heap();
+    let mut ph = h.pages.lock();
+    let (b, _) = ph.alloc(1, false).expect("out of memory");
+    assert_eq!(b.state.load(Ordering::Relaxed), span::state::CLAIMED);
+    b.init_objects(0, true, false, 2);
+    // Fresh arena, best fit: the next page-sized span is b's right neighbour.
+    let (a, _) = ph.alloc(1, false).expect("out of memory");
+    assert_eq!(a.start.get(), b.end());
+    assert_eq!(a.state.load(Ordering::Relaxed), span::state::CLAIMED);
+    // b dies while a is still being set up by its allocator.
+    ph.free(b);
+    assert_eq!(a.state.load(Ordering::Relaxed), span::state::CLAIMED);
+    assert_eq!((a.start.get(), a.npages.get()), (b.end(), 1), "a was merged into the freed run");
+    ph.check();
+    a.init_objects(0, true, false, 2);
+    ph.free(a);
+    ph.check();
+}
+
 #[test]
 fn heap_huge_object_spans_arenas() {
     let h = test_heap();
