@@ -251,6 +251,11 @@ pub extern "C" fn gort_store(slot: *mut *mut c_void, ptr: *mut c_void) {
         if slot.is_null() {
             gc_panic("gort_store: nil slot".into());
         }
+        if !(slot as usize).is_multiple_of(std::mem::align_of::<*mut c_void>()) {
+            // SAFETY: a writable slot per the contract; a misaligned one cannot be atomic.
+            unsafe { slot.write_unaligned(ptr) };
+            return;
+        }
         // SAFETY: a writable, aligned pointer slot per the contract; atomic so that a
         // concurrent reader never sees a torn pointer.
         unsafe { AtomicPtr::from_ptr(slot) }.store(ptr, Ordering::Release);

@@ -88,21 +88,7 @@ impl Jobs {
     #[cold]
     fn grow(&mut self) {
         let new_cap = (self.cap * 2).max(4096);
-        let bytes = new_cap * std::mem::size_of::<RootJob>();
-        // SAFETY: an anonymous mapping, checked below.
-        let p = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            crate::fatal::fatal("out of memory: GC root table");
-        }
+        let p = super::work::map_or_die(new_cap * std::mem::size_of::<RootJob>(), "out of memory: GC root table");
         if !self.ptr.is_null() {
             // SAFETY: the old table holds `len` jobs; the new one has room; then unmapped.
             unsafe {

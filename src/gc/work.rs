@@ -111,26 +111,33 @@ impl Pool {
     /// with the world stopped.
     #[cold]
     fn grow(&self) {
-        let bytes = CHUNK_BLOCKS * std::mem::size_of::<Block>();
-        // SAFETY: an anonymous private mapping; we check for failure.
-        let p = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            crate::fatal::fatal("out of memory: mark work buffers");
-        }
+        let p = map_or_die(CHUNK_BLOCKS * std::mem::size_of::<Block>(), "out of memory: mark work buffers");
         for i in 0..CHUNK_BLOCKS {
             // SAFETY: within the fresh mapping, block-aligned.
             self.free.push(unsafe { (p as *mut Block).add(i) });
         }
     }
+}
+
+/// `bytes` of fresh zeroed memory straight from the OS, for the collector's own tables:
+/// `mmap` is a system call, not `malloc`, so it is safe with the world stopped. Out of
+/// memory there is a fatal error (`what` says whose).
+pub(super) fn map_or_die(bytes: usize, what: &str) -> *mut u8 {
+    // SAFETY: an anonymous private mapping; failure is checked.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        crate::fatal::fatal(what);
+    }
+    p as *mut u8
 }
 
 /// One worker's view: its current block.
