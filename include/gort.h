@@ -217,7 +217,9 @@ typedef struct gort_memstats {
   // Bytes of goroutine and thread stacks in use at the last collection (from each
   // stack's top to its stack pointer).
   uint64_t stack_inuse;
-  // Everything the runtime holds from the OS for the heap and stacks.
+  // What the runtime obtained from the OS for the heap and stacks: the heap's arena
+  // address space (released pages included, as Go's `Sys`), its metadata, and the
+  // goroutine stacks in use.
   uint64_t sys;
   // The heap goal: the next collection starts when `heap_alloc` reaches it (0: none,
   // collection off without a limit).

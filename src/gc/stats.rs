@@ -152,14 +152,16 @@ pub(crate) fn read() -> MemStats {
     let h = HISTORY.lock();
     MemStats {
         heap_alloc: hs.heap_alloc,
-        heap_sys: hs.heap_sys,
+        // The heap's own figure is arena address space, released pages included; the
+        // C field is what is backed by memory.
+        heap_sys: hs.heap_sys.saturating_sub(hs.heap_released),
         heap_released: hs.heap_released,
         heap_objects: hs.heap_objects,
         total_alloc: hs.total_alloc,
         mallocs: hs.mallocs,
         frees: hs.frees,
         stack_inuse,
-        sys: hs.heap_sys + hs.heap_released + stack_inuse,
+        sys: hs.heap_sys + hs.heap_meta + stack_inuse,
         next_gc: if goal == u64::MAX { 0 } else { goal },
         last_gc_ns: h.last_gc_ns,
         pause_total_ns: h.pause_total_ns,
