@@ -62,6 +62,10 @@ pub(crate) struct M {
     /// with plain stores; read by whoever took that P (sysmon, stop-the-world), who waits
     /// for 0 before using the P.
     pub in_heap_cache: AtomicU32,
+    /// True between `gort_blocking_enter` and `gort_blocking_exit` on this M's goroutine
+    /// (its P is SYSCALL, or gone: `p` alone cannot tell a region from a retaken USER P).
+    /// Only this thread.
+    pub in_blocking: Cell<bool>,
 }
 
 // SAFETY: fields other than `nextp`, `note`, `idle` and `in_heap_cache` are touched
@@ -88,6 +92,7 @@ impl M {
             g0_asan: Cell::new(ptr::null_mut()),
             idle: AtomicBool::new(false),
             in_heap_cache: AtomicU32::new(0),
+            in_blocking: Cell::new(false),
         }
     }
 }

@@ -1713,6 +1713,7 @@ pub(crate) fn blocking_enter() {
         crate::fatal::fatal("gort_blocking_enter inside a blocking region (regions do not nest)");
     }
     SCHED.nsyscall.fetch_add(1, Ordering::SeqCst);
+    m.in_blocking.set(true);
     let p = m.p.get();
     if p.is_null() {
         return;
@@ -1762,6 +1763,7 @@ pub(crate) fn blocking_exit() {
         crate::fatal::fatal("gort_blocking_exit without gort_blocking_enter (regions do not nest)");
     }
     SCHED.nsyscall.fetch_sub(1, Ordering::SeqCst);
+    m.in_blocking.set(false);
     let p = m.p.get();
     if !p.is_null() {
         // SAFETY: Ps are 'static.
@@ -1781,6 +1783,31 @@ pub(crate) fn blocking_exit() {
     } else {
         leave(&ctx);
     }
+}
+
+/// A goroutine in user code whose P sysmon retook (a C loop that ran 10 ms without a
+/// scheduling event) comes back to the scheduler at a runtime call that may block, the
+/// allocator's slow path: it takes an idle P, or queues itself and lets this thread sleep
+/// until a P runs it (Go's exitsyscall), so no more than gomaxprocs threads run goroutines.
+/// Without this, each retake adds a thread that allocates through the heap's shared,
+/// locked cache for as long as its loop runs: binary-trees ran 9 such threads on 2 CPUs.
+/// Returns true if the caller holds a P now; false (nothing done) on a foreign thread, on
+/// g0 and inside a blocking region, which keep running without one.
+#[cold]
+pub(crate) fn rejoin_after_retake() -> bool {
+    // SAFETY: Ms are never freed.
+    let Some(m) = (unsafe { current_m().as_ref() }) else { return false };
+    let g = m.curg.get();
+    if g.is_null() || m.in_blocking.get() {
+        return false;
+    }
+    let ctx = enter_goroutine(m, g);
+    if m.p.get().is_null() {
+        switch_away_from(m, g, Action::Yield);
+    } else {
+        leave(&ctx);
+    }
+    true
 }
 
 // ---------------------------------------------------------------------------------------

@@ -362,9 +362,13 @@ impl Heap {
             }
             _ => None,
         };
-        let (r, trig) = if self.is_runtime_heap()
-            && let Some(r) = p_cache::with_p_cache(|c| self.alloc_with_cache(c, size, ty))
-        {
+        let runtime = self.is_runtime_heap();
+        let mut via_p = runtime.then(|| p_cache::with_p_cache(|c| self.alloc_with_cache(c, size, ty))).flatten();
+        if via_p.is_none() && runtime && crate::sched::proc::rejoin_after_retake() {
+            // A goroutine that lost its P in a long C loop has one again (or waited for one).
+            via_p = p_cache::with_p_cache(|c| self.alloc_with_cache(c, size, ty));
+        }
+        let (r, trig) = if let Some(r) = via_p {
             r
         } else {
             let g = self.shared.lock();
