@@ -173,6 +173,9 @@ pub extern "C" fn gort_new(t: *const gort_type) -> *mut c_void {
             set_errno(GORT_EINVAL);
             return std::ptr::null_mut();
         };
+        if let Some(p) = gc::alloc_one_fast(t) {
+            return p.as_ptr() as *mut c_void;
+        }
         alloc_or_errno(t.size(), Kind::Typed(t))
     })
 }

@@ -128,18 +128,34 @@ pub(crate) unsafe fn scan_conservative(start: usize, len: usize, w: &mut Worker)
     let word = std::mem::size_of::<usize>();
     let mut p = (start + word - 1) & !(word - 1);
     let end = start.saturating_add(len);
+    let mut batch = [None::<Obj>; ROOT_BATCH];
+    let mut n = 0;
     while p + word <= end {
         // SAFETY: per the contract, [start, end) is readable; p is aligned and inside.
         let v = unsafe { load_word(p) };
         if v >= MIN_ADDR {
             match heap::find_object(v) {
-                Some(o) => grey(o, w),
+                Some(o) if !o.is_marked() => {
+                    batch[n] = Some(o);
+                    n += 1;
+                    if n == ROOT_BATCH {
+                        batch.iter().flatten().for_each(|&o| grey(o, w));
+                        n = 0;
+                    }
+                }
+                Some(_) => {}
                 None => heap::note_false_pointer(v),
             }
         }
         p += word;
     }
+    batch[..n].iter().flatten().for_each(|&o| grey(o, w));
 }
+
+/// Root words looked up before their objects are marked: the lookups (plain loads, often
+/// misses) of a whole batch overlap, where each locked `or` of a mark would otherwise
+/// hold the next word's lookup back until it completes.
+const ROOT_BATCH: usize = 16;
 
 /// Reads the word at `p` for the collector. Under valgrind the copy is declared defined
 /// (see [`crate::mem::valgrind::make_mem_defined`]).

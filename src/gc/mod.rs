@@ -147,6 +147,16 @@ pub(crate) enum AllocError {
     NoMemory,
 }
 
+/// `gort_new`'s fast path: one object of type `ty` from the P's cache when no policy
+/// needs a look (no gcstress, trigger, limit, first use); None: call [`alloc`].
+#[inline(always)]
+pub(crate) fn alloc_one_fast(ty: &'static heap::GcType) -> Option<NonNull<u8>> {
+    if EXTRA.load(Ordering::Acquire) != 0 {
+        return None;
+    }
+    heap::alloc_one_fast(ty)
+}
+
 /// Allocates a zeroed object (the heap's fast path, plus the collector's policies).
 #[inline]
 pub(crate) fn alloc(size: usize, kind: Kind) -> Result<NonNull<u8>, AllocError> {

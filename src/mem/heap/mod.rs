@@ -428,6 +428,36 @@ impl Heap {
         (NonNull::new(addr as *mut u8), trig)
     }
 
+    /// `gort_new`'s fast path: one object of a small type from a slot already cached in
+    /// `cache` (`fast_class` is `ty.fast_class()`); None when the cached span is full, and
+    /// the caller takes the general path ([`Heap::alloc`]), which refills it. Same effects
+    /// as [`Heap::alloc_with_cache`] for this case, without its size and kind dispatch.
+    #[inline(always)]
+    fn alloc_one_cached(&self, cache: &mut Cache, fast_class: usize, ty: &GcType) -> Option<NonNull<u8>> {
+        // SAFETY: cache entries are EMPTY_SPAN or live spans owned by this cache.
+        let s = unsafe { &*cache.spans[fast_class] };
+        let idx = s.next_free_fast()?;
+        let slot = s.elem_size.get();
+        let addr = s.start.get() + idx * slot;
+        if crate::mem::valgrind::on_valgrind() {
+            crate::mem::valgrind::malloclike_block(addr, slot);
+        }
+        if s.needzero.get() {
+            // SAFETY: slot idx is ours now, inside the span's mapped pages.
+            unsafe { zero_slot(addr as *mut u8, slot) };
+        }
+        if !s.noscan.get() {
+            // SAFETY: arena metadata is never freed; init_objects set the span's.
+            let a = unsafe { s.arena.get().as_ref() }.expect("a span outside the arenas");
+            // slot <= FAST_MAX: at most 64 words, so the mask covers the whole slot.
+            set_bits(&a.ptr_bits, (addr - a.base) / 8, slot / 8, ty.mask());
+        }
+        if self.alloc_black.load(Ordering::Relaxed) {
+            s.try_mark(idx);
+        }
+        NonNull::new(addr as *mut u8)
+    }
+
     #[inline(never)]
     fn alloc_large(&self, size: usize, ty: Option<&'static GcType>) -> (Option<NonNull<u8>>, bool) {
         let npages = size.div_ceil(PAGE);
@@ -914,6 +944,16 @@ pub(crate) fn find_object(addr: usize) -> Option<Obj> {
         return None;
     }
     Some(Obj { span: s, index, base: s.start.get() + index * s.elem_size.get() })
+}
+
+/// One zeroed object of type `ty` from the calling goroutine's P cache, if that is
+/// quick: a small type, a P this thread holds, a free slot in the cached span. None means
+/// "use [`alloc`]" (which also refills the cache, meets the pacer's trigger, and serves
+/// threads without a P).
+#[inline(always)]
+pub(crate) fn alloc_one_fast(ty: &'static GcType) -> Option<NonNull<u8>> {
+    let fast_class = ty.fast_class()?;
+    p_cache::with_p_cache(|c| HEAP.alloc_one_cached(c, fast_class, ty)).flatten()
 }
 
 /// Zeroed memory for `size` bytes (Typed: `size = ty.size * n`, an array of n elements;

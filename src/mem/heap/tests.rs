@@ -130,6 +130,21 @@ fn heap_alloc_is_zeroed_aligned_and_found_on_every_byte() {
 }
 
 #[test]
+fn heap_fast_class_of_types() {
+    use super::types::FAST_MAX;
+    let scan = GcType::new("scan", 24, &[0]).unwrap();
+    let noscan = GcType::new("noscan", 24, &[]).unwrap();
+    assert_eq!(scan.fast_class(), Some(span_class(class_of(24), false)));
+    assert_eq!(noscan.fast_class(), Some(span_class(class_of(24), true)));
+    assert_eq!(GcType::new("empty", 0, &[]).unwrap().fast_class(), None);
+    let edge = GcType::new("edge", FAST_MAX, &[FAST_MAX - 8]).unwrap();
+    assert_eq!(edge.fast_class(), Some(span_class(class_of(FAST_MAX), false)));
+    // The fast path writes the slot's bits from the mask: the slot must fit in 64 words.
+    assert!(CLASSES[class_of(FAST_MAX)].size <= 64 * 8);
+    assert_eq!(GcType::new("big", FAST_MAX + 8, &[0]).unwrap().fast_class(), None);
+}
+
+#[test]
 fn heap_pointer_slots_of_typed_objects_and_arrays() {
     let h = test_heap();
     // struct { void *a; long x; void *b; }

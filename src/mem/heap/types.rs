@@ -10,7 +10,15 @@ pub(crate) struct GcType {
     /// Bit i: word i holds a pointer, when the type has at most 64 words (the common
     /// case: the allocator writes the object's bitmap with one or two stores).
     mask: u64,
+    /// The span class `gort_new` allocates one object of this type from, when its fast
+    /// path applies (size at most [`FAST_MAX`]); [`NO_FAST_CLASS`] otherwise.
+    fast_class: u8,
 }
+
+/// Largest type `gort_new`'s fast path allocates: its slot's pointer bits are one or two
+/// bitmap words written from `mask`.
+pub(crate) const FAST_MAX: usize = 512;
+const NO_FAST_CLASS: u8 = u8::MAX;
 
 #[allow(dead_code, reason = "used by the collector (src/gc), next")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +55,19 @@ impl GcType {
         offs.sort_unstable();
         offs.dedup();
         let mask = if size <= 64 * 8 { offs.iter().fold(0u64, |m, &o| m | 1 << (o / 8)) } else { 0 };
-        let t: &'static GcType =
-            Box::leak(Box::new(GcType { name: name.into(), size, ptr_offsets: offs.into_boxed_slice(), mask }));
+        let fast_class = if size > 0 && size <= FAST_MAX {
+            let sc = super::cache::span_class(super::sizeclass::class_of(size), offs.is_empty());
+            u8::try_from(sc).ok().filter(|&c| c != NO_FAST_CLASS).unwrap_or(NO_FAST_CLASS)
+        } else {
+            NO_FAST_CLASS
+        };
+        let t: &'static GcType = Box::leak(Box::new(GcType {
+            name: name.into(),
+            size,
+            ptr_offsets: offs.into_boxed_slice(),
+            mask,
+            fast_class,
+        }));
         ALL_TYPES.lock().push(t);
         Ok(t)
     }
@@ -63,6 +82,16 @@ impl GcType {
     }
     pub(crate) fn ptr_offsets(&self) -> &[usize] {
         &self.ptr_offsets
+    }
+    /// The span class of one object of this type, if `gort_new`'s fast path applies.
+    #[inline]
+    pub(crate) fn fast_class(&self) -> Option<usize> {
+        (self.fast_class != NO_FAST_CLASS).then_some(self.fast_class as usize)
+    }
+    /// The word mask of the pointer fields (meaningful when the type has at most 64 words).
+    #[inline]
+    pub(crate) fn mask(&self) -> u64 {
+        self.mask
     }
     /// The word mask, if the type has at most 64 words.
     #[inline]
