@@ -71,7 +71,7 @@ pub(crate) fn collect(reason: Reason) {
         if (done.wrapping_sub(target) as i32) >= 0 {
             break;
         }
-        crate::sched::note::futex_wait(&NUM_GC, done, None);
+        crate::sched::world::parked(|| crate::sched::note::futex_wait(&NUM_GC, done, None));
     }
     if entered {
         crate::sched::proc::blocking_exit();

@@ -38,7 +38,8 @@ impl Note {
                     Some(left)
                 }
             };
-            futex_wait(&self.state, 0, rel);
+            // Asleep: a world stop counts this thread as stopped without a signal.
+            super::world::parked(|| futex_wait(&self.state, 0, rel));
         }
     }
 }

@@ -274,6 +274,69 @@ fn stack_roots_hold_registers_and_stack_values() {
     t.join().unwrap();
 }
 
+const MAGIC_PARKED: usize = 0x6a6f_7265_6721_0006;
+
+#[test]
+fn a_parked_thread_is_held_without_a_signal_and_waits_for_the_restart() {
+    crate::runtime::ensure_init();
+    let word = Arc::new(AtomicU32::new(0));
+    let rec_addr = Arc::new(AtomicUsize::new(0));
+    let bounds = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let left = Arc::new(AtomicBool::new(false));
+    let t = {
+        let (word, rec_addr, bounds, left) = (word.clone(), rec_addr.clone(), bounds.clone(), left.clone());
+        std::thread::spawn(move || {
+            register_current_thread().unwrap();
+            let (lo, size) = crate::sched::asan::thread_stack_bounds();
+            bounds.0.store(lo as usize, Ordering::SeqCst);
+            bounds.1.store(lo as usize + size, Ordering::SeqCst);
+            let on_stack = std::hint::black_box([MAGIC_PARKED; 2]);
+            rec_addr.store(REC.with(|r| r.get()) as usize, Ordering::SeqCst);
+            parked(|| {
+                while word.load(Ordering::SeqCst) == 0 {
+                    crate::sched::note::futex_wait(&word, 0, None);
+                }
+            });
+            left.store(true, Ordering::SeqCst);
+            std::hint::black_box(&on_stack);
+        })
+    };
+    wait_until("the thread to park", || {
+        let r = rec_addr.load(Ordering::SeqCst) as *const ThreadRec;
+        // SAFETY: records are never freed.
+        !r.is_null() && unsafe { &*r }.park.load(Ordering::SeqCst) == park::PARKED
+    });
+    // SAFETY: as above.
+    let rec = unsafe { &*(rec_addr.load(Ordering::SeqCst) as *const ThreadRec) };
+    let (lo, hi) = (bounds.0.load(Ordering::SeqCst), bounds.1.load(Ordering::SeqCst));
+    for round in 0..50 {
+        let acked_before = rec.acked_round.load(Ordering::SeqCst);
+        let w = stop_world_for_gc();
+        let held = w.stopped.iter().any(|s| s.held && ptr::eq(s.rec, rec));
+        let signalled = rec.signaled_round.load(Ordering::SeqCst) == w.round;
+        let (found, n) = ranges_holding(&w, MAGIC_PARKED);
+        if round == 49 {
+            // Its sleep ends while the world is stopped: it must not leave `parked` yet.
+            word.store(1, Ordering::SeqCst);
+            crate::sched::note::futex_wake(&word);
+            spin_ns(2_000_000);
+        }
+        let left_early = left.load(Ordering::SeqCst);
+        w.restart();
+        assert!(held, "round {round}: the parked thread was not held");
+        assert!(!signalled, "round {round}: the parked thread was signalled");
+        assert_eq!(rec.acked_round.load(Ordering::SeqCst), acked_before, "round {round}: its handler ran");
+        assert!(
+            found[..n].iter().any(|&(p, len)| lo <= p && p + len == hi),
+            "round {round}: its stack value is not in [parked SP, top) of {lo:x}..{hi:x}: {:x?}",
+            &found[..n]
+        );
+        assert!(!left_early, "the thread left `parked` while the world was stopped");
+    }
+    t.join().unwrap();
+    assert!(left.load(Ordering::SeqCst));
+}
+
 #[test]
 fn no_suspend_section_defers_the_stop() {
     crate::runtime::ensure_init();
