@@ -10,7 +10,7 @@ use core::arch::naked_asm;
 /// `to` must be a stack pointer produced by a previous `switch` on that stack (and not
 /// resumed since) or by [`init_stack`]; `from` must be valid for a write.
 #[unsafe(naked)]
-pub unsafe extern "C" fn switch(from: *mut *mut u8, to: *mut u8, arg: usize) -> usize {
+pub(crate) unsafe extern "C" fn switch(from: *mut *mut u8, to: *mut u8, arg: usize) -> usize {
     naked_asm!(
         "sub sp, sp, #176",
         "stp x19, x20, [sp, #0]",
@@ -59,7 +59,7 @@ unsafe extern "C" fn trampoline() -> ! {
 ///
 /// # Safety
 /// `top` must be the 16-byte-aligned end of a writable region of at least 192 bytes.
-pub unsafe fn init_stack(top: *mut u8, entry: EntryFn) -> *mut u8 {
+pub(crate) unsafe fn init_stack(top: *mut u8, entry: EntryFn) -> *mut u8 {
     debug_assert_eq!(top as usize % 16, 0);
     // SAFETY: the caller guarantees 176 bytes below `top` are writable.
     unsafe {
@@ -82,7 +82,7 @@ pub unsafe fn init_stack(top: *mut u8, entry: EntryFn) -> *mut u8 {
 /// As for the x86_64 version: `f` callable with `arg`, `slot` valid while `f` runs, and any
 /// jump to `*slot` made on this stack while this call is active.
 #[unsafe(naked)]
-pub unsafe extern "C" fn protect_call(
+pub(crate) unsafe extern "C" fn protect_call(
     slot: *mut *mut u8,
     f: unsafe extern "C" fn(*mut core::ffi::c_void),
     arg: *mut core::ffi::c_void,

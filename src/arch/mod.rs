@@ -27,7 +27,7 @@ pub(crate) use x86_64::{init_stack, protect_call, switch};
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
 #[cfg(target_arch = "aarch64")]
-pub use aarch64::{init_stack, protect_call, switch};
+pub(crate) use aarch64::{init_stack, protect_call, switch};
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!("gort supports x86_64 and aarch64 only");
