@@ -243,14 +243,14 @@ impl Chan {
 
     /// Calls the timer hook of a timer channel (before a receive, without the lock):
     /// fires a due timer, and if the receive may block, makes sure the timer is on a heap
-    /// until the returned guard goes.
+    /// until the returned guard goes. None (nothing built, nothing to drop) for any other
+    /// channel, or when the receive cannot block.
     #[inline]
-    pub(crate) fn before_recv(&self, may_block: bool) -> TimerWait {
+    pub(crate) fn before_recv(&self, may_block: bool) -> Option<TimerWait> {
         self.check_live();
-        match &self.timer {
-            None => TimerWait(None),
-            Some(t) => Self::run_timer(t, may_block),
-        }
+        let t = self.timer.as_ref()?;
+        let w = Self::run_timer(t, may_block);
+        w.0.is_some().then_some(w)
     }
 
     #[cold]

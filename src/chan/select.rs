@@ -153,8 +153,7 @@ pub(crate) unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, 
         if c.dir != Dir::SEND {
             // A timer channel's due timer fires now, before any lock is taken.
             // SAFETY: live channel (the caller holds a reference).
-            let t = unsafe { (*c.chan).before_recv(deadline != 0) };
-            if t.0.is_some() {
+            if let Some(t) = unsafe { (*c.chan).before_recv(deadline != 0) } {
                 timers.push(t);
             }
         }
@@ -180,8 +179,7 @@ pub(crate) unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, 
     // for most selects) keeps the common case's branches predictable; only a select that
     // names a channel twice sorts again, from the poll order.
     let order = &mut lock_buf[..live];
-    sort_by_chan(cases, order);
-    if order.windows(2).any(|w| cases[w[0] as usize].chan == cases[w[1] as usize].chan) {
+    if sort_by_chan(cases, order) {
         order.copy_from_slice(poll);
         sort_by_chan(cases, order);
     }
@@ -292,9 +290,25 @@ pub(crate) unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, 
     }
 }
 
-/// Sorts `order` (case indices) by channel address, stably: an insertion sort for a
-/// handful of cases (no allocation), the standard stable sort beyond.
-fn sort_by_chan(cases: &[Case], order: &mut [u32]) {
+/// Sorts `order` (case indices) by channel address, stably; true if a channel is named
+/// twice (adjacent once sorted). Two cases, the most common select, take one comparison
+/// here; more go to [`sort_many_by_chan`].
+#[inline(always)]
+fn sort_by_chan(cases: &[Case], order: &mut [u32]) -> bool {
+    if let [a, b] = order {
+        let (ca, cb) = (cases[*a as usize].chan, cases[*b as usize].chan);
+        if ca > cb {
+            std::mem::swap(a, b);
+        }
+        return ca == cb;
+    }
+    sort_many_by_chan(cases, order)
+}
+
+/// [`sort_by_chan`] for any number of cases: an insertion sort for a handful (no
+/// allocation), the standard stable sort beyond.
+#[inline(never)]
+fn sort_many_by_chan(cases: &[Case], order: &mut [u32]) -> bool {
     if order.len() <= SMALL {
         for k in 1..order.len() {
             let mut j = k;
@@ -306,4 +320,5 @@ fn sort_by_chan(cases: &[Case], order: &mut [u32]) {
     } else {
         order.sort_by_key(|&i| cases[i as usize].chan as usize);
     }
+    order.windows(2).any(|w| cases[w[0] as usize].chan == cases[w[1] as usize].chan)
 }
