@@ -97,20 +97,15 @@ impl M {
     }
 }
 
-thread_local! {
-    static CURRENT_M: Cell<*const M> = const { Cell::new(ptr::null()) };
-}
-
 /// The M of the calling thread, or null on a thread the runtime does not own.
 ///
-/// Never inlined, and called afresh after every context switch: a goroutine may resume
-/// on another thread, so a thread-local address computed before a switch must not be
-/// reused after it (the compiler would happily cache it inside one function).
-#[inline(never)]
+/// One thread-pointer-relative load ([`super::tls`]), read afresh at every call: safe to
+/// inline around a context switch (a goroutine may resume on another thread).
+#[inline(always)]
 pub(crate) fn current_m() -> *const M {
-    CURRENT_M.with(|c| c.get())
+    super::tls::m() as *const M
 }
 
 pub(crate) fn set_current_m(m: *const M) {
-    CURRENT_M.with(|c| c.set(m));
+    super::tls::set_m(m as usize);
 }

@@ -82,6 +82,7 @@ pub(crate) mod protocol;
 pub(crate) mod rtlock;
 pub(crate) mod signals;
 pub(crate) mod sysmon;
+pub(crate) mod tls;
 pub(crate) mod waiter;
 pub(crate) mod world;
 

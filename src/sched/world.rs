@@ -141,7 +141,8 @@ use std::ptr;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicUsize, Ordering, compiler_fence};
 
-/// Values of the per-thread state byte checked by every export.
+/// Values of the per-thread state byte checked by every export (`tls::state`; 0 =
+/// UNKNOWN in a new thread).
 mod tstate {
     /// Never registered, or unregistered: the next export registers the thread.
     pub(super) const UNKNOWN: u8 = 0;
@@ -152,8 +153,6 @@ mod tstate {
 }
 
 thread_local! {
-    /// This thread's [`tstate`].
-    static STATE: Cell<u8> = const { Cell::new(tstate::UNKNOWN) };
     /// This thread's record while registered (read by the signal handler: a plain
     /// initial-exec TLS load, no lazy initialisation).
     static REC: Cell<*const ThreadRec> = const { Cell::new(ptr::null()) };
@@ -265,7 +264,7 @@ pub(crate) enum Error {
 /// registers the thread.
 #[inline(always)]
 pub(crate) fn check_thread(func: &'static str) {
-    if STATE.with(|s| s.get()) != tstate::READY {
+    if super::tls::state() != tstate::READY {
         check_thread_cold(func, true)
     }
 }
@@ -274,7 +273,7 @@ pub(crate) fn check_thread(func: &'static str) {
 /// (`gort_thread_unregister`): only the forked-child refusal.
 #[inline(always)]
 pub(crate) fn check_thread_no_register(func: &'static str) {
-    if STATE.with(|s| s.get()) != tstate::READY {
+    if super::tls::state() != tstate::READY {
         check_thread_cold(func, false)
     }
 }
@@ -282,7 +281,7 @@ pub(crate) fn check_thread_no_register(func: &'static str) {
 #[cold]
 #[inline(never)]
 fn check_thread_cold(func: &'static str, register: bool) {
-    if crate::runtime::in_forked_child() || STATE.with(|s| s.get()) == tstate::FORKED {
+    if crate::runtime::in_forked_child() || super::tls::state() == tstate::FORKED {
         crate::runtime::refuse_unless_fork_safe(func);
         return;
     }
@@ -294,7 +293,7 @@ fn check_thread_cold(func: &'static str, register: bool) {
 /// The atfork child handler's part for a running runtime: this thread is the fork's
 /// survivor and may not use gort.
 pub(crate) fn mark_forked_child_thread() {
-    STATE.with(|s| s.set(tstate::FORKED));
+    super::tls::set_state(tstate::FORKED);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -323,7 +322,7 @@ fn register(m: *const M) -> Result<(), Error> {
     let cur = REC.with(|r| r.get());
     // SAFETY: records are never freed.
     if !cur.is_null() && unsafe { &*cur }.registered.load(Ordering::Relaxed) {
-        STATE.with(|s| s.set(tstate::READY));
+        super::tls::set_state(tstate::READY);
         return Ok(());
     }
     install();
@@ -351,7 +350,7 @@ fn register(m: *const M) -> Result<(), Error> {
     compiler_fence(Ordering::SeqCst);
     reg.live.push(rec);
     drop(reg);
-    STATE.with(|s| s.set(tstate::READY));
+    super::tls::set_state(tstate::READY);
     if m.is_null() {
         // SAFETY: the key was created by install(); the value is a 'static record.
         unsafe { libc::pthread_setspecific(EXIT_KEY.load(Ordering::Relaxed), rec as *const ThreadRec as *const _) };
@@ -374,8 +373,8 @@ pub(crate) fn unregister_current_thread() -> Result<(), Error> {
     }
     unregister(rec);
     REC.with(|r| r.set(ptr::null()));
-    if STATE.with(|s| s.get()) == tstate::READY {
-        STATE.with(|s| s.set(tstate::UNKNOWN));
+    if super::tls::state() == tstate::READY {
+        super::tls::set_state(tstate::UNKNOWN);
     }
     // SAFETY: the key exists (the thread registered, so install() ran).
     unsafe { libc::pthread_setspecific(EXIT_KEY.load(Ordering::Relaxed), ptr::null()) };
@@ -405,7 +404,7 @@ unsafe extern "C" fn on_thread_exit(rec: *mut libc::c_void) {
         unregister(rec);
     }
     REC.with(|r| r.set(ptr::null()));
-    STATE.with(|s| s.set(tstate::UNKNOWN));
+    super::tls::set_state(tstate::UNKNOWN);
 }
 
 /// The atfork child handler's part before the runtime started (the child may use gort):

@@ -391,13 +391,13 @@ fn registration_rules() {
         assert_eq!(unregister_current_thread(), Err(Error::NotRegistered));
         register_current_thread().unwrap();
         register_current_thread().unwrap(); // idempotent
-        assert_eq!(STATE.with(|s| s.get()), tstate::READY);
+        assert_eq!(crate::sched::tls::state(), tstate::READY);
         unregister_current_thread().unwrap();
-        assert_eq!(STATE.with(|s| s.get()), tstate::UNKNOWN);
+        assert_eq!(crate::sched::tls::state(), tstate::UNKNOWN);
         assert_eq!(unregister_current_thread(), Err(Error::NotRegistered));
         // The export check registers a thread again.
         check_thread("gort_test");
-        assert_eq!(STATE.with(|s| s.get()), tstate::READY);
+        assert_eq!(crate::sched::tls::state(), tstate::READY);
     })
     .join()
     .unwrap();
