@@ -20,6 +20,10 @@ failed=0
 for f in c-tests/test_*.c; do
     name=$(basename "$f" .c)
     case "$name" in test_million|test_stack_scavenge|test_timer_order) continue ;; esac # too slow / timing-bound under emulation
+    # qemu-user runs a thread of its own in the process (/proc/self/task lists it), which
+    # deadlock detection must take for a host thread that may still call in: it stays
+    # silent, as documented, so the tests that expect a deadlock report cannot pass here.
+    case "$name" in *deadlock*|test_sleep_long) continue ;; esac
     aarch64-linux-gnu-gcc -std=c11 -Wall -Wextra -Werror -O1 -g -D_GNU_SOURCE -Iinclude -Ic-tests \
         "$f" "$lib" -lpthread -ldl -lm -lrt -lgcc_s -lutil -o "$work/$name" || { failed=1; continue; }
     want=$(sed -n 's|^// EXPECT_EXIT: *\([0-9]*\).*|\1|p' "$f"); want=${want:-0}

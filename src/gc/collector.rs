@@ -51,6 +51,7 @@ static THREAD: Once = Once::new();
 pub(crate) fn collect(reason: Reason) {
     THREAD.call_once(|| {
         mark::ensure_workers(crate::sched::gomaxprocs());
+        let _counted = crate::sched::proc::helper_thread_starting(); // failure is fatal
         std::thread::Builder::new()
             .name("gort-gc".into())
             .spawn(collector_loop)

@@ -335,6 +335,7 @@ pub(crate) fn ensure_workers(procs: usize) {
     });
     for i in 0..helpers {
         let c = crew.clone();
+        let _counted = crate::sched::proc::helper_thread_starting(); // failure is fatal
         std::thread::Builder::new()
             .name(format!("gort-gc{}", i + 1))
             .spawn(move || helper_loop(&c))

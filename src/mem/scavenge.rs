@@ -117,15 +117,11 @@ fn start() {
     if STARTED.swap(true, Ordering::AcqRel) {
         return;
     }
+    let counted = crate::sched::proc::helper_thread_starting();
     if crate::sched::proc::spawn_thread("gort-scavenge", 256 * 1024, body, std::ptr::null_mut()).is_err() {
+        counted.cancel();
         STARTED.store(false, Ordering::Release);
     }
-}
-
-/// True once the scavenger thread exists (deadlock detection counts the runtime's own
-/// threads).
-pub(crate) fn thread_started() -> bool {
-    STARTED.load(Ordering::Acquire)
 }
 
 /// Tells the scavenger that a source has new idle memory. Cheap when it is already

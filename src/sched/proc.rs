@@ -2009,10 +2009,33 @@ fn looks_dead(l: &Locked) -> bool {
     }
     // A thread of the host program that gort does not own may still call in later (send on
     // a channel, spawn): if any exists, we cannot know, so stay silent, as Go does when it
-    // runs inside a host program. Ours: the Ms, sysmon, the scavenger once started, and
-    // the thread in gort_main.
-    let ours = l.mcount + 2 + usize::from(crate::mem::scavenge::thread_started());
+    // runs inside a host program. Ours: the Ms, the thread in gort_main, and the helpers
+    // (sysmon, the scavenger, the collector and its mark threads once started).
+    let ours = l.mcount + 1 + HELPER_THREADS.load(Ordering::SeqCst);
     thread_count().is_some_and(|n| n <= ours)
+}
+
+/// Threads the runtime made that run no program code: sysmon, the scavenger, the
+/// collector and its mark helpers. Counted by deadlock detection as the runtime's own;
+/// each is counted before it is created (see [`helper_thread_starting`]), so
+/// /proc/self/task never lists one that is not counted.
+static HELPER_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Call right before creating a helper thread; returns a guard to `cancel` if the
+/// creation fails.
+pub(crate) fn helper_thread_starting() -> HelperThreadCount {
+    HELPER_THREADS.fetch_add(1, Ordering::SeqCst);
+    HelperThreadCount(())
+}
+
+/// One counted helper thread (see [`helper_thread_starting`]).
+pub(crate) struct HelperThreadCount(());
+
+impl HelperThreadCount {
+    /// The thread could not be created after all.
+    pub(crate) fn cancel(self) {
+        HELPER_THREADS.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Threads in this process (entries of /proc/self/task), if that can be read.

@@ -34,6 +34,8 @@ pub(crate) fn start() {
     extern "C" fn body(_: *mut libc::c_void) -> *mut libc::c_void {
         run()
     }
+    // Never cancelled: without sysmon the runtime does not start.
+    let _counted = proc::helper_thread_starting();
     if let Err(e) = proc::spawn_thread("gort-sysmon", 256 * 1024, body, std::ptr::null_mut()) {
         crate::fatal::fatal(&format!("cannot start the sysmon thread: {e}"));
     }
