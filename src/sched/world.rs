@@ -615,6 +615,10 @@ fn spill_callee_saved(out: &mut [usize; NREGS]) {
 /// The callee-saved registers are copied now (anything else the caller's frames hold was
 /// spilled to them at the calls leading here), and the scan starts at this frame: the
 /// frames above are not written until the thread leaves, and `sleep` writes only below.
+/// A stop that signalled the thread just before it parked stops it in the handler as
+/// usual, which records the handler's registers and lower SP over ours: later stops that
+/// hold it scan from there, a superset of the same stack (dead frames below ours
+/// included), so nothing live is missed.
 #[inline(never)]
 pub(crate) fn parked<R>(sleep: impl FnOnce() -> R) -> R {
     let rec = REC.with(|r| r.get());
