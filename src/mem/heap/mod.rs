@@ -408,35 +408,24 @@ impl Heap {
                 None => return (None, false),
             },
         };
-        let slot = s.elem_size.get();
-        let addr = s.start.get() + idx * slot;
-        if crate::mem::valgrind::on_valgrind() {
-            crate::mem::valgrind::malloclike_block(addr, slot);
-        }
-        if s.needzero.get() {
-            // SAFETY: slot idx is ours now, inside the span's mapped pages.
-            unsafe { zero_slot(addr as *mut u8, slot) };
-        }
-        if let Some(t) = ty {
-            // SAFETY: arena metadata is never freed; init_objects set the span's.
-            let a = unsafe { s.arena.get().as_ref() }.expect("a span outside the arenas");
-            write_ptr_bits(a, addr, slot, t, size);
-        }
-        if self.alloc_black.load(Ordering::Relaxed) {
-            s.try_mark(idx);
-        }
-        (NonNull::new(addr as *mut u8), trig)
+        let r = self.init_small_slot(s, idx, |a, addr, slot| {
+            if let Some(t) = ty {
+                write_ptr_bits(a, addr, slot, t, size);
+            }
+        });
+        (r, trig)
     }
 
-    /// `gort_new`'s fast path: one object of a small type from a slot already cached in
-    /// `cache` (`fast_class` is `ty.fast_class()`); None when the cached span is full, and
-    /// the caller takes the general path ([`Heap::alloc`]), which refills it. Same effects
-    /// as [`Heap::alloc_with_cache`] for this case, without its size and kind dispatch.
+    /// Hands out slot `idx` of the small span `s`, just taken from its cache: tells
+    /// valgrind, zeroes it if the span needs that, writes its pointer bits (scan spans
+    /// only: `write_bits(arena, addr, slot)`), and marks it while a mark is under way.
     #[inline(always)]
-    fn alloc_one_cached(&self, cache: &mut Cache, fast_class: usize, ty: &GcType) -> Option<NonNull<u8>> {
-        // SAFETY: cache entries are EMPTY_SPAN or live spans owned by this cache.
-        let s = unsafe { &*cache.spans[fast_class] };
-        let idx = s.next_free_fast()?;
+    fn init_small_slot(
+        &self,
+        s: &Span,
+        idx: usize,
+        write_bits: impl FnOnce(&arena::ArenaMeta, usize, usize),
+    ) -> Option<NonNull<u8>> {
         let slot = s.elem_size.get();
         let addr = s.start.get() + idx * slot;
         if crate::mem::valgrind::on_valgrind() {
@@ -449,13 +438,27 @@ impl Heap {
         if !s.noscan.get() {
             // SAFETY: arena metadata is never freed; init_objects set the span's.
             let a = unsafe { s.arena.get().as_ref() }.expect("a span outside the arenas");
-            // slot <= FAST_MAX: at most 64 words, so the mask covers the whole slot.
-            set_bits(&a.ptr_bits, (addr - a.base) / 8, slot / 8, ty.mask());
+            write_bits(a, addr, slot);
         }
         if self.alloc_black.load(Ordering::Relaxed) {
             s.try_mark(idx);
         }
         NonNull::new(addr as *mut u8)
+    }
+
+    /// `gort_new`'s fast path: one object of a small type from a slot already cached in
+    /// `cache` (`fast_class` is `ty.fast_class()`); None when the cached span is full, and
+    /// the caller takes the general path ([`Heap::alloc`]), which refills it. Same effects
+    /// as [`Heap::alloc_with_cache`] for this case, without its size and kind dispatch.
+    #[inline(always)]
+    fn alloc_one_cached(&self, cache: &mut Cache, fast_class: usize, ty: &GcType) -> Option<NonNull<u8>> {
+        // SAFETY: cache entries are EMPTY_SPAN or live spans owned by this cache.
+        let s = unsafe { &*cache.spans[fast_class] };
+        let idx = s.next_free_fast()?;
+        self.init_small_slot(s, idx, |a, addr, slot| {
+            // slot <= FAST_MAX: at most 64 words, so the mask covers the whole slot.
+            set_bits(&a.ptr_bits, (addr - a.base) / 8, slot / 8, ty.mask());
+        })
     }
 
     #[inline(never)]
