@@ -22,7 +22,7 @@
 
 use std::arch::global_asm;
 
-// The variables: 8 bytes for the M pointer, then the state byte. Hidden: never
+// The variables: two 8-byte words, the M pointer and the state. Hidden: never
 // exported from the shared library, and not visible to other objects' symbol lookup.
 #[cfg(target_arch = "x86_64")]
 global_asm!(
@@ -62,123 +62,95 @@ global_asm!(
     ".popsection",
 );
 
+/// `$get()` reads and `$set(v)` writes the calling thread's 8-byte variable `$sym`
+/// (declared above), initial-exec: on x86-64 the offset from the GOT (an immediate once
+/// the linker relaxes it in an executable), then one `fs:`-relative access; on aarch64
+/// the thread pointer from `tpidr_el0` and the offset from the GOT.
+macro_rules! tls_word {
+    ($get:ident, $set:ident, $sym:literal) => {
+        #[inline(always)]
+        fn $get() -> usize {
+            let v: usize;
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: reads this thread's 8-byte TLS variable; no other effect.
+            unsafe {
+                std::arch::asm!(
+                    concat!("mov {v}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
+                    "mov {v}, qword ptr fs:[{v}]",
+                    v = out(reg) v,
+                    options(nostack, readonly, preserves_flags)
+                );
+            }
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above (tpidr_el0 is the thread pointer).
+            unsafe {
+                std::arch::asm!(
+                    "mrs {tp}, tpidr_el0",
+                    concat!("adrp {v}, :gottprel:", $sym),
+                    concat!("ldr {v}, [{v}, :gottprel_lo12:", $sym, "]"),
+                    "ldr {v}, [{tp}, {v}]",
+                    tp = out(reg) _,
+                    v = out(reg) v,
+                    options(nostack, readonly, preserves_flags)
+                );
+            }
+            v
+        }
+
+        #[inline(always)]
+        fn $set(v: usize) {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: writes this thread's 8-byte TLS variable only.
+            unsafe {
+                std::arch::asm!(
+                    concat!("mov {off}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
+                    "mov qword ptr fs:[{off}], {v}",
+                    off = out(reg) _,
+                    v = in(reg) v,
+                    options(nostack, preserves_flags)
+                );
+            }
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            unsafe {
+                std::arch::asm!(
+                    "mrs {tp}, tpidr_el0",
+                    concat!("adrp {off}, :gottprel:", $sym),
+                    concat!("ldr {off}, [{off}, :gottprel_lo12:", $sym, "]"),
+                    "str {v}, [{tp}, {off}]",
+                    tp = out(reg) _,
+                    off = out(reg) _,
+                    v = in(reg) v,
+                    options(nostack, preserves_flags)
+                );
+            }
+        }
+    };
+}
+
+tls_word!(m_word, set_m_word, "gort_tls_m");
+tls_word!(state_word, set_state_word, "gort_tls_state");
+
 /// The calling thread's M pointer (null on a thread the runtime does not own).
 #[inline(always)]
 pub(crate) fn m() -> usize {
-    let v: usize;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: reads this thread's 8-byte TLS variable; no other effect.
-    unsafe {
-        std::arch::asm!(
-            "mov {v}, qword ptr [rip + gort_tls_m@GOTTPOFF]",
-            "mov {v}, qword ptr fs:[{v}]",
-            v = out(reg) v,
-            options(nostack, readonly, preserves_flags)
-        );
-    }
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: as above (tpidr_el0 is the thread pointer).
-    unsafe {
-        std::arch::asm!(
-            "mrs {tp}, tpidr_el0",
-            "adrp {v}, :gottprel:gort_tls_m",
-            "ldr {v}, [{v}, :gottprel_lo12:gort_tls_m]",
-            "ldr {v}, [{tp}, {v}]",
-            tp = out(reg) _,
-            v = out(reg) v,
-            options(nostack, readonly, preserves_flags)
-        );
-    }
-    v
+    m_word()
 }
 
 #[inline(always)]
 pub(crate) fn set_m(m: usize) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: writes this thread's 8-byte TLS variable only.
-    unsafe {
-        std::arch::asm!(
-            "mov {off}, qword ptr [rip + gort_tls_m@GOTTPOFF]",
-            "mov qword ptr fs:[{off}], {m}",
-            off = out(reg) _,
-            m = in(reg) m,
-            options(nostack, preserves_flags)
-        );
-    }
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: as above.
-    unsafe {
-        std::arch::asm!(
-            "mrs {tp}, tpidr_el0",
-            "adrp {off}, :gottprel:gort_tls_m",
-            "ldr {off}, [{off}, :gottprel_lo12:gort_tls_m]",
-            "str {m}, [{tp}, {off}]",
-            tp = out(reg) _,
-            off = out(reg) _,
-            m = in(reg) m,
-            options(nostack, preserves_flags)
-        );
-    }
+    set_m_word(m)
 }
 
 /// The calling thread's state byte (`world::tstate`; 0 until set).
 #[inline(always)]
 pub(crate) fn state() -> u8 {
-    let v: usize;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: reads one byte of this thread's TLS variable.
-    unsafe {
-        std::arch::asm!(
-            "mov {v}, qword ptr [rip + gort_tls_state@GOTTPOFF]",
-            "movzx {v:e}, byte ptr fs:[{v}]",
-            v = out(reg) v,
-            options(nostack, readonly, preserves_flags)
-        );
-    }
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: as above.
-    unsafe {
-        std::arch::asm!(
-            "mrs {tp}, tpidr_el0",
-            "adrp {v}, :gottprel:gort_tls_state",
-            "ldr {v}, [{v}, :gottprel_lo12:gort_tls_state]",
-            "ldrb {v:w}, [{tp}, {v}]",
-            tp = out(reg) _,
-            v = out(reg) v,
-            options(nostack, readonly, preserves_flags)
-        );
-    }
-    v as u8
+    state_word() as u8
 }
 
 #[inline(always)]
 pub(crate) fn set_state(s: u8) {
-    let s = s as usize;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: writes one byte of this thread's TLS variable only.
-    unsafe {
-        std::arch::asm!(
-            "mov {off}, qword ptr [rip + gort_tls_state@GOTTPOFF]",
-            "mov byte ptr fs:[{off}], {s:l}",
-            off = out(reg) _,
-            s = in(reg) s,
-            options(nostack, preserves_flags)
-        );
-    }
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: as above.
-    unsafe {
-        std::arch::asm!(
-            "mrs {tp}, tpidr_el0",
-            "adrp {off}, :gottprel:gort_tls_state",
-            "ldr {off}, [{off}, :gottprel_lo12:gort_tls_state]",
-            "strb {s:w}, [{tp}, {off}]",
-            tp = out(reg) _,
-            off = out(reg) _,
-            s = in(reg) s,
-            options(nostack, preserves_flags)
-        );
-    }
+    set_state_word(s as usize)
 }
 
 #[cfg(test)]
