@@ -615,10 +615,11 @@ fn spill_callee_saved(out: &mut [usize; NREGS]) {
 /// The callee-saved registers are copied now (anything else the caller's frames hold was
 /// spilled to them at the calls leading here), and the scan starts at this frame: the
 /// frames above are not written until the thread leaves, and `sleep` writes only below.
-/// A stop that signalled the thread just before it parked stops it in the handler as
-/// usual, which records the handler's registers and lower SP over ours: later stops that
-/// hold it scan from there, a superset of the same stack (dead frames below ours
-/// included), so nothing live is missed.
+/// A stop that signalled the thread just before it parked stops it at the end of the
+/// section that writes the record (or in the handler, once asleep), which records that
+/// frame's registers and lower SP over ours: later stops that hold it scan from there, a
+/// superset of the same stack (dead frames below ours included), so nothing live is
+/// missed.
 #[inline(never)]
 pub(crate) fn parked<R>(sleep: impl FnOnce() -> R) -> R {
     let rec = REC.with(|r| r.get());
@@ -632,17 +633,21 @@ pub(crate) fn parked<R>(sleep: impl FnOnce() -> R) -> R {
         // stopped inside one (it stops itself when the section ends).
         return sleep();
     }
+    let marker = 0usize;
     {
-        // SAFETY: while RUNNING only this thread (or its own signal handler, which does
-        // not interrupt this block's plain stores in a way that matters: it rewrites the
-        // whole array itself) writes `regs`; stoppers read it only after a CAS from PARKED.
+        // Our record's registers and scan start are written with the GC signal deferred,
+        // so a stop that signalled us just now cannot interleave its handler's copy with
+        // ours; it stops us when the section ends (after PARKED's store, from a deeper
+        // frame: see above).
+        let _section = no_suspend();
+        // SAFETY: only this thread writes `regs` (its handler is held off by the section);
+        // stoppers read it only after a CAS from PARKED, which the Release below orders.
         let regs = unsafe { &mut *rec.regs.get() };
         *regs = [0; NREGS];
         spill_callee_saved(regs);
+        rec.scan_sp.store(std::hint::black_box(&marker) as *const usize as usize, Ordering::Relaxed);
+        rec.park.store(park::PARKED, Ordering::Release);
     }
-    let marker = 0usize;
-    rec.scan_sp.store(std::hint::black_box(&marker) as *const usize as usize, Ordering::Relaxed);
-    rec.park.store(park::PARKED, Ordering::Release);
     let r = sleep();
     while rec.park.compare_exchange(park::PARKED, park::RUNNING, Ordering::Acquire, Ordering::Relaxed).is_err() {
         // HELD: a stop counted us in; it ends when its restart makes us PARKED again.
