@@ -2,7 +2,9 @@
  * goroutine, a local of a goroutine busy in a C loop for 100 ms (the world stops it with a
  * signal), a registered global, a buffered channel's buffer, an element in flight from a
  * blocked sender in malloc'ed memory, a timer's argument, a goroutine's entry argument
- * before it first runs, a finalizer's argument, and a foreign thread's stack.
+ * before it first runs, a finalizer's argument, a foreign thread's stack, and the stack of
+ * a foreign thread blocked inside a gort call (asleep in the runtime: the collector holds
+ * it without a signal, from the registers and stack pointer it recorded going to sleep).
  *
  * Each object carries a pattern and a cleanup that counts it dead: an object reported
  * dead while still reachable, or a pattern overwritten (gcpoison fills freed objects
@@ -21,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-enum { KINDS = 10, WORDS = 6 };
+enum { KINDS = 11, WORDS = 6 };
 struct obj {
     struct obj *next;
     uint64_t pattern[WORDS];
@@ -161,6 +163,20 @@ static void selector10(void *arg) {
     gort_waitgroup_done(&wg);
 }
 
+/* 11: a foreign thread blocked in gort_chan_recv, its object only in its own frame. */
+static gort_chan *wake11;
+static volatile int thread11_ready;
+static void *foreign11(void *arg) {
+    (void)arg;
+    struct obj *o = make(11);
+    thread11_ready = 1;
+    int v = 0;
+    CHECK_EQ(gort_chan_recv(wake11, &v), 1);
+    CHECK_EQ(v, 11);
+    check_alive(o, 11);
+    return NULL;
+}
+
 static int body(void *arg) {
     (void)arg;
     static const size_t ptrs[] = {offsetof(struct obj, next)};
@@ -191,7 +207,10 @@ static int body(void *arg) {
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, foreign, NULL), 0);
     CHECK(gort_go(selector10, NULL) == 0);
-    while (!looping || !thread_ready) gort_gosched();
+    wake11 = gort_chan_make(sizeof(int), 0);
+    pthread_t th11;
+    CHECK_EQ(pthread_create(&th11, NULL, foreign11, NULL), 0);
+    while (!looping || !thread_ready || !thread11_ready) gort_gosched();
 
     churn(20); /* about 20 + 4000/50 collections while every root holds its object */
 
@@ -208,6 +227,9 @@ static int body(void *arg) {
     check_alive(got, 10);
     thread_go = 1;
     CHECK_EQ(pthread_join(th, NULL), 0);
+    int eleven = 11;
+    CHECK_EQ(gort_chan_send(wake11, &eleven), 0);
+    CHECK_EQ(pthread_join(th11, NULL), 0);
     gort_waitgroup_wait(&wg);
     for (int i = 0; i < 1000 && !finalized8; i++) {
         churn(1);
@@ -237,6 +259,7 @@ static int body(void *arg) {
     gort_chan_release(unbuf5);
     gort_chan_release(fired6);
     gort_chan_release(sel10);
+    gort_chan_release(wake11);
     return 0;
 }
 
