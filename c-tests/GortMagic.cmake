@@ -11,6 +11,7 @@
 #   <prefix>_ASAN            TRUE or FALSE (also build with -fsanitize=address as asan-<name>)
 #   <prefix>_LINK            "static" (default) or "shared"
 #   <prefix>_SERIAL          TRUE: ctest runs the test alone (RUN_SERIAL), for timing-sensitive tests
+#   <prefix>_CONCURRENT      TRUE: also run as concurrent-<name> with GORT_GCMODE=concurrent and gccheckmark
 include_guard(GLOBAL)
 
 string(ASCII 1 GORT_MAGIC_LB)
@@ -27,7 +28,7 @@ macro(gort_magic_decode var)
 endmacro()
 
 function(gort_read_magic file prefix)
-  set(keys "EXPECT_EXIT|EXPECT_STDERR|ENV|TIMEOUT|VALGRIND|ASAN|LINK|SERIAL")
+  set(keys "EXPECT_EXIT|EXPECT_STDERR|ENV|TIMEOUT|VALGRIND|ASAN|LINK|SERIAL|CONCURRENT")
   file(STRINGS "${file}" raw REGEX "^[ \t]*//[ \t]*(${keys})[ \t]*:")
   # `raw` is a list whose elements may hold ";" (escaped by file(STRINGS) as "\;"), "[" and
   # "]" (which would make list iteration merge elements) and "\": encode them first.
@@ -44,6 +45,7 @@ function(gort_read_magic file prefix)
   set(asan FALSE)
   set(link static)
   set(serial FALSE)
+  set(concurrent FALSE)
   foreach(line IN LISTS raw)
     if(NOT line MATCHES "^[ \t]*//[ \t]*(${keys})[ \t]*:(.*)$")
       continue()
@@ -73,7 +75,7 @@ function(gort_read_magic file prefix)
         message(FATAL_ERROR "${file}: TIMEOUT needs a positive number of seconds, got '${text}'")
       endif()
       set(timeout "${text}")
-    elseif(key STREQUAL "VALGRIND" OR key STREQUAL "ASAN" OR key STREQUAL "SERIAL")
+    elseif(key STREQUAL "VALGRIND" OR key STREQUAL "ASAN" OR key STREQUAL "SERIAL" OR key STREQUAL "CONCURRENT")
       string(TOLOWER "${text}" text)
       string(TOLOWER "${key}" var)
       if(text MATCHES "^(yes|on|true|1)$")
@@ -100,4 +102,5 @@ function(gort_read_magic file prefix)
   set(${prefix}_ASAN "${asan}" PARENT_SCOPE)
   set(${prefix}_LINK "${link}" PARENT_SCOPE)
   set(${prefix}_SERIAL "${serial}" PARENT_SCOPE)
+  set(${prefix}_CONCURRENT "${concurrent}" PARENT_SCOPE)
 endfunction()

@@ -16,6 +16,8 @@
  *                               the `asan` feature (fiber-switch annotations): asan-<name>
  *   // LINK: shared             link libgort.so instead of libgort.a
  *   // SERIAL: yes              run alone, not in parallel with other tests (timing-sensitive)
+ *   // CONCURRENT: yes          also run as concurrent-<name>: GORT_GCMODE=concurrent, and
+ *                               gccheckmark=1 added to GORT_DEBUG (every mark verified)
  */
 #ifndef GORT_CHECK_H
 #define GORT_CHECK_H

@@ -13,6 +13,7 @@
  * that window on a loaded machine; without the rejoin all six run at once. */
 // ENV: GORT_MAXPROCS=1
 // TIMEOUT: 120
+// CONCURRENT: yes
 #include "check.h"
 #include <gort.h>
 #include <stdatomic.h>

@@ -4,6 +4,7 @@
 // ENV: GORT_DEBUG=gcstress=97,gcpoison=1
 // ASAN: yes
 // TIMEOUT: 600
+// CONCURRENT: yes
 #include "check.h"
 #include <gort.h>
 #include <stddef.h>

@@ -7,6 +7,7 @@
 // EXPECT_STDERR: goroutine 1 \[sleep \(forever\)\]:
 // ENV: GORT_MAXPROCS=2
 // TIMEOUT: 60
+// CONCURRENT: yes
 #include "check.h"
 #include <gort.h>
 #include <stddef.h>

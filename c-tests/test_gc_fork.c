@@ -5,6 +5,7 @@
 // ENV: GORT_DEBUG=gcstress=101
 // ASAN: yes
 // TIMEOUT: 300
+// CONCURRENT: yes
 #include "check.h"
 #include <gort.h>
 #include <pthread.h>

@@ -4,6 +4,7 @@
 // ENV: GORT_MEMLIMIT=64MiB
 // ASAN: yes
 // TIMEOUT: 300
+// CONCURRENT: yes
 #include "check.h"
 #include <errno.h>
 #include <gort.h>

@@ -9,6 +9,7 @@
 // ENV: GORT_DEBUG=gcstress=211,gcpoison=1
 // ASAN: yes
 // TIMEOUT: 600
+// CONCURRENT: yes
 #include "check.h"
 #include <gort.h>
 #include <stddef.h>

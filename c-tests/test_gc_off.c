@@ -3,6 +3,7 @@
 // ENV: GORT_GC=off
 // ASAN: yes
 // TIMEOUT: 300
+// CONCURRENT: yes
 #include "check.h"
 #include <gort.h>
 #include <string.h>

@@ -4,6 +4,7 @@
  * conservatively, so a stale copy of one address may keep one object alive: of 8 hidden
  * objects, at least 6 must come back poisoned.) */
 // ENV: GORT_DEBUG=gcpoison=1
+// CONCURRENT: yes
 #include "check.h"
 #include <gort.h>
 #include <stdint.h>

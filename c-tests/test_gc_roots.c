@@ -14,6 +14,7 @@
 // VALGRIND: yes
 // ASAN: yes
 // TIMEOUT: 300
+// CONCURRENT: yes
 #include "check.h"
 #include <gort.h>
 #include <pthread.h>

@@ -5,6 +5,7 @@
 // VALGRIND: yes
 // ASAN: yes
 // TIMEOUT: 600
+// CONCURRENT: yes
 #include "check.h"
 #include <gort.h>
 #include <stddef.h>

@@ -8,6 +8,7 @@
 // ENV: GORT_MAXPROCS=4
 // VALGRIND: yes
 // TIMEOUT: 600
+// CONCURRENT: yes
 #include "check.h"
 #include <gort.h>
 #include <stdatomic.h>

@@ -1163,3 +1163,25 @@ void gort_read_memstats(struct gort_memstats *out);
 #endif  // __cplusplus
 
 #endif  /* GORT_H */
+
+/* The barrier-off path of gort_store, inline (as Go's compiler emits it): one load of a
+ * flag the collector sets only while a concurrent mark runs, then a plain store. The
+ * flag is internal: read it only through gort_store. Define GORT_NO_INLINE_STORE to call
+ * the exported function instead; (gort_store)(slot, ptr) calls it too. */
+#if !defined(GORT_NO_INLINE_STORE) && !defined(GORT_STORE_INLINE_)
+#define GORT_STORE_INLINE_ 1
+#ifdef __cplusplus
+extern "C" {
+#endif
+extern unsigned char gort_internal_write_barrier;
+#ifdef __cplusplus
+}
+#endif
+static inline void gort_store_inline_(void **slot, void *ptr) {
+    if (__builtin_expect(__atomic_load_n(&gort_internal_write_barrier, __ATOMIC_RELAXED) != 0 || slot == NULL, 0))
+        (gort_store)(slot, ptr);
+    else
+        *slot = ptr;
+}
+#define gort_store(slot, ptr) gort_store_inline_((slot), (ptr))
+#endif

@@ -39,6 +39,8 @@ pub(crate) struct Config {
     pub gcpoison: bool,
     /// `GORT_DEBUG=gcstress=N` (0: off).
     pub gcstress: u64,
+    /// `GORT_DEBUG=gccheckmark=1`: verify every mark with a second, stop-the-world one.
+    pub gccheckmark: bool,
     /// `GORT_DEBUG=schedtrace=MS`.
     pub schedtrace_ms: i64,
     /// `GORT_DEBUG=nomembarrier=1`: allocation under a USER P uses the compare-and-swap
@@ -211,6 +213,7 @@ pub(crate) fn resolve(req: Request, env: impl Fn(&str) -> Option<String>) -> Res
         .and_then(|b| i64::try_from(b).ok())
         .unwrap_or(crate::gc::pacer::NO_LIMIT);
     let (mut schedtrace_ms, mut gctrace, mut gcpoison, mut gcstress, mut nomembarrier) = (0, false, false, 0, false);
+    let mut gccheckmark = false;
     if let Some(d) = env("GORT_DEBUG") {
         for kv in d.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
             let (k, v) = kv.split_once('=').unwrap_or((kv, "1"));
@@ -219,12 +222,13 @@ pub(crate) fn resolve(req: Request, env: impl Fn(&str) -> Option<String>) -> Res
                 "gctrace" => gctrace = v.parse::<i64>().unwrap_or(0) != 0,
                 "gcpoison" => gcpoison = v.parse::<i64>().unwrap_or(0) != 0,
                 "gcstress" => gcstress = v.parse().unwrap_or(0),
+                "gccheckmark" => gccheckmark = v.parse::<i64>().unwrap_or(0) != 0,
                 "nomembarrier" => nomembarrier = v.parse::<i64>().unwrap_or(0) != 0,
                 _ => {
                     let mut m = crate::fatal::StackMsg::new();
                     m.push(b"gort: warning: unknown GORT_DEBUG key \"")
                         .push(k.as_bytes())
-                        .push(b"\" (known: schedtrace, gctrace, gcpoison, gcstress, nomembarrier)\n");
+                        .push(b"\" (known: schedtrace, gctrace, gcpoison, gcstress, gccheckmark, nomembarrier)\n");
                     crate::fatal::write_stderr(m.as_bytes());
                 }
             }
@@ -239,6 +243,7 @@ pub(crate) fn resolve(req: Request, env: impl Fn(&str) -> Option<String>) -> Res
         gctrace,
         gcpoison,
         gcstress,
+        gccheckmark,
         schedtrace_ms,
         nomembarrier,
     })

@@ -401,6 +401,12 @@ impl Chan {
         if self.elem_size == 0 || dst.is_null() {
             return;
         }
+        if crate::gc::barrier::active() {
+            // The destination may be a heap object's field: what it held is a deletion
+            // the concurrent mark must see (as gort_store_range).
+            // SAFETY: dst holds elem_size readable bytes (caller's buffer contract).
+            unsafe { crate::gc::barrier::shade_words(dst as usize, self.elem_size) };
+        }
         if src.is_null() {
             // SAFETY: dst holds elem_size bytes (caller's buffer contract).
             unsafe { ptr::write_bytes(dst, 0, self.elem_size) };

@@ -2,7 +2,7 @@
 //! memory statistics, and the threads the collector stops.
 
 use super::error::{GORT_EINVAL, GORT_ENOMEM, set_errno};
-use crate::gc::{self, finalize};
+use crate::gc::{self, barrier, finalize};
 use crate::mem::heap::{GcType, Kind};
 use crate::sched::world::{self, Error};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
@@ -255,8 +255,15 @@ pub extern "C" fn gort_store(slot: *mut *mut c_void, ptr: *mut c_void) {
             gc_panic("gort_store: nil slot".into());
         }
         if !(slot as usize).is_multiple_of(std::mem::align_of::<*mut c_void>()) {
-            // SAFETY: a writable slot per the contract; a misaligned one cannot be atomic.
-            unsafe { slot.write_unaligned(ptr) };
+            let bytes = std::mem::size_of::<*mut c_void>();
+            // SAFETY: a writable slot per the contract; a misaligned one cannot be atomic
+            // (a byte copy, with the barrier's shading when it is on).
+            unsafe { barrier::store_range(slot as *mut u8, &ptr as *const *mut c_void as *const u8, bytes) };
+            return;
+        }
+        if barrier::active() {
+            // SAFETY: a writable, aligned pointer slot per the contract.
+            unsafe { barrier::store(slot as *mut usize, ptr as usize) };
             return;
         }
         // SAFETY: a writable, aligned pointer slot per the contract; atomic so that a
@@ -276,6 +283,11 @@ pub extern "C" fn gort_store_range(dst: *mut c_void, src: *const c_void, n: usiz
         if dst.is_null() || src.is_null() {
             gc_panic("gort_store_range: nil pointer".into());
         }
+        if barrier::active() {
+            // SAFETY: n bytes readable at src and writable at dst per the contract.
+            unsafe { barrier::store_range(dst as *mut u8, src as *const u8, n) };
+            return;
+        }
         // SAFETY: n bytes readable at src and writable at dst per the contract; copy
         // handles overlap.
         unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, n) };
@@ -290,6 +302,10 @@ pub extern "C" fn gort_cas_ptr(slot: *mut *mut c_void, old: *mut c_void, ptr: *m
     guard!("gort_cas_ptr", {
         if slot.is_null() || !(slot as usize).is_multiple_of(std::mem::align_of::<*mut c_void>()) {
             return GORT_EINVAL;
+        }
+        if barrier::active() {
+            // SAFETY: a valid, aligned pointer slot per the contract.
+            return c_int::from(unsafe { barrier::cas(slot as *mut usize, old as usize, ptr as usize) });
         }
         // SAFETY: a valid, aligned pointer slot per the contract.
         let a = unsafe { AtomicPtr::from_ptr(slot) };

@@ -17,13 +17,17 @@ use crate::mem::heap;
 use crate::sched::Note;
 use crate::time::nanotime;
 use std::sync::Once;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// Why a cycle runs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Reason {
-    /// The heap reached its goal (the allocator's trigger), or gcstress.
+    /// The heap reached its goal (the allocator's trigger).
     Heap,
+    /// `gcstress`: like Heap, but the allocation waits for the cycle in both modes, so
+    /// that cycles really come every N allocations (and, in the concurrent mode, run
+    /// beside the program's other goroutines).
+    Stress,
     /// `gort_gc`, `gort_free_os_memory` (counted in `num_forced_gc`).
     Forced,
     /// The heap is past the memory limit, or the OS refused memory: collect and sweep
@@ -63,6 +67,11 @@ pub(crate) fn collect(reason: Reason) {
     }
     WANTED.fetch_max(target, Ordering::SeqCst);
     WAKE.wakeup();
+    if reason == Reason::Heap && CONCURRENT.load(Ordering::Relaxed) {
+        // The cycle runs beside the program: the allocation that asked goes on (assists
+        // pace it while the mark runs).
+        return;
+    }
     // Wait in a blocking region: the goroutine keeps its thread (a C caller reads errno
     // where it called from), its P is free for others and for the world stop, and the
     // thread is stopped by the signal like any blocked thread.
@@ -77,9 +86,37 @@ pub(crate) fn collect(reason: Reason) {
     if entered {
         crate::sched::proc::blocking_exit();
     }
-    if reason != Reason::Heap {
+    if matches!(reason, Reason::Forced | Reason::Limit) {
         while heap::sweep_one() {}
     }
+}
+
+/// The concurrent mode (`GORT_GCMODE=concurrent`), fixed at the first allocation.
+pub(crate) static CONCURRENT: AtomicBool = AtomicBool::new(false);
+
+/// Bytes marked so far in the current concurrent cycle by the collector's threads (the
+/// root snapshot and the background worker); the barrier and assists count theirs in
+/// [`super::barrier::MUTATOR_MARKED`].
+static CYCLE_MARKED: AtomicU64 = AtomicU64::new(0);
+/// The heap goal the current concurrent cycle must finish by (assists pace to it).
+static CYCLE_GOAL: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Everything marked so far in the current cycle.
+pub(crate) fn marked_so_far() -> u64 {
+    CYCLE_MARKED.load(Ordering::Relaxed) + super::barrier::MUTATOR_MARKED.load(Ordering::Relaxed)
+}
+
+pub(crate) fn add_marked(bytes: u64) {
+    CYCLE_MARKED.fetch_add(bytes, Ordering::Relaxed);
+}
+
+pub(crate) fn cycle_goal() -> u64 {
+    CYCLE_GOAL.load(Ordering::Relaxed)
+}
+
+/// The number of the cycle running or last started.
+pub(crate) fn current_cycle() -> u32 {
+    STARTED.load(Ordering::Relaxed)
 }
 
 fn collector_loop() {
@@ -90,7 +127,11 @@ fn collector_loop() {
         }
         let n = STARTED.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
         let forced = FORCED_PENDING.swap(0, Ordering::SeqCst) > 0;
-        let figures = cycle(&mut jobs, n, forced);
+        let figures = if CONCURRENT.load(Ordering::Relaxed) {
+            cycle_concurrent(&mut jobs, n, forced)
+        } else {
+            cycle(&mut jobs, n, forced)
+        };
         // Recorded (and traced) before the requesters wake: memstats read right after
         // gort_gc returns include this cycle, and a program that exits then has its line.
         stats::record_cycle(figures);
@@ -105,29 +146,16 @@ fn collector_loop() {
     }
 }
 
-/// One cycle, on the collector thread: returns its figures.
-fn cycle(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
-    // Sweep what the last cycle left, with the world running (mark bits must be clean).
-    while heap::sweep_one() {}
-
-    // Locks of everything the stopped world's threads could be inside of, taken while
-    // they still run (a thread suspended holding one would otherwise deadlock us).
-    let mut specials = SPECIALS.lock();
-    if specials.is_none() {
-        *specials = Some(finalize::Specials { finalizers: Default::default(), cleanups: Default::default() });
-    }
-    let sp = specials.as_mut().expect("set above");
-    let mut found = Found::reserve(sp);
-    let queue = finalize::QUEUE.lock();
-    let heap_guard = heap::lock_for_gc();
-
-    let t_begin = nanotime();
-    let world = crate::sched::world::stop_world_from_collector();
-    let t_stopped = nanotime();
-    let heap_before = heap::stats().heap_alloc;
-    heap::prepare_for_mark();
-
-    // Roots.
+/// Gathers every root range into `jobs` with the world stopped: the stopped threads'
+/// and goroutines' stacks and registers, the registered ranges and runtime-held bytes,
+/// finalizer and cleanup arguments and the finalizer queue. Returns (stack bytes, other
+/// root bytes).
+fn gather_roots(
+    world: &crate::sched::world::StoppedWorld,
+    jobs: &mut Jobs,
+    sp: &finalize::Specials,
+    queue: &std::collections::VecDeque<finalize::Job>,
+) -> (u64, u64) {
     jobs.clear();
     let mut stack_bytes = 0u64;
     world.for_each_stack_root(&mut |p, n| {
@@ -157,14 +185,18 @@ fn cycle(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
             jobs.push(s.as_ptr() as usize, std::mem::size_of_val(s));
         }
     }
+    (stack_bytes, root_bytes)
+}
 
-    // Mark: roots, and what finalizable objects point to.
+/// The end of every mark, world stopped: drains what is left from `jobs` (and the
+/// finalizable objects' referents), resurrects unreachable finalizable objects for their
+/// finalizers, collects the cleanups due. Returns the bytes this pass marked.
+fn terminate_mark(jobs: &mut Jobs, sp: &finalize::Specials, found: &mut Found) -> usize {
     let first = mark::mark(jobs, |w| {
         for &base in sp.finalizers.keys() {
             mark::grey_referents(base, w);
         }
     });
-    // Resurrect unreachable finalizable objects for their finalizers.
     for &base in sp.finalizers.keys() {
         if !heap::find_object(base).is_some_and(|o| o.is_marked()) {
             found.finalize.push(base); // within the reserved capacity
@@ -185,15 +217,46 @@ fn cycle(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
             found.cleanup.push(base);
         }
     }
-    heap::finish_mark(marked as u64);
-    let t_marked = nanotime();
+    marked
+}
 
-    // The next goal, from what is live now.
-    PACER.last_live.store(marked as u64, Ordering::Relaxed);
+/// After the mark, world stopped: sweep generation, live heap, next goal and trigger.
+fn finish(marked: u64, stack_bytes: u64, root_bytes: u64) -> (u64, u64) {
+    let live = heap::finish_mark(marked);
+    PACER.last_live.store(live, Ordering::Relaxed);
     PACER.last_roots.store(stack_bytes + root_bytes, Ordering::Relaxed);
     stats::STACK_INUSE.store(stack_bytes, Ordering::Relaxed);
     let goal = PACER.recompute(stats::non_heap_sys());
-    heap::set_trigger(goal);
+    super::arm_trigger(goal);
+    (live, goal)
+}
+
+/// One stop-the-world cycle, on the collector thread: returns its figures.
+fn cycle(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
+    // Sweep what the last cycle left, with the world running (mark bits must be clean).
+    while heap::sweep_one() {}
+
+    // Locks of everything the stopped world's threads could be inside of, taken while
+    // they still run (a thread suspended holding one would otherwise deadlock us).
+    let mut specials = SPECIALS.lock();
+    let sp = specials.get_or_insert_with(finalize::Specials::default);
+    let mut found = Found::reserve(sp);
+    let queue = finalize::QUEUE.lock();
+    let heap_guard = heap::lock_for_gc();
+
+    let t_begin = nanotime();
+    let world = crate::sched::world::stop_world_from_collector();
+    let t_stopped = nanotime();
+    let heap_before = heap::stats().heap_alloc;
+    heap::prepare_for_mark();
+    let (stack_bytes, root_bytes) = gather_roots(&world, jobs, sp, &queue);
+    let marked = terminate_mark(jobs, sp, &mut found);
+    if super::checkmark::enabled() {
+        gather_roots(&world, jobs, sp, &queue);
+        super::checkmark::verify(jobs);
+    }
+    let t_marked = nanotime();
+    let (live, goal) = finish(marked as u64, stack_bytes, root_bytes);
 
     let restart_ns = world.restart();
     let t_end = nanotime();
@@ -205,16 +268,123 @@ fn cycle(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
     CycleFigures {
         num: n,
         forced,
-        start_ns: t_begin,
         end_ns: t_end,
         stop_ns: (t_stopped - t_begin) as u64,
         mark_ns: (t_marked - t_stopped) as u64,
         restart_ns,
+        pause_ns: (t_end - t_begin) as u64,
+        concurrent: None,
         heap_before,
-        live: marked as u64,
+        live,
         goal,
         stacks: stack_bytes,
         roots: root_bytes,
         workers: mark::workers(),
     }
+}
+
+/// The share of the CPUs the background mark takes: 25% of the Ps (Go's), given to one
+/// worker thread as a duty cycle.
+fn background_duty() -> f64 {
+    (0.25 * crate::sched::gomaxprocs() as f64).min(1.0)
+}
+
+/// Background mark slices: long enough that the clock and the sleeps cost little, short
+/// enough that the program sees an even share.
+const SLICE_NS: i64 = 1_000_000;
+
+/// One concurrent cycle (see the protocol in [`super`]): a short pause that snapshots
+/// the roots and turns the barrier on, marking beside the program, and a short pause that
+/// finishes it.
+fn cycle_concurrent(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
+    while heap::sweep_one() {}
+
+    // Pause 1: snapshot.
+    let (stack_bytes, root_bytes, heap_before, pause1) = {
+        let mut specials = SPECIALS.lock();
+        let sp = specials.get_or_insert_with(finalize::Specials::default);
+        let queue = finalize::QUEUE.lock();
+        let heap_guard = heap::lock_for_gc();
+        let t0 = nanotime();
+        let world = crate::sched::world::stop_world_from_collector();
+        let heap_before = heap::stats().heap_alloc;
+        heap::prepare_for_mark();
+        CYCLE_MARKED.store(0, Ordering::Relaxed);
+        super::barrier::MUTATOR_MARKED.store(0, Ordering::Relaxed);
+        CYCLE_GOAL.store(PACER.goal.load(Ordering::Relaxed), Ordering::Relaxed);
+        let (stack_bytes, root_bytes) = gather_roots(&world, jobs, sp, &queue);
+        add_marked(mark::scan_roots_only(jobs) as u64);
+        super::barrier::set_active(true);
+        super::set_marking(true);
+        world.restart();
+        let pause1 = (nanotime() - t0) as u64;
+        drop(heap_guard);
+        drop(queue);
+        drop(specials);
+        (stack_bytes, root_bytes, heap_before, pause1)
+    };
+
+    // Concurrent mark.
+    let t_mark = nanotime();
+    let cpu0 = thread_cpu_ns();
+    mark::mark_background(background_duty(), SLICE_NS);
+    let background_cpu = thread_cpu_ns() - cpu0;
+    let t_term = nanotime();
+
+    // Pause 2: termination.
+    let mut specials = SPECIALS.lock();
+    let sp = specials.get_or_insert_with(finalize::Specials::default);
+    let mut found = Found::reserve(sp);
+    let queue = finalize::QUEUE.lock();
+    let heap_guard = heap::lock_for_gc();
+    let t2 = nanotime();
+    let world = crate::sched::world::stop_world_from_collector();
+    let t_stopped = nanotime();
+    super::work::MUTATOR_BUF.flush();
+    jobs.clear();
+    let last = terminate_mark(jobs, sp, &mut found);
+    if super::checkmark::enabled() {
+        gather_roots(&world, jobs, sp, &queue);
+        super::checkmark::verify(jobs);
+    }
+    super::set_marking(false);
+    super::barrier::set_active(false);
+    let marked = marked_so_far() + last as u64;
+    let t_marked = nanotime();
+    let (live, goal) = finish(marked, stack_bytes, root_bytes);
+    let restart_ns = world.restart();
+    let t_end = nanotime();
+    drop(heap_guard);
+    drop(queue);
+    finalize::queue_found(sp, found);
+    drop(specials);
+
+    CycleFigures {
+        num: n,
+        forced,
+        end_ns: t_end,
+        stop_ns: (t_stopped - t2) as u64,
+        mark_ns: (t_marked - t_stopped) as u64,
+        restart_ns,
+        pause_ns: pause1 + (t_end - t2) as u64,
+        concurrent: Some(stats::ConcurrentFigures {
+            pause1_ns: pause1,
+            mark_ns: (t_term - t_mark) as u64,
+            background_cpu_ns: background_cpu,
+        }),
+        heap_before,
+        live,
+        goal,
+        stacks: stack_bytes,
+        roots: root_bytes,
+        workers: mark::workers(),
+    }
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

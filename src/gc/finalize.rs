@@ -55,6 +55,7 @@ pub(crate) enum Job {
     Cleanup { f: CleanupFn, arg: usize },
 }
 
+#[derive(Default)]
 pub(crate) struct Specials {
     pub finalizers: HashMap<usize, Finalizer>,
     pub cleanups: HashMap<usize, Vec<Cleanup>>,

@@ -100,7 +100,7 @@ impl Jobs {
         self.cap = new_cap;
     }
 
-    fn get(&self, i: usize) -> RootJob {
+    pub(crate) fn get(&self, i: usize) -> RootJob {
         assert!(i < self.len);
         // SAFETY: i < len.
         unsafe { self.ptr.add(i).read() }
@@ -248,9 +248,31 @@ fn prefetch(addr: usize) {
 
 /// Drains grey objects until marking terminates for every worker.
 fn drain(w: &mut Worker) {
+    drain_until(w, None);
+}
+
+/// Objects scanned between two looks at the clock in [`drain_until`].
+const CLOCK_EVERY: usize = 256;
+
+/// Drains grey objects until marking terminates (true) or, with a deadline, until the
+/// deadline passes (false: the objects left stay in the worker's block).
+fn drain_until(w: &mut Worker, deadline: Option<i64>) -> bool {
     let mut ring = [0usize; PREFETCH_RING];
     let (mut head, mut len) = (0, 0);
+    let mut until_clock = CLOCK_EVERY;
     loop {
+        if let Some(d) = deadline {
+            until_clock -= 1;
+            if until_clock == 0 {
+                until_clock = CLOCK_EVERY;
+                if crate::time::nanotime() >= d {
+                    for k in 0..len {
+                        w.push(ring[(head + k) % PREFETCH_RING]);
+                    }
+                    return false;
+                }
+            }
+        }
         // Top the ring up from the worker's own block; only when both are empty does
         // the worker take shared work or wait (the ring is private: termination must
         // see it empty).
@@ -268,12 +290,78 @@ fn drain(w: &mut Worker) {
         } else {
             match w.pop() {
                 Some(word) => word,
-                None => return,
+                None => return true,
             }
         };
         scan_object(GreyRef::from_word(word), w);
         w.balance();
     }
+}
+
+/// Scans root ranges into the shared grey blocks without draining them: the snapshot
+/// of a concurrent mark's first pause. The world is stopped.
+pub(crate) fn scan_roots_only(jobs: &Jobs) -> usize {
+    let mut w = Worker::new();
+    for i in 0..jobs.len() {
+        let j = jobs.get(i);
+        // SAFETY: as in `work`.
+        unsafe { scan_conservative(j.start, j.len, &mut w) };
+    }
+    w.flush();
+    w.marked_bytes
+}
+
+/// The background mark of a concurrent cycle, on the collector's thread: drains the
+/// shared grey blocks in slices of `slice_ns`, sleeping between slices so that it uses
+/// `duty` of one CPU (Go's fractional worker), until no grey object is left anywhere it
+/// can see. Returns the bytes it marked.
+pub(crate) fn mark_background(duty: f64, slice_ns: i64) -> usize {
+    let mut w = Worker::new();
+    let mut total = 0;
+    loop {
+        POOL.begin(1);
+        let deadline = crate::time::nanotime() + slice_ns;
+        let finished = drain_until(&mut w, Some(deadline));
+        let marked = std::mem::take(&mut w.marked_bytes);
+        super::collector::add_marked(marked as u64);
+        total += marked;
+        if finished {
+            super::work::MUTATOR_BUF.flush();
+            if Worker::shared_work() {
+                continue;
+            }
+            if super::barrier::ASSISTS_RUNNING.load(Ordering::SeqCst) == 0 {
+                return total;
+            }
+            // An assist holds grey objects it will publish when it ends.
+            std::thread::yield_now();
+            continue;
+        }
+        if duty < 1.0 {
+            // Publish what is left, so assists can take it while this thread sleeps.
+            w.flush();
+            let pause = (slice_ns as f64 * (1.0 - duty) / duty) as i64;
+            let ts = libc::timespec {
+                tv_sec: (pause / 1_000_000_000) as libc::time_t,
+                tv_nsec: (pause % 1_000_000_000) as libc::c_long,
+            };
+            // SAFETY: a valid timespec; an early wake-up only shortens the pause.
+            unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+        }
+    }
+}
+
+/// A mark assist: scans grey objects from the shared blocks until `budget` bytes of
+/// objects are newly marked or none is left; publishes what it greyed and did not scan.
+/// The caller is a mutator inside a no-suspend section. Returns the bytes it marked.
+pub(crate) fn assist_mark(budget: u64) -> u64 {
+    let mut w = Worker::new();
+    while (w.marked_bytes as u64) < budget {
+        let Some(word) = w.pop_nowait() else { break };
+        scan_object(GreyRef::from_word(word), &mut w);
+    }
+    w.flush();
+    w.marked_bytes as u64
 }
 
 /// Greys the objects a finalizable object points to, but not the object itself (its

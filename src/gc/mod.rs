@@ -48,6 +48,8 @@
 //! - Marking on the Ps themselves: the Ps' threads may be stopped inside C code; the
 //!   collector's own threads always can run.
 
+pub(crate) mod barrier;
+pub(crate) mod checkmark;
 pub(crate) mod collector;
 pub(crate) mod finalize;
 pub(crate) mod mark;
@@ -82,6 +84,10 @@ mod extra {
     pub(super) const TRIGGERED: u8 = 4;
     /// A memory limit is set: check it.
     pub(super) const LIMIT: u8 = 8;
+    /// A concurrent mark runs: count the allocation towards an assist.
+    pub(super) const MARKING: u8 = 16;
+    /// `gccheckmark`: remember each object's type for the checker's reports.
+    pub(super) const CHECKMARK: u8 = 32;
     /// Checked before the allocation; the others after it.
     pub(super) const BEFORE: u8 = UNINIT | STRESS;
 }
@@ -113,8 +119,13 @@ fn init_slow() {
         store_limit(cfg.mem_limit);
         stats::GCTRACE.store(cfg.gctrace, Ordering::Relaxed);
         heap::set_poison(cfg.gcpoison);
+        collector::CONCURRENT.store(cfg.gc_mode == crate::runtime::GcMode::Concurrent, Ordering::Relaxed);
+        if cfg.gccheckmark {
+            checkmark::enable();
+            EXTRA.fetch_or(extra::CHECKMARK, Ordering::Relaxed);
+        }
         heap::set_trigger_hook(on_trigger);
-        heap::set_trigger(PACER.recompute(0));
+        arm_trigger(PACER.recompute(0));
         // Release: a thread that sees the bit clear (and synchronises with this thread
         // some other way, as every caller of a gort export does with the runtime's start)
         // sees the settings; the Once itself orders it for callers that race with us.
@@ -132,6 +143,31 @@ fn store_limit(bytes: i64) -> i64 {
         EXTRA.fetch_and(!extra::LIMIT, Ordering::Relaxed);
     }
     old
+}
+
+/// Arms the allocator's trigger for a heap goal: the goal itself when the world stops to
+/// mark (the cycle is over before the program allocates again); in the concurrent mode
+/// earlier, 70% of the way from the live heap to the goal, so that the mark, which runs
+/// while the program allocates, ends near the goal (Go's trigger lies between 70% and
+/// 95% of that runway).
+pub(crate) fn arm_trigger(goal: u64) {
+    let trigger = if collector::CONCURRENT.load(Ordering::Relaxed) && goal != u64::MAX {
+        let live = PACER.last_live.load(Ordering::Relaxed).min(goal);
+        live + (goal - live) / 10 * 7
+    } else {
+        goal
+    };
+    heap::set_trigger(trigger);
+}
+
+/// Between the two pauses of a concurrent cycle: allocations take the slow path, which
+/// counts them towards assists.
+pub(crate) fn set_marking(on: bool) {
+    if on {
+        EXTRA.fetch_or(extra::MARKING, Ordering::SeqCst);
+    } else {
+        EXTRA.fetch_and(!extra::MARKING, Ordering::SeqCst);
+    }
 }
 
 /// Set by the allocator's trigger (the heap reached its goal); the allocation that
@@ -169,7 +205,7 @@ pub(crate) fn alloc(size: usize, kind: Kind) -> Result<NonNull<u8>, AllocError> 
     };
     let after = EXTRA.load(Ordering::Relaxed) & !extra::BEFORE;
     if after != 0 {
-        after_alloc(after, size)?;
+        after_alloc(after, size, kind, p)?;
     }
     Ok(p)
 }
@@ -183,7 +219,15 @@ fn before_alloc() {
 }
 
 #[cold]
-fn after_alloc(bits: u8, size: usize) -> Result<(), AllocError> {
+fn after_alloc(bits: u8, size: usize, kind: Kind, p: NonNull<u8>) -> Result<(), AllocError> {
+    if bits & extra::CHECKMARK != 0
+        && let Kind::Typed(t) = kind
+    {
+        checkmark::note_type(p.as_ptr() as usize, t);
+    }
+    if bits & extra::MARKING != 0 {
+        barrier::note_alloc(size as u64, collector::current_cycle());
+    }
     if bits & extra::TRIGGERED != 0 && EXTRA.fetch_and(!extra::TRIGGERED, Ordering::Relaxed) & extra::TRIGGERED != 0 {
         collect(Reason::Heap);
     }
@@ -196,7 +240,7 @@ fn after_alloc(bits: u8, size: usize) -> Result<(), AllocError> {
 fn stress_tick() {
     let every = STRESS_EVERY.load(Ordering::Relaxed);
     if every != 0 && STRESS_COUNT.fetch_add(1, Ordering::Relaxed) % every == every - 1 {
-        collect(Reason::Heap);
+        collect(Reason::Stress);
     }
 }
 
@@ -227,7 +271,7 @@ fn check_limit(size: usize) -> Result<(), AllocError> {
 pub(crate) fn set_gc_percent(p: i32) -> i32 {
     ensure_init();
     let old = PACER.gc_percent.swap(p.max(-1), Ordering::Relaxed);
-    heap::set_trigger(PACER.recompute(stats::non_heap_sys()));
+    arm_trigger(PACER.recompute(stats::non_heap_sys()));
     old
 }
 
@@ -238,7 +282,7 @@ pub(crate) fn set_memory_limit(bytes: i64) -> i64 {
         return PACER.mem_limit.load(Ordering::Relaxed);
     }
     let old = store_limit(bytes);
-    heap::set_trigger(PACER.recompute(stats::non_heap_sys()));
+    arm_trigger(PACER.recompute(stats::non_heap_sys()));
     old
 }
 

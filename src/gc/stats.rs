@@ -9,17 +9,33 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub(crate) struct CycleFigures {
     pub num: u32,
     pub forced: bool,
-    pub start_ns: i64,
     pub end_ns: i64,
     pub stop_ns: u64,
     pub mark_ns: u64,
     pub restart_ns: u64,
+    /// The stop-the-world time: the whole cycle when the world stops to mark, the two
+    /// pauses of a concurrent cycle.
+    pub pause_ns: u64,
+    /// A concurrent cycle's other figures (`stop_ns`, `mark_ns` and `restart_ns` are
+    /// then those of its second pause).
+    pub concurrent: Option<ConcurrentFigures>,
     pub heap_before: u64,
     pub live: u64,
     pub goal: u64,
     pub stacks: u64,
     pub roots: u64,
     pub workers: usize,
+}
+
+/// What only a concurrent cycle has.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConcurrentFigures {
+    /// The first pause (the snapshot).
+    pub pause1_ns: u64,
+    /// Wall time of the concurrent mark between the pauses.
+    pub mark_ns: u64,
+    /// CPU time of the background worker in it.
+    pub background_cpu_ns: u64,
 }
 
 /// The history behind memstats. Protected by its mutex (never taken with the world
@@ -49,7 +65,7 @@ pub(crate) static HISTORY: Mutex<History> = Mutex::new(History {
 pub(crate) static GCTRACE: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn record_cycle(c: CycleFigures) {
-    let pause = (c.end_ns - c.start_ns).max(0) as u64;
+    let pause = c.pause_ns;
     {
         let mut h = HISTORY.lock();
         h.last_gc_ns = c.end_ns.max(0) as u64;
@@ -58,39 +74,53 @@ pub(crate) fn record_cycle(c: CycleFigures) {
         h.pause_max_ns = h.pause_max_ns.max(pause);
         h.num_gc = c.num;
         h.num_forced_gc += u32::from(c.forced);
-        h.gc_cpu_ns += c.stop_ns + c.restart_ns + c.mark_ns * c.workers as u64;
+        h.gc_cpu_ns += gc_cpu_ns(&c);
     }
     if GCTRACE.load(Ordering::Relaxed) {
         print_trace(&c);
     }
 }
 
-/// Go's gctrace line, adapted to a stop-the-world collector:
+/// The collector's CPU time in a cycle: each pause times the threads that ran in it,
+/// plus a concurrent mark's background worker (assists are the program's time).
+fn gc_cpu_ns(c: &CycleFigures) -> u64 {
+    let mut ns = c.stop_ns + c.restart_ns + c.mark_ns * c.workers as u64;
+    if let Some(k) = c.concurrent {
+        ns += k.pause1_ns + k.background_cpu_ns;
+    }
+    ns
+}
+
+/// Go's gctrace line, adapted:
 /// `gc N @S s P%: STOP+MARK+RESTART ms clock, CPU ms cpu, BEFORE->LIVE MB, GOAL MB goal,
-/// STACKS MB stacks, ROOTS MB roots, W P (forced)`.
+/// STACKS MB stacks, ROOTS MB roots, W P (forced)` for a stop-the-world cycle, and
+/// `PAUSE1+CONCURRENT+PAUSE2 ms clock` (Go's three figures) for a concurrent one.
 fn print_trace(c: &CycleFigures) {
     use std::fmt::Write;
     let since = (c.end_ns - crate::sched::start_time()).max(0) as f64 / 1e9;
     let frac = cpu_fraction();
     let ms = |ns: u64| ns as f64 / 1e6;
     let mb = |b: u64| b as f64 / (1 << 20) as f64;
+    let clock = match c.concurrent {
+        None => format!("{:.3}+{:.3}+{:.3}", ms(c.stop_ns), ms(c.mark_ns), ms(c.restart_ns)),
+        Some(k) => format!("{:.3}+{:.3}+{:.3}", ms(k.pause1_ns), ms(k.mark_ns), ms(c.pause_ns - k.pause1_ns)),
+    };
     let mut s = String::with_capacity(200);
     let _ = writeln!(
         s,
-        "gc {} @{:.3}s {:.0}%: {:.3}+{:.3}+{:.3} ms clock, {:.3} ms cpu, {:.1}->{:.1} MB, {:.1} MB goal, {:.1} MB stacks, {:.1} MB roots, {} P{}",
+        "gc {} @{:.3}s {:.0}%: {} ms clock, {:.3} ms cpu, {:.1}->{:.1} MB, {:.1} MB goal, {:.1} MB stacks, {:.1} MB roots, {} P{}{}",
         c.num,
         since,
         frac * 100.0,
-        ms(c.stop_ns),
-        ms(c.mark_ns),
-        ms(c.restart_ns),
-        ms(c.stop_ns + c.restart_ns + c.mark_ns * c.workers as u64),
+        clock,
+        ms(gc_cpu_ns(c)),
         mb(c.heap_before),
         mb(c.live),
         if c.goal == u64::MAX { 0.0 } else { mb(c.goal) },
         mb(c.stacks),
         mb(c.roots),
         crate::sched::gomaxprocs(),
+        if c.concurrent.is_some() { " (concurrent)" } else { "" },
         if c.forced { " (forced)" } else { "" },
     );
     crate::fatal::write_stderr(s.as_bytes());

@@ -89,9 +89,9 @@ pub(crate) static POOL: Pool =
     Pool { full: List::new(), free: List::new(), idle: AtomicUsize::new(0), workers: AtomicUsize::new(0) };
 
 impl Pool {
-    /// Before a cycle's workers start (single-threaded).
+    /// Before a cycle's workers start (single-threaded). `full` may already hold work:
+    /// the roots and barrier finds of a concurrent mark, drained at its termination.
     pub(crate) fn begin(&self, workers: usize) {
-        debug_assert!(self.full.len.load(Ordering::Relaxed) == 0);
         self.idle.store(0, Ordering::Relaxed);
         self.workers.store(workers, Ordering::Release);
     }
@@ -116,6 +116,55 @@ impl Pool {
             // SAFETY: within the fresh mapping, block-aligned.
             self.free.push(unsafe { (p as *mut Block).add(i) });
         }
+    }
+}
+
+/// Grey objects from mutators during a concurrent mark (the write barrier's finds): one
+/// block under a lock, moved to `full` when it fills and when the collector flushes it.
+/// Mutators take the lock only inside a no-suspend section, so the collector can take it
+/// with the world stopped.
+pub(crate) struct MutatorBuf {
+    lock: RtLock,
+    /// Protected by `lock`: null or a block being filled.
+    cur: UnsafeCell<*mut Block>,
+}
+
+// SAFETY: `cur` is only touched under `lock`.
+unsafe impl Sync for MutatorBuf {}
+
+pub(crate) static MUTATOR_BUF: MutatorBuf = MutatorBuf { lock: RtLock::new(), cur: UnsafeCell::new(ptr::null_mut()) };
+
+impl MutatorBuf {
+    /// Queues one grey object. The caller is inside a no-suspend section.
+    pub(crate) fn push(&self, obj: usize) {
+        self.lock.lock();
+        // SAFETY: we hold the lock; the block is the buffer's own.
+        unsafe {
+            let cur = &mut *self.cur.get();
+            if cur.is_null() {
+                *cur = POOL.get_empty();
+            } else if (**cur).len == BLOCK_ENTRIES {
+                POOL.full.push(*cur);
+                *cur = POOL.get_empty();
+            }
+            let b = &mut **cur;
+            b.items[b.len] = obj;
+            b.len += 1;
+        }
+        self.lock.unlock();
+    }
+
+    /// Moves what is queued to the shared `full` list, where workers take it.
+    pub(crate) fn flush(&self) {
+        self.lock.lock();
+        // SAFETY: we hold the lock.
+        unsafe {
+            let cur = &mut *self.cur.get();
+            if !cur.is_null() && (**cur).len > 0 {
+                POOL.full.push(std::mem::replace(cur, ptr::null_mut()));
+            }
+        }
+        self.lock.unlock();
     }
 }
 
@@ -214,6 +263,34 @@ impl Worker {
             b.len -= n;
             POOL.full.push(half);
         }
+    }
+
+    /// The next grey object from this worker's block or a shared one, never waiting and
+    /// never counted idle: for mark assists, which are not among the cycle's workers.
+    pub(crate) fn pop_nowait(&mut self) -> Option<usize> {
+        if let Some(w) = self.pop_local() {
+            return Some(w);
+        }
+        let got = POOL.full.pop();
+        if got.is_null() {
+            return None;
+        }
+        POOL.free.push(std::mem::replace(&mut self.cur, got));
+        self.pop_local()
+    }
+
+    /// Publishes this worker's private grey objects on `full` (before it sleeps or
+    /// leaves while marking goes on without it).
+    pub(crate) fn flush(&mut self) {
+        // SAFETY: `cur` is this worker's own block.
+        if unsafe { (*self.cur).len } > 0 {
+            POOL.full.push(std::mem::replace(&mut self.cur, POOL.get_empty()));
+        }
+    }
+
+    /// Whether shared grey blocks are waiting.
+    pub(crate) fn shared_work() -> bool {
+        POOL.full.len.load(Ordering::Acquire) > 0
     }
 
     #[cold]

@@ -269,6 +269,9 @@ pub(crate) struct Heap {
     total_alloc: AtomicU64,
     /// The pacer's heap_live (signed: the cache correction may run ahead of a reset).
     live: AtomicI64,
+    /// `live` when the current mark began (caches flushed): what is allocated past it
+    /// during a concurrent mark is black.
+    live_at_mark: AtomicI64,
     /// Mirrors of the page heap's counters, written under its lock.
     sys: AtomicU64,
     meta: AtomicU64,
@@ -304,6 +307,7 @@ impl Heap {
             frees: AtomicU64::new(0),
             total_alloc: AtomicU64::new(0),
             live: AtomicI64::new(0),
+            live_at_mark: AtomicI64::new(0),
             sys: AtomicU64::new(0),
             meta: AtomicU64::new(0),
             free_pages: AtomicUsize::new(0),
@@ -514,12 +518,18 @@ impl Heap {
         let _gate = self.shared.lock();
         self.flush_all();
         while self.sweep_one() {}
+        self.live_at_mark.store(self.live.load(Ordering::Relaxed), Ordering::Relaxed);
         self.alloc_black.store(true, Ordering::Release);
     }
 
-    pub(crate) fn finish_mark(&'static self, marked_bytes: u64) {
+    /// Ends a mark: `marked_bytes` were marked by the collector; objects allocated since
+    /// [`Heap::prepare_for_mark`] (black, during a concurrent mark) are live too. Returns
+    /// the live heap: both.
+    pub(crate) fn finish_mark(&'static self, marked_bytes: u64) -> u64 {
         let _gate = self.shared.lock();
         self.flush_all();
+        let allocated = (self.live.load(Ordering::Relaxed) - self.live_at_mark.load(Ordering::Relaxed)).max(0) as u64;
+        let marked_bytes = marked_bytes + allocated;
         self.alloc_black.store(false, Ordering::Release);
         self.sweepgen.fetch_add(2, Ordering::AcqRel);
         self.sweep_done.store(false, Ordering::Release);
@@ -532,6 +542,7 @@ impl Heap {
         #[cfg(debug_assertions)]
         self.check();
         self.in_gc.store(false, Ordering::Relaxed);
+        marked_bytes
     }
 
     /// Sweeps one unswept span; false when none is left.
@@ -989,8 +1000,8 @@ pub(crate) fn prepare_for_mark() {
 /// World stopped, after marking: every span becomes unswept; `marked_bytes` (the sum of
 /// `Obj::size` over the objects the collector marked) becomes heap_live.
 #[allow(dead_code, reason = "used by the collector (src/gc), next")]
-pub(crate) fn finish_mark(marked_bytes: u64) {
-    HEAP.finish_mark(marked_bytes);
+pub(crate) fn finish_mark(marked_bytes: u64) -> u64 {
+    HEAP.finish_mark(marked_bytes)
 }
 
 /// Sweeps one unswept span; false when none is left.
