@@ -55,6 +55,9 @@ pub(crate) static WRITE_BARRIER: AtomicU8 = AtomicU8::new(0);
 /// background worker and the final mark count their own).
 pub(crate) static MUTATOR_MARKED: AtomicU64 = AtomicU64::new(0);
 
+/// CPU time spent in assists in the current cycle.
+pub(crate) static ASSIST_CPU_NS: AtomicU64 = AtomicU64::new(0);
+
 /// Assists under way: they hold grey objects privately until they end, so the
 /// background worker does not call the mark finished while one runs.
 pub(crate) static ASSISTS_RUNNING: AtomicU32 = AtomicU32::new(0);
@@ -163,7 +166,7 @@ pub(crate) unsafe fn store_range(dst: *mut u8, src: *const u8, n: usize) {
 pub(crate) const ASSIST_CHUNK: u64 = 64 << 10;
 /// The most one assist marks (bytes of objects), so that its no-suspend section, which
 /// a world stop waits for, stays short.
-const ASSIST_MAX: u64 = 1 << 20;
+const ASSIST_MAX: u64 = 256 << 10;
 
 thread_local! {
     /// Bytes this thread allocated during the current mark and not yet paid for.
@@ -207,7 +210,9 @@ fn assist(allocated: u64) {
         return;
     }
     ASSISTS_RUNNING.fetch_add(1, Ordering::SeqCst);
+    let cpu0 = super::mark::thread_cpu_ns();
     let marked = super::mark::assist_mark(budget);
     MUTATOR_MARKED.fetch_add(marked, Ordering::Relaxed);
+    ASSIST_CPU_NS.fetch_add(super::mark::thread_cpu_ns() - cpu0, Ordering::Relaxed);
     ASSISTS_RUNNING.fetch_sub(1, Ordering::SeqCst);
 }

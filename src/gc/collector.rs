@@ -121,6 +121,7 @@ pub(crate) fn current_cycle() -> u32 {
 
 fn collector_loop() {
     let mut jobs = Jobs::new();
+    let mut copies = mark::RootCopies::new();
     loop {
         while (WANTED.load(Ordering::SeqCst).wrapping_sub(STARTED.load(Ordering::SeqCst)) as i32) <= 0 {
             WAKE.sleep(None);
@@ -128,7 +129,7 @@ fn collector_loop() {
         let n = STARTED.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
         let forced = FORCED_PENDING.swap(0, Ordering::SeqCst) > 0;
         let figures = if CONCURRENT.load(Ordering::Relaxed) {
-            cycle_concurrent(&mut jobs, n, forced)
+            cycle_concurrent(&mut jobs, &mut copies, n, forced)
         } else {
             cycle(&mut jobs, n, forced)
         };
@@ -149,7 +150,7 @@ fn collector_loop() {
 /// Gathers every root range into `jobs` with the world stopped: the stopped threads'
 /// and goroutines' stacks and registers, the registered ranges and runtime-held bytes,
 /// finalizer and cleanup arguments and the finalizer queue. Returns (stack bytes, other
-/// root bytes).
+/// root bytes); the stack ranges come first in `jobs`, `stack_bytes` of them.
 fn gather_roots(
     world: &crate::sched::world::StoppedWorld,
     jobs: &mut Jobs,
@@ -162,6 +163,7 @@ fn gather_roots(
         stack_bytes += n as u64;
         jobs.push(p as usize, n);
     });
+    STACK_JOBS.store(jobs.len(), Ordering::Relaxed);
     let mut root_bytes = 0u64;
     // SAFETY: the world is stopped.
     unsafe {
@@ -188,11 +190,22 @@ fn gather_roots(
     (stack_bytes, root_bytes)
 }
 
+/// How many of the jobs [`gather_roots`] just made are stack ranges (they come first).
+fn stack_jobs(jobs: &Jobs) -> usize {
+    STACK_JOBS.load(Ordering::Relaxed).min(jobs.len())
+}
+
+/// Set by [`gather_roots`]: the number of stack jobs it pushed.
+static STACK_JOBS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// The end of every mark, world stopped: drains what is left from `jobs` (and the
 /// finalizable objects' referents), resurrects unreachable finalizable objects for their
 /// finalizers, collects the cleanups due. Returns the bytes this pass marked.
-fn terminate_mark(jobs: &mut Jobs, sp: &finalize::Specials, found: &mut Found) -> usize {
-    let first = mark::mark(jobs, |w| {
+///
+/// `parallel`: with the helper threads (the stop-the-world mark; the end of a concurrent
+/// one marks on the collector's thread alone unless much is left).
+fn terminate_mark(jobs: &mut Jobs, sp: &finalize::Specials, found: &mut Found, parallel: bool) -> usize {
+    let first = mark::mark_with(jobs, parallel, |w| {
         for &base in sp.finalizers.keys() {
             mark::grey_referents(base, w);
         }
@@ -205,7 +218,7 @@ fn terminate_mark(jobs: &mut Jobs, sp: &finalize::Specials, found: &mut Found) -
     let mut marked = first.marked_bytes;
     if !found.finalize.is_empty() {
         jobs.clear();
-        let again = mark::mark(jobs, |w| {
+        let again = mark::mark_with(jobs, parallel, |w| {
             for &base in &found.finalize {
                 mark::grey_object(base, w);
             }
@@ -221,8 +234,14 @@ fn terminate_mark(jobs: &mut Jobs, sp: &finalize::Specials, found: &mut Found) -
 }
 
 /// After the mark, world stopped: sweep generation, live heap, next goal and trigger.
+///
+/// The goal follows the bytes the mark found, not counting objects allocated during a
+/// concurrent mark (black whether they live or not): a program that replaces its data
+/// while the mark runs would otherwise count both generations as live and double its
+/// goal every cycle. What is really live among them is found by the next mark.
 fn finish(marked: u64, stack_bytes: u64, root_bytes: u64) -> (u64, u64) {
-    let live = heap::finish_mark(marked);
+    heap::finish_mark(marked);
+    let live = marked;
     PACER.last_live.store(live, Ordering::Relaxed);
     PACER.last_roots.store(stack_bytes + root_bytes, Ordering::Relaxed);
     stats::STACK_INUSE.store(stack_bytes, Ordering::Relaxed);
@@ -250,10 +269,10 @@ fn cycle(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
     let heap_before = heap::stats().heap_alloc;
     heap::prepare_for_mark();
     let (stack_bytes, root_bytes) = gather_roots(&world, jobs, sp, &queue);
-    let marked = terminate_mark(jobs, sp, &mut found);
+    let marked = terminate_mark(jobs, sp, &mut found, true);
     if super::checkmark::enabled() {
         gather_roots(&world, jobs, sp, &queue);
-        super::checkmark::verify(jobs);
+        super::checkmark::verify(jobs, stack_jobs(jobs));
     }
     let t_marked = nanotime();
     let (live, goal) = finish(marked as u64, stack_bytes, root_bytes);
@@ -296,7 +315,7 @@ const SLICE_NS: i64 = 1_000_000;
 /// One concurrent cycle (see the protocol in [`super`]): a short pause that snapshots
 /// the roots and turns the barrier on, marking beside the program, and a short pause that
 /// finishes it.
-fn cycle_concurrent(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
+fn cycle_concurrent(jobs: &mut Jobs, copies: &mut mark::RootCopies, n: u32, forced: bool) -> CycleFigures {
     while heap::sweep_one() {}
 
     // Pause 1: snapshot.
@@ -311,11 +330,11 @@ fn cycle_concurrent(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
         heap::prepare_for_mark();
         CYCLE_MARKED.store(0, Ordering::Relaxed);
         super::barrier::MUTATOR_MARKED.store(0, Ordering::Relaxed);
+        super::barrier::ASSIST_CPU_NS.store(0, Ordering::Relaxed);
         CYCLE_GOAL.store(PACER.goal.load(Ordering::Relaxed), Ordering::Relaxed);
         let (stack_bytes, root_bytes) = gather_roots(&world, jobs, sp, &queue);
-        add_marked(mark::scan_roots_only(jobs) as u64);
+        copies.take(jobs);
         super::barrier::set_active(true);
-        super::set_marking(true);
         world.restart();
         let pause1 = (nanotime() - t0) as u64;
         drop(heap_guard);
@@ -326,9 +345,7 @@ fn cycle_concurrent(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
 
     // Concurrent mark.
     let t_mark = nanotime();
-    let cpu0 = thread_cpu_ns();
-    mark::mark_background(background_duty(), SLICE_NS);
-    let background_cpu = thread_cpu_ns() - cpu0;
+    let background = mark::mark_background(jobs, background_duty(), SLICE_NS);
     let t_term = nanotime();
 
     // Pause 2: termination.
@@ -342,12 +359,13 @@ fn cycle_concurrent(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
     let t_stopped = nanotime();
     super::work::MUTATOR_BUF.flush();
     jobs.clear();
-    let last = terminate_mark(jobs, sp, &mut found);
+    // Much left (a program whose barrier shaded a lot at the end): share it out.
+    let parallel = super::work::shared_blocks() > 16;
+    let last = terminate_mark(jobs, sp, &mut found, parallel);
     if super::checkmark::enabled() {
         gather_roots(&world, jobs, sp, &queue);
-        super::checkmark::verify(jobs);
+        super::checkmark::verify(jobs, stack_jobs(jobs));
     }
-    super::set_marking(false);
     super::barrier::set_active(false);
     let marked = marked_so_far() + last as u64;
     let t_marked = nanotime();
@@ -370,7 +388,9 @@ fn cycle_concurrent(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
         concurrent: Some(stats::ConcurrentFigures {
             pause1_ns: pause1,
             mark_ns: (t_term - t_mark) as u64,
-            background_cpu_ns: background_cpu,
+            background_cpu_ns: background.dedicated_cpu_ns,
+            idle_cpu_ns: background.idle_cpu_ns,
+            assist_cpu_ns: super::barrier::ASSIST_CPU_NS.load(Ordering::Relaxed),
         }),
         heap_before,
         live,
@@ -379,12 +399,4 @@ fn cycle_concurrent(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
         roots: root_bytes,
         workers: mark::workers(),
     }
-}
-
-/// CPU time of the calling thread.
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: a valid out pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

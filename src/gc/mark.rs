@@ -113,6 +113,81 @@ unsafe impl Sync for Jobs {}
 // SAFETY: as above.
 unsafe impl Send for Jobs {}
 
+/// Copies of root ranges, for a concurrent mark: the first pause copies every root
+/// range (a `memcpy`, fast) instead of scanning it (a lookup per word), and the
+/// background worker scans the copies while the program runs. The copies are the
+/// snapshot, so what the program writes to its roots and stacks afterwards does not
+/// matter. One mapping, reused and grown between cycles (never malloc: the world is
+/// stopped while it is filled).
+pub(crate) struct RootCopies {
+    ptr: *mut u8,
+    cap: usize,
+}
+
+impl RootCopies {
+    pub(crate) const fn new() -> RootCopies {
+        RootCopies { ptr: ptr::null_mut(), cap: 0 }
+    }
+
+    /// Copies every job's range and points the job at its copy. World stopped; the
+    /// ranges are readable. Returns the bytes copied.
+    pub(crate) fn take(&mut self, jobs: &mut Jobs) -> usize {
+        let word = std::mem::size_of::<usize>();
+        let need: usize = (0..jobs.len()).map(|i| jobs.get(i).len.next_multiple_of(word) + word).sum();
+        if need > self.cap {
+            if !self.ptr.is_null() {
+                // SAFETY: our own mapping of `cap` bytes, no copy in use (the last cycle ended).
+                unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.cap) };
+            }
+            self.cap = need.next_multiple_of(1 << 20);
+            self.ptr = super::work::map_or_die(self.cap, "out of memory: GC root snapshot");
+        }
+        let mut at = 0;
+        for i in 0..jobs.len() {
+            let j = jobs.get(i);
+            // Keep the words' alignment: the copy starts at the same offset in a word.
+            let skew = j.start % word;
+            // SAFETY: the source range is readable (see above); the destination lies in our
+            // mapping (`need` bytes were counted for it, skew included); no overlap.
+            unsafe {
+                let dst = self.ptr.add(at + skew);
+                copy_root_bytes(j.start as *const u8, dst, j.len);
+                // SAFETY: i < len.
+                jobs.ptr.add(i).write(RootJob { start: dst as usize, len: j.len });
+            }
+            at += (skew + j.len).next_multiple_of(word);
+        }
+        at
+    }
+}
+
+// SAFETY: used by the collector thread only.
+unsafe impl Send for RootCopies {}
+
+/// Copies root bytes word by word with plain loads, not `memcpy`: under ASan, `memcpy`
+/// is checked and a thread stack holds poisoned redzones between its locals (the scan
+/// itself reads them the same way); under valgrind the copied words may be undefined,
+/// which is fine (the scan declares each loaded word defined).
+///
+/// # Safety
+/// `len` bytes readable at `src`, writable at `dst`, not overlapping; `src` and `dst`
+/// have the same offset within a word.
+unsafe fn copy_root_bytes(src: *const u8, dst: *mut u8, len: usize) {
+    let word = std::mem::size_of::<usize>();
+    let mut i = 0;
+    while i < len {
+        if (src as usize + i).is_multiple_of(word) && i + word <= len {
+            // SAFETY: per the contract; aligned and inside both ranges.
+            unsafe { ptr::write((dst.add(i)) as *mut usize, ptr::read_volatile(src.add(i) as *const usize)) };
+            i += word;
+        } else {
+            // SAFETY: per the contract.
+            unsafe { dst.add(i).write(ptr::read_volatile(src.add(i))) };
+            i += 1;
+        }
+    }
+}
+
 /// What one marking pass found.
 #[derive(Default, Clone, Copy, Debug)]
 pub(crate) struct MarkResult {
@@ -298,46 +373,51 @@ fn drain_until(w: &mut Worker, deadline: Option<i64>) -> bool {
     }
 }
 
-/// Scans root ranges into the shared grey blocks without draining them: the snapshot
-/// of a concurrent mark's first pause. The world is stopped.
-pub(crate) fn scan_roots_only(jobs: &Jobs) -> usize {
-    let mut w = Worker::new();
-    for i in 0..jobs.len() {
-        let j = jobs.get(i);
-        // SAFETY: as in `work`.
-        unsafe { scan_conservative(j.start, j.len, &mut w) };
-    }
-    w.flush();
-    w.marked_bytes
-}
-
 /// The background mark of a concurrent cycle, on the collector's thread: drains the
 /// shared grey blocks in slices of `slice_ns`, sleeping between slices so that it uses
 /// `duty` of one CPU (Go's fractional worker), until no grey object is left anywhere it
 /// can see. Returns the bytes it marked.
-pub(crate) fn mark_background(duty: f64, slice_ns: i64) -> usize {
+pub(crate) fn mark_background(roots: &Jobs, duty: f64, slice_ns: i64) -> Background {
+    let mut fig = Background::default();
+    let cpu0 = thread_cpu_ns();
     let mut w = Worker::new();
-    let mut total = 0;
+    for i in 0..roots.len() {
+        let j = roots.get(i);
+        // SAFETY: the jobs point at the snapshot's copies, which live until the cycle ends.
+        unsafe { scan_conservative(j.start, j.len, &mut w) };
+        w.balance();
+    }
+    fig.dedicated_cpu_ns += thread_cpu_ns() - cpu0;
     loop {
         POOL.begin(1);
+        let idle = crate::sched::proc::idle_ps() > 0;
+        let cpu0 = thread_cpu_ns();
         let deadline = crate::time::nanotime() + slice_ns;
         let finished = drain_until(&mut w, Some(deadline));
+        let cpu = thread_cpu_ns() - cpu0;
+        if idle {
+            fig.idle_cpu_ns += cpu;
+        } else {
+            fig.dedicated_cpu_ns += cpu;
+        }
         let marked = std::mem::take(&mut w.marked_bytes);
         super::collector::add_marked(marked as u64);
-        total += marked;
+        fig.marked += marked;
         if finished {
             super::work::MUTATOR_BUF.flush();
             if Worker::shared_work() {
                 continue;
             }
             if super::barrier::ASSISTS_RUNNING.load(Ordering::SeqCst) == 0 {
-                return total;
+                return fig;
             }
             // An assist holds grey objects it will publish when it ends.
             std::thread::yield_now();
             continue;
         }
-        if duty < 1.0 {
+        // Go's idle mark workers: a P with nothing to run lends its CPU to the mark, so
+        // the worker sleeps (keeps to its 25%) only while every P has work.
+        if duty < 1.0 && crate::sched::proc::idle_ps() == 0 {
             // Publish what is left, so assists can take it while this thread sleeps.
             w.flush();
             let pause = (slice_ns as f64 * (1.0 - duty) / duty) as i64;
@@ -351,14 +431,40 @@ pub(crate) fn mark_background(duty: f64, slice_ns: i64) -> usize {
     }
 }
 
+/// What the background worker did in one concurrent mark.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Background {
+    /// Bytes of objects it marked (the root copies' finds included).
+    pub marked: usize,
+    /// CPU time while every P had work (the share Go's dedicated and fractional workers
+    /// take from the program), and while some P was idle (Go's idle workers: CPU time
+    /// the program was not using).
+    pub dedicated_cpu_ns: u64,
+    pub idle_cpu_ns: u64,
+}
+
+/// CPU time of the calling thread.
+pub(crate) fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// A mark assist: scans grey objects from the shared blocks until `budget` bytes of
 /// objects are newly marked or none is left; publishes what it greyed and did not scan.
 /// The caller is a mutator inside a no-suspend section. Returns the bytes it marked.
 pub(crate) fn assist_mark(budget: u64) -> u64 {
     let mut w = Worker::new();
+    let mut n = 0u32;
     while (w.marked_bytes as u64) < budget {
         let Some(word) = w.pop_nowait() else { break };
         scan_object(GreyRef::from_word(word), &mut w);
+        n += 1;
+        // A world stop waits for this section: leave early when one is pending.
+        if n.is_multiple_of(64) && crate::sched::world::stop_pending() {
+            break;
+        }
     }
     w.flush();
     w.marked_bytes as u64
@@ -472,10 +578,12 @@ fn work(c: &Crew) {
     c.scanned.fetch_add(w.scanned, Ordering::Relaxed);
 }
 
-/// Marks everything reachable from `jobs` (and from whatever `seed` greys) on every
-/// worker; returns when marking has terminated. The world is stopped.
-pub(crate) fn mark(jobs: &Jobs, seed: impl FnOnce(&mut Worker)) -> MarkResult {
-    let crew = CREW.get().cloned();
+/// Marks everything reachable from `jobs` (and from whatever `seed` greys), with the
+/// helper threads if `parallel` (the end of a concurrent mark usually has little left,
+/// and waking the helpers would cost more than it saves); returns when marking has
+/// terminated. The world is stopped.
+pub(crate) fn mark_with(jobs: &Jobs, parallel: bool, seed: impl FnOnce(&mut Worker)) -> MarkResult {
+    let crew = if parallel { CREW.get().cloned() } else { None };
     let helpers = crew.as_ref().map_or(0, |c| c.helpers);
     POOL.begin(helpers + 1);
     let Some(c) = crew else {

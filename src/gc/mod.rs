@@ -84,10 +84,8 @@ mod extra {
     pub(super) const TRIGGERED: u8 = 4;
     /// A memory limit is set: check it.
     pub(super) const LIMIT: u8 = 8;
-    /// A concurrent mark runs: count the allocation towards an assist.
-    pub(super) const MARKING: u8 = 16;
     /// `gccheckmark`: remember each object's type for the checker's reports.
-    pub(super) const CHECKMARK: u8 = 32;
+    pub(super) const CHECKMARK: u8 = 16;
     /// Checked before the allocation; the others after it.
     pub(super) const BEFORE: u8 = UNINIT | STRESS;
 }
@@ -119,7 +117,9 @@ fn init_slow() {
         store_limit(cfg.mem_limit);
         stats::GCTRACE.store(cfg.gctrace, Ordering::Relaxed);
         heap::set_poison(cfg.gcpoison);
-        collector::CONCURRENT.store(cfg.gc_mode == crate::runtime::GcMode::Concurrent, Ordering::Relaxed);
+        let concurrent = cfg.gc_mode == crate::runtime::GcMode::Concurrent;
+        collector::CONCURRENT.store(concurrent, Ordering::Relaxed);
+        heap::set_huge_pages(!concurrent);
         if cfg.gccheckmark {
             checkmark::enable();
             EXTRA.fetch_or(extra::CHECKMARK, Ordering::Relaxed);
@@ -160,16 +160,6 @@ pub(crate) fn arm_trigger(goal: u64) {
     heap::set_trigger(trigger);
 }
 
-/// Between the two pauses of a concurrent cycle: allocations take the slow path, which
-/// counts them towards assists.
-pub(crate) fn set_marking(on: bool) {
-    if on {
-        EXTRA.fetch_or(extra::MARKING, Ordering::SeqCst);
-    } else {
-        EXTRA.fetch_and(!extra::MARKING, Ordering::SeqCst);
-    }
-}
-
 /// Set by the allocator's trigger (the heap reached its goal); the allocation that
 /// notices it asks for a cycle from [`alloc`], outside the allocator's own frames.
 fn on_trigger() {
@@ -203,6 +193,10 @@ pub(crate) fn alloc(size: usize, kind: Kind) -> Result<NonNull<u8>, AllocError> 
         Some(p) => p,
         None => alloc_after_collect(size, kind)?,
     };
+    if barrier::active() {
+        // A refill or a large object during a concurrent mark: the assist is due.
+        barrier::note_alloc(heap::take_mark_debt(), collector::current_cycle());
+    }
     let after = EXTRA.load(Ordering::Relaxed) & !extra::BEFORE;
     if after != 0 {
         after_alloc(after, size, kind, p)?;
@@ -225,9 +219,7 @@ fn after_alloc(bits: u8, size: usize, kind: Kind, p: NonNull<u8>) -> Result<(), 
     {
         checkmark::note_type(p.as_ptr() as usize, t);
     }
-    if bits & extra::MARKING != 0 {
-        barrier::note_alloc(size as u64, collector::current_cycle());
-    }
+
     if bits & extra::TRIGGERED != 0 && EXTRA.fetch_and(!extra::TRIGGERED, Ordering::Relaxed) & extra::TRIGGERED != 0 {
         collect(Reason::Heap);
     }

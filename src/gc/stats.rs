@@ -34,8 +34,11 @@ pub(crate) struct ConcurrentFigures {
     pub pause1_ns: u64,
     /// Wall time of the concurrent mark between the pauses.
     pub mark_ns: u64,
-    /// CPU time of the background worker in it.
+    /// CPU time of the background worker in it while every P had work, and while some
+    /// P was idle; CPU time of the program's threads in mark assists.
     pub background_cpu_ns: u64,
+    pub idle_cpu_ns: u64,
+    pub assist_cpu_ns: u64,
 }
 
 /// The history behind memstats. Protected by its mutex (never taken with the world
@@ -86,44 +89,74 @@ pub(crate) fn record_cycle(c: CycleFigures) {
 fn gc_cpu_ns(c: &CycleFigures) -> u64 {
     let mut ns = c.stop_ns + c.restart_ns + c.mark_ns * c.workers as u64;
     if let Some(k) = c.concurrent {
-        ns += k.pause1_ns + k.background_cpu_ns;
+        ns += k.pause1_ns + k.background_cpu_ns + k.idle_cpu_ns + k.assist_cpu_ns;
     }
     ns
 }
 
 /// Go's gctrace line, adapted:
 /// `gc N @S s P%: STOP+MARK+RESTART ms clock, CPU ms cpu, BEFORE->LIVE MB, GOAL MB goal,
-/// STACKS MB stacks, ROOTS MB roots, W P (forced)` for a stop-the-world cycle, and
-/// `PAUSE1+CONCURRENT+PAUSE2 ms clock` (Go's three figures) for a concurrent one.
+/// STACKS MB stacks, ROOTS MB roots, W P (forced)` for a stop-the-world cycle; a
+/// concurrent one shows Go's figures: `PAUSE1+CONCURRENT+PAUSE2 ms clock,
+/// P1CPU+ASSIST/BACKGROUND/IDLE+P2CPU ms cpu` and ends with `U% mutator` (the share of
+/// the Ps' CPU time the program kept during the cycle: all of it but the pauses, assists
+/// and the background worker's time while every P had work; see `mutator_utilisation`).
 fn print_trace(c: &CycleFigures) {
     use std::fmt::Write;
     let since = (c.end_ns - crate::sched::start_time()).max(0) as f64 / 1e9;
     let frac = cpu_fraction();
     let ms = |ns: u64| ns as f64 / 1e6;
     let mb = |b: u64| b as f64 / (1 << 20) as f64;
-    let clock = match c.concurrent {
-        None => format!("{:.3}+{:.3}+{:.3}", ms(c.stop_ns), ms(c.mark_ns), ms(c.restart_ns)),
-        Some(k) => format!("{:.3}+{:.3}+{:.3}", ms(k.pause1_ns), ms(k.mark_ns), ms(c.pause_ns - k.pause1_ns)),
+    let procs = crate::sched::gomaxprocs() as u64;
+    let (clock, cpu, mu) = match c.concurrent {
+        None => (
+            format!("{:.3}+{:.3}+{:.3}", ms(c.stop_ns), ms(c.mark_ns), ms(c.restart_ns)),
+            format!("{:.3}", ms(gc_cpu_ns(c))),
+            String::new(),
+        ),
+        Some(k) => (
+            format!("{:.3}+{:.3}+{:.3}", ms(k.pause1_ns), ms(k.mark_ns), ms(c.pause_ns - k.pause1_ns)),
+            format!(
+                "{:.3}+{:.3}/{:.3}/{:.3}+{:.3}",
+                ms(k.pause1_ns * procs),
+                ms(k.assist_cpu_ns),
+                ms(k.background_cpu_ns),
+                ms(k.idle_cpu_ns),
+                ms((c.pause_ns - k.pause1_ns) * procs)
+            ),
+            format!(", {:.0}% mutator", mutator_utilisation(c, &k, procs) * 100.0),
+        ),
     };
     let mut s = String::with_capacity(200);
     let _ = writeln!(
         s,
-        "gc {} @{:.3}s {:.0}%: {} ms clock, {:.3} ms cpu, {:.1}->{:.1} MB, {:.1} MB goal, {:.1} MB stacks, {:.1} MB roots, {} P{}{}",
+        "gc {} @{:.3}s {:.0}%: {} ms clock, {} ms cpu, {:.1}->{:.1} MB, {:.1} MB goal, {:.1} MB stacks, {:.1} MB roots, {} P{}{}{}",
         c.num,
         since,
         frac * 100.0,
         clock,
-        ms(gc_cpu_ns(c)),
+        cpu,
         mb(c.heap_before),
         mb(c.live),
         if c.goal == u64::MAX { 0.0 } else { mb(c.goal) },
         mb(c.stacks),
         mb(c.roots),
-        crate::sched::gomaxprocs(),
+        procs,
         if c.concurrent.is_some() { " (concurrent)" } else { "" },
         if c.forced { " (forced)" } else { "" },
+        mu,
     );
     crate::fatal::write_stderr(s.as_bytes());
+}
+
+/// The share of the Ps' CPU time during a concurrent cycle (first pause to restart) that
+/// the program kept: 1 − (pauses × Ps + assists + the background worker's time while
+/// every P had work) / (cycle time × Ps). The worker's time on idle Ps is not taken
+/// from the program (Go counts its idle workers the same way).
+pub(crate) fn mutator_utilisation(c: &CycleFigures, k: &ConcurrentFigures, procs: u64) -> f64 {
+    let wall = (k.pause1_ns + k.mark_ns + (c.pause_ns - k.pause1_ns)).max(1) as f64 * procs as f64;
+    let taken = (c.pause_ns * procs + k.assist_cpu_ns + k.background_cpu_ns) as f64;
+    (1.0 - taken / wall).clamp(0.0, 1.0)
 }
 
 /// GC CPU time over all the CPU time the Ps have had since the start.

@@ -168,6 +168,11 @@ impl MutatorBuf {
     }
 }
 
+/// Full grey blocks waiting on the shared list.
+pub(crate) fn shared_blocks() -> usize {
+    POOL.full.len.load(Ordering::Acquire)
+}
+
 /// `bytes` of fresh zeroed memory straight from the OS, for the collector's own tables:
 /// `mmap` is a system call, not `malloc`, so it is safe with the world stopped. Out of
 /// memory there is a fatal error (`what` says whose).

@@ -131,6 +131,11 @@ pub(crate) fn gomaxprocs() -> usize {
     SCHED.gomaxprocs.load(Ordering::Acquire)
 }
 
+/// Ps with nothing to run right now (a hint: the collector marks on their CPUs).
+pub(crate) fn idle_ps() -> usize {
+    SCHED.npidle.load(Ordering::Relaxed)
+}
+
 // ---------------------------------------------------------------------------------------
 // Runtime start-up
 // ---------------------------------------------------------------------------------------

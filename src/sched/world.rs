@@ -677,6 +677,14 @@ pub(crate) fn no_suspend() -> NoSuspend {
     NoSuspend { rec }
 }
 
+/// Whether a world stop waits for the calling thread to leave its no-suspend section
+/// (long sections, such as a mark assist, end early when it does).
+pub(crate) fn stop_pending() -> bool {
+    let rec = REC.with(|r| r.get());
+    // SAFETY: records are never freed.
+    !rec.is_null() && unsafe { &*rec }.deferred.load(Ordering::Relaxed)
+}
+
 /// See [`no_suspend`].
 pub(crate) struct NoSuspend {
     rec: *const ThreadRec,

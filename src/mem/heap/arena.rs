@@ -147,10 +147,20 @@ pub(crate) fn os_reserve(len: usize) -> Option<*mut u8> {
     // TLB miss; with 2 MiB pages the pause of a 128 MiB linked-list heap fell from 1.2 s
     // to 0.73 s here at the same peak RSS. (Freed runs are still released page by page;
     // the kernel splits a huge page for that.)
-    // SAFETY: advice on our own fresh mapping; failure (no THP) changes nothing.
-    unsafe { libc::madvise(p, len, libc::MADV_HUGEPAGE) };
+    //
+    // Not in the concurrent mode: with the kernel's default `defrag=madvise`, a fault on
+    // an advised range compacts memory synchronously to find a huge page, which stalled
+    // the faulting thread for 1-5 ms here, and a thread inside a fault cannot answer the
+    // collector's signal: those stalls became the concurrent mode's longest pauses.
+    if HUGE_PAGES.load(Ordering::Relaxed) {
+        // SAFETY: advice on our own fresh mapping; failure (no THP) changes nothing.
+        unsafe { libc::madvise(p, len, libc::MADV_HUGEPAGE) };
+    }
     Some(p.cast())
 }
+
+/// Whether new arenas ask for transparent huge pages (see [`os_reserve`]).
+pub(crate) static HUGE_PAGES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// `count` fresh arenas, contiguous, aligned to [`ARENA`] (over-map by one arena and
 /// unmap the unaligned ends: the block stays one mapping), with their metadata,

@@ -81,6 +81,7 @@ impl Heap {
         let s = self.cache_span(sc)?;
         let free = s.nelems.get() - s.alloc_count.get();
         self.live.fetch_add((free * s.elem_size.get()) as i64, Ordering::Relaxed);
+        self.credit_mark_debt((free * s.elem_size.get()) as u64);
         cache.spans[sc] = s;
         let i = s.next_free().expect("a cached span has a free slot");
         Some((s, i, self.crossed_trigger()))

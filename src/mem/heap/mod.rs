@@ -285,6 +285,24 @@ pub(crate) struct Heap {
 /// The runtime's heap.
 pub(crate) static HEAP: Heap = Heap::new(1);
 
+thread_local! {
+    /// Bytes this thread took for allocation during the current mark and has not yet
+    /// paid for with assist work (see `Heap::credit_mark_debt`).
+    static MARK_DEBT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether arenas made from now on ask for transparent huge pages (the stop-the-world
+/// mode marks faster with them; the concurrent mode's pauses are shorter without).
+pub(crate) fn set_huge_pages(on: bool) {
+    arena::HUGE_PAGES.store(on, Ordering::Relaxed);
+}
+
+/// Takes the calling thread's allocation during the mark since the last call (the
+/// collector's assists pay for it).
+pub(crate) fn take_mark_debt() -> u64 {
+    MARK_DEBT.with(|d| d.replace(0))
+}
+
 /// The address of every zero-size allocation (Go's `zerobase`).
 static ZEROBASE: u64 = 0;
 
@@ -495,12 +513,23 @@ impl Heap {
             s.try_mark(0);
         }
         let bytes = (npages * PAGE) as u64;
+        self.credit_mark_debt(bytes);
         self.mallocs.fetch_add(1, Ordering::Relaxed);
         self.total_alloc.fetch_add(bytes, Ordering::Relaxed);
         self.heap_alloc.fetch_add(bytes, Ordering::Relaxed);
         self.live.fetch_add(bytes as i64, Ordering::Relaxed);
         self.large.lock()[swept_index(sg)].push(s);
         (NonNull::new(s.start.get() as *mut u8), self.crossed_trigger())
+    }
+
+    /// During a mark (allocate-black), counts `bytes` this thread just took for
+    /// allocation (a span into its cache, a large object) towards its mark assist: Go
+    /// charges assists per span refill too, so the fast path stays as it is.
+    #[inline]
+    fn credit_mark_debt(&self, bytes: u64) {
+        if self.alloc_black.load(Ordering::Relaxed) && self.is_runtime_heap() {
+            MARK_DEBT.with(|d| d.set(d.get() + bytes));
+        }
     }
 
     /// Every cache of this heap back to the central lists. World stopped (or, for a
