@@ -11,6 +11,10 @@
  * Compiled three times (bench/c/heap.h); Go twin: bench/go/heap_binarytrees.go. */
 #include "heap.h"
 
+#ifndef BENCH_NAME
+#define BENCH_NAME "heap_binarytrees" /* bench/c/heap_binarytrees_concurrent.c reuses this file */
+#endif
+
 #define MIN_DEPTH 4
 
 typedef struct node { struct node *left, *right; } node;
@@ -110,7 +114,7 @@ static int bench_main(void *arg) {
     snprintf(extra, sizeof extra, "check=%016llx num_gc=%llu pause_max_ns=%llu",
              (unsigned long long)fnv, (unsigned long long)gs.num_gc,
              (unsigned long long)gs.pause_max_ns);
-    heap_report("heap_binarytrees", elapsed, nodes, extra);
+    heap_report(BENCH_NAME, elapsed, nodes, extra);
     free(tasks);
     return 0;
 }

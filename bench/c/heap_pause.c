@@ -11,6 +11,10 @@
  * Go twin: bench/go/heap_pause.go. */
 #include "heap.h"
 
+#ifndef BENCH_NAME
+#define BENCH_NAME "heap_pause" /* bench/c/heap_pause_concurrent.c reuses this file */
+#endif
+
 enum { NLISTS = 1024 };
 
 typedef struct obj32 { struct obj32 *next; uint64_t a, b, c; } obj32;
@@ -64,7 +68,7 @@ static int bench_main(void *arg) {
     snprintf(extra, sizeof extra, "pause_max_ns=%llu num_gc=%llu live_bytes=%llu",
              (unsigned long long)gs.pause_max_ns, (unsigned long long)gs.num_gc,
              (unsigned long long)(nobj * (long long)sizeof(obj32) + NLISTS * 8));
-    heap_report("heap_pause", elapsed, steps, extra);
+    heap_report(BENCH_NAME, elapsed, steps, extra);
     return 0;
 }
 

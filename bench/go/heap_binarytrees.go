@@ -15,7 +15,11 @@ import (
 	"time"
 )
 
-func init() { register("heap_binarytrees", 21, benchBinaryTrees) }
+func init() {
+	register("heap_binarytrees", 21, benchBinaryTrees)
+	// The same run, compared with gort's concurrent mode (bench/c/heap_binarytrees_concurrent.c).
+	register("heap_binarytrees_concurrent", 21, benchBinaryTrees)
+}
 
 const btMinDepth = 4
 

@@ -13,7 +13,11 @@ import (
 	"time"
 )
 
-func init() { register("heap_pause", 256, benchHeapPause) }
+func init() {
+	register("heap_pause", 256, benchHeapPause)
+	// The same run, compared with gort's concurrent mode (bench/c/heap_pause_concurrent.c).
+	register("heap_pause_concurrent", 256, benchHeapPause)
+}
 
 const pauseLists = 1024
 
