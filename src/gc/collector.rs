@@ -234,14 +234,10 @@ fn terminate_mark(jobs: &mut Jobs, sp: &finalize::Specials, found: &mut Found, p
 }
 
 /// After the mark, world stopped: sweep generation, live heap, next goal and trigger.
-///
-/// The goal follows the bytes the mark found, not counting objects allocated during a
-/// concurrent mark (black whether they live or not): a program that replaces its data
-/// while the mark runs would otherwise count both generations as live and double its
-/// goal every cycle. What is really live among them is found by the next mark.
+/// The live heap includes the objects allocated during a concurrent mark (black, live or
+/// not), as Go's `heapMarked` does: the program's assists keep that part small.
 fn finish(marked: u64, stack_bytes: u64, root_bytes: u64) -> (u64, u64) {
-    heap::finish_mark(marked);
-    let live = marked;
+    let live = heap::finish_mark(marked);
     PACER.last_live.store(live, Ordering::Relaxed);
     PACER.last_roots.store(stack_bytes + root_bytes, Ordering::Relaxed);
     stats::STACK_INUSE.store(stack_bytes, Ordering::Relaxed);
@@ -367,6 +363,8 @@ fn cycle_concurrent(jobs: &mut Jobs, copies: &mut mark::RootCopies, n: u32, forc
         super::checkmark::verify(jobs, stack_jobs(jobs));
     }
     super::barrier::set_active(false);
+    let heap_end = heap::stats().heap_alloc;
+    PACER.adjust_trigger(heap::stats().heap_live, CYCLE_GOAL.load(Ordering::Relaxed));
     let marked = marked_so_far() + last as u64;
     let t_marked = nanotime();
     let (live, goal) = finish(marked, stack_bytes, root_bytes);
@@ -387,6 +385,7 @@ fn cycle_concurrent(jobs: &mut Jobs, copies: &mut mark::RootCopies, n: u32, forc
         pause_ns: pause1 + (t_end - t2) as u64,
         concurrent: Some(stats::ConcurrentFigures {
             pause1_ns: pause1,
+            heap_end,
             mark_ns: (t_term - t_mark) as u64,
             background_cpu_ns: background.dedicated_cpu_ns,
             idle_cpu_ns: background.idle_cpu_ns,

@@ -323,24 +323,42 @@ fn prefetch(addr: usize) {
 
 /// Drains grey objects until marking terminates for every worker.
 fn drain(w: &mut Worker) {
-    drain_until(w, None);
+    drain_until(w, Limit::None);
 }
 
-/// Objects scanned between two looks at the clock in [`drain_until`].
-const CLOCK_EVERY: usize = 256;
+/// Objects scanned between two looks at the limit (the clock, an assist's budget) in
+/// [`drain_until`].
+const CLOCK_EVERY: usize = 64;
 
-/// Drains grey objects until marking terminates (true) or, with a deadline, until the
-/// deadline passes (false: the objects left stay in the worker's block).
-fn drain_until(w: &mut Worker, deadline: Option<i64>) -> bool {
+/// When [`drain_until`] stops before marking terminates.
+#[derive(Clone, Copy)]
+enum Limit {
+    /// Never: a stop-the-world mark.
+    None,
+    /// At this `nanotime`: a background worker's slice.
+    Deadline(i64),
+    /// Once the worker marked this many bytes, or a world stop waits for the thread: a
+    /// mark assist (which never waits for work, nor counts among the workers).
+    Assist(usize),
+}
+
+/// Drains grey objects until marking terminates (true) or the limit says stop (false:
+/// the objects left stay in the worker's block).
+fn drain_until(w: &mut Worker, limit: Limit) -> bool {
     let mut ring = [0usize; PREFETCH_RING];
     let (mut head, mut len) = (0, 0);
-    let mut until_clock = CLOCK_EVERY;
+    let mut until_check = CLOCK_EVERY;
     loop {
-        if let Some(d) = deadline {
-            until_clock -= 1;
-            if until_clock == 0 {
-                until_clock = CLOCK_EVERY;
-                if crate::time::nanotime() >= d {
+        if !matches!(limit, Limit::None) {
+            until_check -= 1;
+            if until_check == 0 {
+                until_check = CLOCK_EVERY;
+                let stop = match limit {
+                    Limit::Deadline(d) => crate::time::nanotime() >= d,
+                    Limit::Assist(budget) => w.marked_bytes >= budget || crate::sched::world::stop_pending(),
+                    Limit::None => false,
+                };
+                if stop {
                     for k in 0..len {
                         w.push(ring[(head + k) % PREFETCH_RING]);
                     }
@@ -363,7 +381,8 @@ fn drain_until(w: &mut Worker, deadline: Option<i64>) -> bool {
             len -= 1;
             word
         } else {
-            match w.pop() {
+            let next = if matches!(limit, Limit::Assist(_)) { w.pop_nowait() } else { w.pop() };
+            match next {
                 Some(word) => word,
                 None => return true,
             }
@@ -393,7 +412,7 @@ pub(crate) fn mark_background(roots: &Jobs, duty: f64, slice_ns: i64) -> Backgro
         let idle = crate::sched::proc::idle_ps() > 0;
         let cpu0 = thread_cpu_ns();
         let deadline = crate::time::nanotime() + slice_ns;
-        let finished = drain_until(&mut w, Some(deadline));
+        let finished = drain_until(&mut w, Limit::Deadline(deadline));
         let cpu = thread_cpu_ns() - cpu0;
         if idle {
             fig.idle_cpu_ns += cpu;
@@ -456,16 +475,7 @@ pub(crate) fn thread_cpu_ns() -> u64 {
 /// The caller is a mutator inside a no-suspend section. Returns the bytes it marked.
 pub(crate) fn assist_mark(budget: u64) -> u64 {
     let mut w = Worker::new();
-    let mut n = 0u32;
-    while (w.marked_bytes as u64) < budget {
-        let Some(word) = w.pop_nowait() else { break };
-        scan_object(GreyRef::from_word(word), &mut w);
-        n += 1;
-        // A world stop waits for this section: leave early when one is pending.
-        if n.is_multiple_of(64) && crate::sched::world::stop_pending() {
-            break;
-        }
-    }
+    drain_until(&mut w, Limit::Assist(budget as usize));
     w.flush();
     w.marked_bytes as u64
 }

@@ -147,13 +147,14 @@ fn store_limit(bytes: i64) -> i64 {
 
 /// Arms the allocator's trigger for a heap goal: the goal itself when the world stops to
 /// mark (the cycle is over before the program allocates again); in the concurrent mode
-/// earlier, 70% of the way from the live heap to the goal, so that the mark, which runs
-/// while the program allocates, ends near the goal (Go's trigger lies between 70% and
-/// 95% of that runway).
+/// earlier, part of the way from the live heap to the goal (70% at first, then adjusted
+/// after each cycle, [`pacer::Pacer::adjust_trigger`]), so that the mark, which runs
+/// while the program allocates, ends near the goal.
 pub(crate) fn arm_trigger(goal: u64) {
     let trigger = if collector::CONCURRENT.load(Ordering::Relaxed) && goal != u64::MAX {
         let live = PACER.last_live.load(Ordering::Relaxed).min(goal);
-        live + (goal - live) / 10 * 7
+        let permille = PACER.trigger_permille.load(Ordering::Relaxed);
+        live + ((goal - live) as u128 * permille as u128 / 1000) as u64
     } else {
         goal
     };

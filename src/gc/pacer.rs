@@ -36,6 +36,9 @@ pub(crate) struct Pacer {
     /// the goal when a setting changes between cycles.
     pub last_live: AtomicU64,
     pub last_roots: AtomicU64,
+    /// The concurrent mode's trigger, in thousandths of the runway from the live heap to
+    /// the goal (see [`Pacer::adjust_trigger`]).
+    pub trigger_permille: AtomicU64,
 }
 
 pub(crate) static PACER: Pacer = Pacer {
@@ -44,7 +47,15 @@ pub(crate) static PACER: Pacer = Pacer {
     goal: AtomicU64::new(MIN_HEAP),
     last_live: AtomicU64::new(0),
     last_roots: AtomicU64::new(0),
+    trigger_permille: AtomicU64::new(TRIGGER_START),
 };
+
+/// The concurrent trigger's first value and bounds, in thousandths of the runway. Go keeps
+/// its trigger between 70% and 95%; gort's marker is slower per byte than Go's, so it may
+/// start as early as 30% when cycles keep overshooting their goal.
+const TRIGGER_START: u64 = 700;
+const TRIGGER_MIN: u64 = 500;
+const TRIGGER_MAX: u64 = 950;
 
 /// The heap goal for `live` marked bytes, `roots` bytes of stacks and registered roots,
 /// `other` bytes the runtime holds besides the heap (for the limit).
@@ -76,6 +87,25 @@ impl Pacer {
         );
         self.goal.store(g, Ordering::Relaxed);
         g
+    }
+
+    /// After a concurrent cycle whose goal was `goal`, with the heap at `peak` bytes when
+    /// its mark ended: start the next cycle earlier if the heap went past the goal (the
+    /// program allocated faster than the mark progressed), later if it stayed well below
+    /// (Go's pacer corrects its trigger from the same error, more smoothly).
+    pub(crate) fn adjust_trigger(&self, peak: u64, goal: u64) {
+        if goal == u64::MAX || goal == 0 {
+            return;
+        }
+        let p = self.trigger_permille.load(Ordering::Relaxed);
+        let next = if peak > goal {
+            p.saturating_sub(100).max(TRIGGER_MIN)
+        } else if peak < goal / 10 * 9 {
+            (p + 50).min(TRIGGER_MAX)
+        } else {
+            p
+        };
+        self.trigger_permille.store(next, Ordering::Relaxed);
     }
 }
 

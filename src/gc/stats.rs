@@ -32,6 +32,8 @@ pub(crate) struct CycleFigures {
 pub(crate) struct ConcurrentFigures {
     /// The first pause (the snapshot).
     pub pause1_ns: u64,
+    /// heap_alloc when the mark ended (the second pause).
+    pub heap_end: u64,
     /// Wall time of the concurrent mark between the pauses.
     pub mark_ns: u64,
     /// CPU time of the background worker in it while every P had work, and while some
@@ -98,7 +100,7 @@ fn gc_cpu_ns(c: &CycleFigures) -> u64 {
 /// `gc N @S s P%: STOP+MARK+RESTART ms clock, CPU ms cpu, BEFORE->LIVE MB, GOAL MB goal,
 /// STACKS MB stacks, ROOTS MB roots, W P (forced)` for a stop-the-world cycle; a
 /// concurrent one shows Go's figures: `PAUSE1+CONCURRENT+PAUSE2 ms clock,
-/// P1CPU+ASSIST/BACKGROUND/IDLE+P2CPU ms cpu` and ends with `U% mutator` (the share of
+/// P1CPU+ASSIST/BACKGROUND/IDLE+P2CPU ms cpu`, `START->END->LIVE MB`, and ends with `U% mutator` (the share of
 /// the Ps' CPU time the program kept during the cycle: all of it but the pauses, assists
 /// and the background worker's time while every P had work; see `mutator_utilisation`).
 fn print_trace(c: &CycleFigures) {
@@ -130,13 +132,14 @@ fn print_trace(c: &CycleFigures) {
     let mut s = String::with_capacity(200);
     let _ = writeln!(
         s,
-        "gc {} @{:.3}s {:.0}%: {} ms clock, {} ms cpu, {:.1}->{:.1} MB, {:.1} MB goal, {:.1} MB stacks, {:.1} MB roots, {} P{}{}{}",
+        "gc {} @{:.3}s {:.0}%: {} ms clock, {} ms cpu, {}{:.1}->{:.1} MB, {:.1} MB goal, {:.1} MB stacks, {:.1} MB roots, {} P{}{}{}",
         c.num,
         since,
         frac * 100.0,
         clock,
         cpu,
-        mb(c.heap_before),
+        c.concurrent.map_or(String::new(), |_| format!("{:.1}->", mb(c.heap_before))),
+        c.concurrent.map_or(mb(c.heap_before), |k| mb(k.heap_end)),
         mb(c.live),
         if c.goal == u64::MAX { 0.0 } else { mb(c.goal) },
         mb(c.stacks),

@@ -83,10 +83,18 @@ pub(crate) struct Pool {
     idle: AtomicUsize,
     /// Workers taking part in this cycle.
     workers: AtomicUsize,
+    /// Mark assists that found nothing shared to scan since a worker last shared: the
+    /// background worker then shares half of its block (as it does for idle workers).
+    hungry: AtomicUsize,
 }
 
-pub(crate) static POOL: Pool =
-    Pool { full: List::new(), free: List::new(), idle: AtomicUsize::new(0), workers: AtomicUsize::new(0) };
+pub(crate) static POOL: Pool = Pool {
+    full: List::new(),
+    free: List::new(),
+    idle: AtomicUsize::new(0),
+    workers: AtomicUsize::new(0),
+    hungry: AtomicUsize::new(0),
+};
 
 impl Pool {
     /// Before a cycle's workers start (single-threaded). `full` may already hold work:
@@ -257,7 +265,8 @@ impl Worker {
     pub(crate) fn balance(&mut self) {
         // SAFETY: `cur` is this worker's own block.
         let b = unsafe { &mut *self.cur };
-        if b.len >= 8 && POOL.idle.load(Ordering::Relaxed) > 0 && POOL.full.len.load(Ordering::Relaxed) == 0 {
+        let wanted = POOL.idle.load(Ordering::Relaxed) > 0 || POOL.hungry.load(Ordering::Relaxed) > 0;
+        if b.len >= 8 && wanted && POOL.full.len.load(Ordering::Relaxed) == 0 {
             let half = POOL.get_empty();
             let n = b.len / 2;
             // SAFETY: `half` is a fresh block of ours; the ranges do not overlap.
@@ -267,6 +276,7 @@ impl Worker {
             }
             b.len -= n;
             POOL.full.push(half);
+            POOL.hungry.store(0, Ordering::Relaxed);
         }
     }
 
@@ -293,9 +303,14 @@ impl Worker {
         }
     }
 
-    /// Whether shared grey blocks are waiting.
+    /// Whether shared grey blocks are waiting; if not, asks the background worker to
+    /// share some (an assist calls this before it looks for work).
     pub(crate) fn shared_work() -> bool {
-        POOL.full.len.load(Ordering::Acquire) > 0
+        if POOL.full.len.load(Ordering::Acquire) > 0 {
+            return true;
+        }
+        POOL.hungry.fetch_add(1, Ordering::Relaxed);
+        false
     }
 
     #[cold]
