@@ -143,12 +143,11 @@ typedef struct gort_config {
   // until the memory limit, `GORT_MEMLIMIT`, is reached).
   int gc_percent;
   // How the collector marks: `GORT_GCMODE_STW` (1: the world stops while it marks; plain
-  // C stores into heap objects are fine) or `GORT_GCMODE_CONCURRENT` (2: every pointer
-  // store into a heap object must go through `gort_store`, `gort_store_range` or
+  // C stores into heap objects are fine) or `GORT_GCMODE_CONCURRENT` (2: marking runs
+  // beside the program, with two short pauses per cycle; every store that overwrites a
+  // pointer field of a heap object must go through `gort_store`, `gort_store_range` or
   // `gort_cas_ptr`). 0: `GORT_GCMODE` (`stw` or `concurrent`), else stop-the-world.
-  // Concurrent marking is the next stage of the collector: until it lands, the
-  // concurrent mode also collects with the world stopped (correct for a program that
-  // follows either mode's rules).
+  // Fixed when the runtime starts: a later `gort_init` returns `GORT_EBUSY`.
   int gc_mode;
 } gort_config;
 
@@ -1101,12 +1100,20 @@ int gort_root_add(void *addr, size_t size);
 int gort_root_remove(void *addr);
 
 // `*slot = ptr` for a pointer field of a heap object. In the default stop-the-world
-// mode a plain C store does the same; in the concurrent mode this is the write barrier,
-// and every pointer store into a heap object must use it. A NULL `slot` is a gort panic.
+// mode a plain C store does the same. In the concurrent mode this is the write barrier:
+// while a mark runs it shades the value the slot held and the one stored (Go's hybrid
+// barrier), so every store that overwrites a pointer field of a heap object must use
+// it (a field still NULL, stack variables and registered roots need not).
+// `GORT_DEBUG=gccheckmark=1` finds a store that skipped it. `gort.h` inlines the path
+// with no mark running (a load of a flag, then the store); define
+// `GORT_NO_INLINE_STORE`, or write `(gort_store)(slot, ptr)`, to call this function.
+// A NULL `slot` is a gort panic; a misaligned one is stored bytewise (not atomically).
 void gort_store(void **slot, void *ptr);
 
 // `memmove(dst, src, n)` for memory that holds GC pointers (the write barrier of the
-// concurrent mode, as `gort_store`). NULL `dst` or `src` with `n > 0` is a gort panic.
+// concurrent mode, as `gort_store`: while a mark runs, every pointer-aligned word of
+// `dst` and `src` is shaded as a possible pointer). NULL `dst` or `src` with `n > 0` is
+// a gort panic.
 void gort_store_range(void *dst, const void *src, size_t n);
 
 // Atomically replaces `*slot` with `ptr` if it holds `old` (with the write barrier of

@@ -246,8 +246,14 @@ pub extern "C" fn gort_root_remove(addr: *mut c_void) -> c_int {
 }
 
 /// `*slot = ptr` for a pointer field of a heap object. In the default stop-the-world
-/// mode a plain C store does the same; in the concurrent mode this is the write barrier,
-/// and every pointer store into a heap object must use it. A NULL `slot` is a gort panic.
+/// mode a plain C store does the same. In the concurrent mode this is the write barrier:
+/// while a mark runs it shades the value the slot held and the one stored (Go's hybrid
+/// barrier), so every store that overwrites a pointer field of a heap object must use
+/// it (a field still NULL, stack variables and registered roots need not).
+/// `GORT_DEBUG=gccheckmark=1` finds a store that skipped it. `gort.h` inlines the path
+/// with no mark running (a load of a flag, then the store); define
+/// `GORT_NO_INLINE_STORE`, or write `(gort_store)(slot, ptr)`, to call this function.
+/// A NULL `slot` is a gort panic; a misaligned one is stored bytewise (not atomically).
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_store(slot: *mut *mut c_void, ptr: *mut c_void) {
     guard!("gort_store", {
@@ -273,7 +279,9 @@ pub extern "C" fn gort_store(slot: *mut *mut c_void, ptr: *mut c_void) {
 }
 
 /// `memmove(dst, src, n)` for memory that holds GC pointers (the write barrier of the
-/// concurrent mode, as `gort_store`). NULL `dst` or `src` with `n > 0` is a gort panic.
+/// concurrent mode, as `gort_store`: while a mark runs, every pointer-aligned word of
+/// `dst` and `src` is shaded as a possible pointer). NULL `dst` or `src` with `n > 0` is
+/// a gort panic.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_store_range(dst: *mut c_void, src: *const c_void, n: usize) {
     guard!("gort_store_range", {

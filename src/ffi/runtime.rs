@@ -21,12 +21,11 @@ pub struct gort_config {
     /// until the memory limit, `GORT_MEMLIMIT`, is reached).
     pub gc_percent: c_int,
     /// How the collector marks: `GORT_GCMODE_STW` (1: the world stops while it marks; plain
-    /// C stores into heap objects are fine) or `GORT_GCMODE_CONCURRENT` (2: every pointer
-    /// store into a heap object must go through `gort_store`, `gort_store_range` or
+    /// C stores into heap objects are fine) or `GORT_GCMODE_CONCURRENT` (2: marking runs
+    /// beside the program, with two short pauses per cycle; every store that overwrites a
+    /// pointer field of a heap object must go through `gort_store`, `gort_store_range` or
     /// `gort_cas_ptr`). 0: `GORT_GCMODE` (`stw` or `concurrent`), else stop-the-world.
-    /// Concurrent marking is the next stage of the collector: until it lands, the
-    /// concurrent mode also collects with the world stopped (correct for a program that
-    /// follows either mode's rules).
+    /// Fixed when the runtime starts: a later `gort_init` returns `GORT_EBUSY`.
     pub gc_mode: c_int,
 }
 

@@ -645,3 +645,44 @@ pub(crate) fn mark_with(jobs: &Jobs, parallel: bool, seed: impl FnOnce(&mut Work
 pub(crate) fn workers() -> usize {
     CREW.get().map_or(1, |c| c.helpers + 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first pause's copies hold exactly the bytes of every root range, at the same
+    /// offset within a word, and the jobs point at them.
+    #[test]
+    fn root_copies_keep_bytes_and_word_offsets() {
+        let a: Vec<usize> = (0..1000).map(|i| i * 7919).collect();
+        let b = [0xabu8; 37];
+        let mut jobs = Jobs::new();
+        jobs.push(a.as_ptr() as usize, std::mem::size_of_val(&a[..]));
+        jobs.push(b.as_ptr() as usize + 3, 30); // starts mid-word, ends mid-word
+        let mut copies = RootCopies::new();
+        let copied = copies.take(&mut jobs);
+        assert!(copied >= a.len() * 8 + 30);
+        let j0 = jobs.get(0);
+        assert_ne!(j0.start, a.as_ptr() as usize);
+        // SAFETY: the copy holds j0.len bytes.
+        let c0 = unsafe { std::slice::from_raw_parts(j0.start as *const usize, a.len()) };
+        assert_eq!(c0, &a[..]);
+        let j1 = jobs.get(1);
+        assert_eq!(j1.start % 8, (b.as_ptr() as usize + 3) % 8);
+        // SAFETY: as above.
+        let c1 = unsafe { std::slice::from_raw_parts(j1.start as *const u8, j1.len) };
+        assert_eq!(c1, &b[3..33]);
+        // Reused (and grown) by the next cycle.
+        let big = vec![1usize; 300_000];
+        jobs.clear();
+        jobs.push(big.as_ptr() as usize, big.len() * 8);
+        copies.take(&mut jobs);
+        let mut sum = 0;
+        for i in 0..jobs.len() {
+            let j = jobs.get(i);
+            // SAFETY: each job points into the copy.
+            sum += unsafe { std::slice::from_raw_parts(j.start as *const usize, j.len / 8) }.iter().sum::<usize>();
+        }
+        assert_eq!(sum, big.len());
+    }
+}

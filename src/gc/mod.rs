@@ -1,5 +1,8 @@
-//! The garbage collector: a non-moving, parallel mark-sweep collector with explicit roots,
-//! which stops the world while it marks.
+//! The garbage collector: a non-moving, parallel mark-sweep collector with explicit roots.
+//! In the default mode it stops the world while it marks; in the concurrent mode
+//! (`GORT_GCMODE=concurrent`, [`collector`]'s `cycle_concurrent`) it copies the roots and
+//! stacks in a short pause, marks beside the program with a write barrier ([`barrier`])
+//! and mark assists, and finishes in a second short pause.
 //!
 //! # What keeps an object alive
 //! An object (allocated by [`crate::mem::heap`]) lives while a word that points to any of
@@ -12,7 +15,7 @@
 //!   elements in flight, finalizer and cleanup arguments and the finalizer queue;
 //! - heap objects, scanned precisely: only the fields their type declares as pointers.
 //!
-//! # A cycle (the protocol, [`collector`])
+//! # A stop-the-world cycle (the protocol, [`collector`])
 //! A thread that wants a cycle (`gort_gc`, an allocation that found the heap at its goal,
 //! `gcstress`, the memory limit) asks for the next one and waits for it in a blocking
 //! region; the cycle itself runs on the collector's own thread, which is not a mutator:
@@ -36,7 +39,11 @@
 //! - Mark bits are clear for every object when marking starts (sweeping resets them).
 //! - With the world stopped no mutator runs, so a white object reachable from a root is
 //!   reachable by a path the markers will follow: no barrier is needed in this mode.
-//!   (The concurrent mode, next, adds a write barrier through `gort_store`.)
+//! - In the concurrent mode, every object reachable when the first pause copied the
+//!   roots and stacks is marked by the end of the mark: a store that overwrites a heap
+//!   pointer shades the old value first ([`barrier`], the argument step by step in
+//!   ARCHITECTURE.md, "Concurrent marking"), and objects allocated during the mark are
+//!   born marked. `GORT_DEBUG=gccheckmark=1` ([`checkmark`]) verifies it after every mark.
 //! - An object is freed only by a sweep after a cycle in which it was not marked.
 //!
 //! # Alternatives rejected

@@ -52,7 +52,7 @@ pub(crate) static PACER: Pacer = Pacer {
 
 /// The concurrent trigger's first value and bounds, in thousandths of the runway. Go keeps
 /// its trigger between 70% and 95%; gort's marker is slower per byte than Go's, so it may
-/// start as early as 30% when cycles keep overshooting their goal.
+/// start as early as 50% when cycles keep overshooting their goal.
 const TRIGGER_START: u64 = 700;
 const TRIGGER_MIN: u64 = 500;
 const TRIGGER_MAX: u64 = 950;
@@ -127,5 +127,35 @@ mod tests {
         assert_eq!(goal(100 << 20, 0, 8 << 20, -1, 512 << 20), 504 << 20);
         // The limit caps the percentage goal.
         assert_eq!(goal(100 << 20, 0, 0, 100, 150 << 20), 150 << 20);
+    }
+
+    #[test]
+    fn the_concurrent_trigger_follows_the_overshoot_within_its_bounds() {
+        let p = Pacer {
+            gc_percent: AtomicI32::new(100),
+            mem_limit: AtomicI64::new(NO_LIMIT),
+            goal: AtomicU64::new(MIN_HEAP),
+            last_live: AtomicU64::new(0),
+            last_roots: AtomicU64::new(0),
+            trigger_permille: AtomicU64::new(TRIGGER_START),
+        };
+        let at = || p.trigger_permille.load(Ordering::Relaxed);
+        // Past the goal: earlier, 100 per mille a cycle, never below the minimum.
+        p.adjust_trigger(120, 100);
+        assert_eq!(at(), TRIGGER_START - 100);
+        for _ in 0..10 {
+            p.adjust_trigger(120, 100);
+        }
+        assert_eq!(at(), TRIGGER_MIN);
+        // Near the goal: unchanged; well below it: later, up to the maximum.
+        p.adjust_trigger(95, 100);
+        assert_eq!(at(), TRIGGER_MIN);
+        for _ in 0..20 {
+            p.adjust_trigger(50, 100);
+        }
+        assert_eq!(at(), TRIGGER_MAX);
+        // No goal (GC off): nothing to learn.
+        p.adjust_trigger(u64::MAX, u64::MAX);
+        assert_eq!(at(), TRIGGER_MAX);
     }
 }

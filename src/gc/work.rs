@@ -386,4 +386,37 @@ mod tests {
         assert!(seen.iter().all(|c| c.load(Ordering::Relaxed) == 1));
         assert_eq!(POOL.full.len.load(Ordering::Relaxed), 0);
     }
+
+    /// What mutators queue through the barrier's buffer reaches the shared list, once
+    /// each, when the buffer fills or is flushed; an assist's worker takes shared blocks
+    /// without waiting and publishes what it has left. (Run alone: the pool is global.)
+    #[test]
+    fn mutator_buffer_and_assist_worker_hand_everything_over() {
+        let _serial = crate::gc::tests::SERIAL.lock();
+        POOL.begin(1);
+        const N: usize = 3 * BLOCK_ENTRIES + 7;
+        for i in 0..N {
+            MUTATOR_BUF.push(i + 1);
+        }
+        assert_eq!(shared_blocks(), 3, "full blocks move to the shared list as they fill");
+        MUTATOR_BUF.flush();
+        assert_eq!(shared_blocks(), 4);
+        let mut seen = vec![0u8; N + 1];
+        let mut assist = Worker::new();
+        let mut taken = 0;
+        while let Some(v) = assist.pop_nowait() {
+            seen[v] += 1;
+            taken += 1;
+            if taken == 5 {
+                // Part-way, an assist leaves: what it holds goes back to the list.
+                assist.flush();
+                drop(assist);
+                assist = Worker::new();
+            }
+        }
+        assert!(seen[1..].iter().all(|&c| c == 1), "every item once");
+        assert_eq!(shared_blocks(), 0);
+        assert!(!Worker::shared_work());
+        POOL.hungry.store(0, Ordering::Relaxed);
+    }
 }
