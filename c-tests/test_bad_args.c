@@ -836,6 +836,8 @@ static void check_every_function_has_rows(void) {
     while (fgets(line, sizeof line, h)) {
         /* Declarations start in column 0; comments, macros and struct fields do not. */
         if (!(line[0] >= 'a' && line[0] <= 'z') && line[0] != '_') continue;
+        /* The header's own inline helpers (gort_store's fast path) are not the API. */
+        if (strncmp(line, "static ", 7) == 0) continue;
         /* The declared name: the `gort_*` word followed by "(". */
         for (char *p = strstr(line, "gort_"); p; p = strstr(p + 1, "gort_")) {
             if (p > line && is_ident(p[-1])) continue;
