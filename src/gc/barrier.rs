@@ -9,7 +9,7 @@
 //! to stays reachable only from places already scanned (a stack, a root, an object
 //! already black). So every pointer store into a heap object goes through `gort_store`
 //! (`gort_store_range`, `gort_cas_ptr`), which, while the barrier is on, *shades* (marks
-//! grey, [`shade`]) both the value it overwrites (Yuasa's deletion barrier: the snapshot
+//! grey, `shade_in_section`) both the value it overwrites (Yuasa's deletion barrier: the snapshot
 //! stays reachable) and the value it writes (Dijkstra's insertion barrier), as Go's
 //! hybrid barrier does. With the stacks in the snapshot the deletion half is what
 //! correctness needs; the insertion half costs one lookup and covers two unsynchronised
@@ -141,8 +141,10 @@ pub(crate) unsafe fn shade_words(start: usize, len: usize) {
     let mut p = (start + word - 1) & !(word - 1);
     let end = start.saturating_add(len);
     while p + word <= end {
-        // SAFETY: per the contract; aligned and inside the range.
-        shade_in_section(unsafe { std::ptr::read_volatile(p as *const usize) });
+        // SAFETY: per the contract; aligned and inside the range. (A destination about to
+        // be overwritten may never have been written: `load_word` tells valgrind the copy
+        // is defined, as the collector's own scans do.)
+        shade_in_section(unsafe { super::mark::load_word(p) });
         p += word;
     }
 }

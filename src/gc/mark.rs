@@ -238,7 +238,7 @@ const ROOT_BATCH: usize = 16;
 /// # Safety
 /// `p` is aligned and readable.
 #[inline]
-unsafe fn load_word(p: usize) -> usize {
+pub(crate) unsafe fn load_word(p: usize) -> usize {
     // SAFETY: per the contract.
     let mut v = unsafe { ptr::read_volatile(p as *const usize) };
     if crate::mem::valgrind::on_valgrind() {
