@@ -20,10 +20,21 @@
 //! before the locked `or`. Measured and not kept: deferring each `try_mark` through a
 //! second ring after a prefetch-for-write of its mark word (slower: the locked `or` costs
 //! about the same with the line at hand, and the extra queue costs more), a prefetch at
-//! push time as well as in the ring (no difference), rings of 4 or 16 (8 was as good
-//! as 16 and better than 4), and setting the mark bits of the objects one scan found in
+//! push time as well as in the ring (no difference), and setting the mark bits of the objects one scan found in
 //! the same mark word with one atomic `or` (no faster: the bookkeeping cost what the
 //! saved locked instructions did).
+//!
+//! The ring's depth: 64. On heap_pause's scattered lists (each step to the next object a
+//! new page) the misses are TLB misses too, and more of them in flight pay: the 256 MiB
+//! stop-the-world pause fell from 167-175 ms with 8 entries to 114-121 with 16, 87-91 with
+//! 32 and 84-91 with 64 (single runs; 93-140 ms in the 3-run table of BENCHMARKS.md); in
+//! the concurrent mode, which marks without huge pages, the churn step went from 49 to
+//! 32-36 ns and the program's share of the CPU during a cycle from 64-68% to 70-74%.
+//! binary-trees (a tree allocated depth-first, where the LIFO order alone has locality)
+//! stayed within its run-to-run noise in time (11.9-14.3 s for every depth tried) but its
+//! share of the CPU in the concurrent mode fell from 37-39% to 31-32%. An earlier
+//! measurement on another VM had found 8 as good as 16. A shallower ring for assists
+//! alone (8) did not change binary-trees' share.
 //!
 //! Workers are plain threads made once, before the first stop (thread creation calls
 //! malloc, which a stopped thread may hold); they sleep on a futex between cycles. The
@@ -301,7 +312,7 @@ fn scan_object(r: GreyRef, w: &mut Worker) {
 /// line prefetched, so the cache misses of several objects overlap instead of each
 /// scan stalling on its own (the LIFO stack alone would scan an object right after
 /// pushing it).
-const PREFETCH_RING: usize = 8;
+const PREFETCH_RING: usize = 64;
 
 /// Asks the CPU to start loading the line at `addr` (a hint: no fault, no effect on
 /// what the program computes).
