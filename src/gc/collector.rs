@@ -315,6 +315,7 @@ fn cycle_concurrent(jobs: &mut Jobs, copies: &mut mark::RootCopies, n: u32, forc
     while heap::sweep_one() {}
 
     // Pause 1: snapshot.
+    copies.reserve();
     let (stack_bytes, root_bytes, heap_before, pause1) = {
         let mut specials = SPECIALS.lock();
         let sp = specials.get_or_insert_with(finalize::Specials::default);

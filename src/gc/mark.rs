@@ -133,11 +133,51 @@ unsafe impl Send for Jobs {}
 pub(crate) struct RootCopies {
     ptr: *mut u8,
     cap: usize,
+    /// Bytes the last `take` needed: the next cycle maps at least this much (and a
+    /// quarter more) before its pause.
+    last_need: usize,
 }
 
 impl RootCopies {
     pub(crate) const fn new() -> RootCopies {
-        RootCopies { ptr: ptr::null_mut(), cap: 0 }
+        RootCopies { ptr: ptr::null_mut(), cap: 0, last_need: 0 }
+    }
+
+    /// Before the pause, with the world running: makes room for what the last cycle
+    /// copied and a quarter more, with its pages already faulted in, so that the pause
+    /// itself neither maps nor faults (with 10,000 goroutines the first pause took 64 ms
+    /// where the following ones, copying into touched pages, took 14).
+    pub(crate) fn reserve(&mut self) {
+        let want = self.last_need + self.last_need / 4;
+        if want > self.cap {
+            self.remap(want, libc::MAP_POPULATE);
+        }
+    }
+
+    fn remap(&mut self, bytes: usize, extra_flags: libc::c_int) {
+        if !self.ptr.is_null() {
+            // SAFETY: our own mapping of `cap` bytes, no copy in use (the last cycle ended).
+            unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.cap) };
+            self.ptr = ptr::null_mut();
+            self.cap = 0;
+        }
+        let cap = bytes.next_multiple_of(1 << 20);
+        // SAFETY: an anonymous private mapping; failure is checked.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                cap,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            crate::fatal::fatal("out of memory: GC root snapshot");
+        }
+        self.ptr = p as *mut u8;
+        self.cap = cap;
     }
 
     /// Copies every job's range and points the job at its copy. World stopped; the
@@ -145,13 +185,10 @@ impl RootCopies {
     pub(crate) fn take(&mut self, jobs: &mut Jobs) -> usize {
         let word = std::mem::size_of::<usize>();
         let need: usize = (0..jobs.len()).map(|i| jobs.get(i).len.next_multiple_of(word) + word).sum();
+        self.last_need = need;
         if need > self.cap {
-            if !self.ptr.is_null() {
-                // SAFETY: our own mapping of `cap` bytes, no copy in use (the last cycle ended).
-                unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.cap) };
-            }
-            self.cap = need.next_multiple_of(1 << 20);
-            self.ptr = super::work::map_or_die(self.cap, "out of memory: GC root snapshot");
+            // More than `reserve` foresaw: map now (mmap is a system call, not malloc).
+            self.remap(need, 0);
         }
         let mut at = 0;
         for i in 0..jobs.len() {
@@ -175,15 +212,21 @@ impl RootCopies {
 // SAFETY: used by the collector thread only.
 unsafe impl Send for RootCopies {}
 
-/// Copies root bytes word by word with plain loads, not `memcpy`: under ASan, `memcpy`
-/// is checked and a thread stack holds poisoned redzones between its locals (the scan
-/// itself reads them the same way); under valgrind the copied words may be undefined,
-/// which is fine (the scan declares each loaded word defined).
+/// Copies root bytes: `memcpy`, except in the ASan build, where `memcpy` is checked and
+/// a thread stack holds poisoned redzones between its locals (the scan itself reads them
+/// word by word, unchecked): there, word by word with plain loads. Under valgrind the
+/// copied words may be undefined, which is fine (the scan declares each loaded word
+/// defined).
 ///
 /// # Safety
 /// `len` bytes readable at `src`, writable at `dst`, not overlapping; `src` and `dst`
 /// have the same offset within a word.
 unsafe fn copy_root_bytes(src: *const u8, dst: *mut u8, len: usize) {
+    if !cfg!(feature = "asan") {
+        // SAFETY: per the contract.
+        unsafe { ptr::copy_nonoverlapping(src, dst, len) };
+        return;
+    }
     let word = std::mem::size_of::<usize>();
     let mut i = 0;
     while i < len {
