@@ -187,8 +187,9 @@ impl RootCopies {
         let need: usize = (0..jobs.len()).map(|i| jobs.get(i).len.next_multiple_of(word) + word).sum();
         self.last_need = need;
         if need > self.cap {
-            // More than `reserve` foresaw: map now (mmap is a system call, not malloc).
-            self.remap(need, 0);
+            // More than `reserve` foresaw: map now (mmap is a system call, not malloc),
+            // populated in one call rather than a page fault per page of the copy.
+            self.remap(need, libc::MAP_POPULATE);
         }
         let mut at = 0;
         for i in 0..jobs.len() {
