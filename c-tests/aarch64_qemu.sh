@@ -20,6 +20,10 @@ failed=0
 for f in c-tests/test_*.c; do
     name=$(basename "$f" .c)
     case "$name" in test_million|test_stack_scavenge|test_timer_order) continue ;; esac # too slow / timing-bound under emulation
+    # Strict alternation on one P needs no 10 ms without a scheduling event (sysmon would
+    # take the P); qemu-user's translation stalls sometimes exceed that: 2 failures in 40
+    # runs at the start of issue 13's session as at its end.
+    case "$name" in test_gosched) continue ;; esac
     # qemu-user runs a thread of its own in the process (/proc/self/task lists it), which
     # deadlock detection must take for a host thread that may still call in: it stays
     # silent, as documented, so the tests that expect a deadlock report cannot pass here.
