@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -455,6 +456,27 @@ FN(memstats_short, {
     return raw[16] == 0xee && raw[sizeof raw - 1] == 0xee;
 })
 
+
+/* Debugging and observability. */
+static gort_chan *chan_of_size(size_t n) { return gort_chan_make(n, 1); }
+FN(dump_bad_fd, return gort_dump_goroutines(-1);)
+FN(dump_closed_fd, return gort_dump_goroutines(1000000);)
+FN(notify_null, return gort_signal_notify(NULL, SIGUSR1);)
+FN(notify_sigkill, gort_chan *c = chan_of_size(sizeof(int)); long long r = gort_signal_notify(c, SIGKILL);
+   gort_chan_release(c); return r;)
+FN(notify_out_of_range, gort_chan *c = chan_of_size(sizeof(int)); long long r = gort_signal_notify(c, 65);
+   gort_chan_release(c); return r;)
+FN(notify_not_int, gort_chan *c = chan_of_size(1); long long r = gort_signal_notify(c, SIGUSR1);
+   gort_chan_release(c); return r;)
+FN(signal_stop_null, return gort_signal_stop(NULL);)
+FN(profile_null, return gort_profile_write(NULL, 2);)
+FN(profile_unknown, return gort_profile_write("heapz", 2);)
+FN(profile_bad_fd, return gort_profile_write("goroutine", -1);)
+FN(block_rate_negative, gort_set_block_profile_rate(-5); return gort_set_block_profile_rate(0);)
+FN(mutex_fraction_negative, return gort_set_mutex_profile_fraction(-1);)
+FN(trace_bad_fd, return gort_trace_start(-1);)
+FN(trace_stop_none, return gort_trace_stop();)
+
 static const struct row rows[] = {
     {"gort_init", "maxprocs -1", FIRST, E(GORT_EINVAL), NULL, init_negative_procs},
     {"gort_init", "stack_size 1", FIRST, E(GORT_EINVAL), NULL, init_tiny_stack},
@@ -682,6 +704,20 @@ static const struct row rows[] = {
     {"gort_read_memstats", "NULL", PANICS, 0, "gort_read_memstats: nil memstats", memstats_null},
     {"gort_read_memstats", "size 0", PANICS, 0, "gort_read_memstats: size not set", memstats_no_size},
     {"gort_read_memstats", "shorter struct", RET, 1, NULL, memstats_short},
+    {"gort_dump_goroutines", "fd -1", RET, E(GORT_EBADF), NULL, dump_bad_fd},
+    {"gort_dump_goroutines", "fd not open", RET, E(GORT_EBADF), NULL, dump_closed_fd},
+    {"gort_signal_notify", "NULL channel", RET, E(GORT_EINVAL), NULL, notify_null},
+    {"gort_signal_notify", "SIGKILL", RET, E(GORT_EINVAL), NULL, notify_sigkill},
+    {"gort_signal_notify", "signal 65", RET, E(GORT_EINVAL), NULL, notify_out_of_range},
+    {"gort_signal_notify", "channel of 1-byte elements", RET, E(GORT_EINVAL), NULL, notify_not_int},
+    {"gort_signal_stop", "NULL", RET, E(GORT_EINVAL), NULL, signal_stop_null},
+    {"gort_profile_write", "NULL name", RET, E(GORT_EINVAL), NULL, profile_null},
+    {"gort_profile_write", "unknown name", RET, E(GORT_EINVAL), NULL, profile_unknown},
+    {"gort_profile_write", "fd -1", RET, E(GORT_EBADF), NULL, profile_bad_fd},
+    {"gort_set_block_profile_rate", "negative: off, as 0", RET, 0, NULL, block_rate_negative},
+    {"gort_set_mutex_profile_fraction", "negative: only reads", RET, 0, NULL, mutex_fraction_negative},
+    {"gort_trace_start", "fd -1", RET, E(GORT_EBADF), NULL, trace_bad_fd},
+    {"gort_trace_stop", "no trace running", RET, E(GORT_EINVAL), NULL, trace_stop_none},
 };
 enum { NROWS = sizeof rows / sizeof rows[0] };
 

@@ -85,10 +85,24 @@ static __attribute__((noinline)) void set_and_clear_finalizer(void) {
     gort_keep_alive(p);
 }
 
-static __attribute__((noinline)) void make_resurrectable(void) {
+/* In a goroutine of its own that then ends: the scan is conservative, and a callee-saved
+ * register of the calling goroutine could keep the last pointer it saw (saved in a frame
+ * by a later call, or at a context switch) for as long as that goroutine lives; which
+ * register, if any, depends on the build (ASan, frame pointers, the architecture). An
+ * ended goroutine leaves no roots at all. */
+static void make_resurrectable_in(void *wg) {
     struct pair *p = gort_new(pair_type);
     p->id = 42;
     CHECK_EQ(gort_set_finalizer(p, resurrect, NULL), 0);
+    gort_waitgroup_done(wg);
+}
+
+static __attribute__((noinline)) void make_resurrectable(void) {
+    gort_waitgroup wg = GORT_WAITGROUP_INIT;
+    gort_waitgroup_add(&wg, 1);
+    CHECK_EQ(gort_go(make_resurrectable_in, &wg), 0);
+    gort_waitgroup_wait(&wg);
+    while (gort_num_goroutine() > 1) gort_gosched(); /* it has ended, not just signalled */
 }
 
 static __attribute__((noinline)) void check_resurrected(void) {

@@ -259,8 +259,15 @@ const char *gort_strerror(int code);
 // memory limit, like GOMEMLIMIT: bytes, or with a KiB/MiB/GiB/TiB suffix), `GORT_GCMODE`,
 // and `GORT_DEBUG=key=value,...` with `schedtrace=MS` (a scheduler summary line on
 // stderr every MS ms), `gctrace=1` (a line per collection), `gcpoison=1` and
-// `gcstress=N` (debug aids for a forgotten root; see `gort_new`). An unknown key prints
-// a warning naming the known ones.
+// `gcstress=N` (debug aids for a forgotten root; see `gort_new`), `gccheckmark=1`,
+// `hangwarn=SECONDS` (print every goroutine once when one has been blocked that long)
+// and `sigquitcontinue=1` (SIGQUIT dumps the goroutines and the program goes on). An
+// unknown key prints a warning naming the known ones. Read when needed rather than at
+// start-up: `GORT_TRACEBACK` (`none`, `single`, `all`, `system`, `crash`: how much a
+// crash dump shows, Go's GOTRACEBACK; see `gort_dump_goroutines`) and `GORT_TRACE=FILE`
+// (an execution trace of the whole run; see `gort_trace_start`). SIGQUIT (Ctrl-\)
+// prints every goroutine and exits with status 2, as in Go, unless the program handles
+// or ignores SIGQUIT itself.
 //
 // fork: as in Go, once the runtime has started only fork-then-exec is supported. The
 // child of `fork` has only the thread that called it, so it may call only
@@ -984,6 +991,124 @@ int gort_protect(void (*f)(void *arg), void *arg, const char **panic_msg);
 // unrecovered panic). Runs last-in, first-out. A NULL `f` is a gort panic. On a thread
 // the runtime does not own, only inside a `gort_protect` (otherwise a gort panic).
 void gort_defer(void (*f)(void *arg), void *arg);
+
+// Writes every goroutine to `fd`, as Go's SIGQUIT dump and `runtime.Stack(buf, true)`
+// do, and the program goes on: for each, `goroutine N [state, M minutes]:` (the wait
+// reason, and how long it has waited from one minute on), its frames innermost first
+// (`function(...)` then `file:line +0xOFFSET`, or `object+0xOFFSET` without line tables:
+// build C with `-g -fno-omit-frame-pointer` for complete, named frames), and `created by
+// FUNCTION in goroutine M` with the line of the `gort_go` call. The caller's goroutine
+// comes first; the runtime's internal frames are hidden (`GORT_TRACEBACK=system` shows
+// them; `none` writes nothing). Goroutines running on other threads are shown where
+// their threads were stopped. Returns 0, `GORT_EBADF` for an fd that is not open, or
+// another negated errno if a write failed.
+//
+// The world is stopped briefly (once per 1024 goroutines) to copy the stacks, and the
+// text is written after it restarts, so `fd` may be a pipe read by a goroutine.
+//
+// Example:
+//
+// ```c
+// #include <gort.h>
+// #include <unistd.h>
+//
+// static void waiter(void *c) { int v; gort_chan_recv(c, &v); }
+//
+// static int main_goroutine(void *arg) {
+//     (void)arg;
+//     gort_chan *c = gort_chan_make(sizeof(int), 0);
+//     gort_go(waiter, c);
+//     gort_gosched();
+//     gort_dump_goroutines(STDERR_FILENO); /* goroutine 2 [chan receive]: ... waiter ... */
+//     int v = 1;
+//     gort_chan_send(c, &v);
+//     gort_chan_release(c);
+//     return 0;
+// }
+//
+// int main(void) { return gort_main(main_goroutine, NULL); }
+// ```
+int gort_dump_goroutines(int fd);
+
+// Go's `signal.Notify`: from now on every `signo` sends its number (an `int`) on `c`
+// without blocking; if `c`'s buffer is full the signal is dropped, so give `c` a buffer
+// (1 is enough to learn that a signal came). While any channel listens for `signo`, its
+// default action (terminating, for SIGINT and SIGTERM) no longer happens; a handler the
+// program installed before still runs. `gort_signal_stop` undoes it. Registering the
+// same pair twice is harmless. Listening to SIGQUIT replaces the goroutine dump with
+// delivery. While any channel listens, deadlock detection stays silent (a signal may
+// still come). The registration holds a reference to `c`.
+//
+// Returns 0, or `GORT_EINVAL` for a NULL channel, one whose elements are not
+// `sizeof(int)` bytes, or a signal that cannot be notified: SIGKILL, SIGSTOP, the fault
+// signals SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGTRAP, gort's GC signal, or a number
+// outside 1..64; `GORT_ENOMEM` if the delivery thread could not be started.
+//
+// Example: shut down cleanly on SIGTERM.
+//
+// ```c
+// #include <gort.h>
+// #include <signal.h>
+//
+// static int main_goroutine(void *arg) {
+//     (void)arg;
+//     gort_chan *sigs = gort_chan_make(sizeof(int), 1);
+//     gort_signal_notify(sigs, SIGTERM);
+//     raise(SIGTERM); /* as if `kill` had sent it */
+//     int sig = 0;
+//     gort_chan_recv(sigs, &sig); /* sig == SIGTERM */
+//     gort_signal_stop(sigs);
+//     gort_chan_release(sigs);
+//     return sig == SIGTERM ? 0 : 1;
+// }
+//
+// int main(void) { return gort_main(main_goroutine, NULL); }
+// ```
+int gort_signal_notify(struct gort_chan *c, int signo);
+
+// Go's `signal.Stop`: `c` receives no more signals once this returns; a signal nobody
+// listens to any more gets back the action it had before the first `gort_signal_notify`.
+// Releases the registration's reference to `c`. Returns 0 (also when `c` listened to
+// nothing), or `GORT_EINVAL` for NULL.
+int gort_signal_stop(struct gort_chan *c);
+
+// Writes the profile `name` to `fd` in the protobuf format `go tool pprof` reads
+// (uncompressed): `"goroutine"` (every goroutine's stack, equal stacks counted
+// together), `"block"` (where goroutines waited on channels, select and the sync types,
+// with counts and delays; recorded after `gort_set_block_profile_rate`), `"mutex"`
+// (contention on gort mutexes, charged to the unlock that ended it; recorded after
+// `gort_set_mutex_profile_fraction`). Frames are named from the program's symbol and
+// line tables. Returns 0, `GORT_EINVAL` for NULL or an unknown name, `GORT_EBADF` for an
+// fd that is not open, or another negated errno if the write failed.
+//
+// Look at it with `go tool pprof -top prog.pb` (or `-http=:8080`).
+int gort_profile_write(const char *name, int fd);
+
+// Go's `runtime.SetBlockProfileRate`: from now on the block profile records blocking
+// events, one per `rate_ns` nanoseconds spent blocked on average (1: every event; 0 or
+// negative: none). Shorter waits are sampled and weighted so the totals stay unbiased.
+// Returns the previous rate.
+int64_t gort_set_block_profile_rate(int64_t rate_ns);
+
+// Go's `runtime.SetMutexProfileFraction`: from now on one contended mutex wait in `rate`
+// is recorded in the mutex profile (1: all; 0: none; negative: only read the current
+// fraction). Returns the previous fraction.
+int gort_set_mutex_profile_fraction(int rate);
+
+// Starts an execution trace to `fd` (which stays the caller's: gort never closes it):
+// every goroutine's creation, runs (with the P), blocks (with the reason), unblocks
+// (with the goroutine that woke it), yields, blocking regions and end, and when each P
+// starts and stops, as Chrome Trace Event JSON: open the file in <https://ui.perfetto.dev>
+// or chrome://tracing, where each goroutine and each P is a track. Events are buffered
+// per thread and written as buffers fill and at `gort_trace_stop`. `GORT_TRACE=FILE`
+// traces the whole run into FILE. Returns 0, `GORT_EBUSY` if a trace is running,
+// `GORT_EBADF` for an fd that is not open, or a negated errno if writing failed.
+int gort_trace_start(int fd);
+
+// Ends the trace: writes the buffered events and closes the JSON document (the fd stays
+// open). Returns 0, `GORT_EINVAL` if no trace runs, or a negated errno if a write failed
+// (the trace is over either way).
+int gort_trace_stop(void);
 
 // Registers the calling thread with the garbage collector: while the heap is collected,
 // the thread is stopped and its stack and registers are scanned for pointers to heap

@@ -105,18 +105,22 @@ pub(crate) fn exit2() -> ! {
     }
 }
 
-/// `fatal error: MSG` and exit 2.
+/// `fatal error: MSG`, every goroutine (as `GORT_TRACEBACK` says: Go's throw), and exit
+/// 2 (abort at `GORT_TRACEBACK=crash`). The message and the dump allocate nothing.
 pub(crate) fn fatal(msg: &str) -> ! {
-    write_stderr(format!("fatal error: {msg}\n").as_bytes());
+    write_stderr(b"fatal error: ");
+    write_stderr(msg.as_bytes());
+    write_stderr(b"\n");
+    use crate::debug::traceback::{Current, Scope, crash_dump, crash_if_asked};
+    let level = crash_dump(2, Scope::All, Current::Here);
+    crash_if_asked(level);
     exit2()
 }
 
-/// `fatal error: MSG`, a dump of every goroutine, and exit 2.
+/// [`fatal`], named for the call sites that always meant "with a goroutine dump"
+/// (deadlocks, unlocks of unlocked mutexes): every fatal error dumps now.
 pub(crate) fn fatal_with_dump(msg: &str) -> ! {
-    let mut s = format!("fatal error: {msg}\n");
-    crate::sched::dump_goroutines(&mut s, crate::sched::current_g());
-    write_stderr(s.as_bytes());
-    exit2()
+    fatal(msg)
 }
 
 /// A Rust panic reached an exported function: a bug in gort, never the caller's fault.

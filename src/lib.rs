@@ -24,6 +24,7 @@
 
 mod arch;
 mod chan;
+mod debug;
 mod fatal;
 mod gc;
 mod mem;

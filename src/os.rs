@@ -20,6 +20,13 @@ pub(crate) fn errno() -> i32 {
     unsafe { *libc::__errno_location() }
 }
 
+/// Sets the calling thread's errno (a signal handler restores the interrupted code's).
+#[inline]
+pub(crate) fn set_errno(v: i32) {
+    // SAFETY: as in `errno`; a plain store to this thread's slot.
+    unsafe { *libc::__errno_location() = v };
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::errno;

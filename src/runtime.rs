@@ -43,6 +43,11 @@ pub(crate) struct Config {
     pub gccheckmark: bool,
     /// `GORT_DEBUG=schedtrace=MS`.
     pub schedtrace_ms: i64,
+    /// `GORT_DEBUG=hangwarn=SECONDS`: dump every goroutine once when one has been blocked
+    /// this long (0: off).
+    pub hangwarn_s: i64,
+    /// `GORT_DEBUG=sigquitcontinue=1`: SIGQUIT dumps the goroutines and the program goes on.
+    pub sigquitcontinue: bool,
     /// `GORT_DEBUG=nomembarrier=1`: allocation under a USER P uses the compare-and-swap
     /// scheme even where `membarrier(2)` works (to test the fallback).
     pub nomembarrier: bool,
@@ -166,8 +171,11 @@ pub(crate) fn init(req: Option<Request>) -> Result<(), InitError> {
     }
     sched::membarrier::init(cfg.nomembarrier);
     sched::start(cfg.maxprocs, cfg.stack_size);
+    crate::debug::signal::start(cfg.sigquitcontinue, cfg.hangwarn_s);
+    crate::debug::gdb::keep();
     let _ = CONFIG.set(cfg);
     STARTED.store(true, Ordering::Release);
+    crate::debug::trace::start_from_env();
     Ok(())
 }
 
@@ -213,7 +221,7 @@ pub(crate) fn resolve(req: Request, env: impl Fn(&str) -> Option<String>) -> Res
         .and_then(|b| i64::try_from(b).ok())
         .unwrap_or(crate::gc::pacer::NO_LIMIT);
     let (mut schedtrace_ms, mut gctrace, mut gcpoison, mut gcstress, mut nomembarrier) = (0, false, false, 0, false);
-    let mut gccheckmark = false;
+    let (mut gccheckmark, mut hangwarn_s, mut sigquitcontinue) = (false, 0i64, false);
     if let Some(d) = env("GORT_DEBUG") {
         for kv in d.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
             let (k, v) = kv.split_once('=').unwrap_or((kv, "1"));
@@ -224,11 +232,13 @@ pub(crate) fn resolve(req: Request, env: impl Fn(&str) -> Option<String>) -> Res
                 "gcstress" => gcstress = v.parse().unwrap_or(0),
                 "gccheckmark" => gccheckmark = v.parse::<i64>().unwrap_or(0) != 0,
                 "nomembarrier" => nomembarrier = v.parse::<i64>().unwrap_or(0) != 0,
+                "hangwarn" => hangwarn_s = v.parse::<i64>().unwrap_or(0).max(0),
+                "sigquitcontinue" => sigquitcontinue = v.parse::<i64>().unwrap_or(0) != 0,
                 _ => {
                     let mut m = crate::fatal::StackMsg::new();
                     m.push(b"gort: warning: unknown GORT_DEBUG key \"")
                         .push(k.as_bytes())
-                        .push(b"\" (known: schedtrace, gctrace, gcpoison, gcstress, gccheckmark, nomembarrier)\n");
+                        .push(b"\" (known: schedtrace, gctrace, gcpoison, gcstress, gccheckmark, nomembarrier, hangwarn, sigquitcontinue)\n");
                     crate::fatal::write_stderr(m.as_bytes());
                 }
             }
@@ -246,6 +256,8 @@ pub(crate) fn resolve(req: Request, env: impl Fn(&str) -> Option<String>) -> Res
         gccheckmark,
         schedtrace_ms,
         nomembarrier,
+        hangwarn_s,
+        sigquitcontinue,
     })
 }
 

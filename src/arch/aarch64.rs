@@ -49,10 +49,39 @@ pub(crate) unsafe extern "C" fn switch(from: *mut *mut u8, to: *mut u8, arg: usi
 }
 
 /// First code a fresh context runs: x0 holds the handed value, x19 the entry function.
+///
+/// The outermost frame of every goroutine: x29 = 0 ends frame-pointer walks, and its CFI
+/// marks the return address undefined so DWARF unwinders (gdb, perf) stop here.
 #[unsafe(naked)]
 unsafe extern "C" fn trampoline() -> ! {
-    naked_asm!("mov x29, #0", "blr x19", "brk #1",)
+    naked_asm!(".cfi_startproc", ".cfi_undefined x30", "mov x29, #0", "blr x19", "brk #1", ".cfi_endproc",)
 }
+
+/// The frame a parked context resumes into, from the stack pointer `switch` saved:
+/// `(return address into the code that called switch, its frame pointer)`.
+///
+/// # Safety
+/// `sp` must be a saved context of [`switch`] (the 22 words it stored are readable).
+pub(crate) unsafe fn saved_frame(sp: *const u8) -> (usize, usize) {
+    let w = sp as *const usize;
+    // SAFETY: per the contract; words 10 and 11 are the stored x29 and x30.
+    unsafe { (w.add(11).read(), w.add(10).read()) }
+}
+
+/// The calling function's frame pointer (x29); see the x86_64 version.
+#[inline(always)]
+pub(crate) fn frame_pointer() -> usize {
+    let fp: usize;
+    // SAFETY: reads a register; no memory or flags are touched.
+    unsafe { core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags)) };
+    fp
+}
+
+/// Frame pointer, program counter and stack pointer in the stopped-thread register copy
+/// of `sched::world` (x0-x30, then SP, then PC).
+pub(crate) const GREG_FP: usize = 29;
+pub(crate) const GREG_PC: usize = 32;
+pub(crate) const GREG_SP: usize = 31;
 
 /// Prepares a fresh context at the top of a stack: the first `switch` into the returned
 /// stack pointer runs `entry(arg)` on that stack.

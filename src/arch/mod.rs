@@ -22,12 +22,12 @@
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86_64::{init_stack, protect_call, switch};
+pub(crate) use x86_64::{GREG_FP, GREG_PC, GREG_SP, frame_pointer, init_stack, protect_call, saved_frame, switch};
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
 #[cfg(target_arch = "aarch64")]
-pub(crate) use aarch64::{init_stack, protect_call, switch};
+pub(crate) use aarch64::{GREG_FP, GREG_PC, GREG_SP, frame_pointer, init_stack, protect_call, saved_frame, switch};
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!("gort supports x86_64 and aarch64 only");

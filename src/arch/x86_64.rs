@@ -49,10 +49,49 @@ pub(crate) unsafe extern "C" fn switch(from: *mut *mut u8, to: *mut u8, arg: usi
 /// First code a fresh context runs: `switch` "returned" here with the handed value in rax
 /// and the entry function in rbx. rsp is 16-byte aligned, so the `call` gives the entry
 /// function the alignment the ABI promises.
+///
+/// It is the outermost frame of every goroutine: rbp = 0 ends frame-pointer walks
+/// (gort's tracebacks, `perf record -g`), and its CFI says the return address is undefined,
+/// which is how DWARF unwinders (gdb's `bt`, `perf --call-graph dwarf`, libgcc) recognise
+/// the end of a stack instead of wandering into whatever lies above it.
 #[unsafe(naked)]
 unsafe extern "C" fn trampoline() -> ! {
-    naked_asm!("xor ebp, ebp", "mov rdi, rax", "call rbx", "ud2",)
+    naked_asm!(
+        ".cfi_startproc",
+        ".cfi_undefined rip",
+        "xor ebp, ebp",
+        "mov rdi, rax",
+        "call rbx",
+        "ud2",
+        ".cfi_endproc",
+    )
 }
+
+/// The frame a parked context resumes into, from the stack pointer `switch` saved:
+/// `(return address into the code that called switch, its frame pointer)`.
+///
+/// # Safety
+/// `sp` must be a saved context of [`switch`] (the 8 words it pushed are readable).
+pub(crate) unsafe fn saved_frame(sp: *const u8) -> (usize, usize) {
+    let w = sp as *const usize;
+    // SAFETY: per the contract; words 6 and 7 are the pushed rbp and the return address.
+    unsafe { (w.add(7).read(), w.add(6).read()) }
+}
+
+/// The calling function's frame pointer (rbp). gort is built with frame pointers
+/// (`.cargo/config.toml`), so inlined into a function this is that function's frame.
+#[inline(always)]
+pub(crate) fn frame_pointer() -> usize {
+    let fp: usize;
+    // SAFETY: reads a register; no memory or flags are touched.
+    unsafe { core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags)) };
+    fp
+}
+
+/// Frame pointer and program counter in a signal's register copy (`ucontext` gregs).
+pub(crate) const GREG_FP: usize = libc::REG_RBP as usize;
+pub(crate) const GREG_PC: usize = libc::REG_RIP as usize;
+pub(crate) const GREG_SP: usize = libc::REG_RSP as usize;
 
 /// Prepares a fresh context at the top of a stack: the first `switch` into the returned
 /// stack pointer runs `entry(arg)` on that stack.

@@ -30,6 +30,7 @@ macro_rules! guard {
 }
 
 pub mod chan;
+pub mod debug;
 pub mod error;
 pub mod heap;
 pub mod net;

@@ -46,8 +46,15 @@ pub const GORT_GCMODE_CONCURRENT: c_int = 2;
 /// memory limit, like GOMEMLIMIT: bytes, or with a KiB/MiB/GiB/TiB suffix), `GORT_GCMODE`,
 /// and `GORT_DEBUG=key=value,...` with `schedtrace=MS` (a scheduler summary line on
 /// stderr every MS ms), `gctrace=1` (a line per collection), `gcpoison=1` and
-/// `gcstress=N` (debug aids for a forgotten root; see `gort_new`). An unknown key prints
-/// a warning naming the known ones.
+/// `gcstress=N` (debug aids for a forgotten root; see `gort_new`), `gccheckmark=1`,
+/// `hangwarn=SECONDS` (print every goroutine once when one has been blocked that long)
+/// and `sigquitcontinue=1` (SIGQUIT dumps the goroutines and the program goes on). An
+/// unknown key prints a warning naming the known ones. Read when needed rather than at
+/// start-up: `GORT_TRACEBACK` (`none`, `single`, `all`, `system`, `crash`: how much a
+/// crash dump shows, Go's GOTRACEBACK; see `gort_dump_goroutines`) and `GORT_TRACE=FILE`
+/// (an execution trace of the whole run; see `gort_trace_start`). SIGQUIT (Ctrl-\)
+/// prints every goroutine and exits with status 2, as in Go, unless the program handles
+/// or ignores SIGQUIT itself.
 ///
 /// fork: as in Go, once the runtime has started only fork-then-exec is supported. The
 /// child of `fork` has only the thread that called it, so it may call only
@@ -145,10 +152,22 @@ pub extern "C" fn gort_main(f: Option<unsafe extern "C" fn(arg: *mut c_void) -> 
 /// running are unaffected, and a later call succeeds once memory is available again
 /// (stacks of goroutines that ended are reused first).
 #[unsafe(no_mangle)]
+#[unsafe(naked)]
 pub extern "C" fn gort_go(f: Option<unsafe extern "C" fn(arg: *mut c_void)>, arg: *mut c_void) -> c_int {
+    // The return address into the caller, for the "created by" line of goroutine dumps:
+    // on entry it is at [rsp] (x30 on aarch64) whatever the frame-pointer settings; it
+    // goes to `go_from` as a third argument, by a tail jump (no frame of our own).
+    #[cfg(target_arch = "x86_64")]
+    core::arch::naked_asm!("mov rdx, [rsp]", "jmp {0}", sym go_from);
+    #[cfg(target_arch = "aarch64")]
+    core::arch::naked_asm!("mov x2, x30", "b {0}", sym go_from);
+}
+
+/// `gort_go`, with the return address into its caller.
+extern "C" fn go_from(f: Option<unsafe extern "C" fn(arg: *mut c_void)>, arg: *mut c_void, created_pc: usize) -> c_int {
     guard!("gort_go", {
         let Some(f) = f else { return GORT_EINVAL };
-        match sched::spawn(Entry::C(f, arg)) {
+        match sched::spawn_from(Entry::C(f, arg), created_pc) {
             Some(_) => 0,
             None => GORT_ENOMEM,
         }

@@ -404,11 +404,13 @@ pub(crate) fn panic_msg(msg: CString) -> ! {
     // SAFETY: as above.
     let text = unsafe { (*st).panicking.take() }.map(|m| m.to_string_lossy().into_owned()).unwrap_or_default();
     let goid = crate::sched::goid();
-    let mut out = format!("panic: {text}\n\ngoroutine {goid} [running]:\n");
+    crate::fatal::write_stderr(format!("panic: {text}\n").as_bytes());
     if goid == 0 {
-        out.push_str("\t(on a thread the runtime does not own)\n");
+        crate::fatal::write_stderr(b"\ngoroutine 0 [running]:\n\t(on a thread the runtime does not own)\n");
     }
-    crate::fatal::write_stderr(out.as_bytes());
+    use crate::debug::traceback::{Current, Scope, crash_dump, crash_if_asked};
+    let level = crash_dump(2, Scope::Current, Current::Here);
+    crash_if_asked(level);
     crate::fatal::exit2()
 }
 

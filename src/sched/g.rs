@@ -86,6 +86,22 @@ pub(crate) struct G {
     /// The wait word (`gen << 3 | state`) of channel, select and semaphore waits: see
     /// [`crate::sched::waiter`] for who may move it between which states.
     pub wait: AtomicU64,
+    /// When it last parked, on the coarse monotonic clock (for the dump's "3 minutes" and
+    /// `hangwarn`). Written by the G itself as it parks; read racily by dumps.
+    pub wait_since: AtomicI64,
+    /// When a sampled block began (`nanotime`), 0 when not sampled: the block and mutex
+    /// profiles (`debug::profile`). Written by the G as it parks and when it resumes;
+    /// read by a mutex unlocker that wakes it (then it is WAITING, not writing).
+    pub block_start: AtomicI64,
+    /// The goroutine that spawned this one (0: none, e.g. `gort_main`'s) and the return
+    /// address into the C function that called `gort_go` (0: spawned by the runtime).
+    /// Written by the spawner while IDLE; read-only while alive; read racily by dumps.
+    pub parent_id: AtomicI64,
+    pub created_pc: AtomicUsize,
+    /// Execution trace (`debug::trace`): when the G's current state began, and the P it
+    /// last started running on. Written by whoever owns the G at each transition.
+    pub trace_ts: AtomicI64,
+    pub trace_p: AtomicU32,
 }
 
 // SAFETY: the non-atomic fields follow the ownership rules documented on `status`: exactly
@@ -113,6 +129,12 @@ impl G {
             panic: UnsafeCell::new(None),
             asan_fake: Cell::new(ptr::null_mut()),
             wait: AtomicU64::new(0),
+            wait_since: AtomicI64::new(0),
+            block_start: AtomicI64::new(0),
+            parent_id: AtomicI64::new(0),
+            created_pc: AtomicUsize::new(0),
+            trace_ts: AtomicI64::new(0),
+            trace_p: AtomicU32::new(0),
         }
     }
 
@@ -239,8 +261,12 @@ pub(crate) struct AllGs {
     append: parking_lot::Mutex<()>,
 }
 
-const SEG0: usize = 1024;
-const ALLGS_SEGS: usize = 40;
+pub(crate) const SEG0: usize = 1024;
+pub(crate) const ALLGS_SEGS: usize = 40;
+/// Where the count and the segment directory sit in [`AllGs`] (for debuggers:
+/// `debug::gdb`).
+pub(crate) const ALLGS_LEN_OFFSET: usize = core::mem::offset_of!(AllGs, len);
+pub(crate) const ALLGS_SEGS_OFFSET: usize = core::mem::offset_of!(AllGs, segs);
 
 pub(crate) static ALLGS: AllGs = AllGs {
     len: AtomicUsize::new(0),
@@ -283,6 +309,23 @@ impl AllGs {
         }
         self.len.store(len + batch.len().min(n), Ordering::Release);
         Some(batch)
+    }
+
+    /// How many Gs have been made so far.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// Calls `f` on the Gs with index in `[from, to)` (clipped to [`len`](Self::len)).
+    /// Takes no lock and allocates nothing.
+    pub(crate) fn for_each_in(&self, from: usize, to: usize, mut f: impl FnMut(*mut G)) {
+        let n = self.len.load(Ordering::Acquire).min(to);
+        for i in from..n {
+            let (k, off) = Self::locate(i);
+            // SAFETY: as in `for_each`.
+            let g = unsafe { &*self.segs[k].load(Ordering::Acquire).add(off) }.load(Ordering::Relaxed);
+            f(g);
+        }
     }
 
     /// Calls `f` on every G made so far. Takes no lock and allocates nothing.

@@ -92,7 +92,7 @@ mod stress_tests;
 pub(crate) use g::{Entry, G};
 pub(crate) use note::Note;
 pub(crate) use proc::{
-    MAX_PROCS, SCHED, current_g, dump_goroutines, gomaxprocs, gosched, in_goroutine, park, park_sleep, ready, spawn,
+    MAX_PROCS, SCHED, current_g, gomaxprocs, gosched, in_goroutine, park, park_sleep, ready, spawn, spawn_from,
     spawn_main, start,
 };
 pub(crate) use waiter::{NO_DEADLINE, Waiter, Woken};

@@ -181,6 +181,7 @@ pub(crate) fn acquirep(m: &M, p: &P) {
     m.p.set(p);
     m.p_word.set(w);
     super::sysmon::wake_if_idle();
+    crate::debug::trace::proc(p.id, true);
 }
 
 /// Drops `m`'s P, leaving it in the IDLE state but on no list; returns it.
@@ -189,6 +190,7 @@ pub(crate) fn releasep(m: &M) -> &'static P {
     assert!(!p.is_null(), "releasep without a P");
     // SAFETY: Ps are 'static.
     let p: &'static P = unsafe { &*p };
+    crate::debug::trace::proc(p.id, false);
     pstatus::set(&*p.status, m.p_word.get(), pstate::IDLE);
     m.p.set(ptr::null());
     m.p_word.set(0);
@@ -387,6 +389,7 @@ pub(crate) fn ready(g: *mut G) {
     if let Err(s) = gr.status.compare_exchange(status::WAITING, status::RUNNABLE, Ordering::AcqRel, Ordering::Acquire) {
         crate::fatal::fatal(&format!("ready of goroutine {} in state {}", gr.id(), status_name(s)));
     }
+    crate::debug::trace::unblock(gr);
     if !m.is_null() {
         // SAFETY: Ms are never freed.
         let mr: &'static M = unsafe { &*m };
@@ -436,6 +439,7 @@ pub(crate) fn ready_local(g: *mut G) {
             {
                 crate::fatal::fatal(&format!("ready of goroutine {} in state {}", gr.id(), status_name(s)));
             }
+            crate::debug::trace::unblock(gr);
             // SAFETY: we own p (RUNNING by this M, on its scheduler stack).
             unsafe { (*p).runq_put(g, true) };
             // More than the one we will run next: let an idle P help.
@@ -672,6 +676,7 @@ fn prepare_run(m: &M, p: &P, g: *mut G, inherit: bool) {
     }
     gr.status.store(status::RUNNING, Ordering::Release);
     m.curg.set(g);
+    crate::debug::trace::start(gr, p.id);
     if gr.fresh.get() {
         gr.fresh.set(false);
         // SAFETY: we own g; it has no stack yet (stacks are returned at exit).
@@ -823,10 +828,12 @@ fn complete(m: &'static M, g: *mut G, action: Action) {
     match action {
         Action::Yield => {
             gr.spawn_streak.set(0);
+            crate::debug::trace::sched(gr);
             gr.status.store(status::RUNNABLE, Ordering::Release);
             requeue(m, g, false);
         }
         Action::YieldNext => {
+            crate::debug::trace::sched(gr);
             gr.status.store(status::RUNNABLE, Ordering::Release);
             requeue(m, g, true);
         }
@@ -839,6 +846,7 @@ fn complete(m: &'static M, g: *mut G, action: Action) {
             if let Some(f) = unlock
                 && !f(g, arg)
             {
+                crate::debug::trace::unblock(gr);
                 gr.status.store(status::RUNNABLE, Ordering::Release);
                 requeue(m, g, true);
             }
@@ -1061,6 +1069,7 @@ fn end_slice(p: &P) {
 fn gdestroy(m: &'static M, g: *mut G) {
     // SAFETY: g is dead and ours.
     let gr = unsafe { &*g };
+    crate::debug::trace::end(gr);
     if m.locked_g.get() == g {
         m.locked_g.set(ptr::null_mut());
     }
@@ -1161,7 +1170,13 @@ fn gfget(p: Option<&P>) -> Option<*mut G> {
 /// goroutine first runs, but its slot is reserved here (`stack::reserve`), so running
 /// out of address space is the spawner's error (`GORT_ENOMEM`), not a fatal one later.
 pub(crate) fn spawn(entry: Entry) -> Option<i64> {
-    spawn_with_id(entry, None)
+    spawn_with_id(entry, None, 0)
+}
+
+/// [`spawn`] for an export called from C: `created_pc` is the return address into the
+/// caller, the "created by" line of goroutine dumps.
+pub(crate) fn spawn_from(entry: Entry, created_pc: usize) -> Option<i64> {
+    spawn_with_id(entry, None, created_pc)
 }
 
 static MAIN_ID_TAKEN: AtomicBool = AtomicBool::new(false);
@@ -1169,10 +1184,10 @@ static MAIN_ID_TAKEN: AtomicBool = AtomicBool::new(false);
 /// Spawns `gort_main`'s goroutine: the first one gets id 1, like Go's main goroutine.
 pub(crate) fn spawn_main(entry: Entry) -> Option<i64> {
     let id = if MAIN_ID_TAKEN.swap(true, Ordering::AcqRel) { None } else { Some(1) };
-    spawn_with_id(entry, id)
+    spawn_with_id(entry, id, 0)
 }
 
-fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
+fn spawn_with_id(entry: Entry, forced_id: Option<i64>, created_pc: usize) -> Option<i64> {
     crate::runtime::ensure_init();
     // Runtime code running on a goroutine's stack with its P already RUNNING (a timer
     // callback fired from `after_switch`, e.g. `gort_after_func`) is not user code: it must
@@ -1203,6 +1218,14 @@ fn spawn_with_id(entry: Entry, forced_id: Option<i64>) -> Option<i64> {
     gr.asan_fake.set(ptr::null_mut());
     gr.wait_reason.set("");
     gr.spawn_streak.set(0);
+    let parent = match ctx {
+        // SAFETY: Gs are never freed; cur is the running goroutine.
+        Ctx::Goroutine(_, cur) => unsafe { &*cur }.id(),
+        _ => 0,
+    };
+    gr.parent_id.store(parent, Ordering::Relaxed);
+    gr.created_pc.store(created_pc, Ordering::Relaxed);
+    crate::debug::trace::create(gr, parent);
     gr.status.store(status::RUNNABLE, Ordering::Release);
     count_goroutines(p.map_or(ptr::null(), |p| p as *const P), 1);
     match p {
@@ -1578,8 +1601,15 @@ pub(crate) fn park(reason: &'static str, unlock: Option<fn(*mut G, usize) -> boo
     let g = current_g();
     assert!(!g.is_null(), "park outside a goroutine");
     // SAFETY: g is the running goroutine.
-    unsafe { &*g }.wait_reason.set(reason);
+    let gr = unsafe { &*g };
+    gr.wait_reason.set(reason);
+    gr.wait_since.store(crate::time::coarse_nanotime(), Ordering::Relaxed);
+    let sampled = crate::debug::profile::block_begin(gr, reason);
+    crate::debug::trace::block(gr, reason);
     switch_away(Action::Park { unlock, arg });
+    if sampled {
+        crate::debug::profile::block_end(gr);
+    }
 }
 
 /// Sleeps the running goroutine until `deadline` on a timer.
@@ -1719,6 +1749,7 @@ pub(crate) fn blocking_enter() {
     }
     SCHED.nsyscall.fetch_add(1, Ordering::SeqCst);
     m.in_blocking.set(true);
+    crate::debug::trace::syscall(true);
     let p = m.p.get();
     if p.is_null() {
         return;
@@ -1769,6 +1800,7 @@ pub(crate) fn blocking_exit() {
     }
     SCHED.nsyscall.fetch_sub(1, Ordering::SeqCst);
     m.in_blocking.set(false);
+    crate::debug::trace::syscall(false);
     let p = m.p.get();
     if !p.is_null() {
         // SAFETY: Ps are 'static.
@@ -2005,6 +2037,10 @@ fn looks_dead(l: &Locked) -> bool {
     if SCHED.foreign_blocked.load(Ordering::SeqCst) > 0 || SCHED.nsyscall.load(Ordering::SeqCst) > 0 {
         return false;
     }
+    // A channel registered with gort_signal_notify can be sent to from outside.
+    if crate::debug::signal::notifying() {
+        return false;
+    }
     // A goroutine waiting on an fd can be woken from outside the process.
     if crate::netpoll::has_waiters() {
         return false;
@@ -2046,31 +2082,6 @@ impl HelperThreadCount {
 /// Threads in this process (entries of /proc/self/task), if that can be read.
 fn thread_count() -> Option<usize> {
     std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
-}
-
-/// One line per live goroutine, Go's `goroutine N [state]:` format.
-pub(crate) fn dump_goroutines(out: &mut String, current: *mut G) {
-    use std::fmt::Write;
-    let mut gs: Vec<&G> = Vec::new();
-    super::g::ALLGS.for_each(|g| {
-        // SAFETY: Gs are never freed.
-        let g = unsafe { &*g };
-        if g.status() != status::DEAD && g.status() != status::IDLE {
-            gs.push(g);
-        }
-    });
-    gs.sort_by_key(|g| g.id());
-    for g in gs {
-        let state = if ptr::eq(g, current) {
-            "running"
-        } else {
-            match g.status() {
-                status::WAITING => g.wait_reason.get(),
-                s => status_name(s),
-            }
-        };
-        let _ = write!(out, "\ngoroutine {} [{}]:\n", g.id(), state);
-    }
 }
 
 // ---------------------------------------------------------------------------------------

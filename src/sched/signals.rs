@@ -68,7 +68,6 @@ pub(crate) fn thread_init() {
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let (addr, code) = unsafe { ((*info).si_addr() as usize, (*info).si_code) };
-    let goid = running_goid();
     let m = current_m();
     if !m.is_null() {
         // SAFETY: Ms and Gs are never freed; reading the current G's immutable stack bounds
@@ -76,7 +75,8 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         let g = unsafe { &*m }.curg.get();
         // SAFETY: g is running on this thread, so its stack slot is not being written.
         if !g.is_null() && unsafe { (*g).stack() }.is_some_and(|s| s.guard_contains(addr)) {
-            stack_overflow(unsafe { &*g }.id());
+            let (pc, fp) = frame_of(ctx);
+            stack_overflow_at(unsafe { &*g }.id(), crate::debug::traceback::Current::Interrupted(pc, fp));
         }
     }
     // Not a goroutine stack overflow: go by the action the program had before us.
@@ -90,7 +90,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     match old.sa_sigaction {
         libc::SIG_DFL => {
             if fault {
-                report_fault(sig, code, addr, pc_of(ctx), goid);
+                report_fault(sig, code, addr, ctx);
             }
             // Restore the default action and raise the signal again: it is delivered when
             // this handler returns and ends the process as it would have without gort.
@@ -102,7 +102,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         }
         libc::SIG_IGN => {
             if fault {
-                report_fault(sig, code, addr, pc_of(ctx), goid);
+                report_fault(sig, code, addr, ctx);
                 // SAFETY: _exit is async-signal-safe. No stdio flush: the fault may have
                 // struck inside stdio, with its lock held.
                 unsafe { libc::_exit(2) };
@@ -122,16 +122,20 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     }
 }
 
-/// The id of the goroutine running on this thread, 0 on g0 or a thread gort does not own.
-/// Async-signal-safe: reads this thread's M and its current G, both never freed.
-fn running_goid() -> i64 {
-    let m = current_m();
-    if m.is_null() {
-        return 0;
+/// The interrupted instruction's address and frame pointer, from a signal's saved
+/// context (`(0, 0)` without one).
+pub(crate) fn frame_of(ctx: *mut libc::c_void) -> (usize, usize) {
+    if ctx.is_null() {
+        return (0, 0);
     }
-    // SAFETY: Ms and Gs are never freed; curg is written only by this thread.
-    let g = unsafe { &*m }.curg.get();
-    if g.is_null() { 0 } else { unsafe { &*g }.id() }
+    let uc = ctx as *const libc::ucontext_t;
+    // SAFETY: for an SA_SIGINFO handler the kernel passes its ucontext_t as `ctx`.
+    #[cfg(target_arch = "x86_64")]
+    let fp = unsafe { (*uc).uc_mcontext.gregs[libc::REG_RBP as usize] as usize };
+    // SAFETY: as above.
+    #[cfg(target_arch = "aarch64")]
+    let fp = unsafe { (*uc).uc_mcontext.regs[29] as usize };
+    (pc_of(ctx) as usize, fp)
 }
 
 /// The faulting instruction's address, from the signal's saved context.
@@ -158,20 +162,27 @@ fn pc_of(ctx: *mut libc::c_void) -> u64 {
 /// goroutine 5 [running]:
 /// ```
 /// The last line only when the fault struck inside a goroutine.
-pub(crate) fn report_fault(sig: libc::c_int, code: libc::c_int, addr: usize, pc: u64, goid: i64) {
+pub(crate) fn report_fault(sig: libc::c_int, code: libc::c_int, addr: usize, ctx: *mut libc::c_void) {
+    let pc = pc_of(ctx);
     let name: &[u8] = if sig == libc::SIGBUS { b"SIGBUS: bus error" } else { b"SIGSEGV: segmentation violation" };
     let mut msg = crate::fatal::StackMsg::new();
     msg.push(b"unexpected fault address ").push_hex(addr as u64).push(b"\nfatal error: fault\n[signal ");
     msg.push(name).push(b" code=").push_hex(code as u64).push(b" addr=").push_hex(addr as u64);
     msg.push(b" pc=").push_hex(pc).push(b"]\n");
-    if goid > 0 {
-        msg.push(b"\ngoroutine ").push_dec(goid).push(b" [running]:\n");
-    }
     crate::fatal::write_stderr(msg.as_bytes());
+    let (pc, fp) = frame_of(ctx);
+    use crate::debug::traceback::{Current, Scope, crash_dump};
+    crash_dump(2, Scope::All, Current::Interrupted(pc, fp));
 }
 
 /// Prints Go's stack-overflow crash and exits 2. Async-signal-safe (no allocation).
 pub(crate) fn stack_overflow(goid: i64) -> ! {
+    stack_overflow_at(goid, crate::debug::traceback::Current::Skip)
+}
+
+/// [`stack_overflow`] with the overflowing goroutine's frames from `current`, then every
+/// goroutine (Go's fatal errors show them all).
+fn stack_overflow_at(goid: i64, current: crate::debug::traceback::Current) -> ! {
     let mut buf = [0u8; 96];
     let mut n = 0;
     for b in b"fatal error: goroutine " {
@@ -184,6 +195,8 @@ pub(crate) fn stack_overflow(goid: i64) -> ! {
         n += 1;
     }
     crate::fatal::write_stderr(&buf[..n]);
+    let level = crate::debug::traceback::crash_dump(2, crate::debug::traceback::Scope::All, current);
+    crate::debug::traceback::crash_if_asked(level);
     // SAFETY: _exit is async-signal-safe.
     unsafe { libc::_exit(2) }
 }

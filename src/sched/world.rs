@@ -795,6 +795,11 @@ fn goroutine_stack_of(sp: usize, candidate: *mut g::G) -> Option<(usize, usize)>
     found
 }
 
+/// The signal that stops threads for the collector (0 before start-up).
+pub(crate) fn gc_signal() -> i32 {
+    GC_SIGNAL.load(Ordering::Relaxed)
+}
+
 /// Stops every thread that can hold heap pointers, except the caller; see the module
 /// notes. Takes the stop-the-world lock: it does not nest with itself or with
 /// `gort_gomaxprocs`. Call it from a goroutine or a thread, never from the scheduler.
@@ -1008,6 +1013,25 @@ impl StoppedWorld {
                 f(sp as *const u8, hi - sp);
             }
         });
+    }
+
+    /// Where goroutine `g`, running on a thread this stop interrupted with its signal, was
+    /// interrupted: `(pc, frame pointer)`, if its stack pointer is inside `[lo, hi)`
+    /// (goroutine dumps walk its frames from there). None for a thread that was asleep in
+    /// the runtime (no interrupted context) or on another stack.
+    pub(crate) fn interrupted(&self, g: *mut super::G, lo: usize, hi: usize) -> Option<(usize, usize)> {
+        self.stopped.iter().filter(|s| !s.held).find_map(|s| {
+            let m = s.rec.m.load(Ordering::Relaxed);
+            // SAFETY: Ms are never freed; the thread is stopped, so its curg is stable.
+            if m.is_null() || unsafe { &*m }.curg.get() != g {
+                return None;
+            }
+            // SAFETY: written before the acknowledgement we waited for; nobody writes it
+            // while the round lasts.
+            let regs = unsafe { &*s.rec.regs.get() };
+            let sp = regs[crate::arch::GREG_SP];
+            (lo <= sp && sp < hi).then(|| (regs[crate::arch::GREG_PC], regs[crate::arch::GREG_FP]))
+        })
     }
 
     /// Restarts every thread; returns the restart time in ns.

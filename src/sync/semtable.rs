@@ -41,6 +41,10 @@ pub(crate) struct Record {
     pub payload: u64,
     /// Set by the waker that claimed it: the waiter was given what it waited for.
     pub granted: bool,
+    /// When a wait sampled by the mutex profile began (`nanotime`), else 0: the waker
+    /// that releases it records the delay (`debug::profile::mutex_event`). Written by the
+    /// waiter before it queues the record, read by the waker under the bucket lock.
+    pub t0: i64,
     queued: bool,
     next: *mut Record,
     prev: *mut Record,
@@ -48,7 +52,7 @@ pub(crate) struct Record {
 
 impl Record {
     pub(crate) fn new(waiter: Waiter, payload: u64) -> Record {
-        Record { waiter, payload, granted: false, queued: false, next: ptr::null_mut(), prev: ptr::null_mut() }
+        Record { waiter, payload, granted: false, t0: 0, queued: false, next: ptr::null_mut(), prev: ptr::null_mut() }
     }
 }
 
@@ -393,12 +397,15 @@ pub(crate) fn semacquire(sema: &AtomicU32, lifo: bool, reason: &'static str, dea
         return true;
     }
     let addr = sema as *const AtomicU32 as usize;
+    // Contended: the mutex profile may sample this wait (one load when it is off).
+    let t0 = crate::debug::profile::mutex_wait_begin(reason);
     loop {
         if deadline != NO_DEADLINE && deadline <= crate::time::nanotime() {
             return false;
         }
         let l = lock(addr);
         let mut rec = Record::new(Waiter::current(), 0);
+        rec.t0 = t0;
         // The re-check runs with our record counted in `nwait` (Dekker with `semrelease`,
         // which increments the count before reading `nwait`): one of us sees the other.
         match wait(l, &mut rec, lifo, || try_acquire(sema), reason, deadline) {
@@ -426,8 +433,15 @@ pub(crate) fn semrelease(sema: &AtomicU32, handoff: bool) {
             // SAFETY: claimed by us; valid until woken.
             unsafe { (*r).granted = true };
         }
+        // SAFETY: as above.
+        let t0 = unsafe { (*r).t0 };
         // SAFETY: unlinked and claimed above.
         unsafe { wake(r) };
+        drop(l);
+        if t0 != 0 {
+            // The contention this unlock ended, charged to the unlocker's stack (Go).
+            crate::debug::profile::mutex_event(t0);
+        }
     }
 }
 
