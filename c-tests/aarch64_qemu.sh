@@ -24,6 +24,9 @@ for f in c-tests/test_*.c; do
     # take the P); qemu-user's translation stalls sometimes exceed that: 2 failures in 40
     # runs at the start of issue 13's session as at its end.
     case "$name" in test_gosched) continue ;; esac
+    # test_sched_order (the same strict round robin, K yielders): 4 failures in 6 runs
+    # under qemu on the code from before issue 14 too, passing natively every time.
+    case "$name" in test_sched_order) continue ;; esac
     # qemu-user runs a thread of its own in the process (/proc/self/task lists it), which
     # deadlock detection must take for a host thread that may still call in: it stays
     # silent, as documented, so the tests that expect a deadlock report cannot pass here.

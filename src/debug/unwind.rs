@@ -126,9 +126,18 @@ pub(crate) unsafe fn walk(first_pc: usize, mut fp: usize, lo: usize, hi: usize, 
 #[inline(never)]
 pub(crate) fn here(lo: usize, hi: usize, reader: Reader) -> Pcs {
     let fp = crate::arch::frame_pointer();
+    // Our own frame record is read here, not by `walk`: the call to `walk` may be a tail
+    // call that pops this frame first (aarch64 does), leaving `fp` pointing at what
+    // `walk`'s own frame then overwrites.
+    let word = size_of::<usize>();
+    let (Some(caller_fp), Some(ret)) = (reader.word(fp), reader.word(fp + word)) else { return Pcs::new() };
+    if fp < lo || fp + 2 * word > hi || ret == 0 {
+        return Pcs::new();
+    }
     // SAFETY: with Direct the caller vouches that [lo, hi) is its own, mapped stack; it
     // does not change above our frame while we walk (those frames wait for us).
-    unsafe { walk(0, fp, lo, hi, reader) }
+    let pcs = unsafe { walk(ret, caller_fp, lo, hi, reader) };
+    std::hint::black_box(pcs)
 }
 
 /// The frames of a context saved by the context switch at `sp` on stack `[lo, hi)`.
