@@ -32,8 +32,9 @@
  *  a fatal `throw` is a fatal error ("fatal error: MSG", exit status 2, not recoverable):
  *  unlocking an unlocked mutex or RWMutex (also through gort_cond_wait), freeing a channel
  *  goroutines are blocked on, gort_goexit outside a goroutine, gort_blocking_exit outside
- *  a blocking region or gort_blocking_enter inside one, all goroutines asleep, stack
- *  overflow.
+ *  a blocking region, gort_blocking_enter or a gort call that blocks inside one, all
+ *  goroutines asleep, stack overflow. Every fatal error and uncaught panic prints the
+ *  goroutines' stacks as GORT_TRACEBACK says (docs/debugging.md).
  *  No deadline is a mistake: GORT_FOREVER waits for ever, anything else <= gort_now()
  *  (down to INT64_MIN) does not wait, anything later (up to INT64_MAX) is waited for.
  *  A pointer that is not NULL but does not point to a live object of the right type is
@@ -371,7 +372,10 @@ void gort_unlock_os_thread(void);
 // handed to another thread. Pair with `gort_blocking_exit`; make no other gort calls in
 // between. Like cgo's entersyscall. No-op outside goroutines. Regions do not nest: a
 // `gort_blocking_enter` inside one is a fatal error (as a bad call is a `throw` in Go's
-// entersyscall: the scheduler's accounting would be wrong from then on).
+// entersyscall: the scheduler's accounting would be wrong from then on), and so is a
+// gort call that would block or yield inside one (a channel operation that waits,
+// `gort_sleep`, `gort_gosched`, a lock that is taken): `fatal error: goroutine blocked in
+// gort (chan receive) inside a blocking region`.
 void gort_blocking_enter(void);
 
 // Ends a `gort_blocking_enter` region; may wait for a free processor. In a goroutine that

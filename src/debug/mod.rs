@@ -20,6 +20,26 @@
 //! path (the profile and trace hooks in park, ready and spawn) costs one relaxed load
 //! while it is off.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// True while the block profile or the execution trace is on: the scheduler's park takes
+/// its observed path only then (one load when both are off). Recomputed by whoever turns
+/// either on or off ([`update_observed`]).
+static OBSERVED: AtomicBool = AtomicBool::new(false);
+
+#[inline]
+pub(crate) fn observed() -> bool {
+    OBSERVED.load(Ordering::Relaxed)
+}
+
+/// Recomputes [`OBSERVED`] after a change of the block profile rate or the trace state.
+/// Under a lock: of two concurrent changes, the second to recompute sees both.
+pub(crate) fn update_observed() {
+    static RECOMPUTE: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+    let _l = RECOMPUTE.lock();
+    OBSERVED.store(profile::block_rate() > 0 || trace::tracing(), Ordering::SeqCst);
+}
+
 pub(crate) mod gdb;
 pub(crate) mod pprof;
 pub(crate) mod profile;

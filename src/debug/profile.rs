@@ -28,7 +28,6 @@ use super::pprof;
 use super::symbolize::{Symbol, symbolize};
 use super::traceback;
 use super::unwind::{self, Reader};
-use crate::sched::G;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
@@ -53,7 +52,14 @@ static MUTEX: Table = Mutex::new(None);
 /// Go's `SetBlockProfileRate`: `rate` ns per sampled event (1: every event; <= 0: off).
 /// Returns the previous rate.
 pub(crate) fn set_block_rate(rate: i64) -> i64 {
-    BLOCK_RATE.swap(rate.max(0), Ordering::Relaxed)
+    let old = BLOCK_RATE.swap(rate.max(0), Ordering::Relaxed);
+    super::update_observed();
+    old
+}
+
+/// The block profile rate (0: off).
+pub(crate) fn block_rate() -> i64 {
+    BLOCK_RATE.load(Ordering::Relaxed)
 }
 
 /// Go's `SetMutexProfileFraction`: one event in `rate` sampled (0: off). A negative rate
@@ -71,21 +77,19 @@ fn is_blocking_reason(reason: &str) -> bool {
     reason.starts_with("chan ") || reason.starts_with("select") || reason.starts_with("sync.")
 }
 
-/// Called by a goroutine about to park: true if this wait is sampled (its start is then
-/// in `g.block_start` and [`block_end`] must follow when it resumes).
+/// Called by a goroutine about to park for `reason`: the wait's start (`nanotime`) if
+/// the block profile samples it, else 0 (then [`block_end`] need not be called).
 #[inline]
-pub(crate) fn block_begin(g: &G, reason: &str) -> bool {
+pub(crate) fn block_begin(reason: &str) -> i64 {
     if BLOCK_RATE.load(Ordering::Relaxed) <= 0 || !is_blocking_reason(reason) {
-        return false;
+        return 0;
     }
-    g.block_start.store(crate::time::nanotime(), Ordering::Relaxed);
-    true
+    crate::time::nanotime()
 }
 
-/// The sampled wait begun by [`block_begin`] ended: decide and record.
+/// The wait begun at `t0` by [`block_begin`] ended: decide and record.
 #[cold]
-pub(crate) fn block_end(g: &G) {
-    let t0 = g.block_start.swap(0, Ordering::Relaxed);
+pub(crate) fn block_end(t0: i64) {
     let rate = BLOCK_RATE.load(Ordering::Relaxed);
     if t0 == 0 || rate <= 0 {
         return;

@@ -31,8 +31,9 @@
 //! `GORT_DEBUG=hangwarn=SECONDS` starts a watchdog thread that looks every quarter of
 //! the period (at least every second) for a goroutine parked longer than SECONDS, and
 //! then prints every goroutine once: a deadlock between goroutines and threads gort does
-//! not own cannot be proven, but it can be noticed. `G::wait_since` (the coarse clock,
-//! stamped at park) gives the ages.
+//! not own cannot be proven, but it can be noticed. `G::wait_since` (sysmon's recent
+//! clock, stamped at park; 0 when sysmon was asleep, then stamped by the watchdog) gives
+//! the ages.
 
 use super::traceback::{self, Current, FdOut, Scope};
 use crate::chan::Chan;
@@ -368,7 +369,7 @@ fn watch(secs: i64) -> *mut libc::c_void {
         let ts = libc::timespec { tv_sec: (period / 1_000_000_000) as _, tv_nsec: (period % 1_000_000_000) as _ };
         // SAFETY: a plain sleep of this thread.
         unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
-        let now = crate::time::coarse_nanotime();
+        let now = crate::time::nanotime();
         let mut oldest: Option<(i64, i64)> = None;
         traceback::for_each_live(|g| {
             // SAFETY: Gs are never freed.
@@ -376,8 +377,14 @@ fn watch(secs: i64) -> *mut libc::c_void {
             if g.status() != crate::sched::g::status::WAITING {
                 return;
             }
-            let since = g.wait_since.load(Ordering::Relaxed);
-            if since > 0 && now - since >= limit && oldest.is_none_or(|(_, s)| since < s) {
+            let mut since = g.wait_since.load(Ordering::Relaxed);
+            if since == 0 {
+                // Parked while sysmon slept: its wait counts from now (a CAS, since the
+                // goroutine may wake and park again meanwhile).
+                let _ = g.wait_since.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+                since = now;
+            }
+            if now - since >= limit && oldest.is_none_or(|(_, s)| since < s) {
                 oldest = Some((g.id(), since));
             }
         });

@@ -19,13 +19,15 @@
 //!
 //! # How
 //! Each hook starts with one relaxed load of [`TRACING`]: nothing else happens when no
-//! trace runs. A traced event is one 40-byte record appended to the calling thread's
+//! trace runs. A traced event is one 56-byte record appended to the calling thread's
 //! buffer ([`Buf`]: a spin flag the owner takes uncontended, and which `trace_stop`
-//! takes to drain it). A full buffer (8192 events) is formatted and written by the thread
-//! that filled it, under the writer's lock; the rest at `gort_trace_stop`. Times are
+//! takes to drain it). A full buffer (8192 events) goes to the `gort-trace` writer
+//! thread ([`Queue`]), which formats and writes it; the rest at `gort_trace_stop`, which
+//! first waits for the writer to finish what it was given. Each buffer is written in
+//! time order; buffers of different threads interleave (trace viewers sort by time). Times are
 //! `nanotime` (the vDSO clock), written in microseconds with three decimals. The start
-//! of each slice travels in the goroutine (`G::trace_ts`, `G::trace_p`), written by
-//! whoever owns the G at that moment (the status protocol orders the hand-over).
+//! of each slice is kept per goroutine in a sharded side table ([`STATES`]), cleared
+//! when the goroutine ends and when a trace starts.
 //!
 //! Events are formatted only when written, so a goroutine that exists before the trace
 //! starts still gets a named track the first time it appears.
@@ -37,7 +39,6 @@ use crate::sched::G;
 use parking_lot::Mutex;
 use std::cell::{Cell, UnsafeCell};
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// True while a trace runs. Read by every hook.
@@ -134,7 +135,7 @@ fn my_buf() -> &'static Buf {
                 let b: &'static Buf = Box::leak(Box::new(Buf {
                     busy: AtomicBool::new(false),
                     session: Cell::new(0),
-                    events: UnsafeCell::new(Vec::with_capacity(FLUSH_AT)),
+                    events: UnsafeCell::new(Vec::new()),
                     owned: AtomicBool::new(true),
                 }));
                 all.push(b);
@@ -159,12 +160,133 @@ fn emit(ev: Ev) {
         events.clear();
         b.session.set(session);
     }
-    events.push(ev);
-    let full = (events.len() >= FLUSH_AT).then(|| std::mem::replace(events, Vec::with_capacity(FLUSH_AT)));
-    b.unlock();
-    if let Some(evs) = full {
-        write_events(&evs, session);
+    if events.capacity() == 0 {
+        events.reserve_exact(FLUSH_AT);
     }
+    events.push(ev);
+    if events.len() < FLUSH_AT {
+        b.unlock();
+        return;
+    }
+    let full = std::mem::take(events);
+    b.unlock();
+    let fresh = hand_off(full, session);
+    b.lock();
+    // SAFETY: `busy` is held.
+    let events = unsafe { &mut *b.events.get() };
+    if events.capacity() == 0 {
+        *events = fresh;
+    }
+    b.unlock();
+}
+
+/// Full buffers waiting for the writer thread (`gort-trace`, at the lowest priority),
+/// which formats and writes them. JSON is slow to write (about 90 bytes and 0.1 µs per
+/// event, where recording one costs about 20 ns), so a busy program produces events
+/// faster than any writer drains them, and something has to give. Measured on a traced
+/// pingpong (1M round trips, 2 CPUs, 1 P; BENCHMARKS.md): holding the backlog in memory
+/// (up to 512 MiB) cost 6-7x per round trip and 336 MiB, because the page faults of
+/// fresh memory (expensive in a VM) cost more than formatting; a 16 MiB queue
+/// ([`MAX_QUEUED`]) past which the thread that filled a buffer formats it itself costs
+/// 7-8x per round trip but finishes the whole run, trace written, in the least time and
+/// 22 MiB. That is the choice: the program slows to the writer's pace instead of
+/// growing. The writer drains as soon as [`WRITE_BEHIND`] buffers wait; written buffers
+/// are reused (fresh ones cost a page-zeroing fault per 70 events).
+struct Queue {
+    chunks: std::collections::VecDeque<(u64, Vec<Ev>)>,
+    /// The writer thread is formatting a chunk it took.
+    busy: bool,
+    /// The writer thread exists.
+    started: bool,
+    /// A stop waits for everything queued to be written.
+    flushing: bool,
+    /// Written buffers, empty, for reuse: a fresh 450 KiB buffer per 8192 events made
+    /// the kernel zero its pages on first touch, a fifth of a traced pingpong's time.
+    free: Vec<Vec<Ev>>,
+}
+
+const MAX_QUEUED: usize = (16 << 20) / (FLUSH_AT * std::mem::size_of::<Ev>());
+/// Queued buffers at which the writer starts draining (see [`Queue`]).
+const WRITE_BEHIND: usize = 1;
+
+static QUEUE: Mutex<Queue> = Mutex::new(Queue {
+    chunks: std::collections::VecDeque::new(),
+    busy: false,
+    started: false,
+    flushing: false,
+    free: Vec::new(),
+});
+static QUEUE_CV: parking_lot::Condvar = parking_lot::Condvar::new();
+
+/// Gives a full buffer to the writer (or writes it, see [`Queue`]); returns an empty one
+/// to fill next.
+fn hand_off(mut evs: Vec<Ev>, session: u64) -> Vec<Ev> {
+    let mut q = QUEUE.lock();
+    if q.started && q.chunks.len() < MAX_QUEUED {
+        q.chunks.push_back((session, evs));
+        if q.chunks.len() >= WRITE_BEHIND {
+            QUEUE_CV.notify_all();
+        }
+        return q.free.pop().unwrap_or_else(|| Vec::with_capacity(FLUSH_AT));
+    }
+    drop(q);
+    write_events(&evs, session);
+    evs.clear();
+    evs
+}
+
+/// Starts the writer thread once (it stays for later traces).
+fn start_writer() -> bool {
+    let mut q = QUEUE.lock();
+    if q.started {
+        return true;
+    }
+    extern "C" fn body(_: *mut libc::c_void) -> *mut libc::c_void {
+        // Formatting is the trace's bulk work: it yields the CPU to the program's threads.
+        // SAFETY: setpriority on this thread (Linux: PRIO_PROCESS with a thread id).
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
+        let mut draining = false;
+        loop {
+            let mut q = QUEUE.lock();
+            // Drain once WRITE_BEHIND buffers wait (or a stop asks: `flushing`), down to
+            // empty; then wait for the next batch.
+            while q.chunks.is_empty() || !(draining || q.flushing || q.chunks.len() >= WRITE_BEHIND) {
+                draining = false;
+                QUEUE_CV.wait(&mut q);
+            }
+            draining = true;
+            let (session, mut evs) = q.chunks.pop_front().expect("not empty");
+            q.busy = true;
+            drop(q);
+            write_events(&evs, session);
+            evs.clear();
+            let mut q = QUEUE.lock();
+            q.busy = false;
+            if q.free.len() < 64 {
+                q.free.push(evs);
+            }
+            drop(q);
+            QUEUE_CV.notify_all();
+        }
+    }
+    let counted = crate::sched::proc::helper_thread_starting();
+    if crate::sched::proc::spawn_thread("gort-trace", 256 * 1024, body, std::ptr::null_mut()).is_err() {
+        counted.cancel();
+        return false; // the goroutines' threads write their own buffers then
+    }
+    q.started = true;
+    true
+}
+
+/// Waits until the writer thread has written everything handed to it.
+fn wait_writer_idle() {
+    let mut q = QUEUE.lock();
+    q.flushing = true;
+    QUEUE_CV.notify_all();
+    while !q.chunks.is_empty() || q.busy {
+        QUEUE_CV.wait(&mut q);
+    }
+    q.flushing = false;
 }
 
 #[inline]
@@ -172,8 +294,81 @@ fn on() -> bool {
     TRACING.load(Ordering::Relaxed)
 }
 
+/// True while a trace runs.
+pub(crate) fn tracing() -> bool {
+    on()
+}
+
+/// Use the TSC for timestamps (set at trace start when the kernel's clocksource is the
+/// TSC, i.e. it is invariant and synchronised across CPUs); else `nanotime`.
+static USE_TSC: AtomicBool = AtomicBool::new(false);
+
+/// An event's timestamp: raw TSC ticks (about 8 ns to read here, where the vDSO clock
+/// costs 20: two thirds of a traced event) or `nanotime`; [`Clock`] converts.
+#[inline]
 fn now() -> i64 {
+    #[cfg(target_arch = "x86_64")]
+    if USE_TSC.load(Ordering::Relaxed) {
+        // SAFETY: rdtsc has no preconditions on x86_64.
+        return unsafe { core::arch::x86_64::_rdtsc() } as i64;
+    }
     crate::time::nanotime()
+}
+
+/// Converts event timestamps to `nanotime` nanoseconds: `ns0 + (stamp - stamp0) * scale`.
+#[derive(Clone, Copy)]
+struct Clock {
+    stamp0: i64,
+    ns0: i64,
+    scale: f64,
+}
+
+impl Clock {
+    /// Measures the stamp rate against `nanotime` for about a millisecond.
+    fn calibrate() -> Clock {
+        let tsc = cfg!(target_arch = "x86_64")
+            && std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+                .is_ok_and(|c| c.trim() == "tsc");
+        USE_TSC.store(tsc, Ordering::Relaxed);
+        let (s0, n0) = (now(), crate::time::nanotime());
+        if !tsc {
+            return Clock { stamp0: s0, ns0: s0, scale: 1.0 };
+        }
+        let mut n1 = n0;
+        while n1 - n0 < 1_000_000 {
+            std::hint::spin_loop();
+            n1 = crate::time::nanotime();
+        }
+        let s1 = now();
+        Clock { stamp0: s0, ns0: n0, scale: (n1 - n0) as f64 / (s1 - s0).max(1) as f64 }
+    }
+
+    fn ns(&self, stamp: i64) -> i64 {
+        self.ns0 + ((stamp - self.stamp0) as f64 * self.scale) as i64
+    }
+}
+
+/// Where each traced goroutine's current state began and the P it last ran on, keyed
+/// by goroutine id: kept beside the trace rather than in every G (it would cost each of
+/// them 16 bytes, tracing or not: 3% on spawn-heavy benchmarks). 64 shards, so Ps that
+/// trace at once rarely meet on a lock.
+/// Goroutine id → (start of its current state, its last P).
+type StateShard = Mutex<Option<std::collections::HashMap<i64, (i64, u32)>>>;
+
+static STATES: [StateShard; 64] = [const { Mutex::new(None) }; 64];
+
+/// Records that goroutine `g`'s new state begins at `ts` (on P `p`, if given); returns
+/// when the previous one began (0: unknown) and the P it last ran on. `end`: forget it.
+fn transition(g: i64, ts: i64, p: Option<u32>, end: bool) -> (i64, u32) {
+    let mut shard = STATES[(g as u64 % 64) as usize].lock();
+    let map = shard.get_or_insert_with(std::collections::HashMap::new);
+    if end {
+        return map.remove(&g).unwrap_or((0, 0));
+    }
+    let e = map.entry(g).or_insert((0, 0));
+    let old = *e;
+    *e = (ts, p.unwrap_or(old.1));
+    old
 }
 
 /// A goroutine was made (by the running goroutine `parent`, 0 for none).
@@ -181,7 +376,7 @@ fn now() -> i64 {
 pub(crate) fn create(g: &G, parent: i64) {
     if on() {
         let ts = now();
-        g.trace_ts.store(ts, Ordering::Relaxed);
+        transition(g.id(), ts, Some(0), false);
         emit(Ev { kind: Kind::Create, p: 0, ts, since: 0, g: g.id(), other: parent, reason: "" });
     }
 }
@@ -191,8 +386,7 @@ pub(crate) fn create(g: &G, parent: i64) {
 pub(crate) fn start(g: &G, p: usize) {
     if on() {
         let ts = now();
-        let since = g.trace_ts.swap(ts, Ordering::Relaxed);
-        g.trace_p.store(p as u32, Ordering::Relaxed);
+        let (since, _) = transition(g.id(), ts, Some(p as u32), false);
         emit(Ev { kind: Kind::Start, p: p as u32, ts, since, g: g.id(), other: 0, reason: "" });
     }
 }
@@ -224,8 +418,7 @@ pub(crate) fn end(g: &G) {
 #[cold]
 fn left_cpu(g: &G, kind: Kind, reason: &'static str) {
     let ts = now();
-    let since = g.trace_ts.swap(ts, Ordering::Relaxed);
-    let p = g.trace_p.load(Ordering::Relaxed);
+    let (since, p) = transition(g.id(), ts, None, kind == Kind::End);
     emit(Ev { kind, p, ts, since, g: g.id(), other: 0, reason });
 }
 
@@ -234,7 +427,7 @@ fn left_cpu(g: &G, kind: Kind, reason: &'static str) {
 pub(crate) fn unblock(g: &G) {
     if on() {
         let ts = now();
-        let since = g.trace_ts.swap(ts, Ordering::Relaxed);
+        let (since, _) = transition(g.id(), ts, None, false);
         let cur = crate::sched::current_g();
         // SAFETY: Gs are never freed.
         let by = if cur.is_null() { 0 } else { unsafe { &*cur }.id() };
@@ -272,10 +465,14 @@ struct Writer {
     session: u64,
     /// Trace start (ns): slices that began earlier are clipped to it.
     t0: i64,
+    /// Stamps to nanoseconds.
+    clock: Clock,
     /// Goroutines whose track has been named.
     named: HashSet<i64>,
     /// Write failed: drop the rest.
     failed: bool,
+    /// Formatting buffer, reused.
+    out: Vec<u8>,
 }
 
 static WRITER: Mutex<Option<Writer>> = Mutex::new(None);
@@ -317,11 +514,17 @@ pub(crate) fn start_trace(fd: i32) -> Result<(), TraceError> {
         "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":2,\"tid\":0,\"args\":{\"name\":\"Ps\"}}"
     );
     write_all(fd, head.as_bytes()).map_err(TraceError::Io)?;
+    start_writer();
+    for shard in &STATES {
+        *shard.lock() = None;
+    }
     let session = SESSION.fetch_add(1, Ordering::AcqRel) + 1;
+    let clock = Clock::calibrate();
     let t0 = now();
-    *w = Some(Writer { fd, session, t0, named: HashSet::new(), failed: false });
+    *w = Some(Writer { fd, session, t0, clock, named: HashSet::new(), failed: false, out: Vec::new() });
     drop(w);
     TRACING.store(true, Ordering::SeqCst);
+    super::update_observed();
     // The Ps running now: one ProcStart each, so their tracks begin at the start.
     for i in 0..crate::sched::gomaxprocs() {
         emit(Ev { kind: Kind::ProcStart, p: i as u32, ts: t0, since: 0, g: 0, other: 0, reason: "" });
@@ -335,6 +538,7 @@ pub(crate) fn stop_trace() -> Result<(), TraceError> {
         return Err(TraceError::State);
     }
     TRACING.store(false, Ordering::SeqCst);
+    super::update_observed();
     let session = SESSION.load(Ordering::Acquire);
     let bufs: Vec<&'static Buf> = BUFS.lock().clone();
     let mut all = Vec::new();
@@ -349,6 +553,7 @@ pub(crate) fn stop_trace() -> Result<(), TraceError> {
     }
     // Time order; at equal times a block before the unblock it enabled.
     all.sort_by_key(|e| (e.ts, e.kind != Kind::Block));
+    wait_writer_idle();
     write_events(&all, session);
     let Some(w) = WRITER.lock().take() else { return Err(TraceError::State) };
     if w.failed {
@@ -364,102 +569,147 @@ fn write_events(evs: &[Ev], session: u64) {
     if w.session != session || w.failed {
         return;
     }
-    let mut s = String::with_capacity(evs.len() * 160);
+    let mut out = std::mem::take(&mut w.out);
+    out.clear();
     for e in evs {
-        format_event(&mut s, w, e);
+        format_event(&mut out, w, e);
     }
-    if write_all(w.fd, s.as_bytes()).is_err() {
+    if write_all(w.fd, &out).is_err() {
         w.failed = true;
     }
+    w.out = out;
 }
 
-/// Microseconds, as Chrome's `ts` wants them.
-fn us(ns: i64) -> String {
-    format!("{}.{:03}", ns / 1000, ns % 1000)
+fn push_dec(o: &mut Vec<u8>, v: i64) {
+    let mut t = [0u8; 20];
+    let n = crate::fatal::fmt_i64(v, &mut t);
+    o.extend_from_slice(&t[..n]);
 }
 
-fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
+/// Nanoseconds as Chrome's microseconds, with three decimals.
+fn push_us(o: &mut Vec<u8>, ns: i64) {
+    push_dec(o, ns / 1000);
+    let f = (ns % 1000).unsigned_abs();
+    o.extend_from_slice(&[b'.', b'0' + (f / 100) as u8, b'0' + (f / 10 % 10) as u8, b'0' + (f % 10) as u8]);
+}
+
+fn push_json_str(o: &mut Vec<u8>, s: &str) {
+    o.push(b'"');
+    for &c in s.as_bytes() {
         match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
+            b'"' => o.extend_from_slice(b"\\\""),
+            b'\\' => o.extend_from_slice(b"\\\\"),
+            c if c < 0x20 => {
+                o.extend_from_slice(b"\\u00");
+                o.push(b"0123456789abcdef"[(c >> 4) as usize]);
+                o.push(b"0123456789abcdef"[(c & 15) as usize]);
             }
             c => o.push(c),
         }
     }
-    o.push('"');
-    o
+    o.push(b'"');
 }
 
-fn format_event(s: &mut String, w: &mut Writer, e: &Ev) {
+/// `,\n{"ph":"X","name":NAME,"pid":PID,"tid":TID,"ts":SINCE,"dur":D` (no closing brace).
+fn push_slice(o: &mut Vec<u8>, name: &str, pid: i64, tid: i64, since: i64, ts: i64) {
+    o.extend_from_slice(b",\n{\"ph\":\"X\",\"name\":");
+    push_json_str(o, name);
+    o.extend_from_slice(b",\"pid\":");
+    push_dec(o, pid);
+    o.extend_from_slice(b",\"tid\":");
+    push_dec(o, tid);
+    o.extend_from_slice(b",\"ts\":");
+    push_us(o, since);
+    o.extend_from_slice(b",\"dur\":");
+    push_us(o, ts - since);
+}
+
+/// `,\n{"ph":"i","s":"t","name":"NAME","pid":PID,"tid":TID,"ts":TS` (no closing brace).
+fn push_instant(o: &mut Vec<u8>, name: &str, pid: i64, tid: i64, ts: i64) {
+    o.extend_from_slice(b",\n{\"ph\":\"i\",\"s\":\"t\",\"name\":\"");
+    o.extend_from_slice(name.as_bytes());
+    o.extend_from_slice(b"\",\"pid\":");
+    push_dec(o, pid);
+    o.extend_from_slice(b",\"tid\":");
+    push_dec(o, tid);
+    o.extend_from_slice(b",\"ts\":");
+    push_us(o, ts);
+}
+
+fn format_event(o: &mut Vec<u8>, w: &mut Writer, e: &Ev) {
     let g = e.g;
     if g != 0 && w.named.insert(g) {
-        let _ = write!(
-            s,
-            ",\n{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":1,\"tid\":{g},\"args\":{{\"name\":\"goroutine {g}\"}}}}"
-        );
+        o.extend_from_slice(b",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":1,\"tid\":");
+        push_dec(o, g);
+        o.extend_from_slice(b",\"args\":{\"name\":\"goroutine ");
+        push_dec(o, g);
+        o.extend_from_slice(b"\"}}");
     }
-    let ts = us(e.ts);
-    // The state this event ends, as a complete slice on the goroutine's track.
-    let slice = |s: &mut String, name: &str| {
-        let since = e.since.max(w.t0).min(e.ts);
-        let _ = write!(
-            s,
-            ",\n{{\"ph\":\"X\",\"name\":{},\"pid\":1,\"tid\":{g},\"ts\":{},\"dur\":{}}}",
-            json_str(name),
-            us(since),
-            us(e.ts - since)
-        );
-    };
-    let instant = |s: &mut String, name: &str, args: &str| {
-        let _ = write!(
-            s,
-            ",\n{{\"ph\":\"i\",\"s\":\"t\",\"name\":\"{name}\",\"pid\":1,\"tid\":{g},\"ts\":{ts},\"args\":{{{args}}}}}"
-        );
-    };
-    let on_p = |s: &mut String| {
-        let since = e.since.max(w.t0).min(e.ts);
-        let _ = write!(
-            s,
-            ",\n{{\"ph\":\"X\",\"name\":\"G {g}\",\"pid\":2,\"tid\":{},\"ts\":{},\"dur\":{},\"args\":{{\"goroutine\":{g}}}}}",
-            e.p,
-            us(since),
-            us(e.ts - since)
-        );
-    };
+    // The state this event ends began here (clipped to the trace's start); in ns.
+    let since = w.clock.ns(e.since.max(w.t0).min(e.ts));
+    let e = &Ev { ts: w.clock.ns(e.ts), ..*e };
     match e.kind {
-        Kind::Create => instant(s, "GoCreate", &format!("\"parent\":{}", e.other)),
-        Kind::Start => slice(s, "runnable"),
-        Kind::Block => {
-            slice(s, "running");
-            on_p(s);
-            instant(s, "GoBlock", &format!("\"reason\":{}", json_str(e.reason)));
+        Kind::Create => {
+            push_instant(o, "GoCreate", 1, g, e.ts);
+            o.extend_from_slice(b",\"args\":{\"parent\":");
+            push_dec(o, e.other);
+            o.extend_from_slice(b"}}");
+        }
+        Kind::Start => {
+            push_slice(o, "runnable", 1, g, since, e.ts);
+            o.push(b'}');
+        }
+        Kind::Block | Kind::Sched | Kind::End => {
+            push_slice(o, "running", 1, g, since, e.ts);
+            o.push(b'}');
+            // The P's track: who ran there, from when to when.
+            o.extend_from_slice(b",\n{\"ph\":\"X\",\"name\":\"G ");
+            push_dec(o, g);
+            o.extend_from_slice(b"\",\"pid\":2,\"tid\":");
+            push_dec(o, e.p as i64);
+            o.extend_from_slice(b",\"ts\":");
+            push_us(o, since);
+            o.extend_from_slice(b",\"dur\":");
+            push_us(o, e.ts - since);
+            o.extend_from_slice(b",\"args\":{\"goroutine\":");
+            push_dec(o, g);
+            o.extend_from_slice(b"}}");
+            match e.kind {
+                Kind::Block => {
+                    push_instant(o, "GoBlock", 1, g, e.ts);
+                    o.extend_from_slice(b",\"args\":{\"reason\":");
+                    push_json_str(o, e.reason);
+                    o.extend_from_slice(b"}}");
+                }
+                Kind::End => {
+                    push_instant(o, "GoEnd", 1, g, e.ts);
+                    o.extend_from_slice(b",\"args\":{}}");
+                }
+                _ => {}
+            }
         }
         Kind::Unblock => {
-            slice(s, e.reason);
-            instant(s, "GoUnblock", &format!("\"by\":{}", e.other));
-        }
-        Kind::Sched => {
-            slice(s, "running");
-            on_p(s);
-        }
-        Kind::End => {
-            slice(s, "running");
-            on_p(s);
-            instant(s, "GoEnd", "");
+            push_slice(o, e.reason, 1, g, since, e.ts);
+            o.push(b'}');
+            push_instant(o, "GoUnblock", 1, g, e.ts);
+            o.extend_from_slice(b",\"args\":{\"by\":");
+            push_dec(o, e.other);
+            o.extend_from_slice(b"}}");
         }
         Kind::SyscallEnter | Kind::SyscallExit => {
-            let ph = if e.kind == Kind::SyscallEnter { "B" } else { "E" };
-            let _ = write!(s, ",\n{{\"ph\":\"{ph}\",\"name\":\"blocking region\",\"pid\":1,\"tid\":{g},\"ts\":{ts}}}");
+            let ph: &[u8] = if e.kind == Kind::SyscallEnter { b"B" } else { b"E" };
+            o.extend_from_slice(b",\n{\"ph\":\"");
+            o.extend_from_slice(ph);
+            o.extend_from_slice(b"\",\"name\":\"blocking region\",\"pid\":1,\"tid\":");
+            push_dec(o, g);
+            o.extend_from_slice(b",\"ts\":");
+            push_us(o, e.ts);
+            o.push(b'}');
         }
         Kind::ProcStart | Kind::ProcStop => {
             let name = if e.kind == Kind::ProcStart { "ProcStart" } else { "ProcStop" };
-            let _ =
-                write!(s, ",\n{{\"ph\":\"i\",\"s\":\"t\",\"name\":\"{name}\",\"pid\":2,\"tid\":{},\"ts\":{ts}}}", e.p);
+            push_instant(o, name, 2, e.p as i64, e.ts);
+            o.push(b'}');
         }
     }
 }
@@ -492,8 +742,13 @@ mod tests {
 
     #[test]
     fn json_strings_are_escaped() {
-        assert_eq!(json_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
-        assert_eq!(us(1_234_567), "1234.567");
-        assert_eq!(us(5), "0.005");
+        let mut o = Vec::new();
+        push_json_str(&mut o, "a\"b\\c\n");
+        assert_eq!(o, b"\"a\\\"b\\\\c\\u000a\"");
+        o.clear();
+        push_us(&mut o, 1_234_567);
+        o.push(b' ');
+        push_us(&mut o, 5);
+        assert_eq!(o, b"1234.567 0.005");
     }
 }

@@ -424,7 +424,7 @@ pub(crate) fn crash_dump(fd: i32, scope: Scope, current: Current) -> Level {
         return level;
     }
     let mut out = FdOut::new(fd);
-    let now = crate::time::coarse_nanotime();
+    let now = crate::time::nanotime();
     let me = crate::sched::current_g();
     let shown_me = !me.is_null() && current != Current::Skip;
     if shown_me {
@@ -532,7 +532,7 @@ pub(crate) fn dump_to(fd: i32) -> bool {
         return true;
     }
     let level = level.max(Level::All);
-    let now = crate::time::coarse_nanotime();
+    let now = crate::time::nanotime();
     let mut out = FdOut::new(fd);
     snapshot(|r| write_record(&mut out, r, level, now));
     out.flush();

@@ -250,7 +250,10 @@ pub extern "C" fn gort_unlock_os_thread() {
 /// handed to another thread. Pair with `gort_blocking_exit`; make no other gort calls in
 /// between. Like cgo's entersyscall. No-op outside goroutines. Regions do not nest: a
 /// `gort_blocking_enter` inside one is a fatal error (as a bad call is a `throw` in Go's
-/// entersyscall: the scheduler's accounting would be wrong from then on).
+/// entersyscall: the scheduler's accounting would be wrong from then on), and so is a
+/// gort call that would block or yield inside one (a channel operation that waits,
+/// `gort_sleep`, `gort_gosched`, a lock that is taken): `fatal error: goroutine blocked in
+/// gort (chan receive) inside a blocking region`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_blocking_enter() {
     guard!("gort_blocking_enter", { sched::proc::blocking_enter() })

@@ -82,26 +82,49 @@ pub(crate) struct G {
     /// should stay small); kept for reuse when the G is recycled.
     pub panic: UnsafeCell<Option<Box<PanicState>>>,
     /// ASan fake-stack handle saved while switched out (feature `asan`). Only the G.
-    pub asan_fake: Cell<*mut c_void>,
+    pub asan_fake: AsanFake,
     /// The wait word (`gen << 3 | state`) of channel, select and semaphore waits: see
     /// [`crate::sched::waiter`] for who may move it between which states.
     pub wait: AtomicU64,
-    /// When it last parked, on the coarse monotonic clock (for the dump's "3 minutes" and
-    /// `hangwarn`). Written by the G itself as it parks; read racily by dumps.
+    /// When it last parked (`sysmon::recent_now`: 0 if unknown), for the dump's "3
+    /// minutes" and `hangwarn`. Written by the G itself as it parks, and from 0 to a time
+    /// by the hangwarn watchdog (CAS); read racily by dumps.
     pub wait_since: AtomicI64,
-    /// When a sampled block began (`nanotime`), 0 when not sampled: the block and mutex
-    /// profiles (`debug::profile`). Written by the G as it parks and when it resumes;
-    /// read by a mutex unlocker that wakes it (then it is WAITING, not writing).
-    pub block_start: AtomicI64,
     /// The goroutine that spawned this one (0: none, e.g. `gort_main`'s) and the return
     /// address into the C function that called `gort_go` (0: spawned by the runtime).
     /// Written by the spawner while IDLE; read-only while alive; read racily by dumps.
     pub parent_id: AtomicI64,
     pub created_pc: AtomicUsize,
-    /// Execution trace (`debug::trace`): when the G's current state began, and the P it
-    /// last started running on. Written by whoever owns the G at each transition.
-    pub trace_ts: AtomicI64,
-    pub trace_p: AtomicU32,
+}
+
+/// The ASan fake-stack handle slot: a `Cell` with the `asan` feature, nothing (zero bytes,
+/// always null) without it, so a descriptor pays for it only in ASan builds.
+#[cfg(feature = "asan")]
+pub(crate) type AsanFake = Cell<*mut c_void>;
+
+/// See the `asan` version.
+#[cfg(not(feature = "asan"))]
+pub(crate) struct AsanFake;
+
+/// An empty [`AsanFake`] slot.
+const fn new_asan_fake() -> AsanFake {
+    #[cfg(feature = "asan")]
+    return Cell::new(ptr::null_mut());
+    #[cfg(not(feature = "asan"))]
+    AsanFake
+}
+
+#[cfg(not(feature = "asan"))]
+impl AsanFake {
+    pub(crate) fn get(&self) -> *mut c_void {
+        ptr::null_mut()
+    }
+
+    pub(crate) fn set(&self, _: *mut c_void) {}
+
+    pub(crate) fn as_ptr(&self) -> *mut *mut c_void {
+        ptr::null_mut()
+    }
 }
 
 // SAFETY: the non-atomic fields follow the ownership rules documented on `status`: exactly
@@ -127,14 +150,11 @@ impl G {
             sleep_seq: AtomicU64::new(0),
             sleep_until: Cell::new(0),
             panic: UnsafeCell::new(None),
-            asan_fake: Cell::new(ptr::null_mut()),
+            asan_fake: new_asan_fake(),
             wait: AtomicU64::new(0),
             wait_since: AtomicI64::new(0),
-            block_start: AtomicI64::new(0),
             parent_id: AtomicI64::new(0),
             created_pc: AtomicUsize::new(0),
-            trace_ts: AtomicI64::new(0),
-            trace_p: AtomicU32::new(0),
         }
     }
 

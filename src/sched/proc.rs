@@ -1600,15 +1600,29 @@ pub(crate) fn add_timer(when: i64, seq: u64, target: TimerTarget) -> &'static cr
 pub(crate) fn park(reason: &'static str, unlock: Option<fn(*mut G, usize) -> bool>, arg: usize) {
     let g = current_g();
     assert!(!g.is_null(), "park outside a goroutine");
+    // SAFETY: g is the running goroutine, so its M is current (and never freed).
+    if unsafe { &*current_m() }.in_blocking.get() {
+        blocked_inside_region(reason);
+    }
     // SAFETY: g is the running goroutine.
     let gr = unsafe { &*g };
     gr.wait_reason.set(reason);
-    gr.wait_since.store(crate::time::coarse_nanotime(), Ordering::Relaxed);
-    let sampled = crate::debug::profile::block_begin(gr, reason);
+    gr.wait_since.store(super::sysmon::recent_now(), Ordering::Relaxed);
+    if crate::debug::observed() {
+        return park_observed(gr, reason, unlock, arg);
+    }
+    switch_away(Action::Park { unlock, arg });
+}
+
+/// [`park`] while the block profile or the execution trace is on.
+#[cold]
+#[inline(never)]
+fn park_observed(gr: &G, reason: &'static str, unlock: Option<fn(*mut G, usize) -> bool>, arg: usize) {
+    let t0 = crate::debug::profile::block_begin(reason);
     crate::debug::trace::block(gr, reason);
     switch_away(Action::Park { unlock, arg });
-    if sampled {
-        crate::debug::profile::block_end(gr);
+    if t0 != 0 {
+        crate::debug::profile::block_end(t0);
     }
 }
 
@@ -1640,8 +1654,24 @@ pub(crate) fn gosched() {
         std::thread::yield_now();
     } else {
         // SAFETY: as above.
-        switch_away_from(unsafe { &*m }, g, Action::Yield);
+        let mr = unsafe { &*m };
+        if mr.in_blocking.get() {
+            blocked_inside_region("gort_gosched");
+        }
+        switch_away_from(mr, g, Action::Yield);
     }
+}
+
+/// A goroutine inside `gort_blocking_enter`/`exit` tried to park or yield: its P is handed
+/// on (or about to be), and the region's bookkeeping would be lost by the switch (the
+/// next `gort_blocking_exit` would then be reported as unpaired). A fatal error naming
+/// the mistake, as `gort_blocking_enter` inside a region is.
+#[cold]
+fn blocked_inside_region(what: &str) -> ! {
+    crate::fatal::fatal(&format!(
+        "goroutine blocked in gort ({what}) inside a blocking region: only calls that do not block (or other \
+         blocking C code) belong between gort_blocking_enter and gort_blocking_exit"
+    ))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -90,6 +90,22 @@ impl IdleSource for StackCaches {
     }
 }
 
+/// `nanotime` as of sysmon's last round (at most 10 ms old while any P works), or 0 while
+/// sysmon sleeps for good (every P idle): the time a parking goroutine records in
+/// `G::wait_since`, for the dump's "N minutes" and `hangwarn`. A clock read per park cost
+/// 3% of the pingpong benchmark (a vDSO call, even for the coarse clock); this is one
+/// load of a line that changes at most once per sysmon round. A goroutine that parks
+/// while it is 0 is stamped later by the `hangwarn` watchdog (as Go stamps `waitsince`
+/// lazily), and shows no wait time in a dump until then.
+static RECENT_NOW: crossbeam_utils::CachePadded<std::sync::atomic::AtomicI64> =
+    crossbeam_utils::CachePadded::new(std::sync::atomic::AtomicI64::new(0));
+
+/// See [`RECENT_NOW`].
+#[inline]
+pub(crate) fn recent_now() -> i64 {
+    RECENT_NOW.load(Ordering::Relaxed)
+}
+
 /// Called whenever a P leaves the idle list: sysmon has something to watch again.
 #[inline]
 pub(crate) fn wake_if_idle() {
@@ -121,10 +137,14 @@ fn run() -> ! {
             proc::confirm_deadlock();
         }
         let now = nanotime();
+        RECENT_NOW.store(now, Ordering::Relaxed);
         if trace_ns == 0 && all_idle() {
             SCHED.sysmon_idle.store(true, Ordering::SeqCst);
             if all_idle() && !proc::DEADLOCK_SUSPECT.load(Ordering::SeqCst) {
+                // Goroutines that park before our next round record "unknown".
+                RECENT_NOW.store(0, Ordering::Relaxed);
                 SCHED.sysmon_note.sleep(None);
+                RECENT_NOW.store(nanotime(), Ordering::Relaxed);
             }
             SCHED.sysmon_idle.store(false, Ordering::SeqCst);
             idle_rounds = 0;
