@@ -40,6 +40,24 @@ pub(crate) fn update_observed() {
     OBSERVED.store(profile::block_rate() > 0 || trace::tracing(), Ordering::SeqCst);
 }
 
+/// Writes all of `b` to `fd`, retrying on EINTR and short writes; the errno of a failure.
+/// Allocates nothing and takes no lock (crash dumps use it too).
+pub(crate) fn write_all(fd: i32, mut b: &[u8]) -> Result<(), i32> {
+    while !b.is_empty() {
+        // SAFETY: writes our own buffer to the caller's fd.
+        let n = unsafe { libc::write(fd, b.as_ptr() as *const libc::c_void, b.len()) };
+        if n < 0 {
+            let e = crate::os::errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        b = &b[n as usize..];
+    }
+    Ok(())
+}
+
 pub(crate) mod gdb;
 pub(crate) mod pprof;
 pub(crate) mod profile;

@@ -180,8 +180,8 @@ impl Namer {
         out
     }
 
-    fn frame(&mut self, pc: u64, first: bool) -> Option<pprof::Frame> {
-        if !symbolize(pc as usize, !first, &mut self.sym) {
+    fn frame(&mut self, pc: u64) -> Option<pprof::Frame> {
+        if !symbolize(pc as usize, true, &mut self.sym) {
             return None;
         }
         let function = String::from_utf8_lossy(self.sym.name()).into_owned();
@@ -194,12 +194,22 @@ fn now_unix_ns() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
-fn encode(mut p: pprof::Profile, namer: &mut Namer) -> Vec<u8> {
-    // The first pc of a sample is a return address too (walks start at a caller), so
-    // every lookup uses pc - 1 for the line: resolve knows no position, so treat all as
-    // return addresses.
-    p.time_nanos = now_unix_ns();
-    pprof::encode(&p, &mut |pc| namer.frame(pc, false))
+/// A profile of `samples` with these sample types (the first is also the period's type),
+/// stamped with the current time, frames named by `namer`.
+fn encode(types: &[(&str, &str)], period: i64, samples: Vec<pprof::Sample>, namer: &mut Namer) -> Vec<u8> {
+    let p = pprof::Profile {
+        sample_types: types.iter().map(|&(t, u)| (t.into(), u.into())).collect(),
+        period_type: types.first().map(|&(t, u)| (t.into(), u.into())),
+        period,
+        time_nanos: now_unix_ns(),
+        duration_nanos: 0,
+        default_sample_type: None,
+        comments: Vec::new(),
+        samples,
+    };
+    // Every pc of a sample is a return address (walks start at a caller), so lines are
+    // looked up at pc - 1.
+    pprof::encode(&p, &mut |pc| namer.frame(pc))
 }
 
 /// The block or mutex profile as pprof bytes.
@@ -224,17 +234,7 @@ fn contention_profile(table: &Table, period: i64) -> Vec<u8> {
             num_labels: Vec::new(),
         })
         .collect();
-    let p = pprof::Profile {
-        sample_types: vec![("contentions".into(), "count".into()), ("delay".into(), "nanoseconds".into())],
-        period_type: Some(("contentions".into(), "count".into())),
-        period,
-        time_nanos: 0,
-        duration_nanos: 0,
-        default_sample_type: None,
-        comments: Vec::new(),
-        samples,
-    };
-    encode(p, &mut namer)
+    encode(&[("contentions", "count"), ("delay", "nanoseconds")], period, samples, &mut namer)
 }
 
 /// The goroutine profile as pprof bytes.
@@ -250,17 +250,7 @@ fn goroutine_profile() -> Vec<u8> {
         .into_iter()
         .map(|(pcs, n)| pprof::Sample { pcs, values: vec![n], str_labels: Vec::new(), num_labels: Vec::new() })
         .collect();
-    let p = pprof::Profile {
-        sample_types: vec![("goroutine".into(), "count".into())],
-        period_type: Some(("goroutine".into(), "count".into())),
-        period: 1,
-        time_nanos: 0,
-        duration_nanos: 0,
-        default_sample_type: None,
-        comments: Vec::new(),
-        samples,
-    };
-    encode(p, &mut namer)
+    encode(&[("goroutine", "count")], 1, samples, &mut namer)
 }
 
 /// Errors of [`write()`].
@@ -278,19 +268,7 @@ pub(crate) fn write(name: &str, fd: i32) -> Result<(), WriteError> {
         "mutex" => contention_profile(&MUTEX, MUTEX_FRACTION.load(Ordering::Relaxed).max(1) as i64),
         _ => return Err(WriteError::UnknownProfile),
     };
-    let mut b = &bytes[..];
-    while !b.is_empty() {
-        // SAFETY: writes our own buffer to the caller's fd.
-        let n = unsafe { libc::write(fd, b.as_ptr() as *const libc::c_void, b.len()) };
-        if n < 0 {
-            let e = crate::os::errno();
-            if e == libc::EINTR {
-                continue;
-            }
-            return Err(WriteError::Io(e));
-        }
-        b = &b[n as usize..];
-    }
+    super::write_all(fd, &bytes).map_err(WriteError::Io)?;
     Ok(())
 }
 

@@ -486,22 +486,6 @@ pub(crate) enum TraceError {
     Io(i32),
 }
 
-fn write_all(fd: i32, mut b: &[u8]) -> Result<(), i32> {
-    while !b.is_empty() {
-        // SAFETY: writes our own buffer to the caller's fd.
-        let n = unsafe { libc::write(fd, b.as_ptr() as *const libc::c_void, b.len()) };
-        if n < 0 {
-            let e = crate::os::errno();
-            if e == libc::EINTR {
-                continue;
-            }
-            return Err(e);
-        }
-        b = &b[n as usize..];
-    }
-    Ok(())
-}
-
 /// `gort_trace_start`: begins a trace to `fd` (not closed by gort).
 pub(crate) fn start_trace(fd: i32) -> Result<(), TraceError> {
     let mut w = WRITER.lock();
@@ -513,7 +497,7 @@ pub(crate) fn start_trace(fd: i32) -> Result<(), TraceError> {
         "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":1,\"tid\":0,\"args\":{\"name\":\"goroutines\"}},\n",
         "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":2,\"tid\":0,\"args\":{\"name\":\"Ps\"}}"
     );
-    write_all(fd, head.as_bytes()).map_err(TraceError::Io)?;
+    super::write_all(fd, head.as_bytes()).map_err(TraceError::Io)?;
     start_writer();
     for shard in &STATES {
         *shard.lock() = None;
@@ -559,7 +543,7 @@ pub(crate) fn stop_trace() -> Result<(), TraceError> {
     if w.failed {
         return Err(TraceError::Io(libc::EIO));
     }
-    write_all(w.fd, b"\n]}\n").map_err(TraceError::Io)
+    super::write_all(w.fd, b"\n]}\n").map_err(TraceError::Io)
 }
 
 /// Formats `evs` and writes them (nothing if the session is over).
@@ -574,7 +558,7 @@ fn write_events(evs: &[Ev], session: u64) {
     for e in evs {
         format_event(&mut out, w, e);
     }
-    if write_all(w.fd, &out).is_err() {
+    if super::write_all(w.fd, &out).is_err() {
         w.failed = true;
     }
     w.out = out;

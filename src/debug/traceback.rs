@@ -142,18 +142,8 @@ impl FdOut {
     }
 
     pub(crate) fn flush(&mut self) {
-        let mut b = &self.buf[..self.len];
-        while !b.is_empty() && !self.failed {
-            // SAFETY: writes our own buffer.
-            let n = unsafe { libc::write(self.fd, b.as_ptr() as *const libc::c_void, b.len()) };
-            if n < 0 {
-                if crate::os::errno() == libc::EINTR {
-                    continue;
-                }
-                self.failed = true;
-                break;
-            }
-            b = &b[n as usize..];
+        if !self.failed && super::write_all(self.fd, &self.buf[..self.len]).is_err() {
+            self.failed = true;
         }
         self.len = 0;
     }
