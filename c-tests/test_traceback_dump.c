@@ -46,15 +46,23 @@ static int main_goroutine(void *arg) {
     CHECK_EQ(gort_go(sleeper, NULL), 0);
     gort_gosched();
 
-    int fd = memfd_create("dump", 0);
-    CHECK(fd >= 0);
-    CHECK_EQ(gort_dump_goroutines(fd), 0);
-    off_t len = lseek(fd, 0, SEEK_END);
-    CHECK(len > 0);
-    char *text = calloc(1, (size_t)len + 1);
-    CHECK(text != NULL);
-    CHECK_EQ(pread(fd, text, (size_t)len, 0), len);
-    close(fd);
+    /* Dump until every worker has parked (on a loaded machine some may still be on
+     * their way to the receive). */
+    char *text = NULL;
+    for (int attempt = 0; attempt < 10000; attempt++) {
+        int fd = memfd_create("dump", 0);
+        CHECK(fd >= 0);
+        CHECK_EQ(gort_dump_goroutines(fd), 0);
+        off_t len = lseek(fd, 0, SEEK_END);
+        CHECK(len > 0);
+        free(text);
+        text = calloc(1, (size_t)len + 1);
+        CHECK(text != NULL);
+        CHECK_EQ(pread(fd, text, (size_t)len, 0), len);
+        close(fd);
+        if (count(text, "[chan receive]:") >= WORKERS && strstr(text, "[sleep (forever)]:") != NULL) break;
+        gort_sleep(1000000);
+    }
 
     /* The caller first, running, with its own frame. */
     CHECK(strncmp(text, "\ngoroutine 1 [running]:\n", 24) == 0);

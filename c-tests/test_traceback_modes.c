@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -28,14 +29,37 @@ __attribute__((noinline)) static void bystander(void *arg) {
 
 __attribute__((noinline)) static void doomed(void) { gort_panic("boom"); }
 
+/* Waits until the bystander is parked in its receive (on a loaded machine it may take a
+ * while to get there): polls a dump into a memory file. */
+static void wait_until_parked(void) {
+    for (int attempt = 0; attempt < 10000; attempt++) {
+        int fd = memfd_create("dump", 0);
+        CHECK(fd >= 0);
+        CHECK_EQ(gort_dump_goroutines(fd), 0);
+        off_t len = lseek(fd, 0, SEEK_END);
+        if (len == 0) { /* GORT_TRACEBACK=none: nothing to look at, nothing to wait for */
+            close(fd);
+            return;
+        }
+        char *text = calloc(1, (size_t)len + 1);
+        CHECK(text != NULL);
+        CHECK_EQ(pread(fd, text, (size_t)len, 0), len);
+        close(fd);
+        int parked = strstr(text, "[chan receive]:") != NULL && strstr(text, "bystander(...)") != NULL;
+        free(text);
+        if (parked) return;
+        gort_sleep(1000000);
+    }
+    CHECK(!"the bystander never parked");
+}
+
 static int release_fd = -1; /* hangwarn: the parent writes here when it saw the dump */
 
 static int child_main(void *arg) {
     const char *what = arg;
     never = gort_chan_make(sizeof(int), 0);
     gort_go(bystander, NULL);
-    for (int i = 0; i < 10; i++) gort_gosched();
-    gort_sleep(2000000);
+    wait_until_parked();
     if (strcmp(what, "panic") == 0) {
         doomed();
     } else if (strcmp(what, "sigquit") == 0) {
