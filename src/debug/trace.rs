@@ -188,7 +188,7 @@ fn emit(ev: Ev) {
 /// (up to 512 MiB) cost 6-7x per round trip and 336 MiB, because the page faults of
 /// fresh memory (expensive in a VM) cost more than formatting; a 16 MiB queue
 /// ([`MAX_QUEUED`]) past which the thread that filled a buffer formats it itself costs
-/// 7-8x per round trip but finishes the whole run, trace written, in the least time and
+/// about 9x per round trip but finishes the whole run, trace written, in the least time and
 /// 22 MiB. That is the choice: the program slows to the writer's pace instead of
 /// growing. The writer drains as soon as [`WRITE_BEHIND`] buffers wait; written buffers
 /// are reused (fresh ones cost a page-zeroing fault per 70 events).
