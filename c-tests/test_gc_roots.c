@@ -18,6 +18,7 @@
 #include "check.h"
 #include <gort.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -73,14 +74,14 @@ static void parked(void *arg) {
 }
 
 /* 2: a local of a goroutine in a long C loop (no gort call: the collector stops it). */
-static volatile int looping;
+static atomic_int looping;
 static void busy(void *arg) {
     (void)arg;
     struct obj *o = make(2);
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     uint64_t acc = 0;
-    looping = 1;
+    atomic_store(&looping, 1);
     do {
         acc += o->pattern[acc % WORDS] & 1; /* keep o in use (a register, likely) */
         clock_gettime(CLOCK_MONOTONIC, &t);
@@ -137,12 +138,12 @@ static __attribute__((noinline)) void make_holder8(void) {
 }
 
 /* 9: a foreign thread's stack (registered by its first gort call). */
-static volatile int thread_ready, thread_go;
+static atomic_int thread_ready, thread_go;
 static void *foreign(void *arg) {
     (void)arg;
     struct obj *o = make(9);
-    thread_ready = 1;
-    while (!thread_go) {
+    atomic_store(&thread_ready, 1);
+    while (!atomic_load(&thread_go)) {
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
     }
@@ -166,11 +167,11 @@ static void selector10(void *arg) {
 
 /* 11: a foreign thread blocked in gort_chan_recv, its object only in its own frame. */
 static gort_chan *wake11;
-static volatile int thread11_ready;
+static atomic_int thread11_ready;
 static void *foreign11(void *arg) {
     (void)arg;
     struct obj *o = make(11);
-    thread11_ready = 1;
+    atomic_store(&thread11_ready, 1);
     int v = 0;
     CHECK_EQ(gort_chan_recv(wake11, &v), 1);
     CHECK_EQ(v, 11);
@@ -211,7 +212,7 @@ static int body(void *arg) {
     wake11 = gort_chan_make(sizeof(int), 0);
     pthread_t th11;
     CHECK_EQ(pthread_create(&th11, NULL, foreign11, NULL), 0);
-    while (!looping || !thread_ready || !thread11_ready) gort_gosched();
+    while (!atomic_load(&looping) || !atomic_load(&thread_ready) || !atomic_load(&thread11_ready)) gort_gosched();
 
     churn(20); /* about 20 + 4000/50 collections while every root holds its object */
 
@@ -226,7 +227,7 @@ static int body(void *arg) {
     CHECK_EQ(gort_chan_recv(fired6, &one), 1);
     CHECK_EQ(gort_chan_recv(sel10, &got), 1);
     check_alive(got, 10);
-    thread_go = 1;
+    atomic_store(&thread_go, 1);
     CHECK_EQ(pthread_join(th, NULL), 0);
     int eleven = 11;
     CHECK_EQ(gort_chan_send(wake11, &eleven), 0);

@@ -1,9 +1,12 @@
 // gort_protect / gort_panic / gort_defer: Go's panic, defer and recover for C.
 // VALGRIND: yes
 // ASAN: yes
+// TSAN: yes
 // TIMEOUT: 60
 #include "check.h"
 #include "gort.h"
+
+#include <stdatomic.h>
 
 #include <pthread.h>
 #include <string.h>
@@ -124,18 +127,18 @@ static void *on_pthread(void *arg) {
     return NULL;
 }
 
-static int goroutine_done;
+static atomic_int goroutine_done;
 static void in_goroutine(void *arg) {
     (void)arg;
     check_all();
-    goroutine_done = 1;
+    atomic_store(&goroutine_done, 1);
 }
 
 static int main_goroutine(void *arg) {
     (void)arg;
     check_all();
     gort_go(in_goroutine, NULL);
-    while (!goroutine_done) gort_sleep(1000000);
+    while (!atomic_load(&goroutine_done)) gort_sleep(1000000);
     return 0;
 }
 

@@ -16,17 +16,20 @@
 enum { ORDERED = 20 };
 static int wake_order[ORDERED];
 static atomic_int next_slot;
+static gort_waitgroup sleepers;
 
 static void ordered_sleeper(void *arg) {
     int i = (int)(intptr_t)arg;
     gort_sleep((i + 1) * 10 * MS);
     wake_order[atomic_fetch_add(&next_slot, 1)] = i;
+    gort_waitgroup_done(&sleepers); /* the write above happens before the check below */
 }
 
 static int main_goroutine(void *arg) {
     (void)arg;
+    gort_waitgroup_add(&sleepers, ORDERED);
     for (int i = ORDERED - 1; i >= 0; i--) gort_go(ordered_sleeper, (void *)(intptr_t)i);
-    while (atomic_load(&next_slot) < ORDERED) gort_sleep(1 * MS);
+    gort_waitgroup_wait(&sleepers);
     for (int i = 0; i < ORDERED; i++) CHECK_EQ(wake_order[i], i);
     return 0;
 }
