@@ -9,6 +9,7 @@
 #   <prefix>_TIMEOUT         seconds, or empty
 #   <prefix>_VALGRIND        TRUE or FALSE
 #   <prefix>_ASAN            TRUE or FALSE (also build with -fsanitize=address as asan-<name>)
+#   <prefix>_TSAN            TRUE or FALSE (also build with -fsanitize=thread as tsan-<name>)
 #   <prefix>_LINK            "static" (default) or "shared"
 #   <prefix>_SERIAL          TRUE: ctest runs the test alone (RUN_SERIAL), for timing-sensitive tests
 #   <prefix>_CONCURRENT      TRUE: also run as concurrent-<name> with GORT_GCMODE=concurrent and gccheckmark
@@ -28,7 +29,7 @@ macro(gort_magic_decode var)
 endmacro()
 
 function(gort_read_magic file prefix)
-  set(keys "EXPECT_EXIT|EXPECT_STDERR|ENV|TIMEOUT|VALGRIND|ASAN|LINK|SERIAL|CONCURRENT")
+  set(keys "EXPECT_EXIT|EXPECT_STDERR|ENV|TIMEOUT|VALGRIND|ASAN|TSAN|LINK|SERIAL|CONCURRENT")
   file(STRINGS "${file}" raw REGEX "^[ \t]*//[ \t]*(${keys})[ \t]*:")
   # `raw` is a list whose elements may hold ";" (escaped by file(STRINGS) as "\;"), "[" and
   # "]" (which would make list iteration merge elements) and "\": encode them first.
@@ -43,6 +44,7 @@ function(gort_read_magic file prefix)
   set(timeout "")
   set(valgrind FALSE)
   set(asan FALSE)
+  set(tsan FALSE)
   set(link static)
   set(serial FALSE)
   set(concurrent FALSE)
@@ -75,7 +77,7 @@ function(gort_read_magic file prefix)
         message(FATAL_ERROR "${file}: TIMEOUT needs a positive number of seconds, got '${text}'")
       endif()
       set(timeout "${text}")
-    elseif(key STREQUAL "VALGRIND" OR key STREQUAL "ASAN" OR key STREQUAL "SERIAL" OR key STREQUAL "CONCURRENT")
+    elseif(key MATCHES "^(VALGRIND|ASAN|TSAN|SERIAL|CONCURRENT)$")
       string(TOLOWER "${text}" text)
       string(TOLOWER "${key}" var)
       if(text MATCHES "^(yes|on|true|1)$")
@@ -100,6 +102,7 @@ function(gort_read_magic file prefix)
   set(${prefix}_TIMEOUT "${timeout}" PARENT_SCOPE)
   set(${prefix}_VALGRIND "${valgrind}" PARENT_SCOPE)
   set(${prefix}_ASAN "${asan}" PARENT_SCOPE)
+  set(${prefix}_TSAN "${tsan}" PARENT_SCOPE)
   set(${prefix}_LINK "${link}" PARENT_SCOPE)
   set(${prefix}_SERIAL "${serial}" PARENT_SCOPE)
   set(${prefix}_CONCURRENT "${concurrent}" PARENT_SCOPE)

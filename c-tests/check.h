@@ -14,6 +14,9 @@
  *   // VALGRIND: yes            also run as test valgrind-<name> under valgrind
  *   // ASAN: yes                also build with -fsanitize=address against libgort built with
  *                               the `asan` feature (fiber-switch annotations): asan-<name>
+ *   // TSAN: yes                also build with -fsanitize=thread against libgort built with
+ *                               the `tsan` feature (fibers, happens-before): tsan-<name>,
+ *                               which fails on any ThreadSanitizer report
  *   // LINK: shared             link libgort.so instead of libgort.a
  *   // SERIAL: yes              run alone, not in parallel with other tests (timing-sensitive)
  *   // CONCURRENT: yes          also run as concurrent-<name>: GORT_GCMODE=concurrent, and

@@ -1,5 +1,6 @@
 // gort_blocking_enter/exit around a blocking read(): with a single P, the goroutine
 // blocked in read() must not stop the writer goroutine (which first sleeps) from running.
+// TSAN: yes
 // ENV: GORT_MAXPROCS=1
 // VALGRIND: yes
 // TIMEOUT: 60

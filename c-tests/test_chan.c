@@ -2,6 +2,7 @@
 // close, zero-size elements, len/cap, misuse panics, plain threads, a prime sieve).
 // VALGRIND: yes
 // ASAN: yes
+// TSAN: yes
 // TIMEOUT: 120
 #include "check.h"
 #include "gort.h"

@@ -4,6 +4,7 @@
 // channels, and the same calls from a thread the runtime does not own.
 // VALGRIND: yes
 // ASAN: yes
+// TSAN: yes
 // TIMEOUT: 120
 #include "check.h"
 #include "gort.h"

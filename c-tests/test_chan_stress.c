@@ -7,6 +7,7 @@
 //   3. close storms: many selects and receivers blocked on channels that are then closed.
 // ENV: GORT_MAXPROCS=4
 // ASAN: yes
+// TSAN: yes
 // TIMEOUT: 300
 #include "check.h"
 #include "gort.h"

@@ -3,6 +3,7 @@
 // can sleep (blocking the thread) and can use gort_protect.
 // VALGRIND: yes
 // ASAN: yes
+// TSAN: yes
 // TIMEOUT: 120
 #include "check.h"
 #include "gort.h"

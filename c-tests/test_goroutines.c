@@ -3,6 +3,7 @@
 // gort_gomaxprocs.
 // VALGRIND: yes
 // ASAN: yes
+// TSAN: yes
 // TIMEOUT: 120
 #include "check.h"
 #include "gort.h"

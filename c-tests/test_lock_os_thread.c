@@ -1,5 +1,6 @@
 // gort_lock_os_thread keeps a goroutine on its OS thread across yields and sleeps while
 // other goroutines are busy; calls nest; after the last unlock it may move again.
+// TSAN: yes
 // VALGRIND: yes
 // TIMEOUT: 120
 #include "check.h"

@@ -3,6 +3,7 @@
  * goroutines blocked in gort_accept and gort_read, fd reuse, peer reset and half-close,
  * EINTR storms while goroutines do I/O, UDP round trips, Unix sockets (path and
  * abstract), refused dials, bad inputs, and foreign threads. */
+// TSAN: yes
 // TIMEOUT: 180
 #include "check.h"
 #include <gort.h>

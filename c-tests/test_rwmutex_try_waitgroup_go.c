@@ -5,6 +5,7 @@
 // goroutine with gort_goexit or recovers a panic itself; from a plain thread too).
 // VALGRIND: yes
 // ASAN: yes
+// TSAN: yes
 // TIMEOUT: 180
 #include "check.h"
 #include "gort.h"

@@ -5,6 +5,7 @@
 // a select never pairing with itself, and select from a thread the runtime does not own.
 // VALGRIND: yes
 // ASAN: yes
+// TSAN: yes
 // TIMEOUT: 180
 #include "check.h"
 #include "gort.h"

@@ -7,6 +7,7 @@
 // with probability below 1e-12.
 // VALGRIND: yes
 // ASAN: yes
+// TSAN: yes
 // TIMEOUT: 240
 #include "check.h"
 #include "gort.h"

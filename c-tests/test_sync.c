@@ -6,6 +6,7 @@
 // deadlines), and the misuse panics a program can recover from.
 // VALGRIND: yes
 // ASAN: yes
+// TSAN: yes
 // TIMEOUT: 180
 #include "check.h"
 #include "gort.h"

@@ -8,6 +8,7 @@
 // P, and NULL. No upper bounds on timing: "eventually" means retried up to a second.
 // VALGRIND: yes
 // ASAN: yes
+// TSAN: yes
 // TIMEOUT: 240
 #include "check.h"
 #include "gort.h"

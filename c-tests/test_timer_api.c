@@ -7,6 +7,7 @@
 // No upper bounds on timing anywhere: only "not before the deadline" and ordering.
 // VALGRIND: yes
 // ASAN: yes
+// TSAN: yes
 // TIMEOUT: 240
 #include "check.h"
 #include "gort.h"

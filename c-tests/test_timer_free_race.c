@@ -7,6 +7,7 @@
 // would.
 // VALGRIND: yes
 // ASAN: yes
+// TSAN: yes
 // TIMEOUT: 240
 #include "check.h"
 #include "gort.h"

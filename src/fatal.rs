@@ -98,6 +98,7 @@ impl Default for StackMsg {
 
 /// Flushes C stdio (what the program printed so far should not be lost) and exits 2.
 pub(crate) fn exit2() -> ! {
+    crate::sched::tsan::before_exit();
     // SAFETY: fflush(NULL) flushes every open output stream; _exit ends the process.
     unsafe {
         libc::fflush(std::ptr::null_mut());

@@ -325,7 +325,9 @@ pub(crate) fn run_main(f: Box<dyn FnOnce() -> i32 + Send>) -> Result<i32, MainEr
     sched::SCHED.main_active.store(true, Ordering::SeqCst);
     let entry = Entry::Rust(Box::new(move || {
         let done = done2;
-        let v = f();
+        let v = sched::tsan::user_call(f);
+        // The main goroutine's writes happen before `gort_main` returns.
+        sched::tsan::release(&*done);
         done.value.store(v, Ordering::Release);
         sched::SCHED.main_active.store(false, Ordering::SeqCst);
         done.note.wakeup();
@@ -336,6 +338,7 @@ pub(crate) fn run_main(f: Box<dyn FnOnce() -> i32 + Send>) -> Result<i32, MainEr
         return Err(MainError::NoMemory);
     }
     done.note.sleep(None);
+    sched::tsan::acquire(&*done);
     let v = done.value.load(Ordering::Acquire);
     MAIN_BUSY.store(false, Ordering::Release);
     Ok(v)

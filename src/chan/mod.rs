@@ -58,6 +58,7 @@ pub(crate) use waitq::{Sudog, WaitQ};
 
 use crate::gc::roots;
 use crate::sched::rtlock::RtLock;
+use crate::sched::tsan;
 use crate::sched::{NO_DEADLINE, Waiter, Woken};
 use std::cell::UnsafeCell;
 use std::ffi::CString;
@@ -407,23 +408,27 @@ impl Chan {
             // SAFETY: dst holds elem_size readable bytes (caller's buffer contract).
             unsafe { crate::gc::barrier::shade_words(dst as usize, self.elem_size) };
         }
-        if src.is_null() {
-            // SAFETY: dst holds elem_size bytes (caller's buffer contract).
-            unsafe { ptr::write_bytes(dst, 0, self.elem_size) };
-        } else {
-            // SAFETY: both hold elem_size bytes; distinct buffers (ptr::copy tolerates a
-            // caller passing the same buffer to both sides of a select). Word-sized
-            // elements are the common case: a constant size compiles to a move instead
-            // of a call to memmove.
-            unsafe {
-                match self.elem_size {
-                    4 => ptr::copy(src, dst, 4),
-                    8 => ptr::copy(src, dst, 8),
-                    16 => ptr::copy(src, dst, 16),
-                    n => ptr::copy(src, dst, n),
+        // Unobserved by TSan: the two sides are ordered by the channel's annotations,
+        // and this copy may run on a third goroutine's fiber (the one that matched them).
+        tsan::unobserved(|| {
+            if src.is_null() {
+                // SAFETY: dst holds elem_size bytes (caller's buffer contract).
+                unsafe { ptr::write_bytes(dst, 0, self.elem_size) };
+            } else {
+                // SAFETY: both hold elem_size bytes; distinct buffers (ptr::copy tolerates a
+                // caller passing the same buffer to both sides of a select). Word-sized
+                // elements are the common case: a constant size compiles to a move instead
+                // of a call to memmove.
+                unsafe {
+                    match self.elem_size {
+                        4 => ptr::copy(src, dst, 4),
+                        8 => ptr::copy(src, dst, 8),
+                        16 => ptr::copy(src, dst, 16),
+                        n => ptr::copy(src, dst, n),
+                    }
                 }
             }
-        }
+        })
     }
 
     #[allow(clippy::mut_from_ref)]
@@ -586,6 +591,20 @@ fn unlink_after_timeout(c: &Chan, s: &mut Sudog, from_sendq: bool) {
 /// # Safety
 /// `c` is a live channel; `elem` points to elem_size readable bytes (or is null for size 0).
 pub(crate) unsafe fn send(c: &Chan, elem: *const u8, deadline: i64) -> Result<(), Blocked> {
+    tsan::release(c);
+    // SAFETY: per the contract.
+    let r = unsafe { send_unannotated(c, elem, deadline) };
+    if r.is_ok() {
+        tsan::acquire(c);
+    }
+    r
+}
+
+/// [`send`] without its TSan annotations.
+///
+/// # Safety
+/// As for [`send`].
+unsafe fn send_unannotated(c: &Chan, elem: *const u8, deadline: i64) -> Result<(), Blocked> {
     let st = c.locked();
     if st.closed {
         c.unlock();
@@ -626,6 +645,20 @@ pub(crate) unsafe fn send(c: &Chan, elem: *const u8, deadline: i64) -> Result<()
 /// # Safety
 /// `c` is a live channel; `out` is null or points to elem_size writable bytes.
 pub(crate) unsafe fn recv(c: &Chan, out: *mut u8, deadline: i64) -> Result<bool, Blocked> {
+    tsan::release(c);
+    // SAFETY: per the contract.
+    let r = unsafe { recv_unannotated(c, out, deadline) };
+    if r.is_ok() {
+        tsan::acquire(c);
+    }
+    r
+}
+
+/// [`recv`] without its TSan annotations.
+///
+/// # Safety
+/// As for [`recv`].
+unsafe fn recv_unannotated(c: &Chan, out: *mut u8, deadline: i64) -> Result<bool, Blocked> {
     // (0 is the usual "don't block"; any other past deadline only costs a heap push.)
     let _timer = c.before_recv(deadline != 0);
     let st = c.locked();
@@ -667,6 +700,7 @@ pub(crate) unsafe fn recv(c: &Chan, out: *mut u8, deadline: i64) -> Result<bool,
 /// # Safety
 /// `c` is a live channel; `elem` points to elem_size readable bytes (or is null for size 0).
 pub(crate) unsafe fn try_send(c: &Chan, elem: *const u8) -> bool {
+    tsan::release(c);
     let st = c.locked();
     if st.closed {
         c.unlock();
@@ -688,6 +722,7 @@ pub(crate) unsafe fn try_send(c: &Chan, elem: *const u8) -> bool {
 /// Discards one element if one can be received right now (no timer hook, no blocking):
 /// true if one was. False when there is none or the channel is closed and drained.
 pub(crate) fn drain_one(c: &Chan) -> bool {
+    tsan::release(c);
     let st = c.locked();
     let r = c.try_recv_locked(st, ptr::null_mut());
     c.unlock();
@@ -706,6 +741,7 @@ pub(crate) fn drain_one(c: &Chan) -> bool {
 /// Closes the channel: receivers drain the buffer then see "closed"; blocked senders
 /// panic. Closing a closed channel is a gort panic.
 pub(crate) fn close(c: &Chan) {
+    tsan::release(c);
     let st = c.locked();
     if st.closed {
         c.unlock();

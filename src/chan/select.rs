@@ -129,6 +129,28 @@ fn lock_all(cases: &[Case], order: &[u32]) {
 /// Every non-null `chan` is a live channel the caller holds a reference to; every `elem`
 /// is valid for the channel's element size (null allowed for receives and for size 0).
 pub(crate) unsafe fn select(cases: &mut [Case], deadline: i64) -> Result<usize, SelectError> {
+    if cfg!(feature = "tsan") {
+        // As a send or receive: release on every channel it may operate on, acquire on
+        // the one it did.
+        for c in cases.iter().filter(|c| !c.chan.is_null()) {
+            crate::sched::tsan::release(c.chan);
+        }
+    }
+    // SAFETY: per the contract.
+    let r = unsafe { select_unannotated(cases, deadline) };
+    if cfg!(feature = "tsan")
+        && let Ok(i) = r
+    {
+        crate::sched::tsan::acquire(cases[i].chan);
+    }
+    r
+}
+
+/// [`select`] without its TSan annotations.
+///
+/// # Safety
+/// As for [`select`].
+unsafe fn select_unannotated(cases: &mut [Case], deadline: i64) -> Result<usize, SelectError> {
     let n = cases.len();
     let mut poll_small = [0u32; SMALL];
     let mut lock_small = [0u32; SMALL];

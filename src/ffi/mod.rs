@@ -15,6 +15,7 @@
 macro_rules! guard {
     (no_register $name:literal, $body:block) => {{
         $crate::sched::world::check_thread_no_register($name);
+        let _tsan = $crate::sched::tsan::InRuntime::enter();
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
             Ok(v) => v,
             Err(_) => $crate::fatal::internal_panic($name),
@@ -22,6 +23,7 @@ macro_rules! guard {
     }};
     ($name:literal, $body:block) => {{
         $crate::sched::world::check_thread($name);
+        let _tsan = $crate::sched::tsan::InRuntime::enter();
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
             Ok(v) => v,
             Err(_) => $crate::fatal::internal_panic($name),

@@ -263,6 +263,7 @@ pub(crate) fn verify(roots: &Jobs, stack_jobs: usize) {
             .push_dec(missed as i64)
             .push(b" reachable object(s) not marked: a pointer store into a heap object skipped gort_store (or gort_store_range, gort_cas_ptr) while the collector marked\n");
         crate::fatal::write_stderr(m.as_bytes());
+        crate::sched::tsan::before_exit();
         // SAFETY: _exit has no preconditions; no stdio flush (a stopped thread may hold
         // a stream's lock).
         unsafe { libc::_exit(2) };

@@ -143,12 +143,12 @@ fn run_queue() {
             Some(Job::Finalize { f, obj, arg }) => {
                 // SAFETY: the user registered `f` for this object with this argument; the
                 // object is alive (resurrected, and referenced from this frame).
-                unsafe { f(obj as *mut c_void, arg as *mut c_void) };
+                crate::sched::tsan::user_call(|| unsafe { f(obj as *mut c_void, arg as *mut c_void) });
                 RUN_COUNT.fetch_add(1, Ordering::Relaxed);
             }
             Some(Job::Cleanup { f, arg }) => {
                 // SAFETY: as above, for a cleanup and its argument.
-                unsafe { f(arg as *mut c_void) };
+                crate::sched::tsan::user_call(|| unsafe { f(arg as *mut c_void) });
                 RUN_COUNT.fetch_add(1, Ordering::Relaxed);
             }
             None => {

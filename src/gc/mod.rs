@@ -188,7 +188,9 @@ pub(crate) fn alloc_one_fast(ty: &'static heap::GcType) -> Option<NonNull<u8>> {
     if EXTRA.load(Ordering::Acquire) != 0 {
         return None;
     }
-    heap::alloc_one_fast(ty)
+    let p = heap::alloc_one_fast(ty)?;
+    crate::sched::tsan::new_memory(p.as_ptr(), ty.size());
+    Some(p)
 }
 
 /// Allocates a zeroed object (the heap's fast path, plus the collector's policies).
@@ -209,6 +211,8 @@ pub(crate) fn alloc(size: usize, kind: Kind) -> Result<NonNull<u8>, AllocError> 
     if after != 0 {
         after_alloc(after, size, kind, p)?;
     }
+    // A fresh object to TSan, whoever used the memory before the collector freed it.
+    crate::sched::tsan::new_memory(p.as_ptr(), size);
     Ok(p)
 }
 

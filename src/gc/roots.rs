@@ -193,6 +193,8 @@ struct ThreadCaches {
 
 impl Drop for ThreadCaches {
     fn drop(&mut self) {
+        // A thread-local destructor, run at thread exit outside any export.
+        let _runtime = crate::sched::tsan::InRuntime::enter();
         for (reg, list) in REGISTRIES.iter().zip(self.lists.iter_mut()) {
             let list = list.get_mut();
             if !list.is_empty() {

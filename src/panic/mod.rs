@@ -204,6 +204,8 @@ struct ThreadPanic {
 
 impl Drop for ThreadPanic {
     fn drop(&mut self) {
+        // A thread-exit destructor, outside any export: runtime code for TSan.
+        let _runtime = crate::sched::tsan::InRuntime::enter();
         // Before the state (and its defer buffer) goes.
         if let Some(slot) = self.root.take() {
             crate::gc::roots::THREAD_DEFERS.remove(slot);
@@ -270,16 +272,14 @@ pub(crate) fn protect(f: CFn, arg: *mut c_void, msg_out: *mut *const c_char) -> 
         s.frames.push(Frame { sp_slot: &mut slot, defer_base: s.defers.len() });
         s.defers.len()
     };
-    // SAFETY: f is the caller's function; `slot` lives in this frame for the whole call,
-    // and any jump to it comes from gort_panic on this same stack while the call is active.
-    let mut r = unsafe { crate::arch::protect_call(&mut slot, f, arg) };
+    let mut r = protect_on_own_fiber(&mut slot, f, arg, true);
     if r == 0 {
         // Normal return: this frame's defers run while the frame is still active, so a
         // deferred call that panics is caught here. protect_call's saved context died when
         // it returned, so they run under a fresh one (re-armed in the same slot).
         let mut job = DeferJob { st, base };
-        // SAFETY: as above; `job` outlives the call.
-        r = unsafe { crate::arch::protect_call(&mut slot, run_defers_job, &mut job as *mut DeferJob as *mut c_void) };
+        // `job` outlives the call.
+        r = protect_on_own_fiber(&mut slot, run_defers_job, &mut job as *mut DeferJob as *mut c_void, false);
         if r == 0 {
             // SAFETY: as above.
             unsafe { (*st).frames.pop() };
@@ -292,6 +292,29 @@ pub(crate) fn protect(f: CFn, arg: *mut c_void, msg_out: *mut *const c_char) -> 
         unsafe { *msg_out = (*st).last_msg.as_ref().map_or(ptr::null(), |m| m.as_ptr()) };
     }
     1
+}
+
+/// `arch::protect_call` of `f` on a fiber of its own for TSan (see
+/// `tsan::on_own_fiber`); `program`: `f` is program code, observed by TSan.
+fn protect_on_own_fiber(slot: &mut *mut u8, f: CFn, arg: *mut c_void, program: bool) -> usize {
+    let g = if cfg!(feature = "tsan") { crate::sched::current_g() } else { ptr::null_mut() };
+    // SAFETY: Gs are never freed; the slot is only touched by the M running the G.
+    let fiber = (!g.is_null()).then(|| unsafe { &(*g).tsan_fiber });
+    // The child fiber starts outside the runtime: program code runs as it is; runtime
+    // code enters the runtime for the call. A panic's jump lands inside the runtime.
+    crate::sched::tsan::on_own_fiber(fiber, || {
+        if !program {
+            crate::sched::tsan::enter_runtime();
+        }
+        // SAFETY: f is the caller's function (or the runtime's); `slot` lives in the
+        // caller's frame for the whole call, and any jump to it comes from gort_panic on
+        // this same stack while the call is active.
+        let r = unsafe { crate::arch::protect_call(slot, f, arg) };
+        if !program || r != 0 {
+            crate::sched::tsan::end_runtime_after_jump();
+        }
+        r
+    })
 }
 
 struct DeferJob {
@@ -316,7 +339,7 @@ fn run_defers_above(st: *mut PanicState, base: usize) {
             s.defers.pop().expect("len checked")
         };
         // SAFETY: registered by gort_defer with this argument.
-        unsafe { (d.f)(d.arg) };
+        crate::sched::tsan::user_call(|| unsafe { (d.f)(d.arg) });
     }
 }
 
@@ -374,7 +397,7 @@ pub(crate) fn panic_msg(msg: CString) -> ! {
         };
         match next {
             // SAFETY: registered by gort_defer with this argument.
-            Some(Ok(d)) => unsafe { (d.f)(d.arg) },
+            Some(Ok(d)) => crate::sched::tsan::user_call(|| unsafe { (d.f)(d.arg) }),
             Some(Err(frame)) => {
                 // SAFETY: as above; then resume the protect's saved context, which lives on
                 // this same stack below us (its protect_call is still active).
@@ -397,7 +420,7 @@ pub(crate) fn panic_msg(msg: CString) -> ! {
         let d = unsafe { (*st).defers.pop() };
         match d {
             // SAFETY: registered by gort_defer.
-            Some(d) => unsafe { (d.f)(d.arg) },
+            Some(d) => crate::sched::tsan::user_call(|| unsafe { (d.f)(d.arg) }),
             None => break,
         }
     }

@@ -83,6 +83,9 @@ pub(crate) struct G {
     pub panic: UnsafeCell<Option<Box<PanicState>>>,
     /// ASan fake-stack handle saved while switched out (feature `asan`). Only the G.
     pub asan_fake: AsanFake,
+    /// TSan fiber (feature `tsan`): created by the M that first runs this incarnation,
+    /// destroyed by the one that destroys it. Only the M running or destroying the G.
+    pub tsan_fiber: super::tsan::FiberSlot,
     /// The wait word (`gen << 3 | state`) of channel, select and semaphore waits: see
     /// [`crate::sched::waiter`] for who may move it between which states.
     pub wait: AtomicU64,
@@ -151,6 +154,7 @@ impl G {
             sleep_until: Cell::new(0),
             panic: UnsafeCell::new(None),
             asan_fake: new_asan_fake(),
+            tsan_fiber: super::tsan::empty_fiber_slot(),
             wait: AtomicU64::new(0),
             wait_since: AtomicI64::new(0),
             parent_id: AtomicI64::new(0),

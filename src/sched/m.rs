@@ -55,6 +55,8 @@ pub(crate) struct M {
     /// This thread's own stack bounds and ASan fake-stack handle (feature `asan`).
     pub g0_stack: Cell<(*const u8, usize)>,
     pub g0_asan: Cell<*mut std::ffi::c_void>,
+    /// This thread's own TSan fiber (feature `tsan`; null without it). Only this thread.
+    pub g0_fiber: Cell<*mut std::ffi::c_void>,
     /// Set (under the scheduler lock) while the M sits on the idle list.
     pub idle: AtomicBool,
     /// 1 while this M's goroutine allocates from the heap cache of a P it holds in USER
@@ -90,6 +92,7 @@ impl M {
             after: Cell::new(None),
             g0_stack: Cell::new((ptr::null(), 0)),
             g0_asan: Cell::new(ptr::null_mut()),
+            g0_fiber: Cell::new(ptr::null_mut()),
             idle: AtomicBool::new(false),
             in_heap_cache: AtomicU32::new(0),
             in_blocking: Cell::new(false),

@@ -83,6 +83,7 @@ pub(crate) mod rtlock;
 pub(crate) mod signals;
 pub(crate) mod sysmon;
 pub(crate) mod tls;
+pub(crate) mod tsan;
 pub(crate) mod waiter;
 pub(crate) mod world;
 

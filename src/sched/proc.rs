@@ -386,6 +386,7 @@ pub(crate) fn ready(g: *mut G) {
     let _foreign = ForeignInside::enter_if(m.is_null());
     // SAFETY: Gs are never freed.
     let gr = unsafe { &*g };
+    super::tsan::release(g);
     if let Err(s) = gr.status.compare_exchange(status::WAITING, status::RUNNABLE, Ordering::AcqRel, Ordering::Acquire) {
         crate::fatal::fatal(&format!("ready of goroutine {} in state {}", gr.id(), status_name(s)));
     }
@@ -434,6 +435,7 @@ pub(crate) fn ready_local(g: *mut G) {
         if mr.curg.get().is_null() && !p.is_null() && (mr.p_word.get() & 0xff) == pstate::RUNNING {
             // SAFETY: Gs are never freed.
             let gr = unsafe { &*g };
+            super::tsan::release(g);
             if let Err(s) =
                 gr.status.compare_exchange(status::WAITING, status::RUNNABLE, Ordering::AcqRel, Ordering::Acquire)
             {
@@ -588,6 +590,19 @@ pub(crate) fn spawn_thread(
     body: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void,
     arg: *mut libc::c_void,
 ) -> std::io::Result<()> {
+    // TSan builds: the whole thread is runtime code (see `tsan::InRuntime`).
+    #[cfg(feature = "tsan")]
+    let (body, arg) = {
+        type Start = (extern "C" fn(*mut libc::c_void) -> *mut libc::c_void, *mut libc::c_void);
+        extern "C" fn unobserved_start(p: *mut libc::c_void) -> *mut libc::c_void {
+            let _runtime = super::tsan::InRuntime::enter();
+            // SAFETY: boxed below for this thread alone.
+            let start = unsafe { Box::from_raw(p as *mut Start) };
+            (start.0)(start.1)
+        }
+        let start: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void = unobserved_start;
+        (start, Box::into_raw(Box::new((body, arg) as Start)) as *mut libc::c_void)
+    };
     // SAFETY: standard pthread calls on a local attribute object; `body` and `arg` are valid
     // for the thread's lifetime per the callers.
     unsafe {
@@ -616,6 +631,10 @@ fn mstart(m: &'static M) {
     // registry only afterwards, so this never waits for a stopped world.
     super::world::register_m(m);
     m.g0_stack.set(super::asan::thread_stack_bounds());
+    m.g0_fiber.set(super::tsan::current_fiber());
+    // The thread's start (its TLS block's initialization) happens before the goroutines
+    // that run on it touch that TLS (acquired in `after_switch`).
+    super::tsan::release(m);
     super::signals::thread_init();
     // Wait for our first P (it was handed over before the thread started).
     let (p, spinning) = take_nextp(m).expect("a new M starts with a P");
@@ -805,6 +824,8 @@ fn execute(m: &'static M, g: *mut G, inherit: bool) {
     // SAFETY: g's stack slot is ours to read (we are about to run it).
     let (lo, size) = unsafe { super::g::stack_bounds(g) };
     super::asan::start_switch(m.g0_asan.as_ptr(), lo, size);
+    // SAFETY: Gs are never freed; g is ours to run.
+    super::tsan::switch_to_goroutine(unsafe { &(*g).tsan_fiber });
     // SAFETY: g's saved sp is valid (fresh frame or saved by its last switch out); g0's
     // slot is ours.
     unsafe { arch::switch(m.g0_sp.get(), *(*g).sp.get(), g as usize) };
@@ -865,6 +886,10 @@ fn after_switch() {
     let m: &'static M = unsafe { &*m };
     // SAFETY: curg is us.
     super::asan::finish_switch(unsafe { &*m.curg.get() }.asan_fake.get());
+    // Whoever readied or spawned us released on our descriptor; the thread we now run
+    // on released on its M at its start.
+    super::tsan::acquire(m.curg.get());
+    super::tsan::acquire(m);
     if let Some((g, action)) = m.after.take() {
         complete(m, g, action);
         direct_switch_timers(m);
@@ -912,13 +937,22 @@ fn requeue(m: &M, g: *mut G, next: bool) {
 
 /// Entry point of every goroutine, on its own stack.
 unsafe extern "C" fn gstart(arg: usize) -> ! {
+    // A new fiber: the runtime's code until the entry runs (see `tsan::InRuntime`).
+    super::tsan::enter_runtime();
     after_switch();
     let g = arg as *mut G;
+    // TSan: whatever goroutine used this stack slot before is no concern of ours (an
+    // ordering edge from it would hide its races with us).
+    if cfg!(feature = "tsan") {
+        // SAFETY: g is us; our stack is ours.
+        let (lo, size) = unsafe { super::g::stack_bounds(g) };
+        super::tsan::new_memory(lo, size);
+    }
     // SAFETY: we are g, running; the entry is ours to take.
     let entry = std::mem::replace(unsafe { &mut *(*g).entry.get() }, Entry::None);
     match entry {
         // SAFETY: the C caller of gort_go promised fn is callable with arg.
-        Entry::C(f, a) => unsafe { f(a) },
+        Entry::C(f, a) => super::tsan::user_call(|| unsafe { f(a) }),
         Entry::Rust(b) => {
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(b)).is_err() {
                 crate::fatal::fatal("a Rust goroutine panicked");
@@ -960,6 +994,9 @@ pub(crate) fn switch_away(action: Action) {
 #[inline]
 fn switch_away_from(m: &'static M, g: *mut G, action: Action) {
     let _ = enter_goroutine(m, g);
+    // TSan destroys no fiber that ignores accesses: an exiting goroutine leaves the
+    // runtime for good at the last moment, just before the switch.
+    let exiting = matches!(action, Action::Exit);
     // An exiting goroutine is never resumed: ASan may drop its fake stack.
     // SAFETY: g is us.
     let save = if matches!(action, Action::Exit) { ptr::null_mut() } else { unsafe { &*g }.asan_fake.as_ptr() };
@@ -970,6 +1007,11 @@ fn switch_away_from(m: &'static M, g: *mut G, action: Action) {
         // SAFETY: next is ours and has its stack now.
         let (lo, size) = unsafe { super::g::stack_bounds(next) };
         super::asan::start_switch(save, lo, size);
+        if exiting {
+            super::tsan::leave_runtime();
+        }
+        // SAFETY: next was dequeued by us.
+        super::tsan::switch_to_goroutine(unsafe { &(*next).tsan_fiber });
         // SAFETY: g is running (its sp slot is written by the switch); next was dequeued
         // by us and its saved sp is valid.
         unsafe { arch::switch((*g).sp.get(), *(*next).sp.get(), next as usize) };
@@ -977,6 +1019,10 @@ fn switch_away_from(m: &'static M, g: *mut G, action: Action) {
         m.action.set(action);
         let (lo, size) = m.g0_stack.get();
         super::asan::start_switch(save, lo, size);
+        if exiting {
+            super::tsan::leave_runtime();
+        }
+        super::tsan::switch_to(m.g0_fiber.get());
         // SAFETY: g is the running goroutine; g0's sp was saved when g0 last switched
         // into a goroutine on this M.
         unsafe { arch::switch((*g).sp.get(), *m.g0_sp.get(), 0) };
@@ -1070,6 +1116,7 @@ fn gdestroy(m: &'static M, g: *mut G) {
     // SAFETY: g is dead and ours.
     let gr = unsafe { &*g };
     crate::debug::trace::end(gr);
+    super::tsan::destroy_fiber(&gr.tsan_fiber);
     if m.locked_g.get() == g {
         m.locked_g.set(ptr::null_mut());
     }
@@ -1226,6 +1273,8 @@ fn spawn_with_id(entry: Entry, forced_id: Option<i64>, created_pc: usize) -> Opt
     gr.parent_id.store(parent, Ordering::Relaxed);
     gr.created_pc.store(created_pc, Ordering::Relaxed);
     crate::debug::trace::create(gr, parent);
+    // The spawner's writes (the argument it passes) happen before the goroutine starts.
+    super::tsan::release(g);
     gr.status.store(status::RUNNABLE, Ordering::Release);
     count_goroutines(p.map_or(ptr::null(), |p| p as *const P), 1);
     match p {

@@ -74,6 +74,8 @@ struct ParkerSlot(&'static ThreadParker);
 
 impl Drop for ParkerSlot {
     fn drop(&mut self) {
+        // A thread-exit destructor, outside any export: runtime code for TSan.
+        let _runtime = crate::sched::tsan::InRuntime::enter();
         FREE_PARKERS.lock().push(self.0);
     }
 }

@@ -395,6 +395,8 @@ fn unregister(rec: &'static ThreadRec) {
 
 /// The thread-exit destructor of a registered foreign thread.
 unsafe extern "C" fn on_thread_exit(rec: *mut libc::c_void) {
+    // A thread-exit destructor, outside any export: runtime code for TSan.
+    let _runtime = crate::sched::tsan::InRuntime::enter();
     if rec.is_null() {
         return;
     }

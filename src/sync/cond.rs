@@ -7,6 +7,7 @@
 
 use super::mutex::Mutex;
 use super::semtable::{self, Record, Waited};
+use crate::sched::tsan;
 use crate::sched::{NO_DEADLINE, Waiter};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -50,10 +51,12 @@ impl Cond {
         } else {
             drop(l); // signalled between our ticket and now
         }
+        tsan::acquire(self);
         m.lock();
     }
 
     pub(crate) fn signal(&self) {
+        tsan::release(self);
         if self.wait_ticket.load(Ordering::SeqCst) == self.notify.load(Ordering::SeqCst) {
             return; // nobody took a ticket since the last signal
         }
@@ -77,6 +80,7 @@ impl Cond {
     }
 
     pub(crate) fn broadcast(&self) {
+        tsan::release(self);
         if self.wait_ticket.load(Ordering::SeqCst) == self.notify.load(Ordering::SeqCst) {
             return;
         }

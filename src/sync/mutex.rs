@@ -16,6 +16,7 @@
 
 use super::semtable::{semacquire, semrelease};
 use crate::sched::NO_DEADLINE;
+use crate::sched::tsan;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 const LOCKED: i32 = 1;
@@ -63,6 +64,7 @@ impl Mutex {
     #[inline]
     pub(crate) fn lock(&self) {
         algo::lock(&RuntimeEnv(self));
+        tsan::acquire(self);
     }
 
     pub(crate) fn try_lock(&self) -> bool {
@@ -70,11 +72,16 @@ impl Mutex {
         if old & (LOCKED | STARVING) != 0 {
             return false;
         }
-        self.state.compare_exchange(old, old | LOCKED, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        let locked = self.state.compare_exchange(old, old | LOCKED, Ordering::Acquire, Ordering::Relaxed).is_ok();
+        if locked {
+            tsan::acquire(self);
+        }
+        locked
     }
 
     #[inline]
     pub(crate) fn unlock(&self) {
+        tsan::release(self);
         algo::unlock(&RuntimeEnv(self));
     }
 }

@@ -7,6 +7,7 @@
 //! raised again.
 
 use super::mutex::Mutex;
+use crate::sched::tsan;
 use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -30,10 +31,11 @@ impl Once {
     }
 
     pub(crate) fn call(&self, f: crate::panic::CFn, arg: *mut c_void) {
-        if self.done.load(Ordering::Acquire) == 1 {
-            return;
+        if self.done.load(Ordering::Acquire) != 1 {
+            self.call_slow(f, arg);
         }
-        self.call_slow(f, arg)
+        // The function's effects happen before every call returns (`finish` released).
+        tsan::acquire(self);
     }
 
     fn call_slow(&self, f: crate::panic::CFn, arg: *mut c_void) {
@@ -79,6 +81,7 @@ unsafe extern "C" fn run_job(job: *mut c_void) {
 unsafe extern "C" fn finish(once: *mut c_void) {
     // SAFETY: registered with a live Once whose mutex the running caller holds.
     let once = unsafe { &*(once as *const Once) };
+    tsan::release(once);
     once.done.store(1, Ordering::Release);
     once.m.unlock();
 }

@@ -8,6 +8,7 @@
 use super::mutex::Mutex;
 use super::semtable::{semacquire, semrelease};
 use crate::sched::NO_DEADLINE;
+use crate::sched::tsan;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 const MAX_READERS: i32 = 1 << 30;
@@ -43,30 +44,48 @@ impl RwMutex {
         }
     }
 
+    // TSan: a writer's unlock releases on the lock itself, a reader's on `reader_count`;
+    // readers acquire the first only, writers both. So readers are ordered after
+    // writers and writers after everyone, but readers not among themselves.
+
     pub(crate) fn rlock(&self) {
         algo::rlock(self);
+        tsan::acquire(self);
     }
 
     pub(crate) fn runlock(&self) {
+        tsan::release(&self.reader_count);
         algo::runlock(self);
     }
 
     pub(crate) fn lock(&self) {
         algo::lock(self);
+        tsan::acquire(self);
+        tsan::acquire(&self.reader_count);
     }
 
     pub(crate) fn unlock(&self) {
+        tsan::release(self);
         algo::unlock(self);
     }
 
     /// Go's `TryRLock`: read-locks if no writer holds or waits for the lock.
     pub(crate) fn try_rlock(&self) -> bool {
-        algo::try_rlock(self)
+        let locked = algo::try_rlock(self);
+        if locked {
+            tsan::acquire(self);
+        }
+        locked
     }
 
     /// Go's `TryLock`: write-locks if nobody holds the lock and no writer waits for it.
     pub(crate) fn try_lock(&self) -> bool {
-        algo::try_lock(self)
+        let locked = algo::try_lock(self);
+        if locked {
+            tsan::acquire(self);
+            tsan::acquire(&self.reader_count);
+        }
+        locked
     }
 }
 

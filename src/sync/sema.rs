@@ -10,6 +10,7 @@
 
 use super::semtable::{self, Locked, Record, Waited};
 use crate::sched::Waiter;
+use crate::sched::tsan;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 #[repr(C)]
@@ -49,6 +50,15 @@ impl Sema {
 
     /// Takes `n > 0` units, waiting until `deadline` (monotonic ns; `NO_DEADLINE`).
     pub(crate) fn acquire(&self, n: i64, deadline: i64) -> Result<(), AcquireError> {
+        let r = self.acquire_unannotated(n, deadline);
+        if r.is_ok() {
+            // Whatever was done before the releases that granted our units.
+            tsan::acquire(self);
+        }
+        r
+    }
+
+    fn acquire_unannotated(&self, n: i64, deadline: i64) -> Result<(), AcquireError> {
         debug_assert!(n > 0);
         if semtable::bucket(self.addr()).nwait() == 0 && self.try_take(n) {
             return Ok(());
@@ -77,6 +87,7 @@ impl Sema {
     /// Adds `n > 0` units and hands them to the waiters at the front while they fit. A
     /// count that would pass `i64::MAX` is a gort panic, with the count unchanged.
     pub(crate) fn release(&self, n: i64) {
+        tsan::release(self);
         let mut l = semtable::lock(self.addr());
         // Takers only lower the count (by CAS); raisers hold this lock, so nothing can
         // raise it between the check and the add.

@@ -33,6 +33,7 @@
 //! the case that matters; a second one pays the table, as every waiter did before).
 
 use super::semtable::{semacquire, semrelease};
+use crate::sched::tsan;
 use crate::sched::{G, NO_DEADLINE, Waiter, Woken};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -138,6 +139,10 @@ impl WaitGroup {
         if delta < i32::MIN as i64 || delta > i32::MAX as i64 {
             go_panic(c"sync: WaitGroup delta out of range");
         }
+        if delta < 0 {
+            // Everything before a Done happens before Wait returns.
+            tsan::release(self);
+        }
         let state = self.state.fetch_add((delta as u64) << 32, Ordering::AcqRel).wrapping_add((delta as u64) << 32);
         let v = (state >> 32) as i32;
         let w = state as u32;
@@ -181,6 +186,11 @@ impl WaitGroup {
     }
 
     pub(crate) fn wait(&self) {
+        self.wait_unannotated();
+        tsan::acquire(self);
+    }
+
+    fn wait_unannotated(&self) {
         let mut state = self.state.load(Ordering::Acquire);
         if state >> 32 == 0 {
             return;
