@@ -25,12 +25,15 @@ set(GORT_DOC_INDEX "${GORT_DOC_DIR}/index.txt")
 
 # The compiler and flags for doc_blocks.sh run, as shell assignments.
 string(JOIN " " _doc_cflags ${GORT_C_TEST_FLAGS} -pthread "-I${GORT_INCLUDE_DIR}")
+string(JOIN " " _doc_cxxflags -std=c++17 ${GORT_CXX_TEST_FLAGS} -pthread "-I${GORT_INCLUDE_DIR}")
 set(_doc_libs "${GORT_STATIC_LIB} ${GORT_PC_LIBS_PRIVATE}")
 set(_doc_asan_libs "-fsanitize=address ${GORT_ASAN_LIB} ${GORT_PC_LIBS_PRIVATE}")
 string(JOIN " " _doc_valgrind "${GORT_VALGRIND}" ${GORT_VALGRIND_FLAGS})
 file(CONFIGURE OUTPUT "${GORT_DOC_CONFIG}" CONTENT [=[
 DOC_CC='@CMAKE_C_COMPILER@'
 DOC_CFLAGS='@_doc_cflags@'
+DOC_CXX='@CMAKE_CXX_COMPILER@'
+DOC_CXXFLAGS='@_doc_cxxflags@'
 DOC_LIBS='@_doc_libs@'
 DOC_ASAN_LIBS='@_doc_asan_libs@'
 DOC_VALGRIND='@_doc_valgrind@'

@@ -1,15 +1,16 @@
 #!/bin/sh
-# doc_blocks.sh: the C code blocks of README.md and the examples in include/gort.h, as
-# ctest tests (c-tests/DocTests.cmake registers one test per block and variant).
+# doc_blocks.sh: the C and C++ code blocks of README.md and the examples in include/gort.h,
+# as ctest tests (c-tests/DocTests.cmake registers one test per block and variant).
 #
 #   doc_blocks.sh list FILE                      one line per block: NAME KIND LINE
-#   doc_blocks.sh extract FILE NAME OUT.c        writes the block as a C program; prints LINE
+#   doc_blocks.sh extract FILE NAME OUT          writes the block as a program; prints LINE LANG
 #   doc_blocks.sh run CONFIG FILE NAME MODE DIR  extracts, compiles and runs one block;
 #                                                MODE: plain, asan or valgrind
 #   doc_blocks.sh check-index INDEX FILE...      fails if FILE's blocks are not INDEX's
 #
 # What counts as a block, and how it becomes a program:
-#   README.md (Markdown): every fence opened by a line "```c" (indented or not).
+#   README.md (Markdown): every fence opened by a line "```c" (indented or not), and every
+#     "```cpp" fence, which must be a complete C++17 program (kind cpp-program).
 #     - A block that defines main() is a complete program: compiled as it is.
 #     - Any other block (a fragment) must come right after (blank lines allowed) an HTML
 #       comment that gives it a complete program to live in, invisible on a rendered page:
@@ -56,7 +57,9 @@ scan() {
         } else {
             name[b] = stem "-" b
         }
-        if (is_program(b))
+        if (lang[b] == "cpp")
+            kind[b] = is_program(b) ? "cpp-program" : "cpp-fragment"
+        else if (is_program(b))
             kind[b] = "program"
         else if (wrapn[b] > 0)
             kind[b] = "wrapped"
@@ -66,9 +69,11 @@ scan() {
     function emit(b,    i, j, w) {
         if (header && kind[b] != "program")
             fail(fence[b], "an example in the header must be a complete program (with main)")
+        if (kind[b] == "cpp-fragment")
+            fail(fence[b], "a ```cpp block must be a complete program (with main)")
         if (kind[b] == "fragment")
             fail(fence[b], "this ```c block has no main() and no <!-- doc-test: wrap ... --> comment before it: make it a complete program or give it one (see c-tests/doc_blocks.sh)")
-        if (kind[b] == "program") {
+        if (kind[b] == "program" || kind[b] == "cpp-program") {
             printf "#line %d \"%s\"\n", fence[b] + 1, path > out
             for (i = 1; i <= nlines[b]; i++)
                 print text[b, i] > out
@@ -113,7 +118,7 @@ scan() {
                 next
             }
             if (line ~ /^\/\/ ```c[ \t]*$/) {
-                n++; fence[n] = NR; nlines[n] = 0; wrapn[n] = 0; inblock = 1
+                n++; fence[n] = NR; nlines[n] = 0; wrapn[n] = 0; inblock = 1; lang[n] = "c"
                 next
             }
             if (needname && line !~ /^\/\// && match(line, /gort_[a-z0-9_]+[ \t]*\(/)) {
@@ -155,8 +160,9 @@ scan() {
             inwrap = 1; wn = 0; wstart = NR
             next
         }
-        if (line ~ /^[ \t]*```c([ \t].*)?$/) {
+        if (line ~ /^[ \t]*```(c|cpp)([ \t].*)?$/) {
             n++; fence[n] = NR; nlines[n] = 0; wrapn[n] = 0; inblock = 1
+            lang[n] = line ~ /```cpp/ ? "cpp" : "c"
             indent = line
             sub(/```.*$/, "", indent)
             if (pendwrap) {
@@ -190,7 +196,7 @@ scan() {
             } else if (name[b] == want) {
                 emit(b)
                 close(out)
-                print fence[b]
+                print fence[b], lang[b]
                 exit 0
             }
         }
@@ -207,7 +213,7 @@ list)
     scan "$1" list
     ;;
 extract)
-    [ $# -eq 3 ] || die "usage: extract FILE NAME OUT.c"
+    [ $# -eq 3 ] || die "usage: extract FILE NAME OUT"
     scan "$1" extract "$2" "$3"
     ;;
 check-index)
@@ -228,30 +234,40 @@ check-index)
 run)
     [ $# -eq 5 ] || die "usage: run CONFIG FILE NAME MODE DIR"
     config=$1 file=$2 name=$3 mode=$4 dir=$5
-    # CONFIG sets DOC_CC, DOC_CFLAGS, DOC_LIBS, DOC_ASAN_LIBS, DOC_VALGRIND.
+    # CONFIG sets DOC_CC, DOC_CFLAGS, DOC_CXX, DOC_CXXFLAGS, DOC_LIBS, DOC_ASAN_LIBS,
+    # DOC_VALGRIND.
     . "$config"
     mkdir -p "$dir"
     # Per mode: the variants of one block may run at the same time.
-    src="$dir/$name-$mode.c"
+    src="$dir/$name-$mode.src"
     exe="$dir/$name-$mode"
     rm -f "$src" "$exe"
     status=0
-    line=$(scan "$file" extract "$name" "$src") || status=$?
+    found=$(scan "$file" extract "$name" "$src") || status=$?
     if [ $status -eq 3 ]; then
         echo "$file: no doc block $name any more: build again (it re-runs CMake)"
         exit 1
     elif [ $status -ne 0 ]; then
         exit 1
     fi
+    line=${found% *} lang=${found#* }
+    # The compiler picks the language from the suffix.
+    if [ "$lang" = cpp ]; then
+        mv "$src" "$dir/$name-$mode.cpp" && src="$dir/$name-$mode.cpp"
+        cc=$DOC_CXX base_flags=$DOC_CXXFLAGS
+    else
+        mv "$src" "$dir/$name-$mode.c" && src="$dir/$name-$mode.c"
+        cc=$DOC_CC base_flags=$DOC_CFLAGS
+    fi
     where="$file:$line: doc block $name"
     echo "$where ($mode)"
     case $mode in
-    asan) flags="$DOC_CFLAGS -fsanitize=address -fno-omit-frame-pointer" libs=$DOC_ASAN_LIBS ;;
-    plain | valgrind) flags=$DOC_CFLAGS libs=$DOC_LIBS ;;
+    asan) flags="$base_flags -fsanitize=address -fno-omit-frame-pointer" libs=$DOC_ASAN_LIBS ;;
+    plain | valgrind) flags=$base_flags libs=$DOC_LIBS ;;
     *) die "unknown mode $mode" ;;
     esac
     # shellcheck disable=SC2086 # the flag strings are word lists
-    if ! $DOC_CC $flags -o "$exe" "$src" $libs; then
+    if ! $cc $flags -o "$exe" "$src" $libs; then
         echo "FAILED $where does not compile (errors above, at its lines)"
         exit 1
     fi
