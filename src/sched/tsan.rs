@@ -29,6 +29,8 @@
 //!     that ran the function releases, every call acquires; Cond: signal and broadcast
 //!     release, a wait acquires; the counting semaphore: release releases, acquire
 //!     acquires.
+//!   - Timers: arming (start, reset) → the firing, so the value sent or the goroutine
+//!     started by it: on the timer (Go's runtime annotates its timers the same way).
 //!   - `gort_main`: the caller's writes before it → the main goroutine (the spawn edge),
 //!     the main goroutine's writes → the caller after it returns.
 //!   - The thread's start → the goroutines that run on it: on the M (C's thread-local

@@ -240,6 +240,9 @@ impl Inner {
     /// Arms for `when` (lock held; not armed, no entry).
     fn arm(&self, st: &mut State, when: i64) {
         debug_assert!(!st.armed && st.entry == 0);
+        // TSan: what the arming goroutine did happens before the firing (acquired in
+        // `fire_locked`), so before the value sent or the goroutine started, as in Go.
+        crate::sched::tsan::release(self);
         st.armed = true;
         st.when = when;
         self.due.store(when, Ordering::Release);
@@ -313,6 +316,7 @@ impl Inner {
     /// Fires (lock held; armed and due at `now`): sends, or returns the goroutine to start
     /// once the lock is released; re-arms a ticker.
     fn fire_locked(&self, st: &mut State, now: i64) -> Option<Entry> {
+        crate::sched::tsan::acquire(self);
         let start = match &self.action {
             Action::Send => {
                 // SAFETY: non-null means the channel is alive (see `ChanPtr`); lock held.
