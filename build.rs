@@ -6,7 +6,8 @@
 //! header never triggers a rebuild of the C side.
 //!
 //! The header's `GORT_VERSION_*` macros come from Cargo.toml's version, the one place it
-//! is written.
+//! is written (CMakeLists.txt reads it from there too). The major version also names the
+//! shared library: its SONAME is `libgort.so.MAJOR`.
 
 use std::{env, fs, path::PathBuf};
 
@@ -18,6 +19,17 @@ fn main() {
     println!("cargo:rerun-if-env-changed=GORT_SKIP_HEADER");
     let version = |part: &str| env::var(format!("CARGO_PKG_VERSION_{part}")).expect("cargo sets CARGO_PKG_VERSION_*");
     let (major, minor, patch) = (version("MAJOR"), version("MINOR"), version("PATCH"));
+    // Programs linked with libgort.so record this name and load whichever libgort.so.MAJOR
+    // is installed, so the major version names the ABI. Emitted before the GORT_SKIP_HEADER
+    // return: every build of the shared library carries it.
+    // No version script of our own: rustc already links a cdylib with one it writes
+    // ("global:" the #[no_mangle] exports, "local: *"), so only gort_* symbols are exported,
+    // and GNU ld (used by the aarch64 cross build, and on x86_64 by Rust before 1.90)
+    // refuses a second one: "anonymous version tag cannot be combined with other version
+    // tags". The ctest test lib-exports checks the exported symbols instead.
+    if env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libgort.so.{major}");
+    }
     if env::var_os("GORT_SKIP_HEADER").is_some() {
         return;
     }

@@ -1,7 +1,7 @@
 # ctest `consumer`: checks that an installed gort can be used from outside.
 #   1. cmake --install <build> --prefix <work>/prefix
 #   2. configure and build this directory's project against it (find_package(gort) CONFIG)
-#   3. run consumer_static and consumer_shared (libgort.so found through the RPATH)
+#   3. run consumer_static and consumer_shared (libgort.so.N found through the RPATH)
 #   4. build main.c with `cc $(pkg-config --cflags --libs --static gort)` and run it; then
 #      again against a directory holding only libgort.a, to prove Libs.private is complete.
 #
@@ -48,9 +48,9 @@ function(run_ok name exe mode)
       message(FATAL_ERROR "FAILED: ${name} should link libgort.a statically, but needs:\n${deps}")
     endif()
   else()
-    string(REGEX REPLACE "([][+.*?()^$|\\])" "\\\\\\1" want "${libdir}/libgort.so")
-    if(NOT deps MATCHES "libgort\\.so => ${want}")
-      message(FATAL_ERROR "FAILED: ${name} should load ${libdir}/libgort.so, but maps:\n${deps}")
+    string(REGEX REPLACE "([][+.*?()^$|\\])" "\\\\\\1" want "${soname} => ${libdir}/${soname}")
+    if(NOT deps MATCHES "${want}")
+      message(FATAL_ERROR "FAILED: ${name} should load ${libdir}/${soname}, but maps:\n${deps}")
     endif()
   endif()
   message("    ${name}: OK (${mode})")
@@ -59,13 +59,35 @@ endfunction()
 # 1. install
 step("install gort into ${prefix}"
      "${CMAKE_COMMAND}" --install "${GORT_BUILD_DIR}" --prefix "${prefix}")
-foreach(f "${libdir}/libgort.a" "${libdir}/libgort.so" "${prefix}/include/gort.h"
+foreach(f "${libdir}/libgort.a" "${prefix}/include/gort.h"
           "${libdir}/cmake/gort/gort-config.cmake" "${libdir}/cmake/gort/gort-config-version.cmake"
           "${libdir}/pkgconfig/gort.pc")
   if(NOT EXISTS "${f}")
     message(FATAL_ERROR "FAILED: install did not create ${f}")
   endif()
 endforeach()
+# The shared library: libgort.so -> libgort.so.MAJOR -> libgort.so.MAJOR.MINOR.PATCH, the
+# version being the one the CMake package declares.
+file(STRINGS "${libdir}/cmake/gort/gort-config-version.cmake" version REGEX "set\\(PACKAGE_VERSION ")
+if(NOT version MATCHES "\"(([0-9]+)\\.[0-9]+\\.[0-9]+)\"")
+  message(FATAL_ERROR "FAILED: no PACKAGE_VERSION in gort-config-version.cmake")
+endif()
+set(version "${CMAKE_MATCH_1}")
+set(soname "libgort.so.${CMAKE_MATCH_2}")
+function(check_symlink link target)
+  if(NOT IS_SYMLINK "${libdir}/${link}")
+    message(FATAL_ERROR "FAILED: ${libdir}/${link} should be a symlink to ${target}")
+  endif()
+  file(READ_SYMLINK "${libdir}/${link}" got)
+  if(NOT got STREQUAL target)
+    message(FATAL_ERROR "FAILED: ${libdir}/${link} points to ${got}, not to ${target}")
+  endif()
+endfunction()
+check_symlink(libgort.so "${soname}")
+check_symlink("${soname}" "libgort.so.${version}")
+if(IS_SYMLINK "${libdir}/libgort.so.${version}" OR NOT EXISTS "${libdir}/libgort.so.${version}")
+  message(FATAL_ERROR "FAILED: ${libdir}/libgort.so.${version} should be the library itself")
+endif()
 
 # 2. find_package(gort) from a separate project
 step("configure the consumer project"
