@@ -4,6 +4,10 @@
 //! from what this script generates (`.ci/run` runs `git diff --exit-code include/gort.h`
 //! after a build). The file is only rewritten when its content changes, so an unchanged
 //! header never triggers a rebuild of the C side.
+//!
+//! The header's `GORT_VERSION_*` macros come from Cargo.toml's version, the one place it
+//! is written (CMakeLists.txt reads it from there too). The major version also names the
+//! shared library: its SONAME is `libgort.so.MAJOR`.
 
 use std::{env, fs, path::PathBuf};
 
@@ -11,11 +15,34 @@ fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=Cargo.toml");
     println!("cargo:rerun-if-env-changed=GORT_SKIP_HEADER");
+    let version = |part: &str| env::var(format!("CARGO_PKG_VERSION_{part}")).expect("cargo sets CARGO_PKG_VERSION_*");
+    let (major, minor, patch) = (version("MAJOR"), version("MINOR"), version("PATCH"));
+    // Programs linked with libgort.so record this name and load whichever libgort.so.MAJOR
+    // is installed, so the major version names the ABI. Emitted before the GORT_SKIP_HEADER
+    // return: every build of the shared library carries it.
+    // No version script of our own: rustc already links a cdylib with one it writes
+    // ("global:" the #[no_mangle] exports, "local: *"), so only gort_* symbols are exported,
+    // and GNU ld (used by the aarch64 cross build, and on x86_64 by Rust before 1.90)
+    // refuses a second one: "anonymous version tag cannot be combined with other version
+    // tags". The ctest test lib-exports checks the exported symbols instead.
+    if env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libgort.so.{major}");
+    }
     if env::var_os("GORT_SKIP_HEADER").is_some() {
         return;
     }
-    let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml is valid");
+    let mut config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml is valid");
+    // Before cbindgen.toml's own after_includes (the sync initialisers).
+    config.after_includes = Some(format!(
+        "\n/* The version of gort this header declares (Cargo.toml's). gort_version() returns the\n \
+         * version of the library actually linked, which may differ: compare them at start-up. */\n\
+         #define GORT_VERSION_MAJOR {major}\n\
+         #define GORT_VERSION_MINOR {minor}\n\
+         #define GORT_VERSION_PATCH {patch}\n{}",
+        config.after_includes.as_deref().unwrap_or("")
+    ));
     // Only the FFI layer is the C API: parse src/ffi/*.rs, never the core's items.
     let mut builder = cbindgen::Builder::new().with_config(config);
     let mut files: Vec<PathBuf> = fs::read_dir(root.join("src/ffi"))

@@ -78,6 +78,7 @@ FN(gosched_ok, gort_gosched(); return 0;)
 FN(goid_ok, return gort_goid() > 0;)
 FN(num_goroutine_ok, return gort_num_goroutine() >= 1;)
 FN(num_cpu_ok, return gort_num_cpu() >= 1;)
+FN(version_ok, return gort_version() != NULL;)
 static long long gomaxprocs_huge(void) {
     int old = gort_gomaxprocs(INT_MAX); /* clamped to the maximum, not INT_MAX Ps */
     int now = gort_gomaxprocs(0);
@@ -493,6 +494,7 @@ static const struct row rows[] = {
     {"gort_gomaxprocs", "INT_MAX: clamped", RET, 1, NULL, gomaxprocs_huge},
     {"gort_gomaxprocs", "INT_MIN: only queries", RET, 1, NULL, gomaxprocs_negative},
     {"gort_num_cpu", "no arguments", RET, 1, NULL, num_cpu_ok},
+    {"gort_version", "no arguments", RET, 1, NULL, version_ok},
     {"gort_lock_os_thread", "no arguments", RET, 0, NULL, lock_os_thread_pair},
     {"gort_thread_register", "in a goroutine (registered already)", RET, 0, NULL, thread_register_goroutine},
     {"gort_thread_unregister", "in a goroutine", RET, GORT_EINVAL, NULL, thread_unregister_goroutine},

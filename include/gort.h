@@ -50,6 +50,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The version of gort this header declares (Cargo.toml's). gort_version() returns the
+ * version of the library actually linked, which may differ: compare them at start-up. */
+#define GORT_VERSION_MAJOR 0
+#define GORT_VERSION_MINOR 1
+#define GORT_VERSION_PATCH 0
+
 /* Initialisers for the sync types; all-zero is the same value (= {0} works too). */
 #define GORT_MUTEX_INIT     {{0}}
 #define GORT_RWMUTEX_INIT   {{0}}
@@ -274,12 +280,12 @@ const char *gort_strerror(int code);
 // child of `fork` has only the thread that called it, so it may call only
 // async-signal-safe functions, `exec*` and `_exit` (these never hang, whatever the
 // runtime's threads were doing). Any gort function there (except `gort_now`,
-// `gort_deadline_in`, `gort_num_cpu` and `gort_strerror`), or the forking goroutine
-// returning, is a fatal error: `fatal error: gort used in a forked child (gort_go); after
-// fork only exec or _exit are supported`, exit status 2. A process that forks before
-// its first gort call may use gort in the child normally. Only `fork` (which runs
-// `pthread_atfork` handlers) is detected; after `_Fork` or a raw `clone` a gort call may
-// hang instead.
+// `gort_deadline_in`, `gort_num_cpu`, `gort_version` and `gort_strerror`), or the forking
+// goroutine returning, is a fatal error: `fatal error: gort used in a forked child
+// (gort_go); after fork only exec or _exit are supported`, exit status 2. A process that
+// forks before its first gort call may use gort in the child normally. Only `fork` (which
+// runs `pthread_atfork` handlers) is detected; after `_Fork` or a raw `clone` a gort call
+// may hang instead.
 int gort_init(const struct gort_config *cfg);
 
 // Runs `f(arg)` as the main goroutine and blocks the calling thread until it returns;
@@ -349,6 +355,14 @@ int gort_gomaxprocs(int n);
 
 // The number of CPUs the process may run on (its affinity mask).
 int gort_num_cpu(void);
+
+// The version of the gort library this program runs with, "MAJOR.MINOR.PATCH" (e.g.
+// "0.1.0"), in static storage; never NULL. The header's `GORT_VERSION_MAJOR`,
+// `GORT_VERSION_MINOR` and `GORT_VERSION_PATCH` are the version the program was compiled
+// against: with `libgort.so` the two can differ (the library installed now need not be
+// the one the program was built with). Touches no runtime state: it does not start the
+// runtime, and works on any thread and in a forked child.
+const char *gort_version(void);
 
 // Wires the calling goroutine to its current OS thread: until a matching number of
 // `gort_unlock_os_thread` calls, it always runs on this thread and no other goroutine

@@ -106,10 +106,10 @@ pub(crate) fn started() -> bool {
 /// Set under `INIT_LOCK` right before the atfork handler is registered.
 static STARTING: AtomicBool = AtomicBool::new(false);
 
-/// Exports that touch no runtime state (the clock, the CPU count) and so stay usable in
-/// a forked child.
+/// Exports that touch no runtime state (the clock, the CPU count, the version) and so stay
+/// usable in a forked child.
 fn works_in_forked_child(func: &str) -> bool {
-    matches!(func, "gort_now" | "gort_deadline_in" | "gort_num_cpu")
+    matches!(func, "gort_now" | "gort_deadline_in" | "gort_num_cpu" | "gort_version")
 }
 
 /// The forked child's side of the check every export makes first

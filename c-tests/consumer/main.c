@@ -1,4 +1,5 @@
-/* Uses an installed gort: spawns goroutines from the main goroutine, prints OK. */
+/* Uses an installed gort: spawns goroutines from the main goroutine, prints OK and the
+ * version of the library it runs with. */
 #include <gort.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -35,6 +36,6 @@ int main(void) {
         fprintf(stderr, "main goroutine returned %d\n", rc);
         return 1;
     }
-    printf("OK (%d CPUs, %d goroutines finished)\n", cpus, atomic_load(&done));
+    printf("OK (gort %s, %d CPUs, %d goroutines finished)\n", gort_version(), cpus, atomic_load(&done));
     return 0;
 }

@@ -3,7 +3,7 @@
 use super::error::{GORT_EBUSY, GORT_EINVAL, GORT_ENOMEM};
 use crate::runtime::{self, InitError, MainError, Request};
 use crate::sched::{self, Entry};
-use std::ffi::{c_int, c_void};
+use std::ffi::{CStr, c_char, c_int, c_void};
 
 /// Runtime settings for `gort_init`. Zero fields mean "default": the environment variable
 /// named, else the built-in default.
@@ -60,12 +60,12 @@ pub const GORT_GCMODE_CONCURRENT: c_int = 2;
 /// child of `fork` has only the thread that called it, so it may call only
 /// async-signal-safe functions, `exec*` and `_exit` (these never hang, whatever the
 /// runtime's threads were doing). Any gort function there (except `gort_now`,
-/// `gort_deadline_in`, `gort_num_cpu` and `gort_strerror`), or the forking goroutine
-/// returning, is a fatal error: `fatal error: gort used in a forked child (gort_go); after
-/// fork only exec or _exit are supported`, exit status 2. A process that forks before
-/// its first gort call may use gort in the child normally. Only `fork` (which runs
-/// `pthread_atfork` handlers) is detected; after `_Fork` or a raw `clone` a gort call may
-/// hang instead.
+/// `gort_deadline_in`, `gort_num_cpu`, `gort_version` and `gort_strerror`), or the forking
+/// goroutine returning, is a fatal error: `fatal error: gort used in a forked child
+/// (gort_go); after fork only exec or _exit are supported`, exit status 2. A process that
+/// forks before its first gort call may use gort in the child normally. Only `fork` (which
+/// runs `pthread_atfork` handlers) is detected; after `_Fork` or a raw `clone` a gort call
+/// may hang instead.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_init(cfg: *const gort_config) -> c_int {
     guard!("gort_init", {
@@ -221,6 +221,34 @@ pub extern "C" fn gort_gomaxprocs(n: c_int) -> c_int {
 pub extern "C" fn gort_num_cpu() -> c_int {
     guard!("gort_num_cpu", { runtime::num_cpu() as c_int })
 }
+
+/// The version of the gort library this program runs with, "MAJOR.MINOR.PATCH" (e.g.
+/// "0.1.0"), in static storage; never NULL. The header's `GORT_VERSION_MAJOR`,
+/// `GORT_VERSION_MINOR` and `GORT_VERSION_PATCH` are the version the program was compiled
+/// against: with `libgort.so` the two can differ (the library installed now need not be
+/// the one the program was built with). Touches no runtime state: it does not start the
+/// runtime, and works on any thread and in a forked child.
+#[unsafe(no_mangle)]
+pub extern "C" fn gort_version() -> *const c_char {
+    guard!(no_register "gort_version", { LIBRARY_VERSION.as_ptr() })
+}
+
+/// Built from the parts, not `CARGO_PKG_VERSION`, so that a pre-release or build suffix in
+/// Cargo.toml cannot break the "MAJOR.MINOR.PATCH" form the C API promises.
+const LIBRARY_VERSION: &CStr = {
+    let text = concat!(
+        env!("CARGO_PKG_VERSION_MAJOR"),
+        ".",
+        env!("CARGO_PKG_VERSION_MINOR"),
+        ".",
+        env!("CARGO_PKG_VERSION_PATCH"),
+        "\0"
+    );
+    match CStr::from_bytes_with_nul(text.as_bytes()) {
+        Ok(version) => version,
+        Err(_) => panic!("the version string has a NUL inside"),
+    }
+};
 
 /// Wires the calling goroutine to its current OS thread: until a matching number of
 /// `gort_unlock_os_thread` calls, it always runs on this thread and no other goroutine
