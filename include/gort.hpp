@@ -202,6 +202,10 @@ int main(F &&f) {
     return rc;
 }
 
+/// The version of the library the program runs with ("MAJOR.MINOR.PATCH"; the header's
+/// is GORT_VERSION_MAJOR/MINOR/PATCH).
+inline const char *version() noexcept { return gort_version(); }
+
 inline void gosched() noexcept { gort_gosched(); }
 [[noreturn]] inline void goexit() noexcept { gort_goexit(); }
 inline int64_t goid() noexcept { return gort_goid(); }

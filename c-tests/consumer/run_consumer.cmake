@@ -1,7 +1,8 @@
 # ctest `consumer`: checks that an installed gort can be used from outside.
 #   1. cmake --install <build> --prefix <work>/prefix; the files and links are there
 #   2. configure and build this directory's project against it (find_package(gort) CONFIG)
-#   3. run consumer_static and consumer_shared (libgort.so.N found through the RPATH)
+#   3. run consumer_static, consumer_shared (libgort.so.N found through the RPATH) and
+#      consumer_cpp (gort.hpp, installed beside gort.h)
 #   4. pkg-config, the commands README.md gives, each binary run without LD_LIBRARY_PATH:
 #      a. gort.pc: `cc main.c $(pkg-config --cflags --libs gort)
 #         -Wl,-rpath,$(pkg-config --variable=libdir gort)`: needs libgort.so.N, from libdir
@@ -130,6 +131,7 @@ step("build the consumer project" "${CMAKE_COMMAND}" --build "${build}")
 # 3. run them (the shared one must find libgort.so.N through the RPATH CMake gave it)
 run_ok(consumer_static "${build}/consumer_static" static)
 run_ok(consumer_shared "${build}/consumer_shared" shared)
+run_ok(consumer_cpp "${build}/consumer_cpp" static)
 
 # 4. pkg-config
 if(NOT PKG_CONFIG)
