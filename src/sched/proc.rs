@@ -685,7 +685,9 @@ fn schedule_loop(m: &'static M) -> ! {
 /// Unless `inherit` (it came from `runnext`), `g` starts a new time slice. Inlined into
 /// both callers: it is on the path of every switch.
 #[inline(always)]
-fn prepare_run(m: &M, p: &P, g: *mut G, inherit: bool) {
+/// `direct`: a goroutine-to-goroutine switch, right after the previous one left (the
+/// trace stamps both with one clock reading).
+fn prepare_run(m: &M, p: &P, g: *mut G, inherit: bool, direct: bool) {
     // SAFETY: we dequeued g, so we own it.
     let gr = unsafe { &*g };
     let tick = p.schedtick.load(Ordering::Relaxed).wrapping_add(1);
@@ -695,7 +697,7 @@ fn prepare_run(m: &M, p: &P, g: *mut G, inherit: bool) {
     }
     gr.status.store(status::RUNNING, Ordering::Release);
     m.curg.set(g);
-    crate::debug::trace::start(gr, p.id);
+    crate::debug::trace::start(gr, p.id, direct);
     if gr.fresh.get() {
         gr.fresh.set(false);
         // SAFETY: we own g; it has no stack yet (stacks are returned at exit).
@@ -820,7 +822,7 @@ pub(crate) unsafe fn flush_stack_cache(p: &P) {
 fn execute(m: &'static M, g: *mut G, inherit: bool) {
     // SAFETY: we hold the P.
     let p = unsafe { &*m.p.get() };
-    prepare_run(m, p, g, inherit);
+    prepare_run(m, p, g, inherit, false);
     // SAFETY: g's stack slot is ours to read (we are about to run it).
     let (lo, size) = unsafe { super::g::stack_bounds(g) };
     super::asan::start_switch(m.g0_asan.as_ptr(), lo, size);
@@ -1003,7 +1005,7 @@ fn switch_away_from(m: &'static M, g: *mut G, action: Action) {
     if let Some((next, inherit)) = direct_next(m, matches!(action, Action::Yield)) {
         m.after.set(Some((g, action)));
         // SAFETY: we hold the P (RUNNING).
-        prepare_run(m, unsafe { &*m.p.get() }, next, inherit);
+        prepare_run(m, unsafe { &*m.p.get() }, next, inherit, true);
         // SAFETY: next is ours and has its stack now.
         let (lo, size) = unsafe { super::g::stack_bounds(next) };
         super::asan::start_switch(save, lo, size);
