@@ -13,6 +13,7 @@
 #   <prefix>_LINK            "static" (default) or "shared"
 #   <prefix>_SERIAL          TRUE: ctest runs the test alone (RUN_SERIAL), for timing-sensitive tests
 #   <prefix>_CONCURRENT      TRUE: also run as concurrent-<name> with GORT_GCMODE=concurrent and gccheckmark
+#   <prefix>_OPENMP          TRUE: compile and link with OpenMP (-fopenmp)
 include_guard(GLOBAL)
 
 string(ASCII 1 GORT_MAGIC_LB)
@@ -29,7 +30,7 @@ macro(gort_magic_decode var)
 endmacro()
 
 function(gort_read_magic file prefix)
-  set(keys "EXPECT_EXIT|EXPECT_STDERR|ENV|TIMEOUT|VALGRIND|ASAN|TSAN|LINK|SERIAL|CONCURRENT")
+  set(keys "EXPECT_EXIT|EXPECT_STDERR|ENV|TIMEOUT|VALGRIND|ASAN|TSAN|LINK|SERIAL|CONCURRENT|OPENMP")
   file(STRINGS "${file}" raw REGEX "^[ \t]*//[ \t]*(${keys})[ \t]*:")
   # `raw` is a list whose elements may hold ";" (escaped by file(STRINGS) as "\;"), "[" and
   # "]" (which would make list iteration merge elements) and "\": encode them first.
@@ -48,6 +49,7 @@ function(gort_read_magic file prefix)
   set(link static)
   set(serial FALSE)
   set(concurrent FALSE)
+  set(openmp FALSE)
   foreach(line IN LISTS raw)
     if(NOT line MATCHES "^[ \t]*//[ \t]*(${keys})[ \t]*:(.*)$")
       continue()
@@ -77,7 +79,7 @@ function(gort_read_magic file prefix)
         message(FATAL_ERROR "${file}: TIMEOUT needs a positive number of seconds, got '${text}'")
       endif()
       set(timeout "${text}")
-    elseif(key MATCHES "^(VALGRIND|ASAN|TSAN|SERIAL|CONCURRENT)$")
+    elseif(key MATCHES "^(VALGRIND|ASAN|TSAN|SERIAL|CONCURRENT|OPENMP)$")
       string(TOLOWER "${text}" text)
       string(TOLOWER "${key}" var)
       if(text MATCHES "^(yes|on|true|1)$")
@@ -106,4 +108,5 @@ function(gort_read_magic file prefix)
   set(${prefix}_LINK "${link}" PARENT_SCOPE)
   set(${prefix}_SERIAL "${serial}" PARENT_SCOPE)
   set(${prefix}_CONCURRENT "${concurrent}" PARENT_SCOPE)
+  set(${prefix}_OPENMP "${openmp}" PARENT_SCOPE)
 endfunction()

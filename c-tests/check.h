@@ -21,6 +21,8 @@
  *   // SERIAL: yes              run alone, not in parallel with other tests (timing-sensitive)
  *   // CONCURRENT: yes          also run as concurrent-<name>: GORT_GCMODE=concurrent, and
  *                               gccheckmark=1 added to GORT_DEBUG (every mark verified)
+ *   // OPENMP: yes              compile and link with OpenMP (-fopenmp); the test is not
+ *                               registered where the compiler has none
  */
 #ifndef GORT_CHECK_H
 #define GORT_CHECK_H

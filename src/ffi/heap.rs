@@ -18,10 +18,12 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 /// the thread was registered already), `GORT_ENOMEM` if no memory was left.
 ///
 /// A registered thread is stopped by a signal, `SIGRTMIN+7` unless the environment variable
-/// `GORT_GCSIGNAL` names another (a number); the program must not install a handler for
-/// it, and a registered thread must not block it (`pthread_sigmask`): registration
+/// `GORT_GCSIGNAL` names another (a number). A handler the program installed for it
+/// before the runtime started is kept and gets every such signal gort did not send (a Go
+/// program's runtime has a handler on every signal); the program must not install one
+/// after, and a registered thread must not block it (`pthread_sigmask`): registration
 /// unblocks it, and the collector waits for a thread that blocks it (warning on stderr
-/// every 5 s). The handler is installed with `SA_RESTART`, so most blocking calls of a
+/// every 5 s). The handler is installed with `SA_RESTART` and `SA_ONSTACK`, so most blocking calls of a
 /// stopped thread resume by themselves; those that signal(7) says are never restarted
 /// fail with `EINTR` (or return early) when a collection interrupts them and must be
 /// retried: `epoll_wait`, `poll`, `select`, `nanosleep`, `clock_nanosleep`, `sleep`,

@@ -44,7 +44,8 @@
 //! 2. Takes `REGISTRY` and starts a *round*: `ROUND` becomes odd. It allocates the little
 //!    it needs for the scan (two vectors sized by the registry) now, before anything is
 //!    suspended.
-//! 3. Sends the GC signal with `tgkill` to every registered thread but itself: Ms whose
+//! 3. Sends the GC signal (`rt_tgsigqueueinfo`, with a value that marks it as gort's) to
+//!    every registered thread but itself: Ms whose
 //!    goroutine lost its P (C loops, blocking regions, or runtime code without a P), idle
 //!    Ms (an idle waiter may fire timers without a P, so idle is not the same as
 //!    harmless), and foreign threads. Each target's `signaled_round` is set first and
@@ -59,12 +60,18 @@
 //!    PARKED again. (This saves each such thread the signal, the handler and the two
 //!    wake-ups: on a 2-CPU machine a collection of a small heap spent about a sixth of
 //!    its pauses on them.)
-//! 4. The handler (on the interrupted stack: no `SA_ONSTACK`, so the kernel's signal frame
-//!    with the full register file, vector registers included, and the x86-64 red zone lie
-//!    between the interrupted SP and the handler's frame) copies the general registers
-//!    into the record, stores the handler's SP as the scan start, acknowledges (`PENDING`
-//!    down, a futex wake for the last one) and sleeps on the `ROUND` futex until the round
-//!    changes. Every other signal is blocked while it runs (its `sa_mask`), except the
+//! 4. The handler copies the general registers into the record, records where the scan
+//!    of the interrupted stack starts, acknowledges (`PENDING` down, a futex wake for the
+//!    last one) and sleeps on the `ROUND` futex until the round changes. It is installed
+//!    with `SA_ONSTACK`, as Go's runtime requires of every handler in its process (a
+//!    registered thread may be one of a Go program's threads running Go code, whose
+//!    goroutine stack has no room for a signal frame). On a thread without an alternate
+//!    signal stack it runs on the interrupted stack: the kernel's signal frame, with the
+//!    full register file (vector registers included) and the x86-64 red zone, lies
+//!    between the interrupted SP and the handler's frame, and the scan starts at the
+//!    handler's SP. On the alternate stack (every M has one) the scan starts at the
+//!    interrupted SP less the red zone, and the alternate stack from the handler's SP to
+//!    its top (the signal frame) is scanned too. Every other signal is blocked while it runs (its `sa_mask`), except the
 //!    synchronous fault signals, so no program signal handler runs on a stopped thread.
 //! 5. The collector sleeps on `PENDING` until it is zero, then works out which stack each
 //!    stopped thread is on (its own, or a goroutine's) and returns a [`StoppedWorld`].
@@ -137,6 +144,7 @@ use super::m::M;
 use super::proc;
 use parking_lot::{Mutex, MutexGuard};
 use std::cell::{Cell, UnsafeCell};
+use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicUsize, Ordering, compiler_fence};
@@ -179,8 +187,14 @@ pub(crate) struct ThreadRec {
     signaled_round: AtomicU32,
     acked_round: AtomicU32,
     /// Where the scan of its stack starts: the SP of the handler (or of the self-stop),
-    /// below the signal frame. Written by the thread before it acknowledges.
+    /// below the signal frame, or the interrupted SP less the red zone when the handler
+    /// runs on the alternate signal stack. Written by the thread before it acknowledges.
     scan_sp: AtomicUsize,
+    /// `[alt_sp, alt_top)`: the part of the alternate signal stack the stopped handler
+    /// uses (its frames and the kernel's signal frame, which holds the vector registers),
+    /// or 0, 0. Written by the handler before it acknowledges, like `scan_sp`.
+    alt_sp: AtomicUsize,
+    alt_top: AtomicUsize,
     /// Its general registers at the interruption. Written by the thread before it
     /// acknowledges (the Release of `acked_round`), read by the collector after (Acquire
     /// of `PENDING`); nobody writes it while the round lasts.
@@ -218,6 +232,8 @@ impl ThreadRec {
             signaled_round: AtomicU32::new(0),
             acked_round: AtomicU32::new(0),
             scan_sp: AtomicUsize::new(0),
+            alt_sp: AtomicUsize::new(0),
+            alt_top: AtomicUsize::new(0),
             regs: UnsafeCell::new([0; NREGS]),
             nosuspend: AtomicU32::new(0),
             deferred: AtomicBool::new(false),
@@ -241,6 +257,14 @@ static PENDING: AtomicU32 = AtomicU32::new(0);
 /// The suspension signal (set once by [`install`]).
 static GC_SIGNAL: AtomicI32 = AtomicI32::new(0);
 static INSTALL: Once = Once::new();
+/// The action the GC signal had before [`install`] when it was a handler (a Go program's
+/// runtime installs one on every signal before any C code runs): signals gort did not send
+/// are passed to it. Written once inside `INSTALL` before our handler is installed.
+struct ChainedAction(UnsafeCell<MaybeUninit<libc::sigaction>>);
+// SAFETY: written once inside `INSTALL` before the handler can run, read-only afterwards.
+unsafe impl Sync for ChainedAction {}
+static CHAINED: ChainedAction = ChainedAction(UnsafeCell::new(MaybeUninit::uninit()));
+static HAS_CHAINED: AtomicBool = AtomicBool::new(false);
 /// `pthread_key` whose destructor unregisters an exiting foreign thread.
 static EXIT_KEY: AtomicU32 = AtomicU32::new(0);
 
@@ -457,13 +481,16 @@ fn install() {
             let mut old: libc::sigaction = std::mem::zeroed();
             libc::sigaction(sig, ptr::null(), &mut old);
             if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN {
-                crate::fatal::fatal(&format!(
-                    "signal {sig} (gort's GC signal) already has a handler; choose another with GORT_GCSIGNAL"
-                ));
+                // The program's handler keeps every signal gort does not send (see
+                // on_gc_signal). Go's runtime has one on every signal, so refusing it
+                // would make gort unusable from Go through cgo.
+                (*CHAINED.0.get()).write(old);
+                HAS_CHAINED.store(true, Ordering::Release);
             }
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_gc_signal as *const () as usize;
-            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            // SA_ONSTACK: see step 4 of the module notes.
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
             // Nothing else runs on a stopped thread, except a fault of the handler itself.
             libc::sigfillset(&mut sa.sa_mask);
             for s in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP] {
@@ -505,26 +532,93 @@ fn errno_location() -> *mut libc::c_int {
     unsafe { libc::__errno_location() }
 }
 
-extern "C" fn on_gc_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+extern "C" fn on_gc_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: errno of this thread; restored below so the interrupted code never sees ours.
     let saved_errno = unsafe { *errno_location() };
     let rec = REC.with(|r| r.get());
+    let mut stopped = false;
     if !rec.is_null() && !crate::runtime::in_forked_child() {
         // SAFETY: records are never freed.
         let rec = unsafe { &*rec };
         let round = ROUND.load(Ordering::Acquire);
         if must_stop(rec, round) {
+            stopped = true;
             if rec.nosuspend.load(Ordering::Relaxed) > 0 {
                 // In a no-suspend section: the thread stops itself when it ends.
                 rec.deferred.store(true, Ordering::Relaxed);
             } else {
                 save_context(rec, ctx);
-                stop_here(rec, round);
+                stop_here(rec, round, interrupted_sp(ctx));
             }
         }
     }
+    if !stopped && HAS_CHAINED.load(Ordering::Acquire) && !sent_by_gort(info) {
+        // SAFETY: as errno above.
+        unsafe { *errno_location() = saved_errno };
+        chain(sig, info, ctx);
+    }
     // SAFETY: as above.
     unsafe { *errno_location() = saved_errno };
+}
+
+/// True for a signal the collector sent (see [`send_stop_signal`]): one that arrives after
+/// its round ended, or after the thread stopped itself, is stale and goes to nobody.
+fn sent_by_gort(info: *mut libc::siginfo_t) -> bool {
+    if info.is_null() {
+        return false;
+    }
+    // SAFETY: the kernel passes a valid siginfo to SA_SIGINFO handlers, laid out as
+    // QueuedSigInfo for a queued signal (checked by its code first).
+    let q = unsafe { &*(info as *const QueuedSigInfo) };
+    q.code == libc::SI_QUEUE && q.value == stop_signal_tag()
+}
+
+/// Passes a signal gort did not send to the handler the program had installed before.
+fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: CHAINED was written before HAS_CHAINED (Release), which our caller read
+    // (Acquire), and is never written again.
+    let old = unsafe { (*CHAINED.0.get()).assume_init_ref() };
+    let h = old.sa_sigaction;
+    if old.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous owner installed this as an SA_SIGINFO handler.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { std::mem::transmute(h) };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: the previous owner installed this as a plain handler.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(h) };
+        f(sig);
+    }
+}
+
+/// The interrupted stack pointer in the signal's ucontext, if there is one.
+fn interrupted_sp(ctx: *mut libc::c_void) -> Option<usize> {
+    if ctx.is_null() {
+        return None;
+    }
+    let uc = ctx as *const libc::ucontext_t;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: for an SA_SIGINFO handler the kernel passes its ucontext_t as `ctx`.
+    let sp = unsafe { (*uc).uc_mcontext.gregs[libc::REG_RSP as usize] as usize };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: as above.
+    let sp = unsafe { (*uc).uc_mcontext.sp as usize };
+    Some(sp)
+}
+
+/// Bytes below the stack pointer that a leaf function may use without moving it (the
+/// System V x86-64 ABI's red zone; aarch64 has none).
+const RED_ZONE: usize = if cfg!(target_arch = "x86_64") { 128 } else { 0 };
+
+/// The alternate signal stack `[sp, top)`'s top if this handler runs on it.
+fn alt_stack_top() -> Option<usize> {
+    // SAFETY: sigaltstack only reads the current setting into a local (async-signal-safe).
+    unsafe {
+        let mut ss: libc::stack_t = std::mem::zeroed();
+        if libc::sigaltstack(ptr::null(), &mut ss) != 0 || ss.ss_flags & libc::SS_ONSTACK == 0 {
+            return None;
+        }
+        Some(ss.ss_sp as usize + ss.ss_size)
+    }
 }
 
 /// True when `rec`'s thread was signalled in `round` (odd: in progress) and has not
@@ -566,12 +660,24 @@ fn save_context(rec: &ThreadRec, ctx: *mut libc::c_void) {
 }
 
 /// Records where the scan of this thread's stack starts, acknowledges the round and
-/// sleeps until it ends. Async-signal-safe.
+/// sleeps until it ends. `interrupted_sp`: the handler's interrupted SP (None for a
+/// self-stop). Async-signal-safe.
 #[inline(never)]
-fn stop_here(rec: &ThreadRec, round: u32) {
+fn stop_here(rec: &ThreadRec, round: u32, interrupted_sp: Option<usize>) {
     let marker = 0usize;
     let sp = std::hint::black_box(&marker) as *const usize as usize;
-    rec.scan_sp.store(sp, Ordering::Relaxed);
+    match (interrupted_sp, alt_stack_top()) {
+        (Some(isp), Some(top)) if sp < top => {
+            rec.scan_sp.store(isp.saturating_sub(RED_ZONE), Ordering::Relaxed);
+            rec.alt_sp.store(sp, Ordering::Relaxed);
+            rec.alt_top.store(top, Ordering::Relaxed);
+        }
+        _ => {
+            rec.scan_sp.store(sp, Ordering::Relaxed);
+            rec.alt_sp.store(0, Ordering::Relaxed);
+            rec.alt_top.store(0, Ordering::Relaxed);
+        }
+    }
     rec.acked_round.store(round, Ordering::Release);
     if PENDING.fetch_sub(1, Ordering::AcqRel) == 1 {
         super::note::futex_wake(&PENDING);
@@ -720,7 +826,7 @@ fn stop_self(rec: &ThreadRec) {
     spill_callee_saved(&mut regs);
     // SAFETY: as in save_context: this thread is the only writer, before acknowledging.
     unsafe { *rec.regs.get() = regs };
-    stop_here(rec, round);
+    stop_here(rec, round, None);
 }
 
 fn futex_wake_all(word: &AtomicU32) {
@@ -917,13 +1023,45 @@ fn stop_world(caller_is_mutator: bool) -> StoppedWorld {
     }
 }
 
+/// The head of a kernel `siginfo_t` for a queued signal (`_sigqueue`: pid, uid, value),
+/// padded to its full size; the same layout on x86-64 and aarch64.
+#[repr(C)]
+struct QueuedSigInfo {
+    signo: i32,
+    errno: i32,
+    code: i32,
+    _pad: i32,
+    pid: i32,
+    uid: u32,
+    value: usize,
+    _rest: [u64; 12],
+}
+const _: () = assert!(std::mem::size_of::<QueuedSigInfo>() == std::mem::size_of::<libc::siginfo_t>());
+
+/// The value the collector's signals carry, so that the handler tells them from the same
+/// signal sent by anyone else (`kill`, `pthread_kill`, `sigqueue` with another value).
+fn stop_signal_tag() -> usize {
+    &GC_SIGNAL as *const AtomicI32 as usize
+}
+
 /// Sends the GC signal to thread `tid`; false if it does not exist. A full queue of
 /// real-time signals (`EAGAIN`, `RLIMIT_SIGPENDING`) is waited out: skipping a live thread
-/// would leave it running.
+/// would leave it running. Sent with `rt_tgsigqueueinfo` carrying [`stop_signal_tag`].
 fn send_stop_signal(pid: libc::pid_t, tid: i32, sig: i32) -> bool {
+    let mut info = QueuedSigInfo {
+        signo: sig,
+        errno: 0,
+        code: libc::SI_QUEUE,
+        _pad: 0,
+        pid,
+        // SAFETY: getuid always succeeds.
+        uid: unsafe { libc::getuid() },
+        value: stop_signal_tag(),
+        _rest: [0; 12],
+    };
     loop {
-        // SAFETY: tgkill on a thread of our own process.
-        if unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, sig) } == 0 {
+        // SAFETY: rt_tgsigqueueinfo to a thread of our own process with a full siginfo.
+        if unsafe { libc::syscall(libc::SYS_rt_tgsigqueueinfo, pid, tid, sig, &mut info as *mut QueuedSigInfo) } == 0 {
             return true;
         }
         match crate::os::errno() {
@@ -989,6 +1127,12 @@ impl StoppedWorld {
             if s.top != 0 {
                 let sp = s.rec.scan_sp.load(Ordering::Relaxed);
                 f(sp as *const u8, s.top - sp);
+            }
+            // A handler stopped on the alternate stack: its signal frame holds the vector
+            // registers. (A held thread never ran the handler this round: stale values.)
+            let (alt_sp, alt_top) = (s.rec.alt_sp.load(Ordering::Relaxed), s.rec.alt_top.load(Ordering::Relaxed));
+            if !s.held && alt_sp != 0 && alt_sp < alt_top {
+                f(alt_sp as *const u8, alt_top - alt_sp);
             }
         }
         g::ALLGS.for_each(|gp| {

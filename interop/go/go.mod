@@ -1,0 +1,3 @@
+module gort.example/interop
+
+go 1.23
