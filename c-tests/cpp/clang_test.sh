@@ -21,13 +21,17 @@ find_clang() {
 cxx=$(find_clang) || cxx=
 if [ -z "$cxx" ] && [ -z "${GORT_TEST_NO_INSTALL-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     lock="${TMPDIR:-/tmp}/gort-clang-install.lock"
+    failed="${TMPDIR:-/tmp}/gort-clang-install.failed"
     (
         flock 9
-        if ! find_clang >/dev/null; then
+        # One attempt per boot of the machine's package state: the other clang tests wait
+        # for it and skip at once if it failed.
+        if ! find_clang >/dev/null && [ ! -e "$failed" ]; then
             echo "clang++ not found: installing Debian's clang (set GORT_TEST_NO_INSTALL=1 to skip instead)"
-            DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends clang >/dev/null 2>&1 ||
-                { apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends clang >/dev/null 2>&1; } ||
-                echo "apt-get install clang failed"
+            DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y --no-install-recommends clang >/dev/null 2>&1 ||
+                { timeout 120 apt-get update >/dev/null 2>&1 &&
+                    DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y --no-install-recommends clang >/dev/null 2>&1; } ||
+                { echo "apt-get install clang failed"; touch "$failed"; }
         fi
     ) 9>"$lock"
     cxx=$(find_clang) || cxx=
