@@ -34,7 +34,10 @@ for f in c-tests/test_*.c; do
     # These run themselves as child processes (one per scenario): exec of an aarch64
     # binary from inside qemu-user needs binfmt_misc, which CI machines need not have.
     case "$name" in test_traceback_modes|test_trace) continue ;; esac
-    aarch64-linux-gnu-gcc -std=c11 -Wall -Wextra -Werror -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE -Iinclude -Ic-tests \
+    # Tests marked `// OPENMP: yes` build with -fopenmp, as c-tests/CMakeLists.txt does.
+    omp=
+    grep -Eq '^// OPENMP: *yes' "$f" && omp=-fopenmp
+    aarch64-linux-gnu-gcc -std=c11 -Wall -Wextra -Werror -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE $omp -Iinclude -Ic-tests \
         "$f" "$lib" -lpthread -ldl -lm -lrt -lgcc_s -lutil -o "$work/$name" || { failed=1; continue; }
     want=$(sed -n 's|^// EXPECT_EXIT: *\([0-9]*\).*|\1|p' "$f"); want=${want:-0}
     envs=$(sed -n 's|^// ENV: *||p' "$f")
