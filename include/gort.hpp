@@ -42,7 +42,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <optional>

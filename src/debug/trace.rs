@@ -37,7 +37,7 @@
 //! decimals.
 //!
 //! The split is what the 2x goal on a channel round trip (BENCHMARKS.md) needs: a round
-//! trip is 6 events of 32 bytes, about 90 ns to record, against 12 JSON objects and about
+//! trip is 6 events of 32 bytes, about 140 ns to record, against 12 JSON objects and about
 //! 1 KB of text, which take about 1.2 µs to format however the work is spread. The cost is
 //! a stop that takes as long as the formatting (0.1 µs per event) and a spool of 32 bytes
 //! per event on disk meanwhile. The first version formatted while the program ran: the
