@@ -286,6 +286,8 @@ run)
         echo "FAILED $where exited with status $status, expected 0"
         exit 1
     fi
+    # Each program holds libgort's debug information: keep only failures' (for gdb).
+    rm -f "$exe" "$src"
     echo "PASSED $where"
     ;;
 *)
