@@ -1,0 +1,191 @@
+// gort_cpu_profile_start/stop through the header: argument and state errors (EBADF,
+// EBUSY, EINVAL), the SIGPROF action (SA_RESTART, SA_ONSTACK), a foreign thread blocked
+// in read() that gets SIGPROFs from elsewhere and still completes its read, profiling
+// across gort_gomaxprocs changes and collections, and two CPU-bound goroutines in known
+// functions (spin_heavy does twice the work of spin_light). With argv[1] the profile goes
+// to that file, and c-tests/tools/check_cpuprof.sh reads it with `go tool pprof` to check
+// the 2:1 proportion and the goroutine labels; alone, the program checks the profile is
+// a non-empty protobuf.
+// ENV: GORT_MAXPROCS=2
+// ASAN: yes
+// TIMEOUT: 120
+#include "check.h"
+#include "gort.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *out_path;
+static gort_waitgroup done = GORT_WAITGROUP_INIT;
+static volatile unsigned long sink;
+
+/* Work units: spin_heavy does HEAVY of them, spin_light LIGHT = HEAVY / 2. */
+#define UNIT 4000000UL
+#define HEAVY 120
+#define LIGHT 60
+
+/* The loops are in the two functions themselves, not in a helper they call: a leaf
+ * function built without -mno-omit-leaf-frame-pointer has no frame, so a sample there
+ * would skip its caller (see docs/debugging.md). */
+#define LCG(x) ((x) * 6364136223846793005UL + 1442695040888963407UL)
+
+__attribute__((noinline)) static void spin_heavy(void *arg) {
+    (void)arg;
+    unsigned long x = 1;
+    for (int i = 0; i < HEAVY; i++) {
+        for (unsigned long j = 0; j < UNIT; j++)
+            x = LCG(x);
+        sink += x;
+        if (i % 8 == 0)
+            gort_gosched();
+    }
+    gort_waitgroup_done(&done);
+}
+
+__attribute__((noinline)) static void spin_light(void *arg) {
+    (void)arg;
+    unsigned long x = 2;
+    for (int i = 0; i < LIGHT; i++) {
+        for (unsigned long j = 0; j < UNIT; j++)
+            x = LCG(x);
+        sink += x;
+        if (i % 8 == 0)
+            gort_gosched();
+    }
+    gort_waitgroup_done(&done);
+}
+
+/* Allocation churn so collections run during the profile. */
+__attribute__((noinline)) static void churn(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 2000; i++) {
+        void *p = gort_alloc_noscan(256);
+        CHECK(p != NULL);
+        if (i % 500 == 0)
+            gort_gc();
+    }
+    gort_waitgroup_done(&done);
+}
+
+static void check_errors(void) {
+    CHECK_EQ(gort_cpu_profile_stop(), GORT_EINVAL);
+    CHECK_EQ(gort_cpu_profile_start(-1, 100), GORT_EBADF);
+    CHECK_EQ(gort_cpu_profile_start(987654, 100), GORT_EBADF);
+    int fd = open("/dev/null", O_WRONLY);
+    CHECK(fd >= 0);
+    CHECK_EQ(gort_cpu_profile_start(fd, 0), 0);
+    CHECK_EQ(gort_cpu_profile_start(fd, 100), GORT_EBUSY);
+    struct sigaction sa;
+    CHECK_EQ(sigaction(SIGPROF, NULL, &sa), 0);
+    CHECK(sa.sa_flags & SA_RESTART);
+    CHECK(sa.sa_flags & SA_ONSTACK);
+    CHECK(sa.sa_flags & SA_SIGINFO);
+    CHECK_EQ(gort_cpu_profile_stop(), 0);
+    CHECK_EQ(gort_cpu_profile_stop(), GORT_EINVAL);
+    /* A huge rate is clamped, not refused. */
+    CHECK_EQ(gort_cpu_profile_start(fd, 2000000000), 0);
+    CHECK_EQ(gort_cpu_profile_stop(), 0);
+    close(fd);
+}
+
+/* A foreign thread blocked in read(): SIGPROFs that are not from gort's timers are
+ * ignored (no previous handler), and SA_RESTART resumes the read. */
+static int pipe_fds[2];
+static volatile int reader_result = -100;
+static volatile int reader_errno;
+static volatile int reader_in_read;
+
+static void *reader(void *arg) {
+    (void)arg;
+    gort_thread_register(); /* profiled like any registered thread */
+    char c = 0;
+    reader_in_read = 1;
+    ssize_t n = read(pipe_fds[0], &c, 1);
+    reader_errno = errno;
+    reader_result = n == 1 && c == 'x' ? 1 : (int)n;
+    gort_thread_unregister();
+    return NULL;
+}
+
+static void check_read_not_disturbed(void) {
+    CHECK_EQ(pipe(pipe_fds), 0);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, reader, NULL), 0);
+    while (!reader_in_read)
+        gort_sleep(1000000);
+    gort_sleep(20000000); /* inside read() by now */
+    for (int i = 0; i < 50; i++) {
+        CHECK_EQ(pthread_kill(t, SIGPROF), 0);
+        gort_sleep(1000000);
+    }
+    CHECK_EQ(reader_result, -100); /* still reading */
+    CHECK_EQ(write(pipe_fds[1], "x", 1), 1);
+    gort_blocking_enter();
+    pthread_join(t, NULL);
+    gort_blocking_exit();
+    if (reader_result != 1)
+        fprintf(stderr, "read returned %d errno %d\n", reader_result, reader_errno);
+    CHECK_EQ(reader_result, 1);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+}
+
+static int main_goroutine(void *arg) {
+    (void)arg;
+    check_errors();
+
+    int fd;
+    char tmpl[] = "/tmp/gort-cpuprof-XXXXXX";
+    if (out_path != NULL) {
+        fd = open(out_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    } else {
+        fd = mkstemp(tmpl);
+        unlink(tmpl);
+    }
+    CHECK(fd >= 0);
+    CHECK_EQ(gort_cpu_profile_start(fd, 250), 0);
+    check_read_not_disturbed();
+
+    /* Change the number of Ps while profiling, with a collection in between. */
+    gort_waitgroup_add(&done, 1);
+    CHECK_EQ(gort_go(churn, NULL), 0);
+    gort_gomaxprocs(1);
+    gort_gc();
+    gort_gomaxprocs(2);
+    gort_waitgroup_wait(&done);
+
+    /* The measured part: main waits (no CPU), two goroutines spin on the two Ps. */
+    gort_waitgroup_add(&done, 2);
+    CHECK_EQ(gort_go(spin_heavy, NULL), 0);
+    CHECK_EQ(gort_go(spin_light, NULL), 0);
+    gort_waitgroup_wait(&done);
+
+    CHECK_EQ(gort_cpu_profile_stop(), 0);
+    struct stat st;
+    CHECK_EQ(fstat(fd, &st), 0);
+    CHECK(st.st_size > 100);
+    /* A protobuf Profile starts with field 1 (sample_type), length-delimited: 0x0a. */
+    unsigned char first = 0;
+    CHECK_EQ(pread(fd, &first, 1, 0), 1);
+    CHECK_EQ(first, 0x0a);
+    close(fd);
+
+    /* A second profile after the first: the state is reusable. */
+    int fd2 = open("/dev/null", O_WRONLY);
+    CHECK_EQ(gort_cpu_profile_start(fd2, 100), 0);
+    unsigned long x = 3;
+    for (unsigned long j = 0; j < UNIT; j++)
+        x = LCG(x);
+    sink += x;
+    CHECK_EQ(gort_cpu_profile_stop(), 0);
+    close(fd2);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    out_path = argc > 1 ? argv[1] : NULL;
+    return gort_main(main_goroutine, NULL);
+}
