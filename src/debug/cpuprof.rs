@@ -79,7 +79,8 @@
 //! the timers, clears `ACTIVE`, waits for `INFLIGHT` to drain, drains the ring a last
 //! time, then names the pcs (the symbolizer's lookups allocate nothing but take a few
 //! hundred microseconds each when cold) and writes the whole profile to the fd at once.
-//! So the fd is written only by `stop`, and memory grows with the number of distinct
+//! The write happens in a blocking region (the P is free for a goroutine that reads the
+//! other end of a pipe). So the fd is written only by `stop`, and memory grows with the number of distinct
 //! (goroutine, stack) pairs seen, not with the profile's length.
 //!
 //! # The profile
@@ -585,7 +586,14 @@ pub(crate) fn stop() -> Result<(), StopError> {
     let duration = crate::time::nanotime() - s.start_mono_ns;
     drop(session);
     let bytes = encode(&s, duration, table, lost);
-    super::write_all(s.fd, &bytes).map_err(StopError::Io)
+    // In a blocking region: the fd may be a pipe that another goroutine of this program
+    // drains, which needs this P if it is the only one.
+    let entered = crate::sched::proc::blocking_enter_if_outside();
+    let r = super::write_all(s.fd, &bytes).map_err(StopError::Io);
+    if entered {
+        crate::sched::proc::blocking_exit();
+    }
+    r
 }
 
 fn drainer_loop() -> ! {
@@ -678,6 +686,48 @@ mod tests {
             seen += 1;
         });
         assert_eq!(seen, 1);
+    }
+
+    #[test]
+    fn ring_under_concurrent_producers_loses_nothing_silently() {
+        // Four producers against one consumer: every push that reported success is
+        // drained exactly once, with its own contents (no torn slots).
+        let agg = AGG.lock();
+        ring_drain(|_, _, _| {});
+        const PER: usize = 50_000;
+        let producers: Vec<_> = (0..4usize)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let mut ok = 0u64;
+                    for i in 0..PER {
+                        let v = (t << 32) | i;
+                        if ring_push(t as i64, 1, &[v, v ^ 0xabcd, v]) {
+                            ok += 1;
+                        }
+                    }
+                    ok
+                })
+            })
+            .collect();
+        let mut seen = [0u64; 4];
+        let mut check = |gid: i64, _: u32, pcs: &[usize]| {
+            assert_eq!(pcs.len(), 3);
+            assert_eq!(pcs[0], pcs[2]);
+            assert_eq!(pcs[1], pcs[0] ^ 0xabcd);
+            assert_eq!(pcs[0] >> 32, gid as usize);
+            seen[gid as usize] += 1;
+        };
+        let mut pushed = 0;
+        let mut producers = producers.into_iter().peekable();
+        while producers.peek().is_some() {
+            ring_drain(&mut check);
+            if producers.peek().is_some_and(|p| p.is_finished()) {
+                pushed += producers.next().unwrap().join().unwrap();
+            }
+        }
+        ring_drain(&mut check);
+        assert_eq!(seen.iter().sum::<u64>(), pushed);
+        drop(agg);
     }
 
     #[test]
