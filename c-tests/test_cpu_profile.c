@@ -8,6 +8,9 @@
 // a non-empty protobuf.
 // ENV: GORT_MAXPROCS=2
 // ASAN: yes
+// TSAN: yes
+// VALGRIND: yes
+// CONCURRENT: yes
 // TIMEOUT: 120
 #include "check.h"
 #include "gort.h"
@@ -15,12 +18,13 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 
 static const char *out_path;
 static gort_waitgroup done = GORT_WAITGROUP_INIT;
-static volatile unsigned long sink;
+static atomic_ulong sink;
 
 /* Work units: spin_heavy does HEAVY of them, spin_light LIGHT = HEAVY / 2. */
 #define UNIT 4000000UL
@@ -38,7 +42,7 @@ __attribute__((noinline)) static void spin_heavy(void *arg) {
     for (int i = 0; i < HEAVY; i++) {
         for (unsigned long j = 0; j < UNIT; j++)
             x = LCG(x);
-        sink += x;
+        atomic_fetch_add_explicit(&sink, x, memory_order_relaxed);
         if (i % 8 == 0)
             gort_gosched();
     }
@@ -51,7 +55,7 @@ __attribute__((noinline)) static void spin_light(void *arg) {
     for (int i = 0; i < LIGHT; i++) {
         for (unsigned long j = 0; j < UNIT; j++)
             x = LCG(x);
-        sink += x;
+        atomic_fetch_add_explicit(&sink, x, memory_order_relaxed);
         if (i % 8 == 0)
             gort_gosched();
     }
@@ -94,9 +98,9 @@ static void check_errors(void) {
 /* A foreign thread blocked in read(): SIGPROFs that are not from gort's timers are
  * ignored (no previous handler), and SA_RESTART resumes the read. */
 static int pipe_fds[2];
-static volatile int reader_result = -100;
-static volatile int reader_errno;
-static volatile int reader_in_read;
+static atomic_int reader_result = -100;
+static atomic_int reader_errno;
+static atomic_int reader_in_read;
 
 static void *reader(void *arg) {
     (void)arg;
@@ -127,7 +131,7 @@ static void check_read_not_disturbed(void) {
     pthread_join(t, NULL);
     gort_blocking_exit();
     if (reader_result != 1)
-        fprintf(stderr, "read returned %d errno %d\n", reader_result, reader_errno);
+        fprintf(stderr, "read returned %d errno %d\n", atomic_load(&reader_result), atomic_load(&reader_errno));
     CHECK_EQ(reader_result, 1);
     close(pipe_fds[0]);
     close(pipe_fds[1]);
@@ -179,7 +183,7 @@ static int main_goroutine(void *arg) {
     unsigned long x = 3;
     for (unsigned long j = 0; j < UNIT; j++)
         x = LCG(x);
-    sink += x;
+    atomic_fetch_add_explicit(&sink, x, memory_order_relaxed);
     CHECK_EQ(gort_cpu_profile_stop(), 0);
     close(fd2);
     return 0;
