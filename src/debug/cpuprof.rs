@@ -50,7 +50,7 @@
 //! runtime uses).
 //!
 //! # The handler (async-signal-safe)
-//! It allocates nothing, takes no lock and calls only `process`-safe code:
+//! It allocates nothing, takes no lock and makes no system call:
 //! 1. It saves errno, checks the signal is from our timer, and counts itself in
 //!    `INFLIGHT` before checking `ACTIVE` (so `stop` can wait out every handler that saw
 //!    the profile running).

@@ -17,8 +17,8 @@ use std::ffi::{c_char, c_int};
 ///
 /// Text that does not fit is cut at `len` bytes, never in the middle of a UTF-8
 /// sequence (so a cut may leave up to 3 bytes unused). No NUL is written: use the
-/// returned length (`printf("%.*s", (int)n, buf)`). `buf` may be NULL when `len` is 0
-/// (then 0 is returned). Called from a thread that is not running a goroutine, it writes
+/// returned length (`printf("%.*s", (int)n, buf)`). A NULL `buf` gives 0 (whatever
+/// `len` is). Called from a thread that is not running a goroutine, it writes
 /// nothing for that thread (with `all`, only the goroutines).
 ///
 /// Example:
