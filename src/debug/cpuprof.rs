@@ -65,7 +65,13 @@
 //!    goroutine's stack. A frame chain that leaves that range or goes down ends the walk,
 //!    so a C function that uses the frame-pointer register for data cannot make it fault.
 //!    With the sp in neither (a stack the program switched to itself, the alternate signal
-//!    stack), the sample is the interrupted pc alone. At most 64 frames.
+//!    stack), the sample is the interrupted pc alone. At most 64 frames. Reading `curg`'s
+//!    stack slot from a handler is safe because the slot of the goroutine `curg` names is
+//!    never being written when the handler can see it: the scheduler writes a new
+//!    goroutine's slot before it sets `curg` (`proc::prepare_run`, with a compiler fence;
+//!    a direct switch runs that on the previous goroutine's stack), and a finished
+//!    goroutine's slot is emptied by g0 or by the goroutine that runs next, neither of
+//!    which has the finished one as `curg`.
 //! 4. It pushes `(goroutine, weight, pcs)` into a bounded lock-free ring (a Vyukov-style
 //!    queue: producers claim a slot with a CAS on the head, fill it, then publish it with
 //!    the slot's sequence number; a producer never waits for another, and a full ring
@@ -98,6 +104,16 @@
 //! be named as a return address (the encoder's convention). Samples lost to a full ring
 //! appear as one sample of the function `gort.lostProfileEvent`, as Go's do.
 //!
+//! # fork
+//! A child forked while a profile runs inherits the handler and the state but no timers
+//! and no drainer thread (POSIX timers and threads do not survive a fork); it cannot use
+//! gort anyway once the runtime has started. Profile in the parent.
+//!
+//! # `gort_signal_notify(SIGPROF)`
+//! Its handler, installed after ours, runs ours as "the handler installed before": samples
+//! are still taken, and the channel also receives the profiler's signals (Go never
+//! delivers SIGPROF to `signal.Notify` channels; gort does not special-case it).
+//!
 //! # Rates
 //! `hz <= 0` means Go's default, 100. Above 1 000 000 it is clamped, as Go's
 //! `SetCPUProfileRate` does; the kernel checks CPU timers at its scheduler tick
@@ -105,7 +121,9 @@
 //! rate carrying overrun counts, which the weights account for.
 //!
 //! # Alternatives rejected
-//! Symbolizing in the handler (the symbolizer is allocation- and lock-free, but a cold
+//! Reading the frames through `process_vm_readv`, as crash dumps of other goroutines do
+//! (`unwind::Reader::Careful`): two system calls per frame, and some sandboxes forbid
+//! the call. Symbolizing in the handler (the symbolizer is allocation- and lock-free, but a cold
 //! lookup reads `/proc/self/maps` and scans line tables: far too slow per sample). A
 //! per-thread ring (no CAS, but a ring per registered thread, and foreign threads come
 //! and go). `perf_event_open` (needs `perf_event_paranoid` permission many machines deny;
