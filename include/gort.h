@@ -1355,7 +1355,8 @@ size_t gort_stack(char *buf, size_t len, int all);
 //   `runtime.Callers` gives it);
 // - `*func`: the function's name, or NULL if no symbol covers the address;
 // - `*file`, `*line`: the source file and line of the call, or NULL and 0 when the
-//   object has no line tables (build with `-g`).
+//   object has no line tables (build with `-g`; debug sections compressed with
+//   `--compress-debug-sections` are not read either).
 //
 // The strings are static: interned once, never freed, valid for the life of the
 // process. Frames come from the frame-pointer walk: build C code with
@@ -1395,8 +1396,11 @@ int gort_caller(int skip, uintptr_t *pc, const char **file, int *line, const cha
 // nothing is written to it before the stop.
 //
 // Each sample is labelled `goroutine` with the id of the goroutine that was running
-// (`go tool pprof -tags prof.pb`; `-tagfocus=goroutine=7`). gort owns SIGPROF from the
-// first start on: a handler the program installed before still gets the SIGPROFs that
+// (`go tool pprof -tags prof.pb`; `-tagfocus=goroutine=7`). Stacks come from frame
+// pointers: build C with `-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer` (without
+// the second, a sample in a function that calls nothing misses that function's caller).
+//
+// gort owns SIGPROF from the first start on: a handler the program installed before still gets the SIGPROFs that
 // are not from gort's timers; do not install one afterwards. The handler is installed
 // with `SA_RESTART`, and a thread gets signals only while it uses CPU, so a thread
 // blocked in a system call is not disturbed (see docs/debugging.md for the calls that
@@ -1427,7 +1431,8 @@ int gort_caller(int skip, uintptr_t *pc, const char **file, int *line, const cha
 //
 // int main(void) { return gort_main(main_goroutine, NULL); }
 // ```
-int gort_cpu_profile_start(int fd, int hz);
+int gort_cpu_profile_start(int fd,
+                           int hz);
 
 // Stops the CPU profiler and writes the profile (pprof's protobuf, uncompressed) to the
 // fd given to `gort_cpu_profile_start`: sample types `samples/count` and

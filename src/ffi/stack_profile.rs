@@ -59,7 +59,8 @@ pub extern "C" fn gort_stack(buf: *mut c_char, len: usize, all: c_int) -> usize 
 ///   `runtime.Callers` gives it);
 /// - `*func`: the function's name, or NULL if no symbol covers the address;
 /// - `*file`, `*line`: the source file and line of the call, or NULL and 0 when the
-///   object has no line tables (build with `-g`).
+///   object has no line tables (build with `-g`; debug sections compressed with
+///   `--compress-debug-sections` are not read either).
 ///
 /// The strings are static: interned once, never freed, valid for the life of the
 /// process. Frames come from the frame-pointer walk: build C code with
@@ -129,8 +130,11 @@ pub extern "C" fn gort_caller(
 /// nothing is written to it before the stop.
 ///
 /// Each sample is labelled `goroutine` with the id of the goroutine that was running
-/// (`go tool pprof -tags prof.pb`; `-tagfocus=goroutine=7`). gort owns SIGPROF from the
-/// first start on: a handler the program installed before still gets the SIGPROFs that
+/// (`go tool pprof -tags prof.pb`; `-tagfocus=goroutine=7`). Stacks come from frame
+/// pointers: build C with `-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer` (without
+/// the second, a sample in a function that calls nothing misses that function's caller).
+///
+/// gort owns SIGPROF from the first start on: a handler the program installed before still gets the SIGPROFs that
 /// are not from gort's timers; do not install one afterwards. The handler is installed
 /// with `SA_RESTART`, and a thread gets signals only while it uses CPU, so a thread
 /// blocked in a system call is not disturbed (see docs/debugging.md for the calls that
