@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -59,6 +60,26 @@ __attribute__((noinline)) static void spin_light(void *arg) {
         if (i % 8 == 0)
             gort_gosched();
     }
+    gort_waitgroup_done(&done);
+}
+
+/* A function that calls nothing has no frame record at -O1 even with
+ * -fno-omit-frame-pointer: a sample in it must still name its caller (the profiler
+ * restores it from the return address, see fix_leaf in src/debug/cpuprof.rs). */
+#define LEAF_CALLS 300000UL
+
+__attribute__((noinline)) static unsigned long leaf_mix(unsigned long x) {
+    for (int j = 0; j < 1000; j++)
+        x = LCG(x);
+    return x;
+}
+
+__attribute__((noinline)) static void leaf_caller(void *arg) {
+    (void)arg;
+    unsigned long x = 5;
+    for (unsigned long i = 0; i < LEAF_CALLS; i++)
+        x = leaf_mix(x);
+    atomic_fetch_add_explicit(&sink, x, memory_order_relaxed);
     gort_waitgroup_done(&done);
 }
 
@@ -197,13 +218,21 @@ static int main_goroutine(void *arg) {
     CHECK_EQ(first, 0x0a);
     close(fd);
 
-    /* A second profile after the first: the state is reusable. */
-    int fd2 = open("/dev/null", O_WRONLY);
-    CHECK_EQ(gort_cpu_profile_start(fd2, 100), 0);
-    unsigned long x = 3;
-    for (unsigned long j = 0; j < UNIT; j++)
-        x = LCG(x);
-    atomic_fetch_add_explicit(&sink, x, memory_order_relaxed);
+    /* A second profile after the first (the state is reusable): a frameless leaf. With
+     * a path, it goes to PATH.leaf for check_cpuprof.sh. */
+    int fd2;
+    if (out_path != NULL) {
+        char leaf_path[4096];
+        snprintf(leaf_path, sizeof leaf_path, "%s.leaf", out_path);
+        fd2 = open(leaf_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    } else {
+        fd2 = open("/dev/null", O_WRONLY);
+    }
+    CHECK(fd2 >= 0);
+    CHECK_EQ(gort_cpu_profile_start(fd2, 500), 0);
+    gort_waitgroup_add(&done, 1);
+    CHECK_EQ(gort_go(leaf_caller, NULL), 0);
+    gort_waitgroup_wait(&done);
     CHECK_EQ(gort_cpu_profile_stop(), 0);
     close(fd2);
     return 0;

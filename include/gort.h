@@ -1397,8 +1397,9 @@ int gort_caller(int skip, uintptr_t *pc, const char **file, int *line, const cha
 //
 // Each sample is labelled `goroutine` with the id of the goroutine that was running
 // (`go tool pprof -tags prof.pb`; `-tagfocus=goroutine=7`). Stacks come from frame
-// pointers: build C with `-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer` (without
-// the second, a sample in a function that calls nothing misses that function's caller).
+// pointers: build C with `-fno-omit-frame-pointer` (a function that calls nothing has no
+// frame record even so; its caller is restored when it called it directly, see
+// docs/debugging.md; `-mno-omit-leaf-frame-pointer` makes every stack complete).
 //
 // gort owns SIGPROF from the first start on: a handler the program installed before still gets the SIGPROFs that
 // are not from gort's timers; do not install one afterwards. The handler is installed

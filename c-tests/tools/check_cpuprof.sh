@@ -2,7 +2,8 @@
 # check_cpuprof.sh <test_cpu_profile binary> <scratch dir>: runs the program with a
 # profile file, then reads it with `go tool pprof`: spin_heavy (twice the work) and
 # spin_light must get the CPU samples in a 2:1 proportion (within 15%), and the samples
-# must carry `goroutine` labels that `-tagfocus` selects, one goroutine per function.
+# must carry `goroutine` labels that `-tagfocus` selects, one goroutine per function; in
+# the second profile, a frameless leaf's samples must be charged to its caller.
 # Exit 77 (skipped) when Go is not installed.
 set -u
 bin=$1
@@ -58,3 +59,14 @@ if [ -z "$found_heavy" ] || [ -z "$found_light" ]; then
     exit 1
 fi
 echo "labels ok: spin_heavy in goroutine $found_heavy, spin_light in goroutine $found_light"
+# The frameless leaf: samples in leaf_mix (no frame record of its own) must still be
+# charged to its caller, leaf_caller (at least 90% of the samples under it).
+leaf=$("$go" tool pprof -top -sample_index=samples "$prof.leaf" 2>&1) || { echo "pprof failed on the leaf profile:"; echo "$leaf"; exit 1; }
+echo "$leaf"
+total=$(sed -n 's/.*Total samples = \([0-9]*\).*/\1/p' <<<"$leaf")
+cum=$(awk '$NF == "leaf_caller" { print $4; exit }' <<<"$leaf")
+if [ -z "$total" ] || [ -z "$cum" ] || [ "$total" -eq 0 ] || [ $((cum * 10)) -lt $((total * 9)) ]; then
+    echo "leaf_caller holds $cum of $total samples: the caller of a frameless leaf was lost"
+    exit 1
+fi
+echo "leaf ok: leaf_caller holds $cum of $total samples"

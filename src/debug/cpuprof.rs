@@ -72,7 +72,11 @@
 //!    a direct switch runs that on the previous goroutine's stack), and a finished
 //!    goroutine's slot is emptied by g0 or by the goroutine that runs next, neither of
 //!    which has the finished one as `curg`.
-//! 4. It pushes `(goroutine, weight, pcs)` into a bounded lock-free ring (a Vyukov-style
+//! 4. It records where the interrupted function's return address would be if that
+//!    function has no frame record of its own (x86-64: the two words at sp; aarch64: the
+//!    link register): the drainer uses them to restore the caller the walk misses for a
+//!    leaf built without `-mno-omit-leaf-frame-pointer` ([`fix_leaf`]).
+//! 5. It pushes `(goroutine, weight, pcs, those two words)` into a bounded lock-free ring (a Vyukov-style
 //!    queue: producers claim a slot with a CAS on the head, fill it, then publish it with
 //!    the slot's sequence number; a producer never waits for another, and a full ring
 //!    drops the sample and counts it in `LOST`). The weight is 1 plus the timer's overrun
@@ -80,7 +84,8 @@
 //!
 //! # The writer side
 //! A helper thread (started at the first start, parked between profiles) drains the ring
-//! every 50 ms into a table of `(goroutine, stack) -> samples`, under one lock that the
+//! every 50 ms into a table of `(goroutine, stack) -> samples` (fixing up frameless
+//! leaves on the way: that needs the symbolizer, which is too slow for the handler), under one lock that the
 //! final drain at stop also takes. Nothing is symbolized in the handler; `stop` deletes
 //! the timers, clears `ACTIVE`, waits for `INFLIGHT` to drain, drains the ring a last
 //! time, then names the pcs (the symbolizer's lookups allocate nothing but take a few
@@ -133,6 +138,7 @@
 
 use super::pprof;
 use super::profile::Namer;
+use super::symbolize::{Symbol, symbolize};
 use super::unwind::{self, MAX_FRAMES, Reader};
 use parking_lot::{Condvar, Mutex};
 use std::cell::UnsafeCell;
@@ -205,6 +211,10 @@ const RING: usize = 2048;
 struct Slot {
     seq: AtomicUsize,
     gid: UnsafeCell<i64>,
+    /// Where the interrupted function's return address may be if it has no frame of its
+    /// own (see [`fix_leaf`]): x86-64 the two words at the interrupted sp, aarch64 the link
+    /// register; 0 when unknown.
+    ret_candidates: UnsafeCell<[usize; 2]>,
     weight: UnsafeCell<u32>,
     len: UnsafeCell<usize>,
     pcs: UnsafeCell<[usize; MAX_FRAMES]>,
@@ -225,6 +235,7 @@ unsafe impl Sync for Ring {}
 const EMPTY_SLOT: Slot = Slot {
     seq: AtomicUsize::new(0),
     gid: UnsafeCell::new(0),
+    ret_candidates: UnsafeCell::new([0; 2]),
     weight: UnsafeCell::new(0),
     len: UnsafeCell::new(0),
     pcs: UnsafeCell::new([0; MAX_FRAMES]),
@@ -233,7 +244,7 @@ const EMPTY_SLOT: Slot = Slot {
 static RING_BUF: Ring = Ring { slots: [EMPTY_SLOT; RING], head: AtomicUsize::new(0), tail: AtomicUsize::new(0) };
 
 /// Pushes a sample; false if the ring is full. Lock-free, allocation-free: signal-safe.
-fn ring_push(gid: i64, weight: u32, pcs: &[usize]) -> bool {
+fn ring_push(gid: i64, weight: u32, pcs: &[usize], cand: [usize; 2]) -> bool {
     let r = &RING_BUF;
     let mut pos = r.head.load(Ordering::Relaxed);
     loop {
@@ -247,6 +258,7 @@ fn ring_push(gid: i64, weight: u32, pcs: &[usize]) -> bool {
                     // SAFETY: the CAS made this slot ours until we publish it.
                     unsafe {
                         *slot.gid.get() = gid;
+                        *slot.ret_candidates.get() = cand;
                         *slot.weight.get() = weight;
                         *slot.len.get() = n;
                         (&mut *slot.pcs.get())[..n].copy_from_slice(&pcs[..n]);
@@ -266,7 +278,7 @@ fn ring_push(gid: i64, weight: u32, pcs: &[usize]) -> bool {
 
 /// Pops every published sample into `f`, in order, stopping at the first slot a producer
 /// has claimed but not yet filled. The caller holds `AGG`'s lock (one consumer).
-fn ring_drain(mut f: impl FnMut(i64, u32, &[usize])) {
+fn ring_drain(mut f: impl FnMut(i64, u32, &[usize], [usize; 2])) {
     let r = &RING_BUF;
     loop {
         let pos = r.tail.load(Ordering::Relaxed);
@@ -279,18 +291,85 @@ fn ring_drain(mut f: impl FnMut(i64, u32, &[usize])) {
         // hand it back below.
         unsafe {
             let n = *slot.len.get();
-            f(*slot.gid.get(), *slot.weight.get(), &(&*slot.pcs.get())[..n]);
+            f(*slot.gid.get(), *slot.weight.get(), &(&*slot.pcs.get())[..n], *slot.ret_candidates.get());
         }
         slot.seq.store(lap2 + 2, Ordering::Release);
         r.tail.store(pos + 1, Ordering::Relaxed);
     }
 }
 
-/// Drains the ring into the table.
+/// Drains the ring into the table, restoring the callers of frameless leaf functions.
 fn drain() {
     let mut agg = AGG.lock();
     let table = agg.get_or_insert_with(HashMap::new);
-    ring_drain(|gid, w, pcs| *table.entry((gid, pcs.into())).or_default() += u64::from(w));
+    let mut sym = Symbol::new();
+    ring_drain(|gid, w, pcs, cand| {
+        let key: Box<[usize]> = match fix_leaf(pcs, cand, &mut sym) {
+            Some(caller) => {
+                let mut v = Vec::with_capacity(pcs.len() + 1);
+                v.push(pcs[0]);
+                v.push(caller);
+                v.extend_from_slice(&pcs[1..]);
+                v.into()
+            }
+            None => pcs.into(),
+        };
+        *table.entry((gid, key)).or_default() += u64::from(w);
+    });
+}
+
+/// The caller the frame-pointer walk missed, if the interrupted function had no frame
+/// record of its own at that instant (a leaf compiled without
+/// `-mno-omit-leaf-frame-pointer`, or a function interrupted in its prologue or
+/// epilogue): then the frame pointer still names its caller's frame, so the walk went
+/// from the leaf straight to the caller's caller. The return address is then at the
+/// interrupted sp (or one word above it, between `push rbp` and `mov rbp, rsp`) on
+/// x86-64, in the link register on aarch64; the handler recorded those as candidates.
+/// A candidate is taken only if it is provably a return address from a direct call of
+/// the leaf function (the instruction before it is a `call`/`bl` whose target is the
+/// function's entry), and only if the walk's own next frame is not one already: so a
+/// framed function never gets a made-up caller. Functions reached through pointers are
+/// not fixed up. Runs in the drainer (it symbolizes, which is too slow for the handler).
+fn fix_leaf(pcs: &[usize], cand: [usize; 2], sym: &mut Symbol) -> Option<usize> {
+    let pc = *pcs.first()?;
+    if !symbolize(pc, false, sym) || sym.fn_offset > pc {
+        return None;
+    }
+    let entry = pc - sym.fn_offset;
+    if pcs.get(1).is_some_and(|&r| direct_call_to(r, entry, sym)) {
+        return None; // the walk found the caller
+    }
+    cand.into_iter().find(|&c| c != 0 && direct_call_to(c, entry, sym))
+}
+
+/// True if `ret` is the return address of a direct call to `entry`. The call
+/// instruction is read only once the symbolizer has placed `ret` at least an instruction
+/// past the start of a function of a mapped object: the bytes before it are that
+/// function's code, mapped and readable (an arbitrary word from the stack may point
+/// anywhere; `process_vm_readv` would do too, but qemu-user does not implement it).
+fn direct_call_to(ret: usize, entry: usize, sym: &mut Symbol) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    const CALL_LEN: usize = 5; // call rel32: E8 and a displacement from the return address
+    #[cfg(target_arch = "aarch64")]
+    const CALL_LEN: usize = 4; // bl imm26: 100101 and a word offset from the call itself
+    if !symbolize(ret, true, sym) || sym.fn_offset < CALL_LEN {
+        return false;
+    }
+    let at = ret - CALL_LEN;
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `[at, ret)` lies inside a function of a mapped object (checked above).
+        let b: [u8; 5] = unsafe { std::ptr::read_unaligned(at as *const [u8; 5]) };
+        let rel = i32::from_le_bytes([b[1], b[2], b[3], b[4]]);
+        b[0] == 0xe8 && ret.wrapping_add_signed(rel as isize) == entry
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: as above; instructions are 4-byte aligned.
+        let insn = unsafe { std::ptr::read_unaligned(at as *const u32) };
+        let imm = ((insn & 0x03ff_ffff) << 6) as i32 >> 6;
+        insn & 0xfc00_0000 == 0x9400_0000 && at.wrapping_add_signed((imm as isize) * 4) == entry
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -461,14 +540,15 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     }
 }
 
-/// Records the interrupted stack (handler step 2 to 4 of the module comment).
+/// Records the interrupted stack (handler steps 2 to 5 of the module comment).
 fn sample(ctx: *mut libc::c_void, weight: u32) {
     let (pc, fp) = crate::sched::signals::frame_of(ctx);
     let sp = crate::sched::world::interrupted_sp(ctx).unwrap_or(0);
     let g = crate::sched::current_g();
     // SAFETY: Gs are never freed.
     let gid = if g.is_null() { 0 } else { unsafe { &*g }.id() };
-    let pcs = match stack_top_of(sp, g) {
+    let top = stack_top_of(sp, g);
+    let pcs = match top {
         // SAFETY: `[sp, top)` is the in-use part of a mapped stack (stack_top_of), and the
         // frames in it wait for this handler to return.
         Some(top) => unsafe { unwind::walk(pc, fp, sp, top, Reader::Direct) },
@@ -477,8 +557,35 @@ fn sample(ctx: *mut libc::c_void, weight: u32) {
             unsafe { unwind::walk(pc, 0, 0, 0, Reader::Direct) }
         }
     };
-    if pcs.as_slice().is_empty() || !ring_push(gid, weight, pcs.as_slice()) {
+    let cand = return_candidates(ctx, sp, top);
+    if pcs.as_slice().is_empty() || !ring_push(gid, weight, pcs.as_slice(), cand) {
         LOST.fetch_add(u64::from(weight), Ordering::Relaxed);
+    }
+}
+
+/// Where a frameless function's return address may be (see [`fix_leaf`]). Signal-safe:
+/// stack words are read only inside `[sp, top)`.
+fn return_candidates(ctx: *mut libc::c_void, sp: usize, top: Option<usize>) -> [usize; 2] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let _ = ctx;
+        match top {
+            // SAFETY: both words lie in `[sp, top)`, mapped (stack_top_of).
+            Some(top) if sp.is_multiple_of(8) && sp + 16 <= top => unsafe {
+                [(sp as *const usize).read_volatile(), ((sp + 8) as *const usize).read_volatile()]
+            },
+            _ => [0; 2],
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let _ = (sp, top);
+        if ctx.is_null() {
+            return [0; 2];
+        }
+        // SAFETY: for an SA_SIGINFO handler the kernel passes its ucontext_t as `ctx`.
+        let lr = unsafe { (*(ctx as *const libc::ucontext_t)).uc_mcontext.regs[30] } as usize;
+        [lr, 0]
     }
 }
 
@@ -546,7 +653,7 @@ pub(crate) fn start(fd: i32, hz: i32) -> Result<(), StartError> {
     // Leftovers of a previous profile (signals that raced its stop) are discarded.
     {
         let mut agg = AGG.lock();
-        ring_drain(|_, _, _| {});
+        ring_drain(|_, _, _, _| {});
         *agg = Some(HashMap::new());
     }
     LOST.store(0, Ordering::Relaxed);
@@ -683,13 +790,14 @@ mod tests {
     fn ring_keeps_order_and_reports_full() {
         // The ring is global: this test is its only user in the unit tests.
         let _agg = AGG.lock();
-        ring_drain(|_, _, _| {});
+        ring_drain(|_, _, _, _| {});
         for i in 0..RING {
-            assert!(ring_push(i as i64, 1, &[i, i + 1]), "slot {i}");
+            assert!(ring_push(i as i64, 1, &[i, i + 1], [i, 0]), "slot {i}");
         }
-        assert!(!ring_push(-1, 1, &[1]), "full");
+        assert!(!ring_push(-1, 1, &[1], [0; 2]), "full");
         let mut next = 0i64;
-        ring_drain(|gid, w, pcs| {
+        ring_drain(|gid, w, pcs, cand| {
+            assert_eq!(cand, [gid as usize, 0]);
             assert_eq!(gid, next);
             assert_eq!(w, 1);
             assert_eq!(pcs, &[gid as usize, gid as usize + 1]);
@@ -697,9 +805,9 @@ mod tests {
         });
         assert_eq!(next, RING as i64);
         // Wraps around.
-        assert!(ring_push(7, 3, &[9; MAX_FRAMES + 5]));
+        assert!(ring_push(7, 3, &[9; MAX_FRAMES + 5], [0; 2]));
         let mut seen = 0;
-        ring_drain(|gid, w, pcs| {
+        ring_drain(|gid, w, pcs, _| {
             assert_eq!((gid, w, pcs.len()), (7, 3, MAX_FRAMES));
             seen += 1;
         });
@@ -711,7 +819,7 @@ mod tests {
         // Four producers against one consumer: every push that reported success is
         // drained exactly once, with its own contents (no torn slots).
         let agg = AGG.lock();
-        ring_drain(|_, _, _| {});
+        ring_drain(|_, _, _, _| {});
         const PER: usize = 50_000;
         let producers: Vec<_> = (0..4usize)
             .map(|t| {
@@ -719,7 +827,7 @@ mod tests {
                     let mut ok = 0u64;
                     for i in 0..PER {
                         let v = (t << 32) | i;
-                        if ring_push(t as i64, 1, &[v, v ^ 0xabcd, v]) {
+                        if ring_push(t as i64, 1, &[v, v ^ 0xabcd, v], [v, 0]) {
                             ok += 1;
                         }
                     }
@@ -728,7 +836,8 @@ mod tests {
             })
             .collect();
         let mut seen = [0u64; 4];
-        let mut check = |gid: i64, _: u32, pcs: &[usize]| {
+        let mut check = |gid: i64, _: u32, pcs: &[usize], cand: [usize; 2]| {
+            assert_eq!(cand[0], pcs[0]);
             assert_eq!(pcs.len(), 3);
             assert_eq!(pcs[0], pcs[2]);
             assert_eq!(pcs[1], pcs[0] ^ 0xabcd);
