@@ -332,6 +332,13 @@ fn drain() {
 /// not fixed up. Runs in the drainer (it symbolizes, which is too slow for the handler).
 fn fix_leaf(pcs: &[usize], cand: [usize; 2], sym: &mut Symbol) -> Option<usize> {
     let pc = *pcs.first()?;
+    // The words at sp may be stack the program never wrote (memcheck would report each
+    // comparison); any value is fine here, it is checked before use. Marked defined in
+    // memory, then read back from there (a copy in a register keeps its shadow state).
+    let mut cand = cand;
+    crate::mem::valgrind::make_mem_defined(cand.as_mut_ptr() as usize, std::mem::size_of_val(&cand));
+    // SAFETY: reads our own local array.
+    let cand: [usize; 2] = unsafe { std::ptr::read_volatile(&cand) };
     if !symbolize(pc, false, sym) || sym.fn_offset > pc {
         return None;
     }
