@@ -38,7 +38,7 @@ for f in c-tests/test_*.c; do
     omp=
     grep -Eq '^// OPENMP: *yes' "$f" && omp=-fopenmp
     aarch64-linux-gnu-gcc -std=c11 -Wall -Wextra -Werror -O1 -g -fno-omit-frame-pointer -D_GNU_SOURCE $omp -Iinclude -Ic-tests \
-        "$f" "$lib" -lpthread -ldl -lm -lrt -lgcc_s -lutil -Wl,--compress-debug-sections=zlib -o "$work/$name" || { failed=1; continue; }
+        "$f" "$lib" -lpthread -ldl -lm -lrt -lgcc_s -lutil -o "$work/$name" || { failed=1; continue; }
     want=$(sed -n 's|^// EXPECT_EXIT: *\([0-9]*\).*|\1|p' "$f"); want=${want:-0}
     envs=$(sed -n 's|^// ENV: *||p' "$f")
     env $envs QEMU_LD_PREFIX=/usr/aarch64-linux-gnu timeout 120 qemu-aarch64 "$work/$name" >"$work/$name.out" 2>"$work/$name.err"

@@ -31,10 +31,11 @@ pub(crate) struct Locked {
     pub midle: Vec<*const M>,
     /// Global run queue.
     pub runq: VecDeque<GPtr>,
-    /// Ms created (sysmon excluded); idle ones; idle ones that hold a locked goroutine.
+    /// Ms created (sysmon excluded); idle ones; idle ones that hold a locked goroutine
+    /// (signed: `startlockedm` uncounts its target before the target may have counted itself).
     pub mcount: usize,
     pub nmidle: usize,
-    pub nmidlelocked: usize,
+    pub nmidlelocked: isize,
     /// Ps still to stop for a pending stop-the-world.
     pub stop_wait: usize,
     pub next_mid: u64,
@@ -1783,7 +1784,9 @@ fn stoplockedm(m: &'static M) -> *mut G {
             break x;
         }
     };
-    SCHED.lock.lock().nmidlelocked -= 1;
+    // No `nmidlelocked -= 1` here: whoever handed us the P counted us as running already
+    // (`startlockedm`), so the time this thread takes to wake up is not a moment in which
+    // every M looks idle with our goroutine in no queue (deadlock detection).
     acquirep(m, p);
     // The G was dequeued by whoever handed us the P; the caller runs it.
     m.locked_g.get()
@@ -1793,6 +1796,13 @@ fn stoplockedm(m: &'static M) -> *mut G {
 fn startlockedm(m: &'static M, g: *mut G, lm: &'static M) {
     let _ = g; // lm runs its own locked_g, which is g
     let p = releasep(m);
+    // `lm` counts as running from now on, though it is still asleep: between our `stopm`
+    // and its wake-up (20 ms and more on a loaded machine) `checkdead` would otherwise
+    // see every M idle and `g` in no queue, and report a deadlock (seen with a locked
+    // goroutine rejoining after a collection). `lm` may not have counted itself idle yet
+    // (it requeued `g` before reaching `stoplockedm`): the count may dip below zero for
+    // that moment, which only makes the runtime look busier.
+    SCHED.lock.lock().nmidlelocked -= 1;
     hand_to(lm, p, false);
     // Our P is gone; find_runnable parks us in stopm.
 }
@@ -2117,7 +2127,7 @@ fn looks_dead(l: &Locked) -> bool {
     if !SCHED.main_active.load(Ordering::SeqCst) {
         return false;
     }
-    if l.mcount > l.nmidle + l.nmidlelocked {
+    if l.mcount as isize > l.nmidle as isize + l.nmidlelocked {
         return false;
     }
     if SCHED.foreign_blocked.load(Ordering::SeqCst) > 0 || SCHED.nsyscall.load(Ordering::SeqCst) > 0 {

@@ -70,6 +70,7 @@ unsafe extern "C" {
     // interface's allocation hook, the one exported entry point that forgets a range's
     // access history (AnnotateNewMemory is a no-op in TSan).
     fn __tsan_java_alloc(ptr: usize, size: usize);
+    fn __tsan_java_free(ptr: usize, size: usize);
     // Per-fiber counter: while above zero, TSan records no memory accesses of the fiber
     // (its interceptors' included); synchronization is still recorded.
     fn AnnotateIgnoreReadsBegin(file: *const std::ffi::c_char, line: i32);
@@ -205,7 +206,15 @@ pub(crate) fn new_memory(p: *const u8, size: usize) {
         // SAFETY: the range is mapped heap memory owned by the caller; TSan only resets
         // its shadow and records a block there (its Java-heap checks are debug-only, and
         // without `__tsan_java_init` no Java heap is consulted when reporting).
-        unsafe { __tsan_java_alloc(p as usize & !7, (size + (p as usize & 7)).next_multiple_of(8)) };
+        // The free first: TSan records a heap block at the start of each allocation and
+        // overwrites, without releasing, one already there, so a goroutine stack or a heap
+        // slot reused without it would leak one block per reuse (and the free also drops
+        // the sync objects of the range's old life).
+        unsafe {
+            let (start, len) = (p as usize & !7, (size + (p as usize & 7)).next_multiple_of(8));
+            __tsan_java_free(start, len);
+            __tsan_java_alloc(start, len);
+        }
     }
     #[cfg(not(feature = "tsan"))]
     let _ = (p, size);
