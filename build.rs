@@ -70,6 +70,13 @@ fn main() {
     };
     let mut out = Vec::new();
     bindings.write(&mut out);
+    // cbindgen spells every `usize` `size_t` (`usize_is_size_t`); API.md gives
+    // `gort_caller` a `uintptr_t *pc`, the type of a code address (the same `unsigned long`
+    // on every target gort supports, so this changes the spelling only).
+    let out = String::from_utf8(out)
+        .expect("cbindgen writes UTF-8")
+        .replace("int gort_caller(int skip, size_t *pc,", "int gort_caller(int skip, uintptr_t *pc,")
+        .into_bytes();
     let path = root.join("include").join("gort.h");
     if fs::read(&path).ok().as_deref() != Some(out.as_slice()) {
         fs::create_dir_all(path.parent().unwrap()).expect("create include/");

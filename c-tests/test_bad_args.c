@@ -477,6 +477,13 @@ FN(block_rate_negative, gort_set_block_profile_rate(-5); return gort_set_block_p
 FN(mutex_fraction_negative, return gort_set_mutex_profile_fraction(-1);)
 FN(trace_bad_fd, return gort_trace_start(-1);)
 FN(trace_stop_none, return gort_trace_stop();)
+FN(stack_null_buf, return (long long)gort_stack(NULL, 100, 0);)
+FN(stack_zero_len, return (long long)gort_stack(buf, 0, 1);)
+FN(caller_negative, uintptr_t pc = 0; return gort_caller(-1, &pc, NULL, NULL, NULL);)
+FN(caller_too_deep, return gort_caller(INT_MAX, NULL, NULL, NULL, NULL);)
+FN(cpuprof_bad_fd, return gort_cpu_profile_start(-1, 100);)
+FN(cpuprof_closed_fd, return gort_cpu_profile_start(1000000, 0);)
+FN(cpuprof_stop_none, return gort_cpu_profile_stop();)
 
 static const struct row rows[] = {
     {"gort_init", "maxprocs -1", FIRST, E(GORT_EINVAL), NULL, init_negative_procs},
@@ -720,6 +727,13 @@ static const struct row rows[] = {
     {"gort_set_mutex_profile_fraction", "negative: only reads", RET, 0, NULL, mutex_fraction_negative},
     {"gort_trace_start", "fd -1", RET, E(GORT_EBADF), NULL, trace_bad_fd},
     {"gort_trace_stop", "no trace running", RET, E(GORT_EINVAL), NULL, trace_stop_none},
+    {"gort_stack", "NULL buffer, len 100: nothing written", RET, 0, NULL, stack_null_buf},
+    {"gort_stack", "len 0", RET, 0, NULL, stack_zero_len},
+    {"gort_caller", "skip -1: not found", RET, 0, NULL, caller_negative},
+    {"gort_caller", "skip INT_MAX: not found", RET, 0, NULL, caller_too_deep},
+    {"gort_cpu_profile_start", "fd -1", RET, E(GORT_EBADF), NULL, cpuprof_bad_fd},
+    {"gort_cpu_profile_start", "fd not open", RET, E(GORT_EBADF), NULL, cpuprof_closed_fd},
+    {"gort_cpu_profile_stop", "no profile running", RET, E(GORT_EINVAL), NULL, cpuprof_stop_none},
 };
 enum { NROWS = sizeof rows / sizeof rows[0] };
 

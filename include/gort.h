@@ -1310,6 +1310,141 @@ int gort_add_cleanup(void *obj, void (*f)(void *arg), void *arg);
 // field itself, is a gort panic.
 void gort_read_memstats(struct gort_memstats *out);
 
+// Go's `runtime.Stack`: the calling goroutine's traceback, or with `all` nonzero every
+// goroutine's, written into `buf`; returns the number of bytes written (at most `len`).
+//
+// The text is that of `gort_dump_goroutines` (see it for the format): `goroutine N
+// [running]:`, then the frames innermost first, starting with the function that called
+// `gort_stack`, each as `function(...)` and a tab-indented `file:line +0xOFFSET` (or
+// `object+0xOFFSET` without line tables). With `all`, the other goroutines follow, each
+// after a blank line, with their wait reasons; the world is stopped briefly (once per
+// 1024 goroutines) to copy their stacks, as for the dump. The runtime's own frames are
+// hidden unless `GORT_TRACEBACK=system`; `GORT_TRACEBACK=none` does not silence it.
+//
+// Text that does not fit is cut at `len` bytes, never in the middle of a UTF-8
+// sequence (so a cut may leave up to 3 bytes unused). No NUL is written: use the
+// returned length (`printf("%.*s", (int)n, buf)`). A NULL `buf` gives 0 (whatever
+// `len` is). Called from a thread that is not running a goroutine, it writes
+// nothing for that thread (with `all`, only the goroutines).
+//
+// Example:
+//
+// ```c
+// #include <gort.h>
+// #include <stdio.h>
+// #include <string.h>
+//
+// static int main_goroutine(void *arg) {
+//     (void)arg;
+//     char buf[4096];
+//     size_t n = gort_stack(buf, sizeof buf, 0);
+//     /* "goroutine 1 [running]:\nmain_goroutine(...)\n\t/path/main.c:8 +0x1d\n..." */
+//     return n > 0 && memcmp(buf, "goroutine ", 10) == 0 ? 0 : 1;
+// }
+//
+// int main(void) { return gort_main(main_goroutine, NULL); }
+// ```
+size_t gort_stack(char *buf, size_t len, int all);
+
+// Go's `runtime.Caller`: describes a frame of the calling goroutine's stack. `skip` 0 is
+// the function that called `gort_caller`, 1 its caller, and so on. Returns 1 and fills
+// the out-parameters that are not NULL, or 0 if the stack is not that deep (or `skip`
+// is negative), leaving them alone.
+//
+// - `*pc`: the frame's return address (the instruction after the call, as Go's
+//   `runtime.Callers` gives it);
+// - `*func`: the function's name, or NULL if no symbol covers the address;
+// - `*file`, `*line`: the source file and line of the call, or NULL and 0 when the
+//   object has no line tables (build with `-g`; debug sections compressed with
+//   `--compress-debug-sections` are not read either).
+//
+// The strings are static: interned once, never freed, valid for the life of the
+// process. Frames come from the frame-pointer walk: build C code with
+// `-fno-omit-frame-pointer` (a function inlined into its caller has no frame of its
+// own). The first call costs symbol lookups (milliseconds, to map the objects); a call
+// site already seen costs a walk and a hash lookup.
+//
+// Example:
+//
+// ```c
+// #include <gort.h>
+// #include <stdio.h>
+//
+// __attribute__((noinline)) static void where(void) {
+//     const char *func, *file;
+//     int line;
+//     if (gort_caller(1, NULL, &file, &line, &func) == 1) /* who called where() */
+//         printf("called from %s at %s:%d\n", func ? func : "?", file ? file : "?", line);
+// }
+//
+// static int main_goroutine(void *arg) {
+//     (void)arg;
+//     where(); /* called from main_goroutine at .../example.c:15 */
+//     return 0;
+// }
+//
+// int main(void) { return gort_main(main_goroutine, NULL); }
+// ```
+int gort_caller(int skip, uintptr_t *pc, const char **file, int *line, const char **func);
+
+// Starts the CPU profiler (Go's `pprof.StartCPUProfile`): every thread gort knows (its
+// own threads, whatever they run, the thread in `gort_main` and registered foreign
+// threads) is sampled `hz` times per second of CPU time it uses (`hz <= 0`: 100, Go's
+// rate; at most 1000000), by a per-thread CPU timer and SIGPROF, until
+// `gort_cpu_profile_stop`, which writes the profile to `fd` in the format `go tool
+// pprof` reads. `fd` stays the caller's (never closed) and must stay open until then;
+// nothing is written to it before the stop.
+//
+// Each sample is labelled `goroutine` with the id of the goroutine that was running
+// (`go tool pprof -tags prof.pb`; `-tagfocus=goroutine=7`). Stacks come from frame
+// pointers: build C with `-fno-omit-frame-pointer` (a function that calls nothing has no
+// frame record even so; its caller is restored when it called it directly, see
+// docs/debugging.md; `-mno-omit-leaf-frame-pointer` makes every stack complete).
+//
+// gort owns SIGPROF from the first start on: a handler the program installed before still gets the SIGPROFs that
+// are not from gort's timers; do not install one afterwards. The handler is installed
+// with `SA_RESTART`, and a thread gets signals only while it uses CPU, so a thread
+// blocked in a system call is not disturbed (see docs/debugging.md for the calls that
+// return `EINTR` regardless, if a signal lands while one is being entered).
+//
+// Returns 0, `GORT_EBUSY` if a profile is running, `GORT_EBADF` for an fd that is not
+// open, or the negated errno if no thread could be given a timer.
+//
+// Example: profile a loop, write the profile to a temporary file.
+//
+// ```c
+// #include <gort.h>
+// #include <stdio.h>
+//
+// static volatile unsigned long sink;
+//
+// static int main_goroutine(void *arg) {
+//     (void)arg;
+//     FILE *f = tmpfile();
+//     if (f == NULL || gort_cpu_profile_start(fileno(f), 0) != 0) return 1;
+//     for (unsigned long i = 0; i < 20000000; i++) sink += i; /* the work profiled */
+//     int r = gort_cpu_profile_stop(); /* writes the profile */
+//     fseek(f, 0, SEEK_END);
+//     long size = ftell(f); /* the profile's bytes: `go tool pprof -top` reads them */
+//     fclose(f);
+//     return r == 0 && size > 0 ? 0 : 1;
+// }
+//
+// int main(void) { return gort_main(main_goroutine, NULL); }
+// ```
+int gort_cpu_profile_start(int fd,
+                           int hz);
+
+// Stops the CPU profiler and writes the profile (pprof's protobuf, uncompressed) to the
+// fd given to `gort_cpu_profile_start`: sample types `samples/count` and
+// `cpu/nanoseconds`, one sample per distinct (goroutine, stack), the runtime's frames
+// included (time gort itself spends is charged to gort's functions), samples lost to a
+// full buffer under `gort.lostProfileEvent`. Look at it with `go tool pprof -top
+// prog FILE` or `go tool pprof -top FILE` (it is already symbolized). Returns 0,
+// `GORT_EINVAL` if no profile runs, or a negated errno if the write failed (profiling
+// has stopped either way).
+int gort_cpu_profile_stop(void);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

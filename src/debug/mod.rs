@@ -11,6 +11,9 @@
 //!   `os/signal`), and the `hangwarn` watchdog.
 //! - [`profile`]: the goroutine, block and mutex profiles; [`pprof`] encodes them in the
 //!   format `go tool pprof` reads.
+//! - [`cpuprof`]: the CPU profiler (per-thread CPU timers, SIGPROF, a lock-free sample
+//!   ring, a pprof `cpu` profile); [`caller`]: `gort_caller` (Go's `runtime.Caller`).
+//!   `gort_stack` (Go's `runtime.Stack`) is [`traceback::stack_into`].
 //! - [`trace`]: the execution trace, as Chrome Trace Event JSON.
 //! - [`gdb`]: what gdb needs to list goroutines and switch to one (an exported table of
 //!   offsets and the auto-loaded Python extension).
@@ -58,6 +61,8 @@ pub(crate) fn write_all(fd: i32, mut b: &[u8]) -> Result<(), i32> {
     Ok(())
 }
 
+pub(crate) mod caller;
+pub(crate) mod cpuprof;
 pub(crate) mod gdb;
 pub(crate) mod pprof;
 pub(crate) mod profile;

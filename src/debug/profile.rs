@@ -155,12 +155,12 @@ fn fastrand64() -> u64 {
 }
 
 /// Names pcs for pprof and drops the runtime's frames.
-struct Namer {
+pub(crate) struct Namer {
     sym: Symbol,
 }
 
 impl Namer {
-    fn new() -> Namer {
+    pub(crate) fn new() -> Namer {
         Namer { sym: Symbol::new() }
     }
 
@@ -180,7 +180,8 @@ impl Namer {
         out
     }
 
-    fn frame(&mut self, pc: u64) -> Option<pprof::Frame> {
+    /// Names the return address `pc` (looked up at `pc - 1`).
+    pub(crate) fn frame(&mut self, pc: u64) -> Option<pprof::Frame> {
         if !symbolize(pc as usize, true, &mut self.sym) {
             return None;
         }
@@ -190,7 +191,7 @@ impl Namer {
     }
 }
 
-fn now_unix_ns() -> i64 {
+pub(crate) fn now_unix_ns() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 

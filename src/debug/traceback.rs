@@ -109,11 +109,68 @@ pub(crate) struct FdOut {
     buf: [u8; 2048],
     len: usize,
     failed: bool,
+    /// Set for [`FdOut::to_memory`]: the output goes into the caller's buffer, not `fd`.
+    mem: Option<MemDest>,
+}
+
+/// The caller's buffer an [`FdOut`] fills instead of a file descriptor (`gort_stack`).
+struct MemDest {
+    ptr: *mut u8,
+    cap: usize,
+    written: usize,
+    /// Some output did not fit.
+    truncated: bool,
 }
 
 impl FdOut {
     pub(crate) const fn new(fd: i32) -> FdOut {
-        FdOut { fd, buf: [0; 2048], len: 0, failed: false }
+        FdOut { fd, buf: [0; 2048], len: 0, failed: false, mem: None }
+    }
+
+    /// An output into `[ptr, ptr + cap)` instead of an fd: what does not fit is dropped.
+    /// [`FdOut::finish_memory`] says how much was written.
+    ///
+    /// # Safety
+    /// `[ptr, ptr + cap)` must be writable for the life of the `FdOut` (`ptr` may be
+    /// null when `cap` is 0).
+    pub(crate) unsafe fn to_memory(ptr: *mut u8, cap: usize) -> FdOut {
+        let mut o = FdOut::new(-1);
+        o.mem = Some(MemDest { ptr, cap, written: 0, truncated: false });
+        o
+    }
+
+    /// For [`FdOut::to_memory`]: flushes and returns the bytes written. When the text was
+    /// cut, the cut never splits a UTF-8 sequence (a partial one at the end is dropped).
+    pub(crate) fn finish_memory(&mut self) -> usize {
+        self.flush();
+        let Some(m) = &self.mem else { return 0 };
+        let mut n = m.written;
+        if m.truncated && n > 0 {
+            // SAFETY: the first `written` bytes of the buffer were written by `flush`.
+            let done = unsafe { std::slice::from_raw_parts(m.ptr, n) };
+            // Back up over continuation bytes to the last lead byte; drop its sequence
+            // if it is incomplete.
+            let mut i = n - 1;
+            while i > 0 && n - i < 4 && done[i] & 0xc0 == 0x80 {
+                i -= 1;
+            }
+            let lead = done[i];
+            let need = if lead < 0x80 {
+                1
+            } else if lead >= 0xf0 {
+                4
+            } else if lead >= 0xe0 {
+                3
+            } else if lead >= 0xc0 {
+                2
+            } else {
+                1
+            };
+            if n - i < need {
+                n = i;
+            }
+        }
+        n
     }
 
     pub(crate) fn bytes(&mut self, mut b: &[u8]) -> &mut FdOut {
@@ -142,6 +199,19 @@ impl FdOut {
     }
 
     pub(crate) fn flush(&mut self) {
+        if let Some(m) = &mut self.mem {
+            let n = self.len.min(m.cap - m.written);
+            if n > 0 {
+                // SAFETY: `to_memory`'s contract: the destination is writable up to `cap`.
+                unsafe { std::ptr::copy_nonoverlapping(self.buf.as_ptr(), m.ptr.add(m.written), n) };
+                m.written += n;
+            }
+            if n < self.len {
+                m.truncated = true;
+            }
+            self.len = 0;
+            return;
+        }
         if !self.failed && super::write_all(self.fd, &self.buf[..self.len]).is_err() {
             self.failed = true;
         }
@@ -324,9 +394,15 @@ fn write_location(out: &mut FdOut, sym: &Symbol, found: bool, pc: usize) {
     }
 }
 
-/// Writes one goroutine block.
+/// Writes one goroutine block, after a blank line (the separator of Go's dumps).
 pub(crate) fn write_record(out: &mut FdOut, r: &Record, level: Level, now: i64) {
-    out.bytes(b"\ngoroutine ").dec(r.id).bytes(b" [").bytes(r.state.as_bytes());
+    out.bytes(b"\n");
+    write_block(out, r, level, now);
+}
+
+/// Writes one goroutine block: `goroutine N [...]:`, frames, "created by".
+fn write_block(out: &mut FdOut, r: &Record, level: Level, now: i64) {
+    out.bytes(b"goroutine ").dec(r.id).bytes(b" [").bytes(r.state.as_bytes());
     if r.wait_since > 0 && now > r.wait_since {
         let minutes = (now - r.wait_since) / 60_000_000_000;
         if minutes >= 1 {
@@ -527,6 +603,69 @@ pub(crate) fn dump_to(fd: i32) -> bool {
     snapshot(|r| write_record(&mut out, r, level, now));
     out.flush();
     out.ok()
+}
+
+/// Drops the frames of `pcs` up to and including the first one in the function named
+/// `export` (the export the program called: its caller is the first frame it wants).
+/// Nothing is dropped if no such frame is among the first 32.
+pub(crate) fn trim_through(pcs: &mut Pcs, export: &[u8]) {
+    let mut sym = Symbol::new();
+    let cut = pcs
+        .as_slice()
+        .iter()
+        .take(32)
+        .enumerate()
+        .position(|(i, &pc)| symbolize(pc, i > 0, &mut sym) && sym.name() == export);
+    if let Some(i) = cut {
+        pcs.drop_front(i + 1);
+    }
+}
+
+/// `gort_stack` (Go's `runtime.Stack`): the calling goroutine's block, or with `all`
+/// every goroutine's (the world stopped in chunks, as for [`dump_to`]), into
+/// `[ptr, ptr + cap)`, in the dump's format without its leading newline (blocks after
+/// the first are preceded by a blank line, as in Go). The frames start at the caller of
+/// the function named `export`. Runtime frames are hidden unless `GORT_TRACEBACK=system`
+/// (or `crash`); `none` does not silence it. Text that does not fit is cut, never in the
+/// middle of a UTF-8 sequence; no NUL is added. Returns the bytes written. A thread that
+/// is not running a goroutine has no block of its own.
+///
+/// # Safety
+/// `[ptr, ptr + cap)` must be writable (`ptr` may be null when `cap` is 0).
+#[inline(never)]
+pub(crate) unsafe fn stack_into(ptr: *mut u8, cap: usize, all: bool, export: &[u8]) -> usize {
+    let level = Level::get().clamp(Level::All, Level::System);
+    let now = crate::time::nanotime();
+    // SAFETY: the caller's contract.
+    let mut out = unsafe { FdOut::to_memory(ptr, cap) };
+    let me = crate::sched::current_g();
+    let mut first = true;
+    let mut emit = |out: &mut FdOut, r: &Record| {
+        if !first {
+            out.bytes(b"\n");
+        }
+        first = false;
+        write_block(out, r, level, now);
+    };
+    if all {
+        let mut mine = !me.is_null();
+        snapshot(|r| {
+            if mine {
+                // The first record is the caller's, walked from inside this function.
+                mine = false;
+                let mut r = *r;
+                trim_through(&mut r.pcs, export);
+                emit(&mut out, &r);
+            } else {
+                emit(&mut out, r);
+            }
+        });
+    } else if !me.is_null() {
+        let mut r = Record::current(me);
+        trim_through(&mut r.pcs, export);
+        emit(&mut out, &r);
+    }
+    out.finish_memory()
 }
 
 /// After a crash dump at `crash`: abort with the default SIGABRT action, so the kernel

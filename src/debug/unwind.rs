@@ -47,6 +47,13 @@ impl Pcs {
         &self.pcs[..self.len]
     }
 
+    /// Drops the `n` innermost addresses (all of them if there are fewer).
+    pub(crate) fn drop_front(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.pcs.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
     fn push(&mut self, pc: usize) -> bool {
         if self.len == MAX_FRAMES {
             self.truncated = true;

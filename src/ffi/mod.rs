@@ -39,5 +39,6 @@ pub mod net;
 pub mod panic;
 pub mod runtime;
 pub mod select;
+pub mod stack_profile;
 pub mod sync;
 pub mod time;

@@ -697,7 +697,6 @@ fn prepare_run(m: &M, p: &P, g: *mut G, inherit: bool, direct: bool) {
         p.slice_tick.store(tick, Ordering::Relaxed);
     }
     gr.status.store(status::RUNNING, Ordering::Release);
-    m.curg.set(g);
     crate::debug::trace::start(gr, p.id, direct);
     if gr.fresh.get() {
         gr.fresh.set(false);
@@ -707,6 +706,12 @@ fn prepare_run(m: &M, p: &P, g: *mut G, inherit: bool, direct: bool) {
         // SAFETY: the stack is ours and unused; init_stack writes below its top.
         unsafe { *gr.sp.get() = arch::init_stack(st.top(), gstart) };
     }
+    // Only once the stack slot is written: the CPU profiler's SIGPROF handler, interrupting
+    // this thread anywhere, reads the slot of `curg` to bound its frame walk (a direct
+    // switch runs this on the previous goroutine's stack). A compiler fence suffices: the
+    // handler runs on this thread.
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    m.curg.set(g);
 }
 
 /// A stack for a goroutine about to start: from the P's cache, the global pool, or fresh.

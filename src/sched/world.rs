@@ -375,6 +375,9 @@ fn register(m: *const M) -> Result<(), Error> {
     reg.live.push(rec);
     drop(reg);
     super::tls::set_state(tstate::READY);
+    // A CPU profile in progress samples this thread too (after REGISTRY: the profiler
+    // takes its own lock, then REGISTRY, when it starts).
+    crate::debug::cpuprof::thread_registered(gettid());
     if m.is_null() {
         // SAFETY: the key was created by install(); the value is a 'static record.
         unsafe { libc::pthread_setspecific(EXIT_KEY.load(Ordering::Relaxed), rec as *const ThreadRec as *const _) };
@@ -406,6 +409,7 @@ pub(crate) fn unregister_current_thread() -> Result<(), Error> {
 }
 
 fn unregister(rec: &'static ThreadRec) {
+    crate::debug::cpuprof::thread_unregistered(rec.tid.load(Ordering::Relaxed));
     let mut reg = REGISTRY.lock();
     if let Some(i) = reg.live.iter().position(|&r| ptr::eq(r, rec)) {
         reg.live.swap_remove(i);
@@ -431,6 +435,27 @@ unsafe extern "C" fn on_thread_exit(rec: *mut libc::c_void) {
     }
     REC.with(|r| r.set(ptr::null()));
     super::tls::set_state(tstate::UNKNOWN);
+}
+
+/// The kernel thread ids of every registered thread (the CPU profiler arms a timer for
+/// each). Allocates; takes `REGISTRY`.
+pub(crate) fn registered_tids() -> Vec<i32> {
+    let reg = REGISTRY.lock();
+    reg.live.iter().map(|r| r.tid.load(Ordering::Relaxed)).collect()
+}
+
+/// The calling thread's own stack `[lo, hi)` if it is registered. Async-signal-safe (a
+/// thread-local load and two atomic loads; the record is never freed): the CPU
+/// profiler's SIGPROF handler bounds its frame walk with it.
+pub(crate) fn current_thread_stack() -> Option<(usize, usize)> {
+    let rec = REC.with(|r| r.get());
+    if rec.is_null() {
+        return None;
+    }
+    // SAFETY: records are never freed.
+    let rec = unsafe { &*rec };
+    let (lo, hi) = (rec.stack_lo.load(Ordering::Relaxed), rec.stack_hi.load(Ordering::Relaxed));
+    (lo < hi).then_some((lo, hi))
 }
 
 /// The atfork child handler's part before the runtime started (the child may use gort):
@@ -591,7 +616,7 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
 }
 
 /// The interrupted stack pointer in the signal's ucontext, if there is one.
-fn interrupted_sp(ctx: *mut libc::c_void) -> Option<usize> {
+pub(crate) fn interrupted_sp(ctx: *mut libc::c_void) -> Option<usize> {
     if ctx.is_null() {
         return None;
     }
