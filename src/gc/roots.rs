@@ -446,6 +446,7 @@ pub(crate) unsafe fn for_each_root(f: &mut dyn FnMut(*const u8, usize)) {
         CHANNELS.for_each(|c, _| crate::chan::Chan::for_each_held_range(c as *const crate::chan::Chan, f));
         crate::sched::g::ALLGS.for_each(|g| (*g).for_each_held_range(f));
         THREAD_DEFERS.for_each(|st, _| crate::panic::for_each_held_range(st as *const crate::panic::PanicState, f));
+        crate::sync::pool::for_each_held_range(f);
     }
 }
 
