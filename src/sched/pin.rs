@@ -90,6 +90,25 @@ pub(crate) fn pin() -> Option<Pinned> {
     Some(Pinned { m: mp, p: pp, mode })
 }
 
+/// [`pin`], and if that fails because sysmon took the P of a goroutine in user code (a C
+/// loop that ran 10 ms without a scheduling event), rejoin the scheduler first
+/// (`proc::rejoin_after_retake`: take an idle P, or queue the goroutine and sleep until
+/// one runs it, as the allocator's slow path does) and pin again. Without this, a loop of
+/// pool calls that lost its P would stay on the slow path for as long as it runs.
+/// A safe point: the goroutine may park here.
+#[inline]
+pub(crate) fn pin_or_rejoin() -> Option<Pinned> {
+    match pin() {
+        Some(p) => Some(p),
+        None => rejoin_and_pin(),
+    }
+}
+
+#[cold]
+fn rejoin_and_pin() -> Option<Pinned> {
+    if super::proc::rejoin_after_retake() { pin() } else { None }
+}
+
 impl Drop for Pinned {
     #[inline]
     fn drop(&mut self) {

@@ -92,7 +92,7 @@
 
 pub(crate) mod chain;
 
-use crate::sched::pin::{Pinned, pin};
+use crate::sched::pin::{Pinned, pin_or_rejoin};
 use crate::sched::{Entry, MAX_PROCS};
 use crossbeam_utils::CachePadded;
 use parking_lot::{RwLock, RwLockWriteGuard};
@@ -407,7 +407,7 @@ impl Pool {
     /// `gort_pool_get`.
     #[inline]
     pub(crate) fn get(&self) -> *mut c_void {
-        let x = match pin() {
+        let x = match pin_or_rejoin() {
             Some(pinned) => self.get_pinned(&pinned),
             None => self.get_unpinned(),
         };
@@ -483,7 +483,7 @@ impl Pool {
     #[inline]
     pub(crate) fn put(&self, x: *mut c_void) {
         crate::sched::tsan::release(x);
-        let kept = match pin() {
+        let kept = match pin_or_rejoin() {
             Some(pinned) => self.put_pinned(&pinned, x),
             None => self.put_unpinned(x),
         };
@@ -742,4 +742,65 @@ pub(crate) unsafe fn for_each_held_range(f: &mut dyn FnMut(*const u8, usize)) {
             }
         })
     };
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn obj(i: usize) -> *mut c_void {
+        (i << 4) as *mut c_void
+    }
+
+    fn new_gen() -> *mut Gen {
+        let g = zalloc::<Gen>();
+        assert!(!g.is_null());
+        g
+    }
+
+    #[test]
+    fn locals_by_p_id() {
+        let gp = new_gen();
+        // SAFETY: ours until freed below.
+        let g = unsafe { &*gp };
+        assert!(g.local(0).is_none());
+        for pid in [0, 5, 31, 32, 33, MAX_PROCS - 1] {
+            let l = g.local_or_make(pid).expect("memory");
+            assert!(std::ptr::eq(l, g.local(pid).unwrap()));
+            l.private.store(obj(pid + 1), Ordering::Relaxed);
+            assert!(l.chain.push_head(obj(10_000 + pid)));
+        }
+        assert_eq!(g.nlocals.load(Ordering::Relaxed), MAX_PROCS);
+        assert!(g.local(6).is_none());
+        // Thieves see the chains, never the private slots.
+        let mut stolen = HashSet::new();
+        while let Some(x) = g.steal(Some(5)) {
+            assert!(stolen.insert(x as usize >> 4));
+        }
+        assert_eq!(stolen, [0, 5, 31, 32, 33, MAX_PROCS - 1].iter().map(|p| 10_000 + p).collect());
+        // The root ranges cover every private slot and ring; drain takes the rest.
+        let mut ranges = 0;
+        g.for_each_range(&mut |_, n| ranges += n);
+        assert_eq!(ranges, 7 * 8 + 6 * 8 * 8);
+        let mut left = HashSet::new();
+        g.drain(&mut |x| assert!(left.insert(x as usize >> 4)));
+        assert_eq!(left, [0, 5, 31, 32, 33, MAX_PROCS - 1].iter().map(|p| p + 1).collect());
+        // SAFETY: made by zalloc, used no more.
+        unsafe { zfree(gp) };
+    }
+
+    #[test]
+    fn foreign_local_is_stolen_last() {
+        let gp = new_gen();
+        // SAFETY: ours until freed below.
+        let g = unsafe { &*gp };
+        assert!(g.foreign.chain.push_head(obj(1)));
+        assert!(g.local_or_make(1).unwrap().chain.push_head(obj(2)));
+        assert_eq!(g.steal(None), Some(obj(2)));
+        assert_eq!(g.steal(None), Some(obj(1)));
+        assert_eq!(g.steal(None), None);
+        // SAFETY: made by zalloc, used no more.
+        unsafe { zfree(gp) };
+    }
 }
