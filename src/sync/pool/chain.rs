@@ -188,6 +188,7 @@ impl Chain {
     }
 
     #[cold]
+    #[inline(never)]
     fn push_slow(&self, k: usize, v: *mut c_void) -> bool {
         // The first ring, or the next size up.
         let next = if self.rings[k].load(Ordering::Relaxed).is_null() { k } else { k + 1 };

@@ -109,7 +109,8 @@ const LOCAL_CAP: usize = 1 + chain::CHAIN_CAP;
 const _: () = assert!(LOCAL_CAP == 2041, "update the bound in the docs (here, gort_pool_new, README)");
 
 const CHUNK: usize = 32;
-const NCHUNKS: usize = MAX_PROCS.div_ceil(CHUNK);
+/// Chunks for P ids from `CHUNK` on (the first `CHUNK` are `Gen::direct`).
+const NCHUNKS: usize = MAX_PROCS.div_ceil(CHUNK) - 1;
 
 /// Allocates a zeroed `T`, or null. Only for types made of atomics (and padding), for
 /// which all-zero bytes are a valid value.
@@ -141,9 +142,11 @@ type Chunk = [AtomicPtr<CachePadded<Local>>; CHUNK];
 
 /// One generation of a pool's objects (see the module docs).
 struct Gen {
-    /// P id `i`'s Local is `chunks[i / CHUNK][i % CHUNK]`. A chunk is published by CAS
+    /// P id `i`'s Local is `direct[i]` for the first `CHUNK` ids (one load fewer on the
+    /// hot path), else `chunks[i / CHUNK - 1][i % CHUNK]`. A chunk is published by CAS
     /// (two Ps may make it at once), a Local by its P's owner (Release); both are freed
     /// only with the generation.
+    direct: Chunk,
     chunks: [AtomicPtr<Chunk>; NCHUNKS],
     /// 1 + the highest P id with a Local (thieves look at `[0, nlocals)`).
     nlocals: AtomicUsize,
@@ -158,8 +161,12 @@ struct Gen {
 impl Gen {
     #[inline]
     fn local(&self, pid: usize) -> Option<&Local> {
-        // SAFETY: published chunks and Locals live as long as the generation.
-        let chunk = unsafe { self.chunks[pid / CHUNK].load(Ordering::Acquire).as_ref() }?;
+        let chunk = if pid < CHUNK {
+            &self.direct
+        } else {
+            // SAFETY: published chunks and Locals live as long as the generation.
+            unsafe { self.chunks.get(pid / CHUNK - 1)?.load(Ordering::Acquire).as_ref() }?
+        };
         // SAFETY: as above.
         unsafe { chunk[pid % CHUNK].load(Ordering::Acquire).as_ref() }.map(|l| &**l)
     }
@@ -174,8 +181,26 @@ impl Gen {
     }
 
     #[cold]
+    #[inline(never)]
     fn make_local(&self, pid: usize) -> Option<&Local> {
-        let slot = &self.chunks[pid / CHUNK];
+        let mut chunk = &self.direct as *const Chunk as *mut Chunk;
+        if pid >= CHUNK {
+            chunk = self.make_chunk(&self.chunks[pid / CHUNK - 1])?;
+        }
+        let l = zalloc::<CachePadded<Local>>();
+        if l.is_null() {
+            return None;
+        }
+        // SAFETY: chunks live as long as the generation; only P `pid`'s owner writes
+        // entry `pid`.
+        unsafe { (*chunk)[pid % CHUNK].store(l, Ordering::Release) };
+        self.nlocals.fetch_max(pid + 1, Ordering::AcqRel);
+        // SAFETY: just published; lives as long as the generation.
+        Some(unsafe { &**l })
+    }
+
+    /// The chunk in `slot`, made if needed.
+    fn make_chunk(&self, slot: &AtomicPtr<Chunk>) -> Option<*mut Chunk> {
         let mut chunk = slot.load(Ordering::Acquire);
         if chunk.is_null() {
             let new = zalloc::<Chunk>();
@@ -191,16 +216,7 @@ impl Gen {
                 }
             }
         }
-        let l = zalloc::<CachePadded<Local>>();
-        if l.is_null() {
-            return None;
-        }
-        // SAFETY: chunks live as long as the generation; only P `pid`'s owner writes
-        // entry `pid`.
-        unsafe { (*chunk)[pid % CHUNK].store(l, Ordering::Release) };
-        self.nlocals.fetch_max(pid + 1, Ordering::AcqRel);
-        // SAFETY: just published; lives as long as the generation.
-        Some(unsafe { &**l })
+        Some(chunk)
     }
 
     /// Pops the tail of every Local's chain, starting after `pid`, then the foreign
@@ -217,9 +233,10 @@ impl Gen {
     }
 
     fn for_each_local(&self, f: &mut dyn FnMut(&Local)) {
-        for c in &self.chunks {
+        let chunks = self.chunks.iter().map(|c| c.load(Ordering::Acquire) as *const Chunk);
+        for chunk in std::iter::once(&self.direct as *const Chunk).chain(chunks) {
             // SAFETY: as in `local`.
-            let Some(chunk) = (unsafe { c.load(Ordering::Acquire).as_ref() }) else { continue };
+            let Some(chunk) = (unsafe { chunk.as_ref() }) else { continue };
             for l in chunk {
                 // SAFETY: as in `local`.
                 if let Some(l) = unsafe { l.load(Ordering::Acquire).as_ref() } {
@@ -249,23 +266,29 @@ impl Gen {
     }
 }
 
+/// Frees the Locals of a chunk.
+fn free_locals(chunk: &Chunk) {
+    for l in chunk {
+        let l = l.load(Ordering::Relaxed);
+        if !l.is_null() {
+            // SAFETY: made by zalloc in make_local, freed once, here (the generation is
+            // being freed: ours alone).
+            unsafe { zfree(l) };
+        }
+    }
+}
+
 impl Drop for Gen {
     fn drop(&mut self) {
+        free_locals(&self.direct);
         for c in &self.chunks {
             let chunk = c.load(Ordering::Relaxed);
-            if chunk.is_null() {
-                continue;
+            if !chunk.is_null() {
+                // SAFETY: as above.
+                free_locals(unsafe { &*chunk });
+                // SAFETY: made by zalloc in make_chunk, freed once, here.
+                unsafe { zfree(chunk) };
             }
-            // SAFETY: ours alone now (the generation is being freed).
-            for l in unsafe { &*chunk } {
-                let l = l.load(Ordering::Relaxed);
-                if !l.is_null() {
-                    // SAFETY: made by zalloc in make_local, freed once, here.
-                    unsafe { zfree(l) };
-                }
-            }
-            // SAFETY: as above.
-            unsafe { zfree(chunk) };
         }
     }
 }
@@ -387,6 +410,7 @@ impl Pool {
     }
 
     #[cold]
+    #[inline(never)]
     fn make_primary(&self) -> Option<&Gen> {
         let new = zalloc::<Gen>();
         if new.is_null() {
@@ -439,6 +463,7 @@ impl Pool {
     }
 
     #[cold]
+    #[inline(never)]
     fn get_unpinned(&self) -> Option<*mut c_void> {
         let _gate = GATE.read();
         if let Some(g) = self.primary() {
@@ -453,6 +478,7 @@ impl Pool {
     /// Steals from the primary, then takes from the victim. Pinned (`pid` is the P's id)
     /// or under the shared gate (`None`).
     #[cold]
+    #[inline(never)]
     fn get_slow(&self, pid: Option<usize>) -> Option<*mut c_void> {
         if let Some(x) = self.primary().and_then(|g| g.steal(pid)) {
             return Some(x);
@@ -505,6 +531,7 @@ impl Pool {
     }
 
     #[cold]
+    #[inline(never)]
     fn put_unpinned(&self, x: *mut c_void) -> bool {
         let _gate = GATE.read();
         let Some(g) = self.primary_or_make() else { return false };
