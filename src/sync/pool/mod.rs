@@ -84,8 +84,11 @@
 //!
 //! # Rejected
 //! - A lock per P or per pool: the point of the design is that get/put on one P take none.
-//! - Entering the runtime (`proc::enter`, a CAS on the P's status) to pin: twice the
-//!   cost of the flag, which sysmon's and stop-the-world's takes already wait for.
+//! - Pinning by moving the P to RUNNING and back (a CAS pair, as `proc::enter` does):
+//!   measured as the fallback without `membarrier` (`GORT_DEBUG=nomembarrier=1`), a
+//!   get+put took about twice as long (20.7-29.7 ns against 10.7-14.1, 5 alternating
+//!   runs on a busy machine); the flag is what sysmon's and stop-the-world's takes
+//!   already wait for.
 //! - Calling `free_fn` from the collector or with the world stopped: it is program code.
 //! - Registering each ring in the runtime's `HELD` registry: its slow path takes the
 //!   registry's lock, which a pinned thread must not wait for.
