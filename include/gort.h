@@ -1332,10 +1332,12 @@ void gort_read_memstats(struct gort_memstats *out);
 //   from, and drops what the previous collection moved there (Go's victim cache): an
 //   object unused for two collections is dropped. `free_fn` runs on each dropped object
 //   on a runtime goroutine, soon after the collection (not before `gort_gc` returns; as
-//   with finalizers, poll if you must see it), one call at a time per pool.
-// - A pool holds at most 2041 objects per P that used it (plus 2041 for threads without
+//   with finalizers, poll if you must see it); that goroutine calls it for one object
+//   at a time.
+// - A pool holds at most 2041 objects per P that used it (plus 2040 for threads without
 //   a P) in each of its two generations. A put that finds its P's share full drops the
-//   object at once: `free_fn` runs inside that `gort_pool_put`, on the calling thread.
+//   object at once: `free_fn` runs inside that `gort_pool_put`, on the calling thread
+//   (so `free_fn` may run on several threads at once, like the program's own code).
 //   Without collections (`GORT_GC=off`, `gort_set_gc_percent(-1)`, or a program that
 //   never uses the GC heap) this bound is what keeps the pool from growing.
 // - Objects in a pool are roots for the collector: a `gort_new`/`gort_alloc_noscan`

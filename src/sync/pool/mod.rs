@@ -44,7 +44,7 @@
 //! ([`start_drainer`]), which calls `free_fn(obj, ctx)` for every object of every dropped
 //! generation, then frees it. `free_fn` thus runs on a runtime goroutine, some time after
 //! the collection returned (like a finalizer: `gort_gc` does not wait for it), one call at
-//! a time per pool.
+//! a time; puts that drop an object for the bound call it on their own threads.
 //!
 //! Why the world stop is enough to move generations: every thread that may be inside a
 //! pool's generations is either pinned (stop-the-world waits for its flag) or holds the
@@ -71,9 +71,9 @@
 //! # Bound
 //! Without collections (`GORT_GC=off`, or a program that never allocates from the GC
 //! heap) nothing ages out, so each Local holds at most 1 + [`chain::CHAIN_CAP`] = 2041
-//! objects; a put beyond that drops its object (`free_fn` at once). A pool thus holds at
-//! most 2041 × (Ps that used it + 1) objects per generation, two generations between
-//! collections.
+//! objects (the foreign Local 2040: it has no private slot); a put beyond that drops its
+//! object (`free_fn` at once). A pool thus holds at most 2041 objects per P that used it,
+//! plus 2040, per generation, two generations between collections.
 //!
 //! # Freeing a pool
 //! `gort_pool_free` freezes the pool (cleanups skip it), takes its drain mutex (waiting
