@@ -99,8 +99,10 @@ pub extern "C" fn gort_pool_new(
 /// Takes an object from the pool (Go's `Pool.Get`): one put earlier by any goroutine or
 /// thread, preferring this P's own; if the pool has none, `new_fn(ctx)`'s result, or NULL
 /// without `new_fn`. On one P with no collection in between, a get returns the object of
-/// the last put (`GORT_MAXPROCS=1`: put `x`, get → `x`). NULL with errno `EINVAL` if `p`
-/// is NULL.
+/// the last put (`GORT_MAXPROCS=1`: put `x`, get → `x`). On a thread the runtime does not
+/// own (or a goroutine inside `gort_blocking_enter`), it takes from the pool's shared
+/// list for such threads first, under a lock, then steals from the Ps like any get. NULL
+/// with errno `EINVAL` if `p` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn gort_pool_get(p: *mut gort_pool) -> *mut c_void {
     guard!("gort_pool_get", {
