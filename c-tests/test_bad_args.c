@@ -458,6 +458,24 @@ FN(memstats_short, {
 })
 
 
+/* sync.Pool. */
+FN(pool_get_null, return (long long)(intptr_t)gort_pool_get(NULL);)
+FN(pool_put_null, gort_pool_put(NULL, buf); return 0;)
+FN(pool_put_null_obj, {
+    gort_pool *p = gort_pool_new(NULL, NULL, NULL);
+    gort_pool_put(p, NULL);
+    long long r = gort_pool_get(p) == NULL;
+    gort_pool_free(p);
+    return r;
+})
+FN(pool_new_nulls, {
+    gort_pool *p = gort_pool_new(NULL, NULL, NULL);
+    long long r = p != NULL && gort_pool_get(p) == NULL;
+    gort_pool_free(p);
+    return r;
+})
+FN(pool_free_null, gort_pool_free(NULL); return 0;)
+
 /* Debugging and observability. */
 static gort_chan *chan_of_size(size_t n) { return gort_chan_make(n, 1); }
 FN(dump_bad_fd, return gort_dump_goroutines(-1);)
@@ -675,6 +693,12 @@ static const struct row rows[] = {
     {"gort_panic", "NULL message", PANICS, 0, "panic called with nil argument", panic_null},
     {"gort_protect", "NULL fn", RET, E(GORT_EINVAL), NULL, protect_null},
     {"gort_defer", "NULL fn", PANICS, 0, "gort_defer: nil function", defer_null},
+
+    {"gort_pool_new", "NULL new_fn and free_fn: fine", RET, 1, NULL, pool_new_nulls},
+    {"gort_pool_get", "NULL", ERRNO, EINVAL, NULL, pool_get_null},
+    {"gort_pool_put", "NULL pool", PANICS, 0, "gort_pool_put: nil pool", pool_put_null},
+    {"gort_pool_put", "NULL obj: ignored", RET, 1, NULL, pool_put_null_obj},
+    {"gort_pool_free", "NULL: ignored", RET, 0, NULL, pool_free_null},
 
     {"gort_type_new", "NULL name", ERRNO, EINVAL, NULL, type_null_name},
     {"gort_type_new", "NULL offsets, n 1", ERRNO, EINVAL, NULL, type_null_offsets},

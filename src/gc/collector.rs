@@ -258,10 +258,13 @@ fn cycle(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
     let mut found = Found::reserve(sp);
     let queue = finalize::QUEUE.lock();
     let heap_guard = heap::lock_for_gc();
+    let pool_gate = crate::sync::pool::lock_for_gc();
 
     let t_begin = nanotime();
     let world = crate::sched::world::stop_world_from_collector();
     let t_stopped = nanotime();
+    // SAFETY: the world is stopped and the pools' gate is held.
+    let pool_dropped = unsafe { crate::sync::pool::cleanup() };
     let heap_before = heap::stats().heap_alloc;
     heap::prepare_for_mark();
     let (stack_bytes, root_bytes) = gather_roots(&world, jobs, sp, &queue);
@@ -275,10 +278,14 @@ fn cycle(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
 
     let restart_ns = world.restart();
     let t_end = nanotime();
+    drop(pool_gate);
     drop(heap_guard);
     drop(queue);
     finalize::queue_found(sp, found);
     drop(specials);
+    if pool_dropped {
+        crate::sync::pool::start_drainer();
+    }
 
     CycleFigures {
         num: n,
@@ -321,8 +328,11 @@ fn cycle_concurrent(jobs: &mut Jobs, copies: &mut mark::RootCopies, n: u32, forc
         let sp = specials.get_or_insert_with(finalize::Specials::default);
         let queue = finalize::QUEUE.lock();
         let heap_guard = heap::lock_for_gc();
+        let pool_gate = crate::sync::pool::lock_for_gc();
         let t0 = nanotime();
         let world = crate::sched::world::stop_world_from_collector();
+        // SAFETY: the world is stopped and the pools' gate is held.
+        let pool_dropped = unsafe { crate::sync::pool::cleanup() };
         let heap_before = heap::stats().heap_alloc;
         heap::prepare_for_mark();
         CYCLE_MARKED.store(0, Ordering::Relaxed);
@@ -334,9 +344,13 @@ fn cycle_concurrent(jobs: &mut Jobs, copies: &mut mark::RootCopies, n: u32, forc
         super::barrier::set_active(true);
         world.restart();
         let pause1 = (nanotime() - t0) as u64;
+        drop(pool_gate);
         drop(heap_guard);
         drop(queue);
         drop(specials);
+        if pool_dropped {
+            crate::sync::pool::start_drainer();
+        }
         (stack_bytes, root_bytes, heap_before, pause1)
     };
 

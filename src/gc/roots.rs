@@ -14,6 +14,9 @@
 //! - **channels** ([`CHANNELS`], [`crate::chan::Chan::for_each_held_range`]): the elements
 //!   buffered in the ring, and the element of every blocked sender, a select's send cases
 //!   included (a sudog's `elem` points at the sender's memory, which may be malloc'd);
+//! - **pools** (`sync.Pool`, [`crate::sync::pool::for_each_held_range`]): every private
+//!   slot and ring of every generation of every pool, dropped generations waiting for
+//!   their `free_fn` included (the pool's own list, walked lock-free; see its essay);
 //! - **other runtime-held bytes** ([`HELD`]): the function and argument of a
 //!   `gort_after_func` timer, for as long as the timer exists (it may be reset and fire
 //!   again), and the `(wg, fn, arg)` of a `gort_waitgroup_go` goroutine until it starts.
@@ -446,6 +449,7 @@ pub(crate) unsafe fn for_each_root(f: &mut dyn FnMut(*const u8, usize)) {
         CHANNELS.for_each(|c, _| crate::chan::Chan::for_each_held_range(c as *const crate::chan::Chan, f));
         crate::sched::g::ALLGS.for_each(|g| (*g).for_each_held_range(f));
         THREAD_DEFERS.for_each(|st, _| crate::panic::for_each_held_range(st as *const crate::panic::PanicState, f));
+        crate::sync::pool::for_each_held_range(f);
     }
 }
 

@@ -77,6 +77,7 @@ pub(crate) mod m;
 pub(crate) mod membarrier;
 pub(crate) mod note;
 pub(crate) mod p;
+pub(crate) mod pin;
 pub(crate) mod proc;
 pub(crate) mod protocol;
 pub(crate) mod rtlock;

@@ -39,6 +39,7 @@ pub(crate) mod cond;
 mod model_sema;
 pub(crate) mod mutex;
 pub(crate) mod once;
+pub(crate) mod pool;
 pub(crate) mod rwmutex;
 pub(crate) mod sema;
 pub(crate) mod semtable;
