@@ -37,6 +37,7 @@ pub mod error;
 pub mod heap;
 pub mod net;
 pub mod panic;
+pub mod pool_map;
 pub mod runtime;
 pub mod select;
 pub mod sync;
