@@ -186,7 +186,12 @@ pub extern "C" fn gort_syncmap_delete(m: *mut gort_syncmap, key: uintptr_t) {
 /// 0 (`*previous = 0`) if the key was absent (Go's `Swap` and its `loaded`).
 /// `GORT_EINVAL` for a NULL map.
 #[unsafe(no_mangle)]
-pub extern "C" fn gort_syncmap_swap(m: *mut gort_syncmap, key: uintptr_t, value: uintptr_t, previous: *mut uintptr_t) -> c_int {
+pub extern "C" fn gort_syncmap_swap(
+    m: *mut gort_syncmap,
+    key: uintptr_t,
+    value: uintptr_t,
+    previous: *mut uintptr_t,
+) -> c_int {
     guard!("gort_syncmap_swap", {
         let Some(m) = live(m, "gort_syncmap_swap") else { return GORT_EINVAL };
         let v = m.trie().swap(key, value);
@@ -198,7 +203,12 @@ pub extern "C" fn gort_syncmap_swap(m: *mut gort_syncmap, key: uintptr_t, value:
 /// Replaces `key`'s value by `value` if it is present with the value `old`: 1 if it did,
 /// 0 if not (absent, or another value). `GORT_EINVAL` for a NULL map.
 #[unsafe(no_mangle)]
-pub extern "C" fn gort_syncmap_compare_and_swap(m: *mut gort_syncmap, key: uintptr_t, old: uintptr_t, value: uintptr_t) -> c_int {
+pub extern "C" fn gort_syncmap_compare_and_swap(
+    m: *mut gort_syncmap,
+    key: uintptr_t,
+    old: uintptr_t,
+    value: uintptr_t,
+) -> c_int {
     guard!("gort_syncmap_compare_and_swap", {
         let Some(m) = live(m, "gort_syncmap_compare_and_swap") else { return GORT_EINVAL };
         c_int::from(m.trie().compare_and_swap(key, old, value))
