@@ -287,6 +287,7 @@ impl SyncMap {
     }
 
     /// Ends the map: the root is no longer a root; the nodes go with the next cycle.
+    #[allow(clippy::boxed_local, reason = "the handle is the box gort_syncmap_new made: freeing it is the point")]
     pub(crate) fn free(mut self: Box<SyncMap>) {
         self.magic.store(FREED, Ordering::Relaxed);
         self.held = None;
