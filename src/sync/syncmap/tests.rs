@@ -435,8 +435,7 @@ mod models {
             let t1 = t.clone();
             let h1 = loom::thread::spawn(move || assert_eq!(t1.load_and_delete(a), Some(1)));
             let t2 = t.clone();
-            let h2 =
-                loom::thread::spawn(move || assert!(t2.compare_and_swap(c, 0, 0) == false && t2.swap(c, 3).is_none()));
+            let h2 = loom::thread::spawn(move || assert!(!t2.compare_and_swap(c, 0, 0) && t2.swap(c, 3).is_none()));
             h1.join().unwrap();
             h2.join().unwrap();
             assert_eq!((t.load(a), t.load(c)), (None, Some(3)));

@@ -414,7 +414,7 @@ impl<P: Platform> Trie<P> {
     }
 
     /// Entries and nodes reachable now (tests, debugging): (entries, nodes, deepest level).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn shape(&self) -> (usize, usize, u32) {
         fn visit<P: Platform>(n: *const Node<P>, level: u32, acc: &mut (usize, usize, u32)) {
             acc.1 += 1;
