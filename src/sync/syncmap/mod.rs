@@ -277,6 +277,11 @@ impl SyncMap {
         let trie = Trie::new(GcPlatform { entry_ty, node_ty }, new_seeds());
         let mut m = Box::new(SyncMap { trie, magic: AtomicU64::new(MAGIC), held: None });
         m.held = Some(HeldRoot::new(m.trie.root.as_ptr() as *const u8, W)?);
+        // The root made by `Trie::new` sat in this malloc'ed box, which the collector
+        // does not scan, before the word was registered: a cycle in between could have
+        // freed it. A fresh root, stored into the registered word, is safe (on this
+        // thread's stack until stored).
+        m.trie.clear();
         Some(m)
     }
 
