@@ -70,10 +70,10 @@ fn main() {
     };
     let mut out = Vec::new();
     bindings.write(&mut out);
-    // cbindgen spells every `usize` `size_t` (`usize_is_size_t`); API.md gives
-    // `gort_caller` a `uintptr_t *pc`, the type of a code address (the same `unsigned long`
-    // on every target gort supports, so this changes the spelling only).
-    let out = String::from_utf8(out)
+    // cbindgen spells every `usize` `size_t` (`usize_is_size_t`); API.md spells the words
+    // of `gort_syncmap_*` and `gort_caller`'s `pc` `uintptr_t` (the same `unsigned long` on
+    // every target gort supports, so this changes the spelling only).
+    let out = String::from_utf8(word_types(out))
         .expect("cbindgen writes UTF-8")
         .replace("int gort_caller(int skip, size_t *pc,", "int gort_caller(int skip, uintptr_t *pc,")
         .into_bytes();
@@ -82,4 +82,27 @@ fn main() {
         fs::create_dir_all(path.parent().unwrap()).expect("create include/");
         fs::write(&path, &out).expect("write include/gort.h");
     }
+}
+
+/// cbindgen spells every `usize` `size_t` (`usize_is_size_t`); the map functions take
+/// words that may be pointers, declared `uintptr_t` by the API (the same type on every
+/// target gort supports). Rewrites `size_t` in the prototypes of `gort_syncmap_*`.
+fn word_types(out: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8(out).expect("cbindgen writes UTF-8");
+    let mut result = String::with_capacity(text.len());
+    let mut in_proto = false;
+    for line in text.split_inclusive('\n') {
+        if !line.starts_with("//") && line.contains("gort_syncmap_") && line.contains('(') {
+            in_proto = true;
+        }
+        if in_proto {
+            result.push_str(&line.replace("size_t", "uintptr_t"));
+            if line.trim_end().ends_with(';') || line.trim_end().ends_with('{') {
+                in_proto = false;
+            }
+        } else {
+            result.push_str(line);
+        }
+    }
+    result.into_bytes()
 }

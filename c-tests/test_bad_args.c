@@ -503,6 +503,49 @@ FN(cpuprof_bad_fd, return gort_cpu_profile_start(-1, 100);)
 FN(cpuprof_closed_fd, return gort_cpu_profile_start(1000000, 0);)
 FN(cpuprof_stop_none, return gort_cpu_profile_stop();)
 
+/* sync.Map. */
+static int range_yes(uintptr_t k, uintptr_t v, void *ctx) {
+    (void)k, (void)v, (void)ctx;
+    return 1;
+}
+FN(syncmap_free_null, gort_syncmap_free(NULL); return 0;)
+FN(syncmap_load_null, uintptr_t v; return gort_syncmap_load(NULL, 1, &v);)
+FN(syncmap_store_null, gort_syncmap_store(NULL, 1, 2); return 0;)
+FN(syncmap_los_null, uintptr_t v; return gort_syncmap_load_or_store(NULL, 1, 2, &v);)
+FN(syncmap_lad_null, uintptr_t v; return gort_syncmap_load_and_delete(NULL, 1, &v);)
+FN(syncmap_delete_null, gort_syncmap_delete(NULL, 1); return 0;)
+FN(syncmap_swap_null, uintptr_t v; return gort_syncmap_swap(NULL, 1, 2, &v);)
+FN(syncmap_cas_null, return gort_syncmap_compare_and_swap(NULL, 1, 2, 3);)
+FN(syncmap_cad_null, return gort_syncmap_compare_and_delete(NULL, 1, 2);)
+FN(syncmap_range_null, gort_syncmap_range(NULL, range_yes, NULL); return 0;)
+FN(syncmap_clear_null, gort_syncmap_clear(NULL); return 0;)
+static void syncmap_free_deferred(void *m) {
+    gort_syncmap_free(m);
+}
+static long long syncmap_range_null_fn(void) {
+    gort_syncmap *m = gort_syncmap_new();
+    CHECK(m != NULL);
+    gort_defer(syncmap_free_deferred, m); /* runs when the panic ends the row's protect */
+    gort_syncmap_range(m, NULL, NULL);
+    return 0;
+}
+/* Results not wanted: NULL result pointers are allowed. */
+static long long syncmap_null_results(void) {
+    gort_syncmap *m = gort_syncmap_new();
+    CHECK(m != NULL);
+    int r = gort_syncmap_load(m, 1, NULL) + gort_syncmap_load_or_store(m, 1, 2, NULL) +
+            gort_syncmap_swap(m, 1, 3, NULL) + gort_syncmap_load_and_delete(m, 1, NULL);
+    gort_syncmap_free(m);
+    return r; /* 0 + 0 + 1 + 1 */
+}
+static long long syncmap_after_free(void) {
+    gort_syncmap *m = gort_syncmap_new();
+    CHECK(m != NULL);
+    gort_syncmap_store(m, 1, 2);
+    gort_syncmap_free(m);
+    return gort_syncmap_load(m, 1, NULL); /* undefined behaviour, caught while unused */
+}
+
 static const struct row rows[] = {
     {"gort_init", "maxprocs -1", FIRST, E(GORT_EINVAL), NULL, init_negative_procs},
     {"gort_init", "stack_size 1", FIRST, E(GORT_EINVAL), NULL, init_tiny_stack},
@@ -758,6 +801,20 @@ static const struct row rows[] = {
     {"gort_cpu_profile_start", "fd -1", RET, E(GORT_EBADF), NULL, cpuprof_bad_fd},
     {"gort_cpu_profile_start", "fd not open", RET, E(GORT_EBADF), NULL, cpuprof_closed_fd},
     {"gort_cpu_profile_stop", "no profile running", RET, E(GORT_EINVAL), NULL, cpuprof_stop_none},
+    {"gort_syncmap_new", "(no bad input)", RET, 2, NULL, syncmap_null_results},
+    {"gort_syncmap_free", "NULL: ignored", RET, 0, NULL, syncmap_free_null},
+    {"gort_syncmap_free", "used after free", FATAL, 0, "map used after gort_syncmap_free", syncmap_after_free},
+    {"gort_syncmap_load", "NULL", RET, E(GORT_EINVAL), NULL, syncmap_load_null},
+    {"gort_syncmap_store", "NULL", PANICS, 0, "gort_syncmap_store: nil map", syncmap_store_null},
+    {"gort_syncmap_load_or_store", "NULL", RET, E(GORT_EINVAL), NULL, syncmap_los_null},
+    {"gort_syncmap_load_and_delete", "NULL", RET, E(GORT_EINVAL), NULL, syncmap_lad_null},
+    {"gort_syncmap_delete", "NULL", PANICS, 0, "gort_syncmap_delete: nil map", syncmap_delete_null},
+    {"gort_syncmap_swap", "NULL", RET, E(GORT_EINVAL), NULL, syncmap_swap_null},
+    {"gort_syncmap_compare_and_swap", "NULL", RET, E(GORT_EINVAL), NULL, syncmap_cas_null},
+    {"gort_syncmap_compare_and_delete", "NULL", RET, E(GORT_EINVAL), NULL, syncmap_cad_null},
+    {"gort_syncmap_range", "NULL map", PANICS, 0, "gort_syncmap_range: nil map", syncmap_range_null},
+    {"gort_syncmap_range", "NULL function", PANICS, 0, "gort_syncmap_range: nil function", syncmap_range_null_fn},
+    {"gort_syncmap_clear", "NULL", PANICS, 0, "gort_syncmap_clear: nil map", syncmap_clear_null},
 };
 enum { NROWS = sizeof rows / sizeof rows[0] };
 

@@ -128,6 +128,23 @@ typedef struct gort_chan gort_chan;
 // the caller until `gort_pool_free`.
 typedef struct gort_pool gort_pool;
 
+// A concurrent map from words to words: Go's `sync.Map` (Go 1.24's hash-trie). Loads
+// and `gort_syncmap_range` take no lock and write no shared memory, so they scale with
+// the readers; writes lock one node of the trie. Keys are compared as words (`==`);
+// keys and values may be pointers to `gort_new`/`gort_alloc` objects, which the map keeps
+// alive while they are in it (the map's entries live on the garbage-collected heap and
+// the map is a root). Deleted entries, and everything of a freed map, are reclaimed by
+// the collector's next cycles. Safe to use from goroutines and from any thread.
+//
+// Caller mistakes: the `int` functions return `GORT_EINVAL` for a NULL map; the `void`
+// ones panic (`gort_syncmap_store: nil map`), and `gort_syncmap_free(NULL)` does nothing.
+// Result pointers (`value`, `actual`, `previous`) may be NULL when the result is not
+// wanted. Using a map after `gort_syncmap_free` is undefined behaviour; while its
+// memory has not been reused it is caught as a fatal error ("used after
+// gort_syncmap_free"). A write that must wait for another writer's node lock waits
+// like `gort_mutex_lock` (a goroutine parks); out of memory is a fatal error, as in Go.
+typedef struct gort_syncmap gort_syncmap;
+
 // A ticker (opaque), Go's `time.Ticker`. Made by `gort_ticker_new`, owned by the caller
 // until `gort_ticker_free`.
 typedef struct gort_ticker gort_ticker;
@@ -1392,6 +1409,108 @@ void gort_pool_put(struct gort_pool *p, void *obj);
 // runs anywhere. No get or put may run on the pool during or after this call (like any
 // use after free; seen, it is a fatal error). NULL is ignored.
 void gort_pool_free(struct gort_pool *p);
+
+// A new, empty map. NULL with errno `ENOMEM` if memory ran out.
+//
+// ```c
+// #include <gort.h>
+// #include <stdint.h>
+//
+// static gort_syncmap *cache;                  /* shared by every goroutine */
+// static gort_waitgroup wg = GORT_WAITGROUP_INIT;
+//
+// static void worker(void *arg) {
+//     uintptr_t id = (uintptr_t)arg, v;
+//     for (uintptr_t k = 0; k < 100; k++) {
+//         /* the first goroutine to get here stores its id; the others load it */
+//         gort_syncmap_load_or_store(cache, k, id, &v);
+//     }
+//     gort_waitgroup_done(&wg);
+// }
+//
+// int main(void) {
+//     cache = gort_syncmap_new();
+//     gort_waitgroup_add(&wg, 4);
+//     for (uintptr_t i = 1; i <= 4; i++) gort_go(worker, (void *)i);
+//     gort_waitgroup_wait(&wg);
+//     uintptr_t v;
+//     int ok = gort_syncmap_load(cache, 42, &v) == 1 && v >= 1 && v <= 4;
+//     gort_syncmap_free(cache);
+//     return ok ? 0 : 1;
+// }
+// ```
+struct gort_syncmap *gort_syncmap_new(void);
+
+// Frees the map: its entries no longer keep their keys and values alive, and their
+// memory goes back with the collector's next cycle. Must not run beside another
+// operation on the map, nor be followed by one. NULL is ignored.
+void gort_syncmap_free(struct gort_syncmap *m);
+
+// The value stored for `key`: returns 1 and sets `*value`, or 0 (and `*value = 0`) if
+// the key is absent. `GORT_EINVAL` for a NULL map. Lock-free.
+int gort_syncmap_load(struct gort_syncmap *m, uintptr_t key, uintptr_t *value);
+
+// Stores `value` for `key` (replacing any value it had).
+void gort_syncmap_store(struct gort_syncmap *m, uintptr_t key, uintptr_t value);
+
+// If `key` is present, returns 1 and sets `*actual` to its value; otherwise stores
+// `value`, returns 0 and sets `*actual = value` (Go's `LoadOrStore`). `GORT_EINVAL` for
+// a NULL map.
+int gort_syncmap_load_or_store(struct gort_syncmap *m, uintptr_t key, uintptr_t value, uintptr_t *actual);
+
+// Deletes `key`: returns 1 and sets `*value` to the value it had, or 0 (`*value = 0`) if
+// it was absent (Go's `LoadAndDelete`). `GORT_EINVAL` for a NULL map.
+int gort_syncmap_load_and_delete(struct gort_syncmap *m, uintptr_t key, uintptr_t *value);
+
+// Deletes `key` (nothing if it is absent).
+void gort_syncmap_delete(struct gort_syncmap *m, uintptr_t key);
+
+// Stores `value` for `key`: returns 1 and sets `*previous` to the value it replaced, or
+// 0 (`*previous = 0`) if the key was absent (Go's `Swap` and its `loaded`).
+// `GORT_EINVAL` for a NULL map.
+int gort_syncmap_swap(struct gort_syncmap *m, uintptr_t key, uintptr_t value, uintptr_t *previous);
+
+// Replaces `key`'s value by `value` if it is present with the value `old`: 1 if it did,
+// 0 if not (absent, or another value). `GORT_EINVAL` for a NULL map.
+int gort_syncmap_compare_and_swap(struct gort_syncmap *m, uintptr_t key, uintptr_t old, uintptr_t value);
+
+// Deletes `key` if it is present with the value `old`: 1 if it did, 0 if not (absent,
+// or another value). `GORT_EINVAL` for a NULL map.
+int gort_syncmap_compare_and_delete(struct gort_syncmap *m, uintptr_t key, uintptr_t old);
+
+// Calls `fn(key, value, ctx)` for each key in the map, in no particular order, until
+// `fn` returns 0. Go's `Range`: it is not a snapshot; no key is visited more than once,
+// a key present for the whole call is visited, and a key stored or deleted meanwhile
+// may be visited or not, with any value it had during the call. No lock is held while
+// `fn` runs: it may call any function on the map (and block, or panic). A NULL map or
+// function is a gort panic.
+//
+// ```c
+// #include <gort.h>
+// #include <stdint.h>
+//
+// static int sum_values(uintptr_t key, uintptr_t value, void *ctx) {
+//     (void)key;
+//     *(uintptr_t *)ctx += value;
+//     return 1;                                  /* 0 would stop the walk */
+// }
+//
+// int main(void) {
+//     gort_syncmap *m = gort_syncmap_new();
+//     for (uintptr_t k = 1; k <= 10; k++) gort_syncmap_store(m, k, k * k);
+//     gort_syncmap_delete(m, 10);
+//     uintptr_t sum = 0;
+//     gort_syncmap_range(m, sum_values, &sum);
+//     gort_syncmap_free(m);
+//     return sum == 285 ? 0 : 1;                 /* 1 + 4 + ... + 81 */
+// }
+// ```
+void gort_syncmap_range(struct gort_syncmap *m,
+                        int (*f)(uintptr_t key, uintptr_t value, void *ctx),
+                        void *ctx);
+
+// Deletes every entry (Go's `Clear`).
+void gort_syncmap_clear(struct gort_syncmap *m);
 
 // Go's `runtime.Stack`: the calling goroutine's traceback, or with `all` nonzero every
 // goroutine's, written into `buf`; returns the number of bytes written (at most `len`).

@@ -19,7 +19,9 @@
 //!   their `free_fn` included (the pool's own list, walked lock-free; see its essay);
 //! - **other runtime-held bytes** ([`HELD`]): the function and argument of a
 //!   `gort_after_func` timer, for as long as the timer exists (it may be reset and fire
-//!   again), and the `(wg, fn, arg)` of a `gort_waitgroup_go` goroutine until it starts.
+//!   again), the `(wg, fn, arg)` of a `gort_waitgroup_go` goroutine until it starts, and
+//!   the root word of every `gort_syncmap` (its trie lives on the GC heap and is traced
+//!   from there, `sync/syncmap`).
 //!   (`gort_main`'s argument, boxed inside the main goroutine's closure, is kept in the
 //!   calling thread's frame instead, which is scanned with that thread's stack.)
 //!

@@ -43,6 +43,7 @@ pub(crate) mod pool;
 pub(crate) mod rwmutex;
 pub(crate) mod sema;
 pub(crate) mod semtable;
+pub(crate) mod syncmap;
 
 pub(crate) use cond::Cond;
 pub(crate) use mutex::Mutex;
