@@ -8,10 +8,11 @@
 // a non-empty protobuf.
 // ENV: GORT_MAXPROCS=2
 // ASAN: yes
-// TSAN: yes
 // VALGRIND: yes
 // CONCURRENT: yes
 // TIMEOUT: 120
+// Not under TSan: it collects while goroutines spin in pure C, and TSan holds the GC's
+// stop signal back from them (docs/debugging.md, TSan limits): one CI run waited 360 s.
 #include "check.h"
 #include "gort.h"
 #include <errno.h>
