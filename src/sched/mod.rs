@@ -50,8 +50,9 @@
 //! # Blocking and preemption without signals
 //! `gort_blocking_enter` marks the P SYSCALL; sysmon hands it to another M when other work
 //! could use it. A goroutine that stays in user code for 10 ms without a scheduling event
-//! has its P taken the same way: the CPU-bound C loop keeps its thread, the other
-//! goroutines get a new one. On its next runtime call the goroutine finds its P gone
+//! while other work waits for a P (a queued goroutine, a timer on its P) has its P taken
+//! the same way: the CPU-bound C loop keeps its thread, the other goroutines get a new
+//! one. A goroutine running alone keeps its P. On its next runtime call the goroutine finds its P gone
 //! (its CAS fails) and picks up an idle P or queues itself, as Go's `exitsyscall` does.
 //!
 //! Goroutines that keep readying each other into `runnext` never stay in user code that

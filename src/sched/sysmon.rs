@@ -206,13 +206,16 @@ fn retake(now: i64) -> usize {
             continue;
         }
         let held = now - p.sysmon_when.load(Ordering::Relaxed);
+        let work_waits = || !p.runq_empty() || SCHED.runq_len.load(Ordering::SeqCst) > 0 || !p.timers.is_empty();
         let take = if st == pstate::USER {
-            held >= FORCE_PREEMPT_NS
+            // Only when something waits for a P: taking the P of a goroutine that runs
+            // alone only costs it a trip through the scheduler at its next gort call (and
+            // a woken M that finds nothing). Go likewise only asks such a goroutine to
+            // yield; work that shows up later is seen at the next check.
+            held >= FORCE_PREEMPT_NS && work_waits()
         } else {
-            let others_could_use_it = !p.runq_empty()
-                || SCHED.runq_len.load(Ordering::SeqCst) > 0
-                || !p.timers.is_empty()
-                || SCHED.nmspinning.load(Ordering::SeqCst) + SCHED.npidle.load(Ordering::SeqCst) == 0;
+            let others_could_use_it =
+                work_waits() || SCHED.nmspinning.load(Ordering::SeqCst) + SCHED.npidle.load(Ordering::SeqCst) == 0;
             held >= FORCE_PREEMPT_NS || (held >= SYSCALL_GRACE_NS && others_could_use_it)
         };
         if take && pstatus::take(&*p.status, s, pstate::IDLE) {
