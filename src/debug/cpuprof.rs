@@ -533,19 +533,11 @@ extern "C" fn on_sigprof(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
 fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: OLD was written before our handler was installed and never changes.
     let Some(old) = (unsafe { &*OLD.0.get() }) else { return };
-    let h = old.sa_sigaction;
-    if h == libc::SIG_DFL || h == libc::SIG_IGN {
+    if old.sa_sigaction == libc::SIG_DFL || old.sa_sigaction == libc::SIG_IGN {
         return;
     }
-    if old.sa_flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: the previous owner installed this as an SA_SIGINFO handler.
-        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { std::mem::transmute(h) };
-        f(sig, info, ctx);
-    } else {
-        // SAFETY: the previous owner installed this as a plain handler.
-        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(h) };
-        f(sig);
-    }
+    // SAFETY: the previous owner installed this handler with these flags.
+    unsafe { crate::sched::signals::call_handler(old, sig, info, ctx) };
 }
 
 /// Records the interrupted stack (handler steps 2 to 5 of the module comment).

@@ -223,18 +223,9 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         // The program's own handler runs too.
         // SAFETY: the saved entry was written before this handler was installed.
         let old = unsafe { &*saved(sig) };
-        let h = old.sa_sigaction;
-        if h != libc::SIG_DFL && h != libc::SIG_IGN {
-            if old.sa_flags & libc::SA_SIGINFO != 0 {
-                // SAFETY: the program installed this as an SA_SIGINFO handler.
-                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                    unsafe { std::mem::transmute(h) };
-                f(sig, info, ctx);
-            } else {
-                // SAFETY: the program installed this as a plain handler.
-                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(h) };
-                f(sig);
-            }
+        if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN {
+            // SAFETY: the program installed this handler with these flags.
+            unsafe { crate::sched::signals::call_handler(old, sig, info, ctx) };
         }
     }
     crate::os::set_errno(saved_errno);

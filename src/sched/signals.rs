@@ -108,17 +108,33 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
                 unsafe { libc::_exit(2) };
             }
         }
-        h if old.sa_flags & libc::SA_SIGINFO != 0 => {
-            // SAFETY: the previous owner installed this as an SA_SIGINFO handler.
-            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                unsafe { std::mem::transmute(h) };
-            f(sig, info, ctx);
-        }
-        h => {
-            // SAFETY: the previous owner installed this as a plain handler.
-            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(h) };
-            f(sig);
-        }
+        // SAFETY: `old` is the action that was installed before ours, a handler here.
+        _ => unsafe { call_handler(old, sig, info, ctx) },
+    }
+}
+
+/// Calls the handler of `action` (neither `SIG_DFL` nor `SIG_IGN`) as the kernel would
+/// have: with `(sig, info, ctx)` if it was installed with `SA_SIGINFO`, else with `sig`.
+/// How gort passes on a signal to the action the program had installed before its own.
+///
+/// # Safety
+/// `action.sa_sigaction` must be a function installed with `action.sa_flags`.
+pub(crate) unsafe fn call_handler(
+    action: &libc::sigaction,
+    sig: libc::c_int,
+    info: *mut libc::siginfo_t,
+    ctx: *mut libc::c_void,
+) {
+    let h = action.sa_sigaction;
+    debug_assert!(h != libc::SIG_DFL && h != libc::SIG_IGN);
+    if action.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the caller promises an SA_SIGINFO handler.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { std::mem::transmute(h) };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: the caller promises a plain handler.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(h) };
+        f(sig);
     }
 }
 

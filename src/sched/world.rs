@@ -603,16 +603,9 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: CHAINED was written before HAS_CHAINED (Release), which our caller read
     // (Acquire), and is never written again.
     let old = unsafe { (*CHAINED.0.get()).assume_init_ref() };
-    let h = old.sa_sigaction;
-    if old.sa_flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: the previous owner installed this as an SA_SIGINFO handler.
-        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { std::mem::transmute(h) };
-        f(sig, info, ctx);
-    } else {
-        // SAFETY: the previous owner installed this as a plain handler.
-        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(h) };
-        f(sig);
-    }
+    // SAFETY: HAS_CHAINED is set only for a handler (not SIG_DFL or SIG_IGN), installed by
+    // the previous owner with these flags.
+    unsafe { super::signals::call_handler(old, sig, info, ctx) };
 }
 
 /// The interrupted stack pointer in the signal's ucontext, if there is one.
