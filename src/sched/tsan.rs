@@ -203,13 +203,14 @@ pub(crate) fn acquire<T: ?Sized>(addr: *const T) {
 pub(crate) fn new_memory(p: *const u8, size: usize) {
     #[cfg(feature = "tsan")]
     if size != 0 {
-        // SAFETY: the range is mapped heap memory owned by the caller; TSan only resets
-        // its shadow and records a block there (its Java-heap checks are debug-only, and
-        // without `__tsan_java_init` no Java heap is consulted when reporting).
         // The free first: TSan records a heap block at the start of each allocation and
         // overwrites, without releasing, one already there, so a goroutine stack or a heap
         // slot reused without it would leak one block per reuse (and the free also drops
         // the sync objects of the range's old life).
+        // SAFETY: the range is mapped heap memory owned by the caller, which nobody else
+        // uses now; TSan only releases the blocks and sync objects it recorded there,
+        // resets the shadow and records a new block (its Java-heap checks are debug-only,
+        // and without `__tsan_java_init` no Java heap is consulted when reporting).
         unsafe {
             let (start, len) = (p as usize & !7, (size + (p as usize & 7)).next_multiple_of(8));
             __tsan_java_free(start, len);
