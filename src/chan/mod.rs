@@ -356,26 +356,34 @@ impl Chan {
     /// The program's bytes this channel holds, for the collector ([`roots::for_each_root`]):
     /// the buffered elements, and the element of every blocked sender (a select's send
     /// cases included). Reads without the lock: if it is free, the state is consistent and
-    /// only the live part of the ring is reported; if a stopped thread holds it, the whole
-    /// ring (an element may be half moved). The sender queue is valid to walk in any
-    /// frozen state (see [`WaitQ`] and the essay in `gc/roots.rs`).
+    /// only the live part of the ring is reported, to `held`. If a stopped thread holds
+    /// it, an element may be half moved and `qcount` not yet updated, so the whole ring is
+    /// reported, to `maybe_stale`: its free slots still hold elements received earlier,
+    /// which the collector keeps alive one more cycle but the program no longer holds
+    /// (`gccheckmark` must not expect them marked). The sender queue is valid to walk in
+    /// any frozen state (see [`WaitQ`] and the essay in `gc/roots.rs`); its elements go to
+    /// `held`.
     ///
     /// # Safety
     /// `c` is registered in [`roots::CHANNELS`] and the world is stopped (or no thread
     /// touches the channel meanwhile).
-    pub(crate) unsafe fn for_each_held_range(c: *const Chan, f: &mut dyn FnMut(*const u8, usize)) {
+    pub(crate) unsafe fn for_each_held_range(
+        c: *const Chan,
+        held: &mut dyn FnMut(*const u8, usize),
+        maybe_stale: &mut dyn FnMut(*const u8, usize),
+    ) {
         // SAFETY: registered channels are alive (removed from the registry before they are
         // freed); nobody runs to change the state while we read it.
         let (ch, st) = unsafe { (&*c, &*(*c).state.get()) };
         let es = ch.elem_size;
         if !ch.buf.is_null() {
             if ch.lock.is_locked() {
-                f(ch.buf, ch.cap * es);
+                maybe_stale(ch.buf, ch.cap * es);
             } else if st.qcount > 0 {
                 let first = st.qcount.min(ch.cap - st.recvx);
-                f(ch.slot(st.recvx), first * es);
+                held(ch.slot(st.recvx), first * es);
                 if first < st.qcount {
-                    f(ch.buf, (st.qcount - first) * es);
+                    held(ch.buf, (st.qcount - first) * es);
                 }
             }
         }
@@ -384,7 +392,7 @@ impl Chan {
             st.sendq.for_each_member(|s| {
                 let e = (*s).elem;
                 if !e.is_null() {
-                    f(e, es);
+                    held(e, es);
                 }
             })
         };

@@ -196,8 +196,8 @@ impl Drop for Stack {
 
 /// Where a pointer to a missed object was found.
 enum Holder {
-    /// A stack or register word.
-    Stack,
+    /// A stack or register word, or a word of a locked channel's ring.
+    Conservative,
     Root(usize),
     Field {
         holder: Obj,
@@ -208,13 +208,15 @@ enum Holder {
 /// Marks from `roots` (the ranges the collector just gathered) with the world stopped
 /// and ends the program with a report if it reaches an object the cycle did not mark.
 ///
-/// The first `stack_jobs` ranges are stacks and registers. A word there that points to
-/// an unmarked object is not reported, nor followed: stacks are scanned conservatively,
-/// and a frame's uninitialised slot may still hold a pointer to an object that was
-/// garbage when the cycle began (the program never reads it; the collector frees the
-/// object). Registered roots and the runtime's own words hold only what the program
-/// stored, so an unmarked object found there is reported.
-pub(crate) fn verify(roots: &Jobs, stack_jobs: usize) {
+/// The first `conservative_jobs` ranges are stacks, registers and the rings of channels
+/// whose lock a stopped thread holds. A word there that points to an unmarked object is
+/// not reported, nor followed: stacks are scanned conservatively, and a frame's
+/// uninitialised slot may still hold a pointer to an object that was garbage when the
+/// cycle began (the program never reads it; the collector frees the object); a locked
+/// ring is reported whole, and its free slots still hold elements received long ago.
+/// Registered roots and the runtime's other words hold only what the program stored, so
+/// an unmarked object found there is reported.
+pub(crate) fn verify(roots: &Jobs, conservative_jobs: usize) {
     let mut stack = Stack::new();
     let mut missed = 0usize;
     let mut found = |v: usize, holder: Holder, stack: &mut Stack| {
@@ -222,7 +224,7 @@ pub(crate) fn verify(roots: &Jobs, stack_jobs: usize) {
             return;
         }
         let Some(o) = heap::find_object(v) else { return };
-        if matches!(holder, Holder::Stack) && !o.is_marked() {
+        if matches!(holder, Holder::Conservative) && !o.is_marked() {
             return;
         }
         if !visit(o) {
@@ -244,7 +246,7 @@ pub(crate) fn verify(roots: &Jobs, stack_jobs: usize) {
         while p + 8 <= j.start + j.len {
             // SAFETY: the collector gathered readable root ranges; the world is stopped.
             let v = unsafe { ptr::read_volatile(p as *const usize) };
-            found(v, if i < stack_jobs { Holder::Stack } else { Holder::Root(p) }, &mut stack);
+            found(v, if i < conservative_jobs { Holder::Conservative } else { Holder::Root(p) }, &mut stack);
             p += 8;
         }
     }
@@ -283,7 +285,7 @@ fn report(o: Obj, holder: &Holder) {
     push_type(&mut m, type_of(o));
     m.push(b" (").push_dec(o.size() as i64).push(b" bytes) is reachable but was not marked;\n\tit is pointed to by ");
     match *holder {
-        Holder::Stack => {
+        Holder::Conservative => {
             m.push(b"a stack");
         }
         Holder::Root(addr) => {

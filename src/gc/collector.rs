@@ -150,7 +150,9 @@ fn collector_loop() {
 /// Gathers every root range into `jobs` with the world stopped: the stopped threads'
 /// and goroutines' stacks and registers, the registered ranges and runtime-held bytes,
 /// finalizer and cleanup arguments and the finalizer queue. Returns (stack bytes, other
-/// root bytes); the stack ranges come first in `jobs`, `stack_bytes` of them.
+/// root bytes). The ranges that may hold stale words come first in `jobs` (the stacks,
+/// `stack_bytes` of them, then the rings of channels caught mid-operation): `gccheckmark`
+/// does not expect what only they point to to be marked ([`conservative_jobs`]).
 fn gather_roots(
     world: &crate::sched::world::StoppedWorld,
     jobs: &mut Jobs,
@@ -163,9 +165,15 @@ fn gather_roots(
         stack_bytes += n as u64;
         jobs.push(p as usize, n);
     });
-    STACK_JOBS.store(jobs.len(), Ordering::Relaxed);
     let mut root_bytes = 0u64;
-    // SAFETY: the world is stopped.
+    // SAFETY (both): the world is stopped.
+    unsafe {
+        super::roots::for_each_maybe_stale_root(&mut |p, n| {
+            root_bytes += n as u64;
+            jobs.push(p as usize, n);
+        })
+    };
+    CONSERVATIVE_JOBS.store(jobs.len(), Ordering::Relaxed);
     unsafe {
         super::roots::for_each_root(&mut |p, n| {
             root_bytes += n as u64;
@@ -190,13 +198,14 @@ fn gather_roots(
     (stack_bytes, root_bytes)
 }
 
-/// How many of the jobs [`gather_roots`] just made are stack ranges (they come first).
-fn stack_jobs(jobs: &Jobs) -> usize {
-    STACK_JOBS.load(Ordering::Relaxed).min(jobs.len())
+/// How many of the jobs [`gather_roots`] just made may hold stale words (stacks,
+/// registers, locked channels' rings; they come first).
+fn conservative_jobs(jobs: &Jobs) -> usize {
+    CONSERVATIVE_JOBS.load(Ordering::Relaxed).min(jobs.len())
 }
 
-/// Set by [`gather_roots`]: the number of stack jobs it pushed.
-static STACK_JOBS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Set by [`gather_roots`]: the number of conservative jobs it pushed.
+static CONSERVATIVE_JOBS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// The end of every mark, world stopped: drains what is left from `jobs` (and the
 /// finalizable objects' referents), resurrects unreachable finalizable objects for their
@@ -271,7 +280,7 @@ fn cycle(jobs: &mut Jobs, n: u32, forced: bool) -> CycleFigures {
     let marked = terminate_mark(jobs, sp, &mut found, true);
     if super::checkmark::enabled() {
         gather_roots(&world, jobs, sp, &queue);
-        super::checkmark::verify(jobs, stack_jobs(jobs));
+        super::checkmark::verify(jobs, conservative_jobs(jobs));
     }
     let t_marked = nanotime();
     let (live, goal) = finish(marked as u64, stack_bytes, root_bytes);
@@ -375,7 +384,7 @@ fn cycle_concurrent(jobs: &mut Jobs, copies: &mut mark::RootCopies, n: u32, forc
     let last = terminate_mark(jobs, sp, &mut found, parallel);
     if super::checkmark::enabled() {
         gather_roots(&world, jobs, sp, &queue);
-        super::checkmark::verify(jobs, stack_jobs(jobs));
+        super::checkmark::verify(jobs, conservative_jobs(jobs));
     }
     super::barrier::set_active(false);
     let heap_end = heap::stats().heap_alloc;

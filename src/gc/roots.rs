@@ -14,6 +14,8 @@
 //! - **channels** ([`CHANNELS`], [`crate::chan::Chan::for_each_held_range`]): the elements
 //!   buffered in the ring, and the element of every blocked sender, a select's send cases
 //!   included (a sudog's `elem` points at the sender's memory, which may be malloc'd);
+//!   the whole ring of a channel whose lock is held, reported apart
+//!   ([`for_each_maybe_stale_root`]: its free slots hold elements received earlier);
 //! - **pools** (`sync.Pool`, [`crate::sync::pool::for_each_held_range`]): every private
 //!   slot and ring of every generation of every pool, dropped generations waiting for
 //!   their `free_fn` included (the pool's own list, walked lock-free; see its essay);
@@ -57,7 +59,7 @@
 //!   the channel and its state is consistent: the live elements of the ring are reported
 //!   (not stale slots, which could keep garbage alive). If the lock is held, its holder
 //!   is stopped somewhere in a critical section: the whole ring is reported (an element
-//!   may be half copied, `qcount` not yet updated). Either way the sender queue is walked
+//!   may be half copied, `qcount` not yet updated), as a maybe-stale root. Either way the sender queue is walked
 //!   forwards: `WaitQ` links a sudog only after its own fields are set, and unlinks it
 //!   from the forward chain with a single store before clearing anything (compiler
 //!   fences, which order stores as a signal handler on the same thread sees them), so
@@ -434,24 +436,42 @@ pub(crate) fn remove_range(addr: usize) -> Result<(), RootError> {
 // ---------------------------------------------------------------------------------------
 
 /// Calls `f(address, length)` for every registered range and every range of the
-/// program's bytes the runtime holds (see the module docs). Ranges may be unaligned and
-/// may overlap each other or the stacks; the collector scans the aligned words inside.
+/// program's bytes the runtime holds (see the module docs), except the rings of channels
+/// caught mid-operation, which [`for_each_maybe_stale_root`] reports: the collector's
+/// roots are both. Ranges may be unaligned and may overlap each other or the stacks; the
+/// collector scans the aligned words inside.
 ///
 /// # Safety
 /// The world is stopped (every thread but the caller is stopped, with the
 /// happens-before edge the world stop provides), or quiescent: no thread frees what the
 /// registries name meanwhile. Takes no lock.
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) unsafe fn for_each_root(f: &mut dyn FnMut(*const u8, usize)) {
     // SAFETY (all of them): per this function's contract; each registry's visitor reads only
     // what the module docs list as valid in any frozen state.
     unsafe {
         USER_RANGES.for_each(&mut *f);
         HELD.for_each(&mut *f);
-        CHANNELS.for_each(|c, _| crate::chan::Chan::for_each_held_range(c as *const crate::chan::Chan, f));
+        CHANNELS
+            .for_each(|c, _| crate::chan::Chan::for_each_held_range(c as *const crate::chan::Chan, f, &mut |_, _| {}));
         crate::sched::g::ALLGS.for_each(|g| (*g).for_each_held_range(f));
         THREAD_DEFERS.for_each(|st, _| crate::panic::for_each_held_range(st as *const crate::panic::PanicState, f));
         crate::sync::pool::for_each_held_range(f);
+    }
+}
+
+/// The roots that may hold stale words: the whole ring of every channel whose lock a
+/// stopped thread holds (see [`crate::chan::Chan::for_each_held_range`]). The collector
+/// scans them like any root; `gccheckmark` treats them as it treats stacks (an unmarked
+/// object found only there is not a missed one: the slot may be free, its element long
+/// received).
+///
+/// # Safety
+/// As [`for_each_root`].
+pub(crate) unsafe fn for_each_maybe_stale_root(f: &mut dyn FnMut(*const u8, usize)) {
+    // SAFETY: as in for_each_root.
+    unsafe {
+        CHANNELS
+            .for_each(|c, _| crate::chan::Chan::for_each_held_range(c as *const crate::chan::Chan, &mut |_, _| {}, f));
     }
 }
 

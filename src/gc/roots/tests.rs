@@ -27,6 +27,17 @@ fn magic(tag: u64) -> usize {
 /// `words`, whether an aligned word of some reported range equals it. Panics if the
 /// child crashed or hung.
 fn found_in_snapshot(words: &[usize]) -> Vec<bool> {
+    found_by(words, |f| {
+        // SAFETY: called in the frozen child (found_by).
+        unsafe {
+            for_each_root(f);
+            for_each_maybe_stale_root(f);
+        }
+    })
+}
+
+/// As [`found_in_snapshot`], for the ranges `enumerate` reports.
+fn found_by(words: &[usize], enumerate: fn(&mut dyn FnMut(*const u8, usize))) -> Vec<bool> {
     assert!(words.len() <= 6);
     // SAFETY: fork; the child only enumerates, reads memory and _exits.
     let pid = unsafe { libc::fork() };
@@ -51,7 +62,7 @@ fn found_in_snapshot(words: &[usize]) -> Vec<bool> {
                     a += 8;
                 }
             };
-            for_each_root(&mut check);
+            enumerate(&mut check);
             libc::_exit(0x40 | found);
         }
     }
@@ -252,8 +263,16 @@ fn channel_buffer_reports_live_elements_or_the_whole_ring_when_locked() {
     // A stopped thread holding the lock mid-operation: the whole ring, stale slots too.
     ch.hold_lock();
     let locked = found_in_snapshot(&[kept2, more[2]]);
+    // SAFETY (both): called in the frozen child.
+    let exact = found_by(&[kept2, more[2]], |f| unsafe { for_each_root(f) });
+    let stale = found_by(&[kept2, more[2]], |f| unsafe { for_each_maybe_stale_root(f) });
     ch.drop_lock();
     assert_eq!(locked, [true, true], "a received element's stale slot is reported while locked");
+    // ... as a root that may be stale (gccheckmark does not expect its objects marked).
+    assert_eq!(exact, [false, false], "a locked ring is not reported as held for sure");
+    assert_eq!(stale, [true, true], "a locked ring is reported whole as maybe stale");
+    // Unlocked, nothing is maybe stale.
+    assert_eq!(found_by(&[kept2, more[2]], |f| unsafe { for_each_maybe_stale_root(f) }), [false, false]);
     // Released: gone from the registry.
     // SAFETY (test): our reference.
     unsafe { Chan::release(c) };
