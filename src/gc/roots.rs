@@ -5,10 +5,10 @@
 //! [`for_each_root`] reports byte ranges `(address, length)` that the collector scans
 //! conservatively, word by word:
 //! - **registered ranges** ([`add_range`]/[`remove_range`]);
-//! - **goroutines** (every descriptor ever made, `sched::g::ALLGS`): the entry `(fn, arg)` of a
-//!   goroutine not yet started (the bytes of its `entry` field, and the captured bytes of
-//!   a Rust closure entry), and its deferred calls `(fn, arg)`
-//!   ([`crate::sched::g::G::for_each_held_range`]);
+//! - **goroutines** (every descriptor ever made, `sched::g::ALLGS`): the entry `(fn, arg)`
+//!   of a goroutine not yet started (the payload bytes of its `entry` field, not the
+//!   tag's word, whose padding is stale; and the captured bytes of a Rust closure entry),
+//!   and its deferred calls `(fn, arg)` ([`crate::sched::g::G::for_each_held_range`]);
 //! - **threads the runtime does not own** that deferred calls inside `gort_protect`: their
 //!   deferred calls ([`THREAD_DEFERS`], [`crate::panic::for_each_held_range`]);
 //! - **channels** ([`CHANNELS`], [`crate::chan::Chan::for_each_held_range`]): the elements

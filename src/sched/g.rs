@@ -36,6 +36,13 @@ pub(crate) enum Entry {
 /// The tag of [`Entry::None`].
 const ENTRY_NONE: u32 = 0;
 
+/// Where an [`Entry`]'s payload starts: after the tag, padded to a word. The word of the
+/// tag is never a root: its padding holds whatever bytes were there before, and with the
+/// tag in the low half it can read as an address inside the heap (`0x7f6c00000001`, the
+/// heap's first object, kept alive by it and reported by `gccheckmark`).
+const ENTRY_PAYLOAD: usize = std::mem::size_of::<usize>();
+const _: () = assert!(std::mem::size_of::<Entry>() == ENTRY_PAYLOAD + 2 * std::mem::size_of::<usize>());
+
 /// A goroutine descriptor. Descriptors are never freed: a dead G goes to a free list, so
 /// pointers to Gs held by timers or wait queues never dangle (they can only be stale,
 /// which sequence numbers detect). What this keeps is bounded by the peak number of
@@ -181,7 +188,7 @@ impl G {
 
     /// The program's bytes this descriptor holds, for the collector
     /// (`gc::roots::for_each_root`): the entry of a goroutine not yet started (the raw
-    /// bytes of `entry` unless its tag says `None`: a torn write by a stopped spawner is
+    /// payload bytes of `entry` unless its tag says `None`: a torn write by a stopped spawner is
     /// harmless, nothing is dereferenced; and the captured bytes of a Rust closure, read
     /// only while RUNNABLE and fresh, when the spawner has finished writing it and the
     /// goroutine has not begun taking it), and its deferred calls.
@@ -192,7 +199,9 @@ impl G {
         // SAFETY: the tag is a u32 at offset 0 (repr(C, u32)); any value is readable.
         let tag = unsafe { ptr::read_volatile(self.entry.get() as *const u32) };
         if tag != ENTRY_NONE {
-            f(self.entry.get() as *const u8, std::mem::size_of::<Entry>());
+            // SAFETY: the payload lies inside the entry (ENTRY_PAYLOAD's assertion).
+            let payload = unsafe { (self.entry.get() as *const u8).add(ENTRY_PAYLOAD) };
+            f(payload, std::mem::size_of::<Entry>() - ENTRY_PAYLOAD);
         }
         if self.status() == status::RUNNABLE && self.fresh.get() {
             // SAFETY: written by the spawner before it published RUNNABLE (Release), not

@@ -449,6 +449,15 @@ fn unstarted_goroutine_entry_is_reported() {
     unsafe { *gr.entry.get() = Entry::C(ignore, w as *mut c_void) };
     gr.status.store(crate::sched::g::status::RUNNABLE, Ordering::Release);
     assert!(found(w));
+    // Not the tag's word: its padding is stale and may make it read as an address (the
+    // high half of a heap address above the tag once kept the heap's first object alive).
+    // Not a magic value: magic(0xaa) comes after `w`'s, so its count is above 1.
+    let tag_word = (magic(0xaa) & !0xffff_ffff) | 1;
+    // SAFETY (test): as above; the padding after the u32 tag is ours to scribble on.
+    unsafe { (gr.entry.get() as *mut u32).add(1).write((tag_word >> 32) as u32) };
+    // SAFETY (test): as above.
+    assert_eq!(unsafe { (gr.entry.get() as *const usize).read() }, tag_word);
+    assert_eq!(found_in_snapshot(&[w, tag_word]), [true, false], "the payload only");
     // A Rust closure's captured bytes too, while RUNNABLE and fresh.
     let w2 = magic(9);
     // SAFETY (test): as above.
