@@ -41,18 +41,32 @@ trap 'rm -f "$out"' EXIT
 to=""
 command -v timeout >/dev/null 2>&1 && to="timeout 300"
 
-# shellcheck disable=SC2086
-$to "$GDB" -batch -nx -iex "set auto-load safe-path /" \
-    -ex "set pagination off" -ex "set width 0" \
-    -ex "break gdb_breakpoint_here" -ex run \
-    -ex "echo @@LOADED\n" -ex "info auto-load python-scripts" \
-    -ex "echo @@BT1\n" -ex "bt" \
-    -ex "echo @@INFO\n" -ex "info goroutines" \
-    -ex "echo @@GBT\n" -ex "goroutine $goid bt" \
-    -ex "echo @@BT2\n" -ex "bt" \
-    -ex "echo @@CONT\n" -ex continue \
-    "$exe" >"$out" 2>&1 </dev/null
-status=$?
+# gdb 13 sometimes fails on its own at `continue` ("linux-nat.c:1849: internal-error: wait
+# returned unexpected status 0x0", 1 run in 40 here): a bug in gdb's thread handling,
+# not of the program or of gort's script. Such a run is repeated (at most 3 in all); any
+# other failure is reported at once.
+attempt=1
+while :; do
+    # shellcheck disable=SC2086
+    $to "$GDB" -batch -nx -iex "set auto-load safe-path /" \
+        -ex "set pagination off" -ex "set width 0" \
+        -ex "break gdb_breakpoint_here" -ex run \
+        -ex "echo @@LOADED\n" -ex "info auto-load python-scripts" \
+        -ex "echo @@BT1\n" -ex "bt" \
+        -ex "echo @@INFO\n" -ex "info goroutines" \
+        -ex "echo @@GBT\n" -ex "goroutine $goid bt" \
+        -ex "echo @@BT2\n" -ex "bt" \
+        -ex "echo @@CONT\n" -ex continue \
+        "$exe" >"$out" 2>&1 </dev/null
+    status=$?
+    if [ "$attempt" -lt 3 ] && grep -q "A problem internal to GDB has been detected" "$out"; then
+        echo "gdb failed internally (attempt $attempt; a gdb bug), running it again:"
+        grep -m 1 "internal-error" "$out"
+        attempt=$((attempt + 1))
+        continue
+    fi
+    break
+done
 
 if grep -q -e "ptrace: Operation not permitted" -e "Could not trace the inferior" "$out"; then
     echo "SKIP: gdb may not trace processes here (ptrace not permitted)"
