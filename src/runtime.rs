@@ -31,7 +31,6 @@ pub(crate) struct Config {
     /// GOMEMLIMIT-like soft limit in bytes (`i64::MAX`: none).
     pub mem_limit: i64,
     /// The collector's mode (`GORT_GCMODE`).
-    #[allow(dead_code, reason = "read by the concurrent mode (next issue)")]
     pub gc_mode: GcMode,
     /// `GORT_DEBUG=gctrace=1`.
     pub gctrace: bool,

@@ -113,7 +113,6 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 /// Why a range could not be registered or removed.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-#[allow(dead_code, reason = "used by the collector's C API (src/ffi/heap.rs), next")]
 pub(crate) enum RootError {
     /// Overlaps a registered range, is empty or wraps around (add); starts no registered
     /// range (remove).
@@ -400,7 +399,6 @@ static RANGES: Mutex<BTreeMap<usize, (usize, Slot)>> = Mutex::new(BTreeMap::new(
 
 /// Registers `[addr, addr + size)` as a root. `Invalid` if it is empty, wraps around the
 /// address space or overlaps a registered range (touching one is fine).
-#[allow(dead_code, reason = "used by the collector's C API (src/ffi/heap.rs), next")]
 pub(crate) fn add_range(addr: usize, size: usize) -> Result<(), RootError> {
     if addr == 0 || size == 0 {
         return Err(RootError::Invalid);
@@ -423,7 +421,6 @@ pub(crate) fn add_range(addr: usize, size: usize) -> Result<(), RootError> {
 }
 
 /// Unregisters the range that starts at `addr`; `Invalid` if none does.
-#[allow(dead_code, reason = "used by the collector's C API (src/ffi/heap.rs), next")]
 pub(crate) fn remove_range(addr: usize) -> Result<(), RootError> {
     let mut ranges = RANGES.lock();
     let (_, slot) = ranges.remove(&addr).ok_or(RootError::Invalid)?;

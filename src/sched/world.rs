@@ -791,7 +791,6 @@ pub(crate) fn parked<R>(sleep: impl FnOnce() -> R) -> R {
 /// section ends. For runtime locks the collector must take with the world stopped: hold
 /// them only inside such sections. Keep sections short, and never wait in one for
 /// anything a stopped thread could hold. A no-op on unregistered threads.
-#[allow(dead_code, reason = "used by the collector (src/gc) and the allocator, next")]
 pub(crate) fn no_suspend() -> NoSuspend {
     let rec = REC.with(|r| r.get());
     if !rec.is_null() {
@@ -871,7 +870,10 @@ struct Stopped {
 /// leave every thread stopped for ever: it restarts on drop too, and reports nothing.
 ///
 /// [`restart`]: StoppedWorld::restart
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
+#[cfg_attr(
+    any(not(test), loom),
+    allow(dead_code, reason = "the measurements: read by the world-stop tests, and in a debugger")
+)]
 pub(crate) struct StoppedWorld {
     /// Nanoseconds from the call to the last acknowledgement.
     pub stop_ns: u64,
@@ -929,7 +931,6 @@ pub(crate) fn gc_signal() -> i32 {
 /// Stops every thread that can hold heap pointers, except the caller; see the module
 /// notes. Takes the stop-the-world lock: it does not nest with itself or with
 /// `gort_gomaxprocs`. Call it from a goroutine or a thread, never from the scheduler.
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn stop_world_for_gc() -> StoppedWorld {
     stop_world(true)
 }
@@ -1123,7 +1124,6 @@ impl StoppedWorld {
     /// the caller's callee-saved registers and `[its SP, top)`; each stopped thread's
     /// register copy and `[handler SP, top)`; each goroutine no thread is on,
     /// `[saved SP, top)`. Allocates nothing and takes no lock.
-    #[allow(dead_code, reason = "used by the collector (src/gc), next")]
     #[inline(never)]
     pub(crate) fn for_each_stack_root(&self, f: &mut dyn FnMut(*const u8, usize)) {
         // The caller: its callee-saved registers (anything else live was spilled to its
@@ -1199,7 +1199,6 @@ impl StoppedWorld {
     }
 
     /// Restarts every thread; returns the restart time in ns.
-    #[allow(dead_code, reason = "used by the collector (src/gc), next")]
     pub(crate) fn restart(mut self) -> u64 {
         self.restart_inner()
     }

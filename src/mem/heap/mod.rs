@@ -231,7 +231,6 @@ const MAX_ALLOC: usize = 1 << 46;
 
 /// What an allocation holds.
 #[derive(Clone, Copy)]
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) enum Kind {
     /// No pointers: never scanned.
     NoScan,
@@ -728,7 +727,6 @@ impl Heap {
 /// [`flush_caches`] with the world stopped; otherwise objects allocated from spans still
 /// in caches are not counted yet).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) struct HeapStats {
     /// Bytes of allocated objects (slot sizes), including dead ones not yet swept.
     pub heap_alloc: u64,
@@ -823,14 +821,12 @@ fn set_bits(map: &[AtomicU64], bit: usize, cnt: usize, val: u64) {
 
 /// An allocated object found by [`find_object`].
 #[derive(Clone, Copy)]
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) struct Obj {
     span: &'static Span,
     index: usize,
     base: usize,
 }
 
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 impl Obj {
     pub(crate) fn base(self) -> usize {
         self.base
@@ -973,7 +969,6 @@ impl GreyRef {
 /// Exact with the world stopped; a few loads: two index levels, the span, its class
 /// fields, a multiply-shift, an alloc bit.
 #[inline]
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn find_object(addr: usize) -> Option<Obj> {
     let a = arena::arena_of(addr)?;
     // SAFETY: span structs are never unmapped; a stale entry is caught by the checks.
@@ -1001,83 +996,72 @@ pub(crate) fn alloc_one_fast(ty: &'static GcType) -> Option<NonNull<u8>> {
 
 /// Zeroed memory for `size` bytes (Typed: `size = ty.size * n`, an array of n elements;
 /// 0 bytes: a unique non-null address). None only when the OS refuses memory.
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn alloc(size: usize, kind: Kind) -> Option<NonNull<u8>> {
     HEAP.alloc(size, kind)
 }
 
 /// The heap's gate, held: see [`lock_for_gc`].
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
-pub(crate) struct GcGate(ReentrantMutexGuard<'static, RefCell<Cache>>);
+pub(crate) struct GcGate {
+    _held: ReentrantMutexGuard<'static, RefCell<Cache>>,
+}
 
 /// The gate: taken by the collector before it stops the world, dropped after restart,
 /// so no thread stopped by a signal is inside a heap lock (see the module docs). The
 /// heap's own calls made while it is held (prepare_for_mark, ...) take it again
 /// (reentrant).
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn lock_for_gc() -> GcGate {
-    GcGate(HEAP.shared.lock())
+    GcGate { _held: HEAP.shared.lock() }
 }
 
 /// World stopped, before marking: flush every cache, finish the previous sweep, and
 /// allocate black until [`finish_mark`].
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn prepare_for_mark() {
     HEAP.prepare_for_mark();
 }
 
 /// World stopped, after marking: every span becomes unswept; `marked_bytes` (the sum of
 /// `Obj::size` over the objects the collector marked) becomes heap_live.
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn finish_mark(marked_bytes: u64) -> u64 {
     HEAP.finish_mark(marked_bytes)
 }
 
 /// Sweeps one unswept span; false when none is left.
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn sweep_one() -> bool {
     HEAP.sweep_one()
 }
 
 /// Every cache back to the central lists, so [`stats`] is exact. World stopped.
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn flush_caches() {
     let _gate = HEAP.shared.lock();
     HEAP.flush_all();
 }
 
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn stats() -> HeapStats {
     HEAP.stats()
 }
 
 /// The pacer's trigger: the hook runs (once per call of this) when heap_live reaches
 /// `bytes`.
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn set_trigger(bytes: u64) {
     HEAP.set_trigger(bytes);
 }
 
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn set_trigger_hook(hook: fn()) {
     HEAP.hook.store(hook as usize, Ordering::Release);
 }
 
 /// Conservative scanning found `addr` in an arena but not in an object: large objects
 /// stay off that page for this cycle and the next.
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn note_false_pointer(addr: usize) {
     HEAP.note_false_pointer(addr);
 }
 
 /// Gives every free page back to the OS now; returns the bytes released.
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn release_free_memory() -> usize {
     HEAP.release(None)
 }
 
 /// Poison mode (set before the first allocation).
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) fn set_poison(on: bool) {
     HEAP.poison.store(on, Ordering::Relaxed);
 }

@@ -1,7 +1,6 @@
 //! Type descriptors (`gort_type`): where an object's pointers are.
 
 /// An immortal type descriptor: built once by [`GcType::new`], leaked, never freed.
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 pub(crate) struct GcType {
     name: Box<str>,
     size: usize,
@@ -20,7 +19,6 @@ pub(crate) struct GcType {
 pub(crate) const FAST_MAX: usize = 512;
 const NO_FAST_CLASS: u8 = u8::MAX;
 
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TypeError {
     /// An offset is not pointer-aligned, or the pointer does not fit inside the type.
@@ -39,7 +37,6 @@ static ALL_TYPES: parking_lot::Mutex<Vec<&'static GcType>> = parking_lot::Mutex:
 /// Largest type: half the address space is beyond any heap.
 const MAX_TYPE_SIZE: usize = 1 << 46;
 
-#[allow(dead_code, reason = "used by the collector (src/gc), next")]
 impl GcType {
     pub(crate) fn new(name: &str, size: usize, ptr_offsets: &[usize]) -> Result<&'static GcType, TypeError> {
         if size > MAX_TYPE_SIZE {

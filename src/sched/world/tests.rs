@@ -135,11 +135,12 @@ fn stop_and_restart_under_load() {
             huge += usize::from(len >= 1 << 30);
         });
         let stopped = w.threads_stopped;
+        let unknown = w.unknown_stacks;
         max_stop = max_stop.max(w.stop_ns);
         max_restart = max_restart.max(w.restart());
         assert_eq!(during, before, "round {round}: a worker ran with the world stopped");
         assert!(stopped >= 3, "round {round}: {stopped} threads stopped");
-        assert!(ranges > stopped && huge == 0, "round {round}: {ranges} ranges, {huge} huge");
+        assert!(ranges > stopped && huge == 0, "round {round}: {ranges} ranges, {huge} huge, {unknown} stacks unknown");
         // And they run again.
         let mut now = vec![0; n];
         wait_until("workers to run again", || {
