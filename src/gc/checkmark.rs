@@ -89,21 +89,7 @@ static VISITED: Table = Table::new(0);
 static TOUCHED: AtomicUsize = AtomicUsize::new(0);
 
 fn map(bytes: usize) -> *mut u8 {
-    // SAFETY: an anonymous private mapping, checked.
-    let p = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            bytes,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        crate::fatal::fatal("out of memory: gccheckmark tables");
-    }
-    p as *mut u8
+    super::work::map_with_or_die(bytes, libc::MAP_NORESERVE, "out of memory: gccheckmark tables")
 }
 
 /// Turns the checker on (at the runtime's first allocation).

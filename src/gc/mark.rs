@@ -162,21 +162,8 @@ impl RootCopies {
             self.cap = 0;
         }
         let cap = bytes.next_multiple_of(1 << 20);
-        // SAFETY: an anonymous private mapping; failure is checked.
-        let p = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                cap,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            crate::fatal::fatal("out of memory: GC root snapshot");
-        }
-        self.ptr = p as *mut u8;
+        let p = super::work::map_with_or_die(cap, extra_flags, "out of memory: GC root snapshot");
+        self.ptr = p;
         self.cap = cap;
     }
 

@@ -185,13 +185,18 @@ pub(crate) fn shared_blocks() -> usize {
 /// `mmap` is a system call, not `malloc`, so it is safe with the world stopped. Out of
 /// memory there is a fatal error (`what` says whose).
 pub(super) fn map_or_die(bytes: usize, what: &str) -> *mut u8 {
+    map_with_or_die(bytes, 0, what)
+}
+
+/// As [`map_or_die`], with more `mmap` flags (`MAP_POPULATE`, `MAP_NORESERVE`).
+pub(super) fn map_with_or_die(bytes: usize, extra_flags: libc::c_int, what: &str) -> *mut u8 {
     // SAFETY: an anonymous private mapping; failure is checked.
     let p = unsafe {
         libc::mmap(
             ptr::null_mut(),
             bytes,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
             -1,
             0,
         )
