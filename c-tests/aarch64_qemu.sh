@@ -41,7 +41,8 @@ for f in c-tests/test_*.c; do
         "$f" "$lib" -lpthread -ldl -lm -lrt -lgcc_s -lutil -o "$work/$name" || { failed=1; continue; }
     want=$(sed -n 's|^// EXPECT_EXIT: *\([0-9]*\).*|\1|p' "$f"); want=${want:-0}
     envs=$(sed -n 's|^// ENV: *||p' "$f")
-    env $envs QEMU_LD_PREFIX=/usr/aarch64-linux-gnu timeout 120 qemu-aarch64 "$work/$name" >"$work/$name.out" 2>"$work/$name.err"
+    # A hang gets SIGQUIT first: gort prints every goroutine's stack before it exits.
+    env $envs QEMU_LD_PREFIX=/usr/aarch64-linux-gnu timeout -s QUIT -k 10 120 qemu-aarch64 "$work/$name" >"$work/$name.out" 2>"$work/$name.err"
     got=$?
     ok=1
     [ "$got" = "$want" ] || ok=0
@@ -52,6 +53,8 @@ for f in c-tests/test_*.c; do
     # A program is 11 MB (libgort's debug information): keep only the failures' ones, so
     # that the whole run needs little disk.
     [ $ok = 1 ] && rm -f "$work/$name" "$work/$name.out" "$work/$name.err"
-    if [ $ok = 1 ]; then echo "ok   $name"; else echo "FAIL $name (exit $got, want $want)"; tail -5 "$work/$name.err"; failed=1; fi
+    lines=5
+    [ "$got" = 124 ] && lines=150 # timed out: the goroutine dump
+    if [ $ok = 1 ]; then echo "ok   $name"; else echo "FAIL $name (exit $got, want $want)"; tail -n $lines "$work/$name.err"; failed=1; fi
 done
 exit $failed
