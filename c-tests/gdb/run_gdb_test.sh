@@ -45,6 +45,7 @@ command -v timeout >/dev/null 2>&1 && to="timeout 300"
 # returned unexpected status 0x0", 1 run in 40 here): a bug in gdb's thread handling,
 # not of the program or of gort's script. Such a run is repeated (at most 3 in all); any
 # other failure is reported at once.
+ulimit -c 0 2>/dev/null # gdb's abort would leave a core file in the build tree
 attempt=1
 while :; do
     # shellcheck disable=SC2086
