@@ -166,7 +166,7 @@ fn gather_roots(
         jobs.push(p as usize, n);
     });
     let mut root_bytes = 0u64;
-    // SAFETY (both): the world is stopped.
+    // SAFETY: the world is stopped.
     unsafe {
         super::roots::for_each_maybe_stale_root(&mut |p, n| {
             root_bytes += n as u64;
@@ -174,6 +174,7 @@ fn gather_roots(
         })
     };
     CONSERVATIVE_JOBS.store(jobs.len(), Ordering::Relaxed);
+    // SAFETY: as above.
     unsafe {
         super::roots::for_each_root(&mut |p, n| {
             root_bytes += n as u64;

@@ -263,8 +263,9 @@ fn channel_buffer_reports_live_elements_or_the_whole_ring_when_locked() {
     // A stopped thread holding the lock mid-operation: the whole ring, stale slots too.
     ch.hold_lock();
     let locked = found_in_snapshot(&[kept2, more[2]]);
-    // SAFETY (both): called in the frozen child.
+    // SAFETY: called in the frozen child.
     let exact = found_by(&[kept2, more[2]], |f| unsafe { for_each_root(f) });
+    // SAFETY: as above.
     let stale = found_by(&[kept2, more[2]], |f| unsafe { for_each_maybe_stale_root(f) });
     ch.drop_lock();
     assert_eq!(locked, [true, true], "a received element's stale slot is reported while locked");
@@ -272,6 +273,7 @@ fn channel_buffer_reports_live_elements_or_the_whole_ring_when_locked() {
     assert_eq!(exact, [false, false], "a locked ring is not reported as held for sure");
     assert_eq!(stale, [true, true], "a locked ring is reported whole as maybe stale");
     // Unlocked, nothing is maybe stale.
+    // SAFETY: as above.
     assert_eq!(found_by(&[kept2, more[2]], |f| unsafe { for_each_maybe_stale_root(f) }), [false, false]);
     // Released: gone from the registry.
     // SAFETY (test): our reference.
